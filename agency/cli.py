@@ -1,0 +1,136 @@
+"""The command line of SPEC §10 (flask --app wsgi ...): clients, users, tokens, demo, worker."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from agency.extensions import db
+from cases import audit
+from cases.clients import ClientError, client_by_code, create_client
+from cases.jobs import QUEUES
+from cases.users import ROLES, UserError, create_user, issue_token, user_by_email
+from payments.fees import DEFAULT_TIERS, FeeScheduleError, parse_tiers, set_schedule
+
+CLI_ACTOR = audit.Actor(None, "cli")
+
+clients_cli = AppGroup("clients", help="Manage client businesses.")
+users_cli = AppGroup("users", help="Manage staff and client users.")
+tokens_cli = AppGroup("tokens", help="Issue API tokens.")
+demo_cli = AppGroup("demo", help="Demo data.")
+
+
+def fail(message: str, code: int = 1):
+    db.session.rollback()
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+@clients_cli.command("create")
+@click.argument("code")
+@click.argument("name")
+@click.option(
+    "--min-age-days",
+    type=int,
+    default=90,
+    show_default=True,
+    help="Minimum days past due for a referral to be accepted.",
+)
+@click.option(
+    "--fee-tiers",
+    default=DEFAULT_TIERS,
+    show_default=True,
+    help="Days past due at referral = fee in basis points.",
+)
+@click.option("--legal-fee-bps", type=int, default=None, help="Fee for cases in legal.")
+def clients_create(code, name, min_age_days, fee_tiers, legal_fee_bps):
+    """Create a client with its fee schedule."""
+    try:
+        tiers = parse_tiers(fee_tiers)
+        client = create_client(db.session, code, name, actor=CLI_ACTOR, min_age_days=min_age_days)
+        set_schedule(db.session, client, tiers, actor=CLI_ACTOR, legal_bps=legal_fee_bps)
+    except (ClientError, FeeScheduleError) as exc:
+        fail(str(exc))
+    db.session.commit()
+    click.echo(f"Created client {client.code} ({client.name}), fee tiers {fee_tiers}")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--client", "client_code", default=None, help="Client code (client users only).")
+@click.option("--name", default="", help="Display name.")
+def users_create(email, role, client_code, name):
+    """Create a user; the password is read from standard input."""
+    client = None
+    if client_code:
+        client = client_by_code(db.session, client_code)
+        if client is None:
+            fail(f"no client with code {client_code}")
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user = create_user(
+            db.session, email, password, role, actor=CLI_ACTOR, client=client, name=name
+        )
+    except UserError as exc:
+        fail(str(exc))
+    db.session.commit()
+    click.echo(f"Created {user.role} {user.email}" + (f" for {client.code}" if client else ""))
+
+
+@tokens_cli.command("create")
+@click.argument("email")
+def tokens_create(email):
+    """Print a new API token for a user (shown once; only its hash is kept)."""
+    user = user_by_email(db.session, email)
+    if user is None or not user.active:
+        fail(f"no active user {email}")
+    token = issue_token(db.session, user, actor=CLI_ACTOR)
+    db.session.commit()
+    click.echo(token)
+
+
+@demo_cli.command("seed")
+def demo_seed():
+    """A demo agency: users of every role, three clients, cases in every status."""
+    from agency.demo import DEMO_LOGINS, seed
+
+    created = seed(db.session)
+    db.session.commit()
+    if created:
+        click.echo(f"Seeded the demo agency: {created} cases.")
+    else:
+        click.echo("The demo agency is already there; nothing changed.")
+    for role, email, password in DEMO_LOGINS:
+        click.echo(f"  {role:<11} {email:<28} {password}")
+
+
+@click.command("worker")
+@click.argument("queues", nargs=-1)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(queues, burst):
+    """Run an RQ worker with the app's context (needs REDIS_URL)."""
+    from agency.jobs import RQRunner
+
+    runner = current_app.extensions["recourse.jobs"]
+    if not isinstance(runner, RQRunner):
+        fail("REDIS_URL is not set: without it jobs run in-process and need no worker")
+    from rq import Worker
+
+    names = list(queues) or list(QUEUES)
+    unknown = set(names) - set(QUEUES)
+    if unknown:
+        fail(f"unknown queue(s): {', '.join(sorted(unknown))}; known: {', '.join(QUEUES)}")
+    Worker(names, connection=runner.connection).work(burst=burst)
+
+
+def init_app(app: Flask) -> None:
+    for group in (clients_cli, users_cli, tokens_cli, demo_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(worker)

@@ -1,0 +1,67 @@
+"""The staff and client forms (Flask-WTF: every form carries a CSRF token)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from cases.users import ROLES
+from payments.fees import DEFAULT_TIERS
+
+
+class ClientForm(FlaskForm):
+    code = StringField(
+        "Code",
+        validators=[DataRequired(), Length(max=20)],
+        description="Short and unique, e.g. ACME. Cannot be changed later.",
+    )
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    min_age_days = IntegerField(
+        "Minimum age at referral (days past due)",
+        default=90,
+        validators=[DataRequired(), NumberRange(0, 3650)],
+    )
+    min_settlement_bps = IntegerField(
+        "Settlement floor (basis points of the balance)",
+        default=7000,
+        validators=[DataRequired(), NumberRange(1, 10000)],
+        description="7000 = 70%. No offer may go below it.",
+    )
+    max_plan_months = IntegerField(
+        "Longest payment plan (months)",
+        default=12,
+        validators=[DataRequired(), NumberRange(1, 120)],
+    )
+    fee_tiers = StringField(
+        "Fee tiers",
+        default=DEFAULT_TIERS,
+        validators=[DataRequired(), Length(max=200)],
+        description="Days past due at referral = fee in basis points, "
+        "e.g. 90=2500,181=3300,366=4000",
+    )
+    legal_fee_bps = IntegerField(
+        "Fee for cases in legal (basis points)", validators=[Optional(), NumberRange(0, 10000)]
+    )
+    active = BooleanField("Active", default=True)
+
+
+class UserForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    name = StringField("Name", validators=[Optional(), Length(max=200)])
+    role = SelectField("Role", choices=[SelectChoice(r, r.capitalize()) for r in ROLES])
+    client_id = SelectField("Client (client users only)", coerce=int, choices=[])
+    password = PasswordField(
+        "Password",
+        validators=[Optional(), Length(max=200)],
+        description="At least 10 characters. Leave empty to keep it.",
+    )
+    active = BooleanField("Active", default=True)

@@ -1,0 +1,89 @@
+"""Running the domain's jobs: on RQ queues when REDIS_URL is set, in-process otherwise."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from flask import Flask, current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from agency.extensions import db
+from cases.jobs import JobRequest, take_pending
+
+log = logging.getLogger(__name__)
+
+
+def resolve(func: str):
+    module, _, name = func.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_job(func: str, *args) -> None:
+    """Run one job in the current app context as its own unit of work."""
+    try:
+        resolve(func)(db.session, *args)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        db.session.remove()
+
+
+def rq_entry(func: str, *args) -> None:
+    """What RQ calls: the worker has pushed the app context (see `flask worker`)."""
+    with current_app.app_context():  # a fresh context, so each job has its own session
+        run_job(func, *args)
+
+
+class InProcessRunner:
+    """Runs each job right after the commit, in a fresh app context (and so a fresh session)."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.ran: list[JobRequest] = []
+
+    def dispatch(self, request: JobRequest) -> None:
+        self.ran.append(request)
+        with self.app.app_context():
+            run_job(request.func, *request.args)
+
+
+class RQRunner:
+    def __init__(self, app: Flask, redis_url: str):
+        from redis import Redis
+
+        self.app = app
+        self.connection = Redis.from_url(redis_url)
+
+    def queue(self, name: str):
+        from rq import Queue
+
+        return Queue(name, connection=self.connection)
+
+    def dispatch(self, request: JobRequest) -> None:
+        self.queue(request.queue).enqueue(
+            rq_entry, request.func, *request.args, job_id=request.job_id
+        )
+
+
+def init_app(app: Flask) -> None:
+    url = app.config.get("REDIS_URL")
+    app.extensions["recourse.jobs"] = RQRunner(app, url) if url else InProcessRunner(app)
+
+
+@event.listens_for(Session, "after_commit")
+def _dispatch_after_commit(session: Session) -> None:
+    pending = take_pending(session)
+    if not pending:
+        return
+    runner = current_app.extensions["recourse.jobs"]
+    for request in pending:
+        runner.dispatch(request)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_rollback(session: Session) -> None:
+    take_pending(session)

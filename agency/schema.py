@@ -1,0 +1,32 @@
+"""Imports every model module, so the metadata is whole for migrations and checks."""
+
+from cases import (
+    audit,
+    case,
+    clients,
+    contacts,
+    debtors,
+    disputes,
+    documents,
+    offers,
+    plans,
+    referrals,
+    users,
+)
+from payments import fees, ledger
+
+MODEL_MODULES = (
+    audit,
+    case,
+    clients,
+    contacts,
+    debtors,
+    disputes,
+    documents,
+    offers,
+    plans,
+    referrals,
+    users,
+    fees,
+    ledger,
+)

@@ -1,0 +1,76 @@
+"""Settings: defaults, overridden by the environment, overridden by create_app's mapping."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENV_KEYS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+    "STRIPE_JS_URL",
+    "MAIL_SERVER",
+    "MAIL_PORT",
+    "MAIL_DEFAULT_SENDER",
+    "AGENCY_NAME",
+    "AGENCY_TIMEZONE",
+    "SESSION_COOKIE_SECURE",
+    "DOCUMENT_STORE",
+)
+
+
+def database_uri(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs given in their plain form."""
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> dict:
+    settings: dict[str, Any] = {
+        "DATABASE_URL": f"sqlite:///{Path(instance_path) / 'recourse.sqlite3'}",
+        "REDIS_URL": "",
+        "SECRET_KEY": None,
+        "STRIPE_SECRET_KEY": "",
+        "STRIPE_PUBLISHABLE_KEY": "",
+        "STRIPE_WEBHOOK_SECRET": "",
+        "STRIPE_API_BASE": "",
+        "STRIPE_JS_URL": "https://js.stripe.com/v3/",
+        "MAIL_SERVER": "",
+        "MAIL_PORT": 25,
+        "MAIL_DEFAULT_SENDER": "Recourse <no-reply@recourse.example>",
+        "AGENCY_NAME": "Recourse Collections",
+        "AGENCY_TIMEZONE": "America/New_York",
+        "SESSION_COOKIE_SECURE": True,
+        "DOCUMENT_STORE": str(Path(instance_path) / "documents"),
+    }
+    settings.update({k: environ[k] for k in ENV_KEYS if environ.get(k) not in (None, "")})
+    settings.update(overrides)
+
+    if not settings["SECRET_KEY"]:
+        # A random key still works for one process (sessions end on restart); production sets one.
+        settings["SECRET_KEY"] = secrets.token_hex(32)
+    settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["DATABASE_URL"])
+    settings["MAIL_PORT"] = int(settings["MAIL_PORT"])
+    settings["SESSION_COOKIE_SECURE"] = _bool(settings["SESSION_COOKIE_SECURE"])
+    settings.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    settings.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    settings.setdefault("REMEMBER_COOKIE_SECURE", settings["SESSION_COOKIE_SECURE"])
+    settings.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    settings.setdefault("WTF_CSRF_TIME_LIMIT", None)
+    settings.setdefault("MAX_CONTENT_LENGTH", 25 * 1024 * 1024)
+    return settings

@@ -1,0 +1,202 @@
+"""The agency's pages (/agency): the staff home, and the admin pages for clients and users."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from wtforms import SelectChoice
+
+from agency.extensions import db
+from agency.forms import ClientForm, UserForm
+from agency.security import STAFF, require_roles, roles_required
+from cases import audit
+from cases.case import Case
+from cases.clients import Client, ClientError, create_client, update_client
+from cases.users import User, UserError, create_user, normalise_email, update_user
+from payments.fees import FeeScheduleError, current_schedule, parse_tiers, set_schedule
+
+bp = Blueprint("staff", __name__, url_prefix="/agency")
+bp.before_request(require_roles(*STAFF))
+
+
+def actor() -> audit.Actor:
+    return audit.Actor.user(current_user)
+
+
+@bp.get("/")
+def home():
+    counts = dict(
+        db.session.execute(sa.select(Case.status, sa.func.count()).group_by(Case.status)).all()
+    )
+    mine = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Case)
+        .where(Case.assigned_to_id == current_user.id, Case.status.in_(("new", "active", "plan")))
+    )
+    return render_template("agency/home.html", counts=counts, mine=mine)
+
+
+# --- clients (admin) ---------------------------------------------------------------------
+
+
+@bp.get("/clients")
+@roles_required("admin")
+def clients():
+    rows = db.session.scalars(sa.select(Client).order_by(Client.code)).all()
+    schedules = {c.id: current_schedule(db.session, c.id) for c in rows}
+    return render_template("agency/clients.html", clients=rows, schedules=schedules)
+
+
+def _save_client(form: ClientForm, client: Client | None) -> Client:
+    """Create or update a client and its fee schedule; raises ValueError with the reason."""
+    tiers = parse_tiers(form.fee_tiers.data)
+    terms = dict(
+        min_age_days=form.min_age_days.data,
+        min_settlement_bps=form.min_settlement_bps.data,
+        max_plan_months=form.max_plan_months.data,
+    )
+    if client is None:
+        client = create_client(db.session, form.code.data, form.name.data, actor=actor(), **terms)
+        set_schedule(db.session, client, tiers, actor=actor(), legal_bps=form.legal_fee_bps.data)
+        return client
+    update_client(
+        db.session,
+        client,
+        actor=actor(),
+        name=form.name.data.strip(),
+        active=form.active.data,
+        **terms,
+    )
+    schedule = current_schedule(db.session, client.id)
+    new_tiers = ",".join(f"{d}={b}" for d, b in tiers)
+    if (
+        schedule is None
+        or schedule.describe() != new_tiers
+        or schedule.legal_bps != form.legal_fee_bps.data
+    ):
+        set_schedule(db.session, client, tiers, actor=actor(), legal_bps=form.legal_fee_bps.data)
+    return client
+
+
+@bp.route("/clients/new", methods=["GET", "POST"])
+@roles_required("admin")
+def client_new():
+    form = ClientForm()
+    if form.validate_on_submit():
+        try:
+            client = _save_client(form, None)
+        except (ClientError, FeeScheduleError) as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return render_template("agency/client_form.html", form=form, client=None), 422
+        db.session.commit()
+        flash(f"Client {client.code} created.", "success")
+        return redirect(url_for("staff.clients"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("agency/client_form.html", form=form, client=None), status
+
+
+@bp.route("/clients/<code>", methods=["GET", "POST"])
+@roles_required("admin")
+def client_edit(code: str):
+    client = db.session.scalar(sa.select(Client).where(Client.code == code)) or abort(404)
+    schedule = current_schedule(db.session, client.id)
+    form = ClientForm(obj=client)
+    if request.method == "GET":
+        form.fee_tiers.data = schedule.describe() if schedule else ""
+        form.legal_fee_bps.data = schedule.legal_bps if schedule else None
+    form.code.data = client.code  # the code is fixed once created
+    if form.validate_on_submit():
+        try:
+            _save_client(form, client)
+        except (ClientError, FeeScheduleError) as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return render_template("agency/client_form.html", form=form, client=client), 422
+        db.session.commit()
+        flash(f"Client {client.code} saved.", "success")
+        return redirect(url_for("staff.clients"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("agency/client_form.html", form=form, client=client), status
+
+
+# --- users (admin) -----------------------------------------------------------------------
+
+
+@bp.get("/users")
+@roles_required("admin")
+def users():
+    rows = db.session.scalars(sa.select(User).order_by(User.role, User.email)).all()
+    return render_template("agency/users.html", users=rows)
+
+
+def _user_form(user: User | None = None) -> UserForm:
+    form = UserForm(obj=user)
+    clients = db.session.scalars(sa.select(Client).order_by(Client.code)).all()
+    form.client_id.choices = [SelectChoice(0, "—")] + [
+        SelectChoice(c.id, f"{c.code} — {c.name}") for c in clients
+    ]
+    if user is not None and request.method == "GET":
+        form.client_id.data = user.client_id or 0
+    return form
+
+
+def _selected_client(form: UserForm) -> Client | None:
+    return db.session.get(Client, form.client_id.data) if form.client_id.data else None
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@roles_required("admin")
+def user_new():
+    form = _user_form()
+    if form.validate_on_submit():
+        try:
+            user = create_user(
+                db.session,
+                form.email.data,
+                form.password.data or "",
+                form.role.data,
+                actor=actor(),
+                client=_selected_client(form),
+                name=form.name.data or "",
+            )
+        except UserError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return render_template("agency/user_form.html", form=form, user=None), 422
+        db.session.commit()
+        flash(f"User {user.email} created.", "success")
+        return redirect(url_for("staff.users"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("agency/user_form.html", form=form, user=None), status
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@roles_required("admin")
+def user_edit(user_id: int):
+    user = db.session.get(User, user_id) or abort(404)
+    form = _user_form(user)
+    if form.validate_on_submit():
+        try:
+            if normalise_email(form.email.data) != user.email:
+                raise UserError("the email address of an existing user cannot be changed")
+            update_user(
+                db.session,
+                user,
+                actor=actor(),
+                role=form.role.data,
+                client=_selected_client(form),
+                active=form.active.data,
+                name=form.name.data or "",
+                password=form.password.data or None,
+            )
+        except UserError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return render_template("agency/user_form.html", form=form, user=user), 422
+        db.session.commit()
+        flash(f"User {user.email} saved.", "success")
+        return redirect(url_for("staff.users"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("agency/user_form.html", form=form, user=user), status

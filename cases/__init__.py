@@ -1,0 +1,1 @@
+"""The collection domain: clients, debtors, cases, referrals, contacts, offers, plans, audit."""

@@ -1,0 +1,79 @@
+"""The append-only audit trail: who changed what, when and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from cases.model import Base, utcnow
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    # "system", "debtor:<id>", "api", "cli": who acted when it was not a signed-in user.
+    actor_label: Mapped[str] = mapped_column(sa.String(80), default="system")
+    entity_type: Mapped[str] = mapped_column(sa.String(40))
+    entity_id: Mapped[str] = mapped_column(sa.String(64))
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    action: Mapped[str] = mapped_column(sa.String(60))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (sa.Index("ix_audit_events_entity", "entity_type", "entity_id"),)
+
+
+class Actor:
+    """Who is acting: a user, or a named non-user (the system, a debtor, a command)."""
+
+    def __init__(self, user_id: int | None = None, label: str = "system"):
+        self.user_id = user_id
+        self.label = label
+
+    @classmethod
+    def user(cls, user) -> Actor:
+        return cls(user.id, f"user:{user.email}")
+
+    def __repr__(self) -> str:
+        return f"Actor({self.label})"
+
+
+SYSTEM = Actor(None, "system")
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    entity_type: str,
+    entity_id: Any,
+    action: str,
+    *,
+    case_id: int | None = None,
+    reason: str | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    event_ = AuditEvent(
+        actor_user_id=actor.user_id,
+        actor_label=actor.label,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        case_id=case_id,
+        action=action,
+        reason=reason,
+        detail=detail,
+    )
+    session.add(event_)
+    return event_
+
+
+@event.listens_for(AuditEvent, "before_update")
+@event.listens_for(AuditEvent, "before_delete")
+def _append_only(mapper, connection, target):
+    raise RuntimeError("audit events are append-only")

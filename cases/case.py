@@ -1,0 +1,196 @@
+"""Cases: one referred debt each, with its status and the transitions it may take."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from cases import audit
+from cases.clients import Client
+from cases.debtors import Debtor
+from cases.model import Base, Timestamped, utcnow
+
+STATUSES = ("new", "active", "plan", "paid", "settled", "disputed", "closed")
+OPEN_STATUSES = ("new", "active", "plan", "disputed")
+CLOSE_REASONS = ("recalled", "uncollectible", "cease", "bankrupt", "deceased", "legal", "duplicate")
+
+# Every allowed move, and only these (SPEC §3). `paid`/`settled` reopen only when a payment
+# behind them is reversed; a closed case can be reopened by a supervisor.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "new": frozenset({"active", "disputed", "paid", "settled", "closed"}),
+    "active": frozenset({"plan", "paid", "settled", "disputed", "closed"}),
+    "plan": frozenset({"active", "paid", "settled", "disputed", "closed"}),
+    "disputed": frozenset({"active", "paid", "settled", "closed"}),
+    "paid": frozenset({"active"}),
+    "settled": frozenset({"active"}),
+    "closed": frozenset({"active"}),
+}
+
+
+class Case(Timestamped, Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id"), index=True)
+    debtor_id: Mapped[int] = mapped_column(sa.ForeignKey("debtors.id"), index=True)
+    batch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("referral_batches.id"), index=True)
+    batch_row: Mapped[int | None]
+    account_number: Mapped[str] = mapped_column(sa.String(64))
+    # Equal to account_number while the case is open, NULL once it is not: the unique
+    # constraint below then means "unique per client among open cases" on every database.
+    open_account_number: Mapped[str | None] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(10), default="new", index=True)
+    close_reason: Mapped[str | None] = mapped_column(sa.String(15))
+    assigned_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    referred_on: Mapped[dt.date]
+    due_date: Mapped[dt.date]
+    itemization_date: Mapped[dt.date]
+    days_past_due_at_referral: Mapped[int]
+    last_payment_date: Mapped[dt.date | None]
+    invoice_number: Mapped[str | None] = mapped_column(sa.String(64))
+    service_description: Mapped[str | None] = mapped_column(sa.String(500))
+    in_legal: Mapped[bool] = mapped_column(default=False)
+    validation_sent_at: Mapped[dt.datetime | None]
+    validation_period_ends_on: Mapped[dt.date | None]
+    last_contact_at: Mapped[dt.datetime | None]
+    status_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    client: Mapped[Client] = relationship()
+    debtor: Mapped[Debtor] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("client_id", "open_account_number", name="uq_cases_open_account"),
+        sa.CheckConstraint(
+            "status IN ('new','active','plan','paid','settled','disputed','closed')", name="status"
+        ),
+        sa.CheckConstraint("(status = 'closed') = (close_reason IS NOT NULL)", name="close_reason"),
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def __repr__(self) -> str:
+        return f"<Case {self.reference} {self.status}>"
+
+
+class ReferenceCounter(Base):
+    """The last number used for each month's references (RC-YYMM-NNNNN)."""
+
+    __tablename__ = "reference_counters"
+
+    prefix: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(default=0)
+
+
+class TransitionError(ValueError):
+    """A status change the lifecycle does not allow."""
+
+
+def next_references(session: Session, on: dt.date, count: int = 1) -> list[str]:
+    """Reserve `count` consecutive references for the month of `on`.
+
+    The counter row is updated in place (a row lock on PostgreSQL, the write lock on SQLite),
+    so two imports at once never hand out the same number.
+    """
+    prefix = on.strftime("%y%m")
+    updated = session.execute(
+        sa.update(ReferenceCounter)
+        .where(ReferenceCounter.prefix == prefix)
+        .values(last=ReferenceCounter.last + count)
+        .returning(ReferenceCounter.last)
+    ).scalar()
+    if updated is None:
+        session.add(ReferenceCounter(prefix=prefix, last=count))
+        session.flush()
+        updated = count
+    first = updated - count + 1
+    return [f"RC-{prefix}-{n:05d}" for n in range(first, updated + 1)]
+
+
+def change_status(
+    session: Session,
+    case: Case,
+    new_status: str,
+    *,
+    actor: audit.Actor,
+    reason: str,
+    close_reason: str | None = None,
+) -> None:
+    """Move a case to `new_status` if the lifecycle allows it, and audit who, when and why."""
+    if new_status not in STATUSES:
+        raise TransitionError(f"unknown status {new_status!r}")
+    if new_status not in TRANSITIONS[case.status]:
+        raise TransitionError(f"a {case.status} case cannot become {new_status}")
+    if new_status == "closed":
+        if close_reason not in CLOSE_REASONS:
+            raise TransitionError(f"closing needs a reason: one of {', '.join(CLOSE_REASONS)}")
+    elif close_reason is not None:
+        raise TransitionError("only a closed case has a close reason")
+    if not reason or not reason.strip():
+        raise TransitionError("a status change needs a reason")
+    old = case.status
+    case.status = new_status
+    case.close_reason = close_reason
+    case.status_changed_at = utcnow()
+    case.open_account_number = case.account_number if new_status in OPEN_STATUSES else None
+    audit.record(
+        session,
+        actor,
+        "case",
+        case.id,
+        "case.status_changed",
+        case_id=case.id,
+        reason=reason.strip(),
+        **{"from": old, "to": new_status, "close_reason": close_reason},
+    )
+
+
+def case_by_reference(session: Session, reference: str) -> Case | None:
+    return session.scalar(sa.select(Case).where(Case.reference == reference.strip().upper()))
+
+
+def open_case(
+    session: Session,
+    *,
+    client: Client,
+    debtor: Debtor,
+    reference: str,
+    account_number: str,
+    referred_on: dt.date,
+    due_date: dt.date,
+    itemization_date: dt.date | None = None,
+    actor: audit.Actor,
+    **details,
+) -> Case:
+    """Open a case in `new` for an accepted referral (its ledger placements come separately)."""
+    case = Case(
+        reference=reference,
+        client_id=client.id,
+        debtor=debtor,
+        account_number=account_number,
+        open_account_number=account_number,
+        status="new",
+        referred_on=referred_on,
+        due_date=due_date,
+        itemization_date=itemization_date or due_date,
+        days_past_due_at_referral=(referred_on - due_date).days,
+        **details,
+    )
+    session.add(case)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "case",
+        case.id,
+        "case.opened",
+        case_id=case.id,
+        reference=reference,
+        client=client.code,
+        account_number=account_number,
+    )
+    return case

@@ -1,0 +1,1 @@
+"""Money: the ledger, fee schedules, the payment gateway, webhooks, statements."""

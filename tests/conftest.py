@@ -1,0 +1,283 @@
+"""Fixtures: one app per test session on SQLite or PostgreSQL (TEST_DATABASE_URL), with
+Redis (TEST_REDIS_URL) when given; schema from the migrations; each test in a transaction
+that is rolled back at the end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import socket
+
+import pytest
+import sqlalchemy as sa
+from flask import g
+from flask.testing import FlaskClient, FlaskCliRunner
+from flask_migrate import upgrade
+from flask_sqlalchemy.session import _app_ctx_id
+from sqlalchemy import orm
+
+from agency import create_app
+from agency.extensions import db
+from agency.settings import database_uri
+from cases import audit
+from cases.case import Case, next_references, open_case
+from cases.clients import Client, create_client
+from cases.debtors import Address, Debtor, Email, Phone, match_key
+from cases.users import User, create_user, issue_token
+from payments.fees import parse_tiers, set_schedule
+from payments.ledger import post_placement
+
+PASSWORD = "correct-horse-battery"
+TEST_ACTOR = audit.Actor(None, "test")
+
+
+def _guard_network():
+    """Tests talk to 127.0.0.1 only."""
+    real_connect = socket.socket.connect
+
+    def connect(self, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if isinstance(host, str) and self.family in (socket.AF_INET, socket.AF_INET6):
+            if host not in ("127.0.0.1", "::1", "localhost"):
+                raise RuntimeError(f"tests may not reach {host}")
+        return real_connect(self, address)
+
+    socket.socket.connect = connect
+
+
+_guard_network()
+
+
+def _reset_postgres(url: str) -> None:
+    """Start from an empty database (created if missing), so the migrations build it all."""
+    target = sa.make_url(database_uri(url))
+    server = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        exists = conn.scalar(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+        )
+        if not exists:
+            conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    server.dispose()
+    engine = sa.create_engine(target)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        if url.startswith("postgres"):
+            _reset_postgres(url)
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("TEST_REDIS_URL", "")
+    if url:
+        from redis import Redis
+
+        Redis.from_url(url).flushdb()
+    return url
+
+
+class TestClient(FlaskClient):
+    """Each request sees what the test made so far (committed to the test's savepoint, so a
+    view's rollback cannot undo it) and starts with a clean `g`, as a real request does: the
+    test's app context is shared with the requests, and `g` would otherwise carry the
+    previous request's signed-in user."""
+
+    def open(self, *args, **kwargs):
+        db.session.commit()
+        vars(g).clear()
+        return super().open(*args, **kwargs)
+
+
+class TestCliRunner(FlaskCliRunner):
+    def invoke(self, *args, **kwargs):
+        db.session.commit()
+        return super().invoke(*args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def app(database_url, redis_url, tmp_path_factory):
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "SECRET_KEY": "test-secret",
+            "DOCUMENT_STORE": str(tmp_path_factory.mktemp("documents")),
+        }
+    )
+    app.test_client_class = TestClient
+    app.test_cli_runner_class = TestCliRunner
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def db_session(app):
+    """A session whose every commit is a SAVEPOINT inside one transaction rolled back at the
+    end (pallets-eco/flask-sqlalchemy#1171). Jobs and requests in the test share it."""
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original = db.session
+        # A plain SQLAlchemy session: Flask-SQLAlchemy's own would pick the engine, not
+        # this connection. Scoped to the app context, as Flask-SQLAlchemy's is.
+        db.session = orm.scoped_session(
+            orm.sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),
+            scopefunc=_app_ctx_id,
+        )
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app, db_session):
+    return app.test_client()
+
+
+@pytest.fixture
+def cli(app, db_session):
+    return app.test_cli_runner()
+
+
+# --- factories ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_client(db_session):
+    def make(code="ACME", name="Acme Plumbing", tiers="90=2500,181=3300,366=4000", **terms):
+        client = create_client(db_session, code, name, actor=TEST_ACTOR, **terms)
+        set_schedule(db_session, client, parse_tiers(tiers), actor=TEST_ACTOR)
+        db_session.flush()
+        return client
+
+    return make
+
+
+@pytest.fixture
+def make_user(db_session):
+    def make(role="collector", email=None, client: Client | None = None, password=PASSWORD):
+        email = email or f"{role}{make.count}@recourse.test"
+        make.count += 1
+        return create_user(db_session, email, password, role, actor=TEST_ACTOR, client=client)
+
+    make.count = 0
+    return make
+
+
+@pytest.fixture
+def make_case(db_session):
+    def make(
+        client: Client,
+        *,
+        principal=100_000,
+        interest=0,
+        fees=0,
+        status="new",
+        last_name="Garcia",
+        first_name="Maria",
+        postal_code="10001",
+        state="NY",
+        phone="+12125550100",
+        email="maria@example.com",
+        referred_on=None,
+        days_past_due=120,
+        account_number=None,
+        kind="consumer",
+        company_name="",
+        close_reason=None,
+    ) -> Case:
+        referred_on = referred_on or dt.date(2026, 11, 2)
+        name = company_name if kind == "commercial" else f"{first_name} {last_name}"
+        debtor = Debtor(
+            kind=kind,
+            first_name=first_name if kind == "consumer" else "",
+            last_name=last_name if kind == "consumer" else "",
+            company_name=company_name,
+            match_key=match_key(kind, name, postal_code),
+            addresses=[
+                Address(line1="1 Main St", city="Town", state=state, postal_code=postal_code)
+            ],
+            phones=[Phone(number=phone, type="mobile")] if phone else [],
+            emails=[Email(address=email)] if email else [],
+        )
+        db_session.add(debtor)
+        make.count += 1
+        reference = next_references(db_session, referred_on)[0]
+        case = open_case(
+            db_session,
+            client=client,
+            debtor=debtor,
+            reference=reference,
+            account_number=account_number or f"A-{make.count:05d}",
+            referred_on=referred_on,
+            due_date=referred_on - dt.timedelta(days=days_past_due),
+            actor=TEST_ACTOR,
+        )
+        for component, amount in (("principal", principal), ("interest", interest), ("fees", fees)):
+            if amount:
+                post_placement(
+                    db_session,
+                    case,
+                    component,
+                    amount,
+                    f"test:{reference}:{component}",
+                    referred_on,
+                )
+        if status != "new":
+            case.status = status  # a fixture shortcut; lifecycle tests use change_status
+            case.close_reason = close_reason or ("recalled" if status == "closed" else None)
+            case.open_account_number = case.account_number if case.is_open else None
+        db_session.flush()
+        return case
+
+    make.count = 0
+    return make
+
+
+@pytest.fixture
+def login(client):
+    def do(user: User, password=PASSWORD):
+        page = client.get("/login")
+        token = csrf_from(page)
+        response = client.post(
+            "/login", data={"email": user.email, "password": password, "csrf_token": token}
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+
+    return do
+
+
+@pytest.fixture
+def api_token(db_session):
+    def make(user: User) -> dict:
+        token = issue_token(db_session, user, actor=TEST_ACTOR)
+        db_session.flush()
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+def csrf_from(response) -> str:
+    tag = re.search(r'<input[^>]*name="csrf_token"[^>]*>', response.get_data(as_text=True))
+    assert tag, "no CSRF token on the page"
+    return re.search(r'value="([^"]+)"', tag.group(0)).group(1)
