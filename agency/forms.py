@@ -12,7 +12,7 @@ from wtforms import (
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from cases.users import ROLES
 from payments.fees import DEFAULT_TIERS
@@ -28,18 +28,18 @@ class ClientForm(FlaskForm):
     min_age_days = IntegerField(
         "Minimum age at referral (days past due)",
         default=90,
-        validators=[DataRequired(), NumberRange(0, 3650)],
+        validators=[InputRequired(), NumberRange(0, 3650)],
     )
     min_settlement_bps = IntegerField(
         "Settlement floor (basis points of the balance)",
         default=7000,
-        validators=[DataRequired(), NumberRange(1, 10000)],
+        validators=[InputRequired(), NumberRange(1, 10000)],
         description="7000 = 70%. No offer may go below it.",
     )
     max_plan_months = IntegerField(
         "Longest payment plan (months)",
         default=12,
-        validators=[DataRequired(), NumberRange(1, 120)],
+        validators=[InputRequired(), NumberRange(1, 120)],
     )
     fee_tiers = StringField(
         "Fee tiers",

@@ -84,6 +84,7 @@ def _dispatch_after_commit(session: Session) -> None:
         runner.dispatch(request)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_after_rollback(session: Session) -> None:
-    take_pending(session)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_after_rollback(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the whole unit of work, not a savepoint in it
+        take_pending(session)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 QUEUES = ("default", "imports", "payments", "mail")
 PENDING_KEY = "recourse.pending_jobs"
@@ -32,6 +32,10 @@ def enqueue(
     if ":" not in func:
         raise ValueError("name a job as 'package.module:function'")
     request = JobRequest(func, args, queue, job_id)
+    if isinstance(session, scoped_session):
+        session = session()
+    if not session.in_transaction():
+        session.begin()  # so that a rollback, even of an otherwise empty unit, drops the job
     session.info.setdefault(PENDING_KEY, []).append(request)
     return request
 

@@ -1,0 +1,83 @@
+"""Jobs are enqueued only after the commit, run in the app context, and take ids."""
+
+import pytest
+import sqlalchemy as sa
+from rq import Queue, SimpleWorker
+
+from agency.jobs import InProcessRunner, RQRunner
+from cases.audit import AuditEvent
+from cases.jobs import enqueue
+
+JOB = "tests.agency.jobs_for_tests:mark"
+
+
+def ran(session, label) -> bool:
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "job.ran", AuditEvent.entity_id == label)
+        )
+        > 0
+    )
+
+
+def drain(app):
+    """Run whatever is queued: in-process jobs already ran; RQ jobs run in a burst worker."""
+    runner = app.extensions["recourse.jobs"]
+    if isinstance(runner, RQRunner):
+        queues = [runner.queue(name) for name in ("default", "imports", "payments", "mail")]
+        SimpleWorker(queues, connection=runner.connection).work(burst=True)
+
+
+def test_a_job_runs_after_the_commit(app, db_session):
+    enqueue(db_session, JOB, "after-commit")
+    assert not ran(db_session, "after-commit")
+    db_session.commit()
+    drain(app)
+    assert ran(db_session, "after-commit")
+
+
+def test_a_job_is_dropped_when_its_transaction_rolls_back(app, db_session):
+    enqueue(db_session, JOB, "rolled-back")
+    db_session.rollback()
+    db_session.commit()  # a later commit must not send it either
+    drain(app)
+    assert not ran(db_session, "rolled-back")
+
+
+def test_unknown_queues_and_names_are_refused(db_session):
+    with pytest.raises(ValueError, match="unknown queue"):
+        enqueue(db_session, JOB, queue="nope")
+    with pytest.raises(ValueError, match="module:function"):
+        enqueue(db_session, "tests.agency.jobs_for_tests.mark")
+
+
+def test_the_runner_follows_redis_url(app, redis_url):
+    runner = app.extensions["recourse.jobs"]
+    assert isinstance(runner, RQRunner if redis_url else InProcessRunner)
+
+
+def test_with_redis_jobs_wait_on_their_named_queue(app, db_session, redis_url):
+    if not redis_url:
+        pytest.skip("runs with TEST_REDIS_URL (the PostgreSQL + Redis run)")
+    runner = app.extensions["recourse.jobs"]
+    queue: Queue = runner.queue("imports")
+    queue.empty()
+    enqueue(db_session, JOB, "queued", queue="imports")
+    assert queue.count == 0  # nothing before the commit
+    db_session.commit()
+    assert queue.count == 1
+    assert not ran(db_session, "queued")
+    drain(app)
+    assert ran(db_session, "queued")
+
+
+def test_worker_command_needs_redis(cli, redis_url):
+    if redis_url:
+        result = cli.invoke(args=["worker", "--burst", "mail"])
+        assert result.exit_code == 0, result.output
+    else:
+        result = cli.invoke(args=["worker", "--burst"])
+        assert result.exit_code == 1
+        assert "REDIS_URL is not set" in result.output
