@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from agency.extensions import db
+from agency.timezone import agency_today
 from cases import audit
 from cases.clients import ClientError, client_by_code, create_client
 from cases.jobs import QUEUES
+from cases.referral_file import FileRefused
+from cases.referrals import import_file
 from cases.users import ROLES, UserError, create_user, issue_token, user_by_email
 from payments.fees import DEFAULT_TIERS, FeeScheduleError, parse_tiers, set_schedule
 
@@ -21,6 +26,7 @@ clients_cli = AppGroup("clients", help="Manage client businesses.")
 users_cli = AppGroup("users", help="Manage staff and client users.")
 tokens_cli = AppGroup("tokens", help="Issue API tokens.")
 demo_cli = AppGroup("demo", help="Demo data.")
+referrals_cli = AppGroup("referrals", help="Import referral files.")
 
 
 def fail(message: str, code: int = 1):
@@ -130,7 +136,61 @@ def worker(queues, burst):
     Worker(names, connection=runner.connection).work(burst=burst)
 
 
+@referrals_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--client", "client_code", required=True, help="The referring client's code.")
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="The referral date ages are counted to (default: today).",
+)
+@click.option("--dry-run", is_flag=True, help="Check the file and report; import nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def referrals_import(file, client_code, as_of, dry_run, as_json):
+    """Import a referral file (CSV or XLSX): exit 0 when read, 2 when refused whole."""
+    client = client_by_code(db.session, client_code)
+    if client is None:
+        fail(f"no client with code {client_code}")
+    as_of = as_of.date() if as_of else agency_today()
+    data = Path(file).read_bytes()
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="Importing", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        result = import_file(
+            db.session,
+            client,
+            data,
+            Path(file).name,
+            as_of=as_of,
+            actor=CLI_ACTOR,
+            source="cli",
+            dry_run=dry_run,
+            progress=progress,
+        )
+    except FileRefused as exc:
+        fail(f"the file was refused: {exc}", code=2)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    db.session.commit()
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+        return
+    verb = "would be imported" if dry_run else "imported"
+    click.echo(f"{result.accepted} row(s) {verb}; {len(result.rejected)} rejected.")
+    for r in result.rejected:
+        click.echo(f"  row {r['row']}, {r['column'] or 'row'}: {r['reason']}")
+
+
 def init_app(app: Flask) -> None:
-    for group in (clients_cli, users_cli, tokens_cli, demo_cli):
+    for group in (clients_cli, users_cli, tokens_cli, demo_cli, referrals_cli):
         app.cli.add_command(group)
     app.cli.add_command(worker)

@@ -8,12 +8,13 @@ from cases import (
     debtors,
     disputes,
     documents,
+    ledger,
     offers,
     plans,
     referrals,
     users,
 )
-from payments import fees, ledger
+from payments import fees
 
 MODEL_MODULES = (
     audit,

@@ -1,16 +1,35 @@
-"""Referral batches: the files clients hand over, and what became of each row."""
+"""Referral batches: the files clients hand over, checked, previewed and imported as cases."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, deferred, mapped_column, relationship
 
+from cases import audit
+from cases.case import Case, next_references
 from cases.clients import Client
-from cases.model import Base, Timestamped
+from cases.debtors import Address, Debtor, Email, Phone, match_key
+from cases.jobs import enqueue
+from cases.ledger import LedgerEntry
+from cases.model import Base, Timestamped, utcnow
+from cases.referral_file import ReferralRow, Rejection, parse
 
-BATCH_STATUSES = ("previewed", "queued", "importing", "imported", "failed", "cancelled")
+BATCH_STATUSES = (
+    "mapping",
+    "previewed",
+    "queued",
+    "importing",
+    "imported",
+    "failed",
+    "cancelled",
+)
+CHUNK_ROWS = 1000
 
 
 class ReferralBatch(Timestamped, Base):
@@ -22,13 +41,513 @@ class ReferralBatch(Timestamped, Base):
     source: Mapped[str] = mapped_column(sa.String(10), default="upload")  # upload, cli, api
     filename: Mapped[str] = mapped_column(sa.String(255), default="")
     file_sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    # The file itself, so a worker on another machine can import it and rejects can be replayed.
+    content: Mapped[bytes] = deferred(mapped_column(sa.LargeBinary, nullable=False))
+    mapping: Mapped[dict[str, str]] = mapped_column(default=dict)
     as_of: Mapped[dt.date]
     status: Mapped[str] = mapped_column(sa.String(10), default="previewed")
     total_rows: Mapped[int] = mapped_column(default=0)
     processed_rows: Mapped[int] = mapped_column(default=0)
     accepted_count: Mapped[int] = mapped_column(default=0)
+    # [{"row", "column", "reason"}], in file order.
     rejected: Mapped[list[dict]] = mapped_column(default=list)
     error: Mapped[str | None] = mapped_column(sa.Text)
     finished_at: Mapped[dt.datetime | None]
 
     client: Mapped[Client] = relationship()
+
+    @property
+    def rejected_count(self) -> int:
+        return len(self.rejected)
+
+    @property
+    def percent_done(self) -> int:
+        if self.status == "imported":
+            return 100
+        return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
+
+
+@dataclass
+class ImportResult:
+    """SPEC §10's result: accepted count, rejected rows, references of the cases opened."""
+
+    accepted: int = 0
+    rejected: list[dict] = field(default_factory=list)
+    cases: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"accepted": self.accepted, "rejected": self.rejected, "cases": self.cases}
+
+
+Progress = Callable[[int, int], None]  # (rows done, rows in all)
+
+
+def _rejection(r: Rejection) -> dict:
+    return {"row": r.row, "column": r.column, "reason": r.reason}
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _checked(
+    session: Session, client: Client, rows: Iterable[ReferralRow | Rejection]
+) -> Iterator[list[ReferralRow | Rejection]]:
+    """Chunks of parse results, with rows that match an open case of the client rejected."""
+    for chunk in _chunks(rows, CHUNK_ROWS):
+        numbers = [r.account_number for r in chunk if isinstance(r, ReferralRow)]
+        open_cases = (
+            dict(
+                session.execute(
+                    sa.select(Case.open_account_number, Case.reference).where(
+                        Case.client_id == client.id, Case.open_account_number.in_(numbers)
+                    )
+                ).all()
+            )
+            if numbers
+            else {}
+        )
+        yield [
+            Rejection(
+                r.row,
+                "account_number",
+                f"account_number {r.account_number} is already open as case "
+                f"{open_cases[r.account_number]}",
+            )
+            if isinstance(r, ReferralRow) and r.account_number in open_cases
+            else r
+            for r in chunk
+        ]
+
+
+def check_file(
+    session: Session,
+    client: Client,
+    data: bytes,
+    filename: str,
+    *,
+    as_of: dt.date,
+    mapping: dict[str, str],
+) -> tuple[int, int, list[dict]]:
+    """(rows, accepted, rejections) for a file; raises FileRefused for a bad file."""
+    results = parse(data, filename, as_of=as_of, min_age_days=client.min_age_days, mapping=mapping)
+    accepted = total = 0
+    rejected: list[dict] = []
+    for chunk in _checked(session, client, results):
+        for result in chunk:
+            total += 1
+            if isinstance(result, Rejection):
+                rejected.append(_rejection(result))
+            else:
+                accepted += 1
+    return total, accepted, rejected
+
+
+def preview(
+    session: Session,
+    client: Client,
+    data: bytes,
+    filename: str,
+    *,
+    as_of: dt.date,
+    actor: audit.Actor,
+    source: str = "upload",
+    mapping: dict[str, str] | None = None,
+) -> ReferralBatch:
+    """Check a file and record what importing it would do; nothing is imported yet.
+
+    Raises FileRefused when the file as a whole cannot be used (and records nothing).
+    """
+    mapping = mapping if mapping is not None else client.header_mapping
+    total, accepted, rejected = check_file(
+        session, client, data, filename, as_of=as_of, mapping=mapping
+    )
+    batch = ReferralBatch(
+        client_id=client.id,
+        uploaded_by_id=actor.user_id,
+        source=source,
+        filename=filename[:255],
+        file_sha256=hashlib.sha256(data).hexdigest(),
+        content=data,
+        mapping=mapping or {},
+        as_of=as_of,
+        status="previewed",
+        total_rows=total,
+        accepted_count=accepted,
+        rejected=rejected,
+    )
+    session.add(batch)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "referral_batch",
+        batch.id,
+        "referral.previewed",
+        client=client.code,
+        filename=filename,
+        rows=total,
+        accepted=accepted,
+        rejected=len(rejected),
+    )
+    return batch
+
+
+def hold_for_mapping(
+    session: Session,
+    client: Client,
+    data: bytes,
+    filename: str,
+    *,
+    as_of: dt.date,
+    actor: audit.Actor,
+) -> ReferralBatch:
+    """Keep a readable file whose columns need mapping to ours before it can be checked."""
+    batch = ReferralBatch(
+        client_id=client.id,
+        uploaded_by_id=actor.user_id,
+        source="upload",
+        filename=filename[:255],
+        file_sha256=hashlib.sha256(data).hexdigest(),
+        content=data,
+        mapping={},
+        as_of=as_of,
+        status="mapping",
+    )
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def apply_mapping(
+    session: Session, batch: ReferralBatch, mapping: dict[str, str], *, actor: audit.Actor
+) -> None:
+    """Check a held file with a column mapping, and remember the mapping for the client.
+
+    Raises FileRefused (changing nothing) when the mapping still leaves the file unusable.
+    """
+    client = batch.client
+    mapping = {theirs: ours for theirs, ours in mapping.items() if ours}
+    total, accepted, rejected = check_file(
+        session, client, batch.content, batch.filename, as_of=batch.as_of, mapping=mapping
+    )
+    batch.mapping = mapping
+    batch.status = "previewed"
+    batch.total_rows, batch.accepted_count, batch.rejected = total, accepted, rejected
+    if client.header_mapping != mapping:
+        client.header_mapping = mapping
+        audit.record(
+            session, actor, "client", client.id, "client.header_mapping_saved", mapping=mapping
+        )
+    audit.record(
+        session,
+        actor,
+        "referral_batch",
+        batch.id,
+        "referral.previewed",
+        rows=total,
+        accepted=accepted,
+        rejected=len(rejected),
+    )
+
+
+def cancel(session: Session, batch: ReferralBatch, *, actor: audit.Actor) -> None:
+    if batch.status not in ("previewed", "mapping"):
+        raise ValueError(f"this file is already {batch.status}")
+    batch.status = "cancelled"
+    audit.record(session, actor, "referral_batch", batch.id, "referral.cancelled")
+
+
+def confirm(session: Session, batch: ReferralBatch, *, actor: audit.Actor) -> None:
+    """Queue a previewed batch for import (it runs after the commit, in the background)."""
+    if batch.status != "previewed":
+        raise ValueError(f"this file is already {batch.status}")
+    batch.status = "queued"
+    audit.record(session, actor, "referral_batch", batch.id, "referral.confirmed")
+    enqueue(session, "cases.referrals:import_job", batch.id, queue="imports")
+
+
+def import_job(session: Session, batch_id: int) -> None:
+    """The background job: import a confirmed batch, reporting progress as it goes."""
+    batch = session.get(ReferralBatch, batch_id)
+    if batch is None or batch.status not in ("queued", "importing"):
+        return  # already done (a retried or duplicated job imports nothing twice)
+    run_import(
+        session,
+        batch,
+        actor=audit.Actor(batch.uploaded_by_id, "import"),
+        progress=separate_progress(session, batch.id),
+    )
+
+
+def separate_progress(session: Session, batch_id: int) -> Progress | None:
+    """Progress written on its own connection, so the page sees it while the import's single
+    transaction is still open. SQLite allows one writer at a time, so there it is not shown."""
+    engine = session.get_bind()
+    if engine.dialect.name == "sqlite":
+        return None
+
+    def report(done: int, total: int) -> None:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.update(ReferralBatch)
+                .where(ReferralBatch.id == batch_id)
+                .values(processed_rows=done, status="importing")
+            )
+
+    return report
+
+
+def run_import(
+    session: Session,
+    batch: ReferralBatch,
+    *,
+    actor: audit.Actor,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import a batch in the caller's transaction: every accepted row opens a case in `new`.
+
+    Rows are re-checked against open cases now (another batch may have opened some since the
+    preview); the batch's counts are those of this import.
+    """
+    client = batch.client
+    results = parse(
+        batch.content,
+        batch.filename,
+        as_of=batch.as_of,
+        min_age_days=client.min_age_days,
+        mapping=batch.mapping,
+    )
+    outcome = ImportResult()
+    done = 0
+    for chunk in _checked(session, client, results):
+        rows = [r for r in chunk if isinstance(r, ReferralRow)]
+        outcome.rejected.extend(_rejection(r) for r in chunk if isinstance(r, Rejection))
+        outcome.cases.extend(_open_cases(session, client, batch, rows, actor))
+        done += len(chunk)
+        if progress:
+            progress(done, batch.total_rows or done)
+    outcome.accepted = len(outcome.cases)
+    batch.total_rows = done
+    batch.processed_rows = done
+    batch.accepted_count = outcome.accepted
+    batch.rejected = outcome.rejected
+    batch.status = "imported"
+    batch.finished_at = utcnow()
+    audit.record(
+        session,
+        actor,
+        "referral_batch",
+        batch.id,
+        "referral.imported",
+        client=client.code,
+        accepted=outcome.accepted,
+        rejected=len(outcome.rejected),
+    )
+    return outcome
+
+
+def import_file(
+    session: Session,
+    client: Client,
+    data: bytes,
+    filename: str,
+    *,
+    as_of: dt.date,
+    actor: audit.Actor,
+    source: str,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Preview and import at once (the CLI and the API). Raises FileRefused for a bad file."""
+    batch = preview(session, client, data, filename, as_of=as_of, actor=actor, source=source)
+    if dry_run:
+        batch.status = "cancelled"
+        return ImportResult(accepted=batch.accepted_count, rejected=batch.rejected)
+    return run_import(session, batch, actor=actor, progress=progress)
+
+
+# --- opening cases in bulk ---------------------------------------------------------------------
+
+
+def _debtor_name(row: ReferralRow) -> str:
+    if row.debtor_type == "commercial":
+        return row.company_name
+    return f"{row.first_name} {row.last_name}"
+
+
+def _known_debtors(session: Session, keys: set[str]) -> dict[str, list[tuple[int, set[str]]]]:
+    """Debtors already on file under these match keys, with their phones and emails."""
+    if not keys:
+        return {}
+    found: dict[str, dict[int, set[str]]] = {}
+    for key, debtor_id, phone, email in session.execute(
+        sa.select(Debtor.match_key, Debtor.id, Phone.number, Email.address)
+        .outerjoin(Phone, Phone.debtor_id == Debtor.id)
+        .outerjoin(Email, Email.debtor_id == Debtor.id)
+        .where(Debtor.match_key.in_(keys))
+    ):
+        points = found.setdefault(key, {}).setdefault(debtor_id, set())
+        points.update(p for p in (phone, email) if p)
+    return {key: list(debtors.items()) for key, debtors in found.items()}
+
+
+def _open_cases(
+    session: Session,
+    client: Client,
+    batch: ReferralBatch,
+    rows: list[ReferralRow],
+    actor: audit.Actor,
+) -> list[str]:
+    """Open one case per row with Core bulk inserts (this is the hot path of a 100k-row file)."""
+    if not rows:
+        return []
+    known = _known_debtors(
+        session, {match_key(r.debtor_type, _debtor_name(r), r.postal_code) for r in rows}
+    )
+    debtor_ids: list[int | None] = []
+    new_debtors: list[dict] = []
+    new_rows: list[ReferralRow] = []
+    in_batch: dict[tuple[str, str], int] = {}  # (match key, contact point) -> new-debtor index
+    pending: list[tuple[int, int]] = []  # (row index, new-debtor index)
+    for index, row in enumerate(rows):
+        key = match_key(row.debtor_type, _debtor_name(row), row.postal_code)
+        points = {p for p in (row.phone, row.email) if p}
+        # The same debtor: same normalised name and ZIP, and a phone or email in common.
+        match = next((d for d, theirs in known.get(key, []) if points & theirs), None)
+        if match is None:
+            earlier = next((in_batch[(key, p)] for p in points if (key, p) in in_batch), None)
+            if earlier is None:
+                earlier = len(new_debtors)
+                new_debtors.append(
+                    {
+                        "kind": row.debtor_type,
+                        "first_name": row.first_name,
+                        "last_name": row.last_name,
+                        "company_name": row.company_name,
+                        "match_key": key,
+                        "language": "en",
+                        "situation": "unknown",
+                        "inconvenient_times": [],
+                        "created_at": utcnow(),
+                    }
+                )
+                new_rows.append(row)
+            for point in points:
+                in_batch.setdefault((key, point), earlier)
+            pending.append((index, earlier))
+        debtor_ids.append(match)
+
+    if new_debtors:
+        inserted = session.scalars(
+            sa.insert(Debtor).returning(Debtor.id, sort_by_parameter_order=True), new_debtors
+        ).all()
+        for index, new_index in pending:
+            debtor_ids[index] = inserted[new_index]
+        _insert_contact_points(session, list(zip(inserted, new_rows, strict=True)))
+
+    references = next_references(session, batch.as_of, len(rows))
+    now = utcnow()
+    case_ids = session.scalars(
+        sa.insert(Case).returning(Case.id, sort_by_parameter_order=True),
+        [
+            {
+                "reference": reference,
+                "client_id": client.id,
+                "debtor_id": debtor_id,
+                "batch_id": batch.id,
+                "batch_row": row.row,
+                "account_number": row.account_number,
+                "open_account_number": row.account_number,
+                "status": "new",
+                "referred_on": batch.as_of,
+                "due_date": row.due_date,
+                "itemization_date": row.itemization_date,
+                "days_past_due_at_referral": (batch.as_of - row.due_date).days,
+                "last_payment_date": row.last_payment_date,
+                "invoice_number": row.invoice_number,
+                "service_description": row.service_description,
+                "in_legal": False,
+                "status_changed_at": now,
+                "created_at": now,
+            }
+            for reference, debtor_id, row in zip(references, debtor_ids, rows, strict=True)
+        ],
+    ).all()
+    placements = [
+        {
+            "case_id": case_id,
+            "kind": "placement",
+            "component": component,
+            "amount_cents": amount,
+            "fee_bps": 0,
+            "fee_cents": 0,
+            "external_id": f"placement:{reference}:{component}",
+            "received_at": row.itemization_date,
+            "created_at": now,
+        }
+        for case_id, reference, row in zip(case_ids, references, rows, strict=True)
+        for component, amount in (
+            ("principal", row.principal_cents),
+            ("interest", row.interest_cents),
+            ("fees", row.fees_cents),
+        )
+        if amount
+    ]
+    session.execute(sa.insert(LedgerEntry), placements)
+    session.execute(
+        sa.insert(audit.AuditEvent),
+        [
+            {
+                "at": now,
+                "actor_user_id": actor.user_id,
+                "actor_label": actor.label,
+                "entity_type": "case",
+                "entity_id": str(case_id),
+                "case_id": case_id,
+                "action": "case.opened",
+                "reason": None,
+                "detail": {
+                    "reference": reference,
+                    "batch": batch.id,
+                    "row": row.row,
+                    "account_number": row.account_number,
+                },
+            }
+            for case_id, reference, row in zip(case_ids, references, rows, strict=True)
+        ],
+    )
+    return references
+
+
+def _insert_contact_points(session: Session, debtors: list[tuple[int, ReferralRow]]) -> None:
+    session.execute(
+        sa.insert(Address),
+        [
+            {
+                "debtor_id": debtor_id,
+                "line1": row.address_line1,
+                "line2": row.address_line2,
+                "city": row.city,
+                "state": row.state,
+                "postal_code": row.postal_code,
+            }
+            for debtor_id, row in debtors
+        ],
+    )
+    phones = [
+        {"debtor_id": debtor_id, "number": row.phone, "type": "unknown", "text_consent": False}
+        for debtor_id, row in debtors
+        if row.phone
+    ]
+    if phones:
+        session.execute(sa.insert(Phone), phones)
+    emails = [
+        {"debtor_id": debtor_id, "address": row.email, "consent": True}
+        for debtor_id, row in debtors
+        if row.email
+    ]
+    if emails:
+        session.execute(sa.insert(Email), emails)

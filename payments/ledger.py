@@ -1,4 +1,4 @@
-"""The ledger: the append-only money movements of a case. A balance is always their sum."""
+"""Posting money to the ledger: payments, direct payments, reversals, with the agency's fee."""
 
 from __future__ import annotations
 
@@ -6,105 +6,36 @@ import datetime as dt
 import uuid
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
 from cases import audit
 from cases.case import Case, change_status
-from cases.model import Base, Timestamped
+from cases.ledger import (
+    KINDS,
+    METHODS,
+    PLACEMENT_COMPONENTS,
+    DuplicatePosting,
+    LedgerEntry,
+    LedgerError,
+    balance_cents,
+    balances,
+    post_placement,
+)
 from payments.fees import current_schedule, fee_cents
 
-KINDS = ("placement", "payment", "direct_payment", "adjustment", "reversal", "settlement_writeoff")
-PLACEMENT_COMPONENTS = ("principal", "interest", "fees")
-METHODS = ("check", "ach", "wire", "cash", "card")
-
-
-class LedgerEntry(Timestamped, Base):
-    """One money movement. `amount_cents` is its effect on the balance: placements add,
-    payments subtract, a reversal adds back what its payment took. `fee_cents` is the agency's
-    fee earned (or, for a reversal, given back) by this movement, fixed when it was posted."""
-
-    __tablename__ = "ledger_entries"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
-    kind: Mapped[str] = mapped_column(sa.String(20))
-    component: Mapped[str | None] = mapped_column(sa.String(10))
-    amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
-    fee_bps: Mapped[int] = mapped_column(default=0)
-    fee_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    # The movement's identity outside this system (Stripe PaymentIntent id, check number,
-    # import row): unique, so nothing is ever applied twice.
-    external_id: Mapped[str] = mapped_column(sa.String(120), unique=True)
-    method: Mapped[str | None] = mapped_column(sa.String(10))
-    received_at: Mapped[dt.date] = mapped_column(index=True)
-    reverses_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger_entries.id"))
-    memo: Mapped[str | None] = mapped_column(sa.Text)
-    recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-
-    __table_args__ = (
-        sa.CheckConstraint(
-            "kind IN ('placement','payment','direct_payment','adjustment','reversal',"
-            "'settlement_writeoff')",
-            name="kind",
-        ),
-    )
-
-
-@event.listens_for(LedgerEntry, "before_update")
-@event.listens_for(LedgerEntry, "before_delete")
-def _append_only(mapper, connection, target):
-    raise RuntimeError("ledger entries are append-only: post a reversal or adjustment instead")
-
-
-class LedgerError(ValueError):
-    """A posting was refused; the message says why."""
-
-
-class DuplicatePosting(LedgerError):
-    """The external id was already posted."""
-
-
-def balance_cents(session: Session, case_id: int) -> int:
-    return session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount_cents), 0)).where(
-            LedgerEntry.case_id == case_id
-        )
-    )
-
-
-def balances(session: Session, case_ids: list[int]) -> dict[int, int]:
-    rows = session.execute(
-        sa.select(LedgerEntry.case_id, sa.func.sum(LedgerEntry.amount_cents))
-        .where(LedgerEntry.case_id.in_(case_ids))
-        .group_by(LedgerEntry.case_id)
-    )
-    found = dict(rows.all())
-    return {case_id: found.get(case_id, 0) for case_id in case_ids}
-
-
-def post_placement(
-    session: Session,
-    case: Case,
-    component: str,
-    amount_cents: int,
-    external_id: str,
-    received_at: dt.date,
-) -> LedgerEntry:
-    if component not in PLACEMENT_COMPONENTS:
-        raise LedgerError(f"unknown placement component {component!r}")
-    if amount_cents < 0:
-        raise LedgerError("a placement amount cannot be negative")
-    entry = LedgerEntry(
-        case_id=case.id,
-        kind="placement",
-        component=component,
-        amount_cents=amount_cents,
-        external_id=external_id,
-        received_at=received_at,
-    )
-    session.add(entry)
-    return entry
+__all__ = [
+    "KINDS",
+    "METHODS",
+    "PLACEMENT_COMPONENTS",
+    "DuplicatePosting",
+    "LedgerEntry",
+    "LedgerError",
+    "balance_cents",
+    "balances",
+    "new_external_id",
+    "post_payment",
+    "post_placement",
+]
 
 
 def post_payment(

@@ -1,8 +1,8 @@
 """foundation schema
 
-Revision ID: 78da59bc3e6a
+Revision ID: 36ed95dc423d
 Revises: 
-Create Date: 2026-11-23 09:27:18.937983
+Create Date: 2026-11-23 09:42:33.173503
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '78da59bc3e6a'
+revision = '36ed95dc423d'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -172,6 +172,8 @@ def upgrade():
     sa.Column('source', sa.String(length=10), nullable=False),
     sa.Column('filename', sa.String(length=255), nullable=False),
     sa.Column('file_sha256', sa.String(length=64), nullable=False),
+    sa.Column('content', sa.LargeBinary(), nullable=False),
+    sa.Column('mapping', sa.JSON(), nullable=False),
     sa.Column('as_of', sa.Date(), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('total_rows', sa.Integer(), nullable=False),

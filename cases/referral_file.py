@@ -1,0 +1,720 @@
+"""Reading a client's referral file (SPEC §5): CSV or XLSX in, checked rows and rejections out."""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import io
+import itertools
+import math
+import re
+import warnings
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+
+import openpyxl
+import phonenumbers
+import zipcodes
+from email_validator import EmailNotValidError, validate_email
+
+MAX_FILE_BYTES = 20 * 1024 * 1024  # a bigger file is refused whole
+MAX_FIELD_CHARS = 1000  # a longer cell rejects its row
+
+REQUIRED_COLUMNS = ("account_number", "state", "postal_code", "principal", "due_date")
+# In the order of the SPEC table, which is also the order a row's problems are looked for.
+KNOWN_COLUMNS = (
+    "account_number",
+    "debtor_type",
+    "first_name",
+    "last_name",
+    "company_name",
+    "email",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "city",
+    "state",
+    "postal_code",
+    "principal",
+    "interest",
+    "fees",
+    "due_date",
+    "itemization_date",
+    "last_payment_date",
+    "invoice_number",
+    "service_description",
+)
+
+DEBTOR_TYPES = ("consumer", "commercial")
+US_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH "
+    "NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP".split()
+)
+# Excel stores a ZIP typed into a number cell as a number, dropping the leading zero of these.
+ZERO_ZIP_STATES = frozenset("CT MA ME NH NJ RI VT PR VI".split())
+_DOUBLE_ZERO_ZIP_STATES = frozenset({"PR", "VI"})  # their ZIPs start 006..009 and 008
+
+# The csv module keeps a whole field in memory; its default limit (131,072 characters) already
+# refuses a runaway cell long before MAX_FILE_BYTES would, so the process-wide limit is left alone.
+_MAX_XLSX_UNPACKED_BYTES = 25 * MAX_FILE_BYTES  # sheet XML compresses well; more is a zip bomb
+_MAX_AMOUNT_CENTS = 10**14  # a trillion dollars: anything larger is a typo or a pasted id
+_MB = 1024 * 1024
+
+_SAVE_AS = "Save it as CSV UTF-8 (.csv) or Excel Workbook (.xlsx) and upload it again."
+_BINARY_SIGNATURES = (
+    b"%PDF",
+    b"\x89PNG",
+    b"\xff\xd8\xff",  # JPEG
+    b"GIF8",
+    b"\xd0\xcf\x11\xe0",  # OLE2: the old binary .xls, .doc
+    b"PK\x05\x06",  # an empty ZIP archive
+    b"PK\x07\x08",  # a spanned ZIP archive
+    b"\x1f\x8b",  # gzip
+    b"{\\rtf",
+)
+
+
+class FileRefused(ValueError):
+    """The whole file is refused; str(exc) is a plain message for a person that says what to do."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    row: int  # spreadsheet row number: the header is row 1
+    column: str  # our column name, or "" when no single column applies
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReferralRow:
+    row: int
+    account_number: str
+    debtor_type: str
+    first_name: str
+    last_name: str
+    company_name: str
+    email: str | None
+    phone: str | None
+    address_line1: str
+    address_line2: str
+    city: str
+    state: str
+    postal_code: str
+    principal_cents: int
+    interest_cents: int
+    fees_cents: int
+    due_date: date
+    itemization_date: date
+    last_payment_date: date | None
+    invoice_number: str | None
+    service_description: str | None
+
+    @property
+    def total_cents(self) -> int:
+        return self.principal_cents + self.interest_cents + self.fees_cents
+
+
+def normalise_header(name: str) -> str:
+    """Our spelling of a header cell: trimmed, lower case, runs of spaces/hyphens/underscores as one
+    underscore; a trailing number joins its word, so "Address Line 1" is address_line1."""
+    name = name.replace("\ufeff", "").strip().lower()
+    name = re.sub(r"[\s_-]+", "_", name).strip("_")
+    return re.sub(r"_(?=\d+$)", "", name)
+
+
+def read_header(data: bytes, filename: str) -> list[str]:
+    """The header cells as written, for a column-mapping screen.
+
+    Refuses a file that is too big, not CSV or XLSX, unreadable, or without data rows; it does not
+    check the columns, since mapping them is what the header is wanted for.
+    """
+    return _open_table(data, filename).header
+
+
+def raw_rows(data: bytes, filename: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header as written and each data row's cells as written, with its row number (for
+    handing rejected rows back to the client to fix)."""
+    table = _open_table(data, filename)
+    return table.header, table.rows
+
+
+def parse(
+    data: bytes,
+    filename: str,
+    *,
+    as_of: date,
+    min_age_days: int = 90,
+    mapping: dict[str, str] | None = None,
+) -> Iterator[ReferralRow | Rejection]:
+    """Check the whole file now (raising FileRefused), then yield one result per data row, in order.
+
+    A row yields a ReferralRow, or one Rejection for the first problem found (columns checked in
+    the SPEC table's order). Completely blank rows are skipped. `mapping` maps the client's header
+    names to ours; unknown columns are ignored.
+    """
+    table = _open_table(data, filename)
+    positions = _resolve_columns(table.header, mapping or {})
+    return _check_rows(table, positions, as_of, min_age_days)
+
+
+# --- the file as a whole ---------------------------------------------------------------------
+
+
+@dataclass
+class _Table:
+    header: list[str]
+    rows: Iterator[tuple[int, list[str]]]  # (spreadsheet row number, cells) after the header
+    width: int  # header cells including trailing blank ones; CSV rows beyond it are suspect
+    is_csv: bool
+
+
+def _open_table(data: bytes, filename: str) -> _Table:
+    if len(data) > MAX_FILE_BYTES:
+        raise FileRefused(
+            f"The file is {len(data) / _MB:.1f} MB; the limit is {MAX_FILE_BYTES // _MB} MB. "
+            "Split it into smaller files and upload each one."
+        )
+    if not data.removeprefix(codecs.BOM_UTF8).strip():
+        raise FileRefused(
+            "The file is empty. Upload a file with a header row and at least one row."
+        )
+    if data.startswith(b"PK\x03\x04") or filename.lower().endswith(".xlsx"):
+        header, rows = _open_xlsx(data, filename)
+        is_csv = False
+    else:
+        header, rows = _open_csv(data, filename)
+        is_csv = True
+    if not any(cell.strip() for cell in header):
+        raise FileRefused(
+            "The first row of the file is blank. It must hold the column names, such as "
+            + ", ".join(REQUIRED_COLUMNS)
+            + "."
+        )
+    numbered = enumerate(rows, start=2)
+    return _Table(_trim_trailing_blanks(header), _with_data(numbered), len(header), is_csv)
+
+
+def _with_data(rows: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+    """Refuse now when no row under the header holds anything; else the rows from the first such."""
+    for row, cells in rows:
+        if not _is_blank(cells):
+            return itertools.chain([(row, cells)], rows)
+    raise FileRefused("The file has a header but no rows of accounts under it.")
+
+
+def _not_a_table(filename: str) -> str:
+    return f"{filename or 'The file'} is not a CSV or XLSX file. {_SAVE_AS}"
+
+
+def _trim_trailing_blanks(cells: list[str]) -> list[str]:
+    end = len(cells)
+    while end and not cells[end - 1].strip():
+        end -= 1
+    return cells[:end]
+
+
+def _is_blank(cells: list[str]) -> bool:
+    return not any(cell.strip() for cell in cells)
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+
+def _open_csv(data: bytes, filename: str) -> tuple[list[str], Iterator[list[str]]]:
+    if b"\x00" in data or data.startswith(_BINARY_SIGNATURES):
+        raise FileRefused(_not_a_table(filename))
+    text = _decode(data)
+    # Read it through once so a broken line refuses the file before any row is yielded.
+    _check_csv_syntax(text)
+    reader = _csv_reader(text)
+    return next(reader), reader
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    # Excel's plain "CSV" export on Windows writes Windows-1252.
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        raise FileRefused(
+            "The file's text encoding could not be read. In Excel use File > Save As and choose "
+            '"CSV UTF-8 (Comma delimited)", then upload it again.'
+        ) from None
+
+
+def _csv_reader(text: str) -> Iterator[list[str]]:
+    return csv.reader(io.StringIO(text, newline=""), strict=True)
+
+
+def _check_csv_syntax(text: str) -> None:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    # Name the line the broken row starts on: an unclosed quote makes the reader run to the end.
+    start = 1
+    try:
+        for _ in reader:
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise FileRefused(
+            f"Line {start} of the file cannot be read as CSV: {_csv_problem(exc)}. "
+            "Correct that line, or save the file again from the spreadsheet as CSV UTF-8, "
+            "and upload it again."
+        ) from None
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    message = str(exc)
+    if "unexpected end of data" in message:
+        return 'a quoted value is never closed (a " is missing)'
+    if "expected after" in message:
+        return "a quoted value has more text after its closing quote"
+    if "field larger than field limit" in message:
+        return f"a value is longer than {csv.field_size_limit():,} characters"
+    return message
+
+
+# --- XLSX ------------------------------------------------------------------------------------
+
+
+def _open_xlsx(data: bytes, filename: str) -> tuple[list[str], Iterator[list[str]]]:
+    _check_zip(data, filename)
+    try:
+        with _quiet_openpyxl():
+            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            sheet = book.worksheets[0]
+    except Exception as exc:  # openpyxl fails on a bad file with whatever its parser raised
+        raise FileRefused(_not_a_table(filename)) from exc
+    rows = _xlsx_rows(book, sheet, filename)
+    header = next(rows, None)
+    if header is None:
+        raise FileRefused(
+            "The workbook's first sheet is empty. Put the accounts on the first sheet."
+        )
+    return header, rows
+
+
+def _check_zip(data: bytes, filename: str) -> None:
+    """Refuse a damaged or oversized workbook now rather than part-way through its rows."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise FileRefused(_not_a_table(filename)) from None
+    with archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > _MAX_XLSX_UNPACKED_BYTES:
+            raise FileRefused(
+                f"The workbook unpacks to more than {_MAX_XLSX_UNPACKED_BYTES // _MB} MB. "
+                "Save the sheet of accounts as CSV UTF-8 and upload that."
+            )
+        try:
+            intact = archive.testzip() is None
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError):
+            intact = False  # unreadable compression, encryption or a truncated member
+    if not intact:
+        raise FileRefused(f"{filename or 'The workbook'} is damaged. {_SAVE_AS}")
+
+
+def _xlsx_rows(book, sheet, filename: str) -> Iterator[list[str]]:
+    rows = sheet.iter_rows(values_only=True)
+    try:
+        while True:
+            try:
+                with _quiet_openpyxl():
+                    values = next(rows, None)
+            except Exception as exc:  # a sheet whose XML breaks part-way through
+                raise FileRefused(f"{filename or 'The workbook'} is damaged. {_SAVE_AS}") from exc
+            if values is None:
+                return
+            yield [_xlsx_text(value) for value in values]
+    finally:
+        book.close()
+
+
+@contextlib.contextmanager
+def _quiet_openpyxl() -> Iterator[None]:
+    # openpyxl warns about workbook features it drops (data validation, extensions); we read only
+    # values, so those warnings say nothing to us. Held only around openpyxl calls, never a yield.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+        yield
+
+
+def _xlsx_text(value: object) -> str:
+    """A cell value as the text the same cell would have in a CSV export."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return _float_text(value)
+    return str(value)
+
+
+def _float_text(value: float) -> str:
+    # Excel keeps 15 significant digits; rounding there drops binary artefacts such as
+    # 1234.5600000000002 without ever using the float as money.
+    if not math.isfinite(value):
+        return str(value)
+    text = format(Decimal(format(value, ".15g")), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+# --- columns ---------------------------------------------------------------------------------
+
+
+def _resolve_columns(header: list[str], mapping: dict[str, str]) -> dict[str, int]:
+    """Our column name -> its index in the row; refuses duplicates and missing required columns."""
+    aliases = _normalise_mapping(mapping)
+    positions: dict[str, int] = {}
+    for index, cell in enumerate(header):
+        name = normalise_header(cell)
+        column = aliases.get(name, name)
+        if column not in KNOWN_COLUMNS:
+            continue
+        if column in positions:
+            raise FileRefused(
+                f"The header has two columns that mean {column}: "
+                f"'{header[positions[column]]}' and '{cell}'. Remove one and upload the file again."
+            )
+        positions[column] = index
+    _require_columns(header, positions)
+    return positions
+
+
+def _normalise_mapping(mapping: dict[str, str]) -> dict[str, str]:
+    aliases = {}
+    for theirs, ours in mapping.items():
+        target = normalise_header(ours or "")
+        if target and target not in KNOWN_COLUMNS:
+            raise ValueError(
+                f"mapping sends {theirs!r} to {ours!r}, which is not a referral column"
+            )
+        aliases[normalise_header(theirs)] = target
+    return aliases
+
+
+def _require_columns(header: list[str], positions: dict[str, int]) -> None:
+    missing = [column for column in REQUIRED_COLUMNS if column not in positions]
+    if missing:
+        noun = "column" if len(missing) == 1 else "columns"
+        raise FileRefused(
+            f"The file has no {', '.join(missing)} {noun}. The header has: {_describe(header)}. "
+            "Add or rename the missing columns (or map them to yours) and upload the file again."
+        )
+    if "last_name" not in positions and "company_name" not in positions:
+        raise FileRefused(
+            "The file has neither a last_name nor a company_name column, so no debtor can be "
+            f"named. The header has: {_describe(header)}. Add one and upload the file again."
+        )
+
+
+def _describe(header: list[str], shown: int = 30) -> str:
+    names = [f"'{cell}'" for cell in header if cell.strip()]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+
+class _Rejected(Exception):
+    def __init__(self, column: str, reason: str) -> None:
+        super().__init__(reason)
+        self.column = column
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """One row's cells, read by our column names."""
+
+    values: list[str]
+    positions: dict[str, int]
+
+    def get(self, column: str) -> str:
+        index = self.positions.get(column)
+        if index is None or index >= len(self.values):
+            return ""
+        value = self.values[index].strip()
+        if len(value) > MAX_FIELD_CHARS:
+            raise _Rejected(column, f"{column} is longer than {MAX_FIELD_CHARS:,} characters")
+        return value
+
+    def required(self, column: str, why: str = "") -> str:
+        value = self.get(column)
+        if not value:
+            raise _Rejected(column, f"{column} is required{why}")
+        return value
+
+
+def _check_rows(
+    table: _Table, positions: dict[str, int], as_of: date, min_age_days: int
+) -> Iterator[ReferralRow | Rejection]:
+    first_row_of: dict[str, int] = {}  # account_number -> the row that keeps it
+    for row, values in table.rows:
+        if _is_blank(values):
+            continue
+        account = _raw(values, positions["account_number"])
+        first = first_row_of.setdefault(account, row) if account else row
+        try:
+            if table.is_csv:
+                _check_width(values, table.width)
+            yield _read_row(row, _Cells(values, positions), first, as_of, min_age_days)
+        except _Rejected as problem:
+            yield Rejection(row, problem.column, problem.reason)
+
+
+def _raw(values: list[str], index: int) -> str:
+    return values[index].strip() if index < len(values) else ""
+
+
+def _check_width(values: list[str], width: int) -> None:
+    # More values than header columns usually means an unquoted comma (1,234.56) shifted every
+    # value after it into the wrong column; importing that would put amounts in the wrong place.
+    if any(cell.strip() for cell in values[width:]):
+        raise _Rejected(
+            "",
+            f"the row has {len(_trim_trailing_blanks(values))} values but the header has "
+            f"{width} columns; a value containing a comma must be in double quotes",
+        )
+
+
+def _read_row(
+    row: int, cells: _Cells, first_row: int, as_of: date, min_age_days: int
+) -> ReferralRow:
+    account_number = cells.required("account_number")
+    if first_row != row:
+        raise _Rejected(
+            "account_number",
+            f"account_number {account_number} repeats row {first_row}; the first is kept",
+        )
+    debtor_type = _debtor_type(cells)
+    first_name, last_name, company_name = _names(cells, debtor_type)
+    email = _email(cells)
+    phone = _phone(cells)
+    address_line1, address_line2, city = (
+        cells.get("address_line1"),
+        cells.get("address_line2"),
+        cells.get("city"),
+    )
+    state = _state(cells)
+    postal_code = _postal_code(cells, state)
+    principal, interest, fees = _amounts(cells)
+    due_date = _due_date(cells, as_of, min_age_days)
+    itemization_date = _optional_date(cells, "itemization_date", as_of) or due_date
+    last_payment_date = _optional_date(cells, "last_payment_date", as_of)
+    return ReferralRow(
+        row=row,
+        account_number=account_number,
+        debtor_type=debtor_type,
+        first_name=first_name,
+        last_name=last_name,
+        company_name=company_name,
+        email=email,
+        phone=phone,
+        address_line1=address_line1,
+        address_line2=address_line2,
+        city=city,
+        state=state,
+        postal_code=postal_code,
+        principal_cents=principal,
+        interest_cents=interest,
+        fees_cents=fees,
+        due_date=due_date,
+        itemization_date=itemization_date,
+        last_payment_date=last_payment_date,
+        invoice_number=cells.get("invoice_number") or None,
+        service_description=cells.get("service_description") or None,
+    )
+
+
+def _debtor_type(cells: _Cells) -> str:
+    raw = cells.get("debtor_type")
+    debtor_type = raw.lower() or "consumer"
+    if debtor_type not in DEBTOR_TYPES:
+        raise _Rejected("debtor_type", f"debtor_type '{raw}' is not consumer or commercial")
+    return debtor_type
+
+
+def _names(cells: _Cells, debtor_type: str) -> tuple[str, str, str]:
+    if debtor_type == "consumer":
+        why = " for a consumer debtor"
+        first_name = cells.required("first_name", why)
+        last_name = cells.required("last_name", why)
+        return first_name, last_name, cells.get("company_name")
+    first_name, last_name = cells.get("first_name"), cells.get("last_name")
+    return first_name, last_name, cells.required("company_name", " for a commercial debtor")
+
+
+def _email(cells: _Cells) -> str | None:
+    raw = cells.get("email")
+    if not raw:
+        return None
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise _Rejected("email", f"email '{raw}' is not a valid address: {exc}") from None
+
+
+def _phone(cells: _Cells) -> str | None:
+    raw = cells.get("phone")
+    if not raw:
+        return None
+    try:
+        number = phonenumbers.parse(raw, "US")
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise _Rejected("phone", f"phone '{raw}' is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _state(cells: _Cells) -> str:
+    raw = cells.required("state")
+    if raw.upper() not in US_STATES:
+        raise _Rejected("state", f"state '{raw}' is not a US state code like NY")
+    return raw.upper()
+
+
+_ZIP = re.compile(r"(\d{3,5})-?(\d{4})?")
+
+
+def _postal_code(cells: _Cells, state: str) -> str:
+    raw = cells.required("postal_code")
+    match = _ZIP.fullmatch(raw)
+    zip5 = _restore_leading_zeros(match.group(1), state) if match else None
+    if zip5 is None:
+        raise _Rejected(
+            "postal_code", f"postal_code '{raw}' is not a ZIP code like 12345 or 12345-6789"
+        )
+    states = _states_of_zip(zip5)
+    if not states:
+        raise _Rejected("postal_code", f"postal_code {zip5} is not a US ZIP code")
+    if state not in states:
+        raise _Rejected(
+            "postal_code", f"postal_code {zip5} is in {', '.join(sorted(states))}, not {state}"
+        )
+    plus4 = match.group(2)
+    return f"{zip5}-{plus4}" if plus4 else zip5
+
+
+def _restore_leading_zeros(digits: str, state: str) -> str | None:
+    """The 5-digit ZIP, putting back the zeros a number cell dropped; None if it can't be one."""
+    if len(digits) == 5:
+        return digits
+    if digits.startswith("0"):
+        return None  # a number cell never starts with 0, so this is a typo, not Excel's doing
+    if len(digits) == 4 and state in ZERO_ZIP_STATES:
+        return "0" + digits
+    if len(digits) == 3 and state in _DOUBLE_ZERO_ZIP_STATES:
+        return "00" + digits
+    return None
+
+
+@cache
+def _states_of_zip(zip5: str) -> frozenset[str]:
+    # Cached: a lookup scans the whole ZIP table, and a file repeats its ZIPs many times.
+    return frozenset(place["state"] for place in zipcodes.matching(zip5))
+
+
+# --- amounts ---------------------------------------------------------------------------------
+
+
+_AMOUNT = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{0,2})?|\.\d{1,2}")
+
+
+def _amounts(cells: _Cells) -> tuple[int, int, int]:
+    principal = _cents(cells, "principal", required=True)
+    interest = _cents(cells, "interest")
+    fees = _cents(cells, "fees")
+    if principal + interest + fees == 0:
+        raise _Rejected("principal", "the total owed (principal + interest + fees) is zero")
+    return principal, interest, fees
+
+
+def _cents(cells: _Cells, column: str, *, required: bool = False) -> int:
+    raw = cells.required(column) if required else cells.get(column)
+    if not raw:
+        return 0
+    negative, number = _split_sign(raw)
+    if not _AMOUNT.fullmatch(number):
+        raise _Rejected(column, f"{column} '{raw}' is not an amount like 1234.56")
+    cents = int(Decimal(number.replace(",", "")) * 100)
+    if negative and cents:
+        raise _Rejected(column, f"{column} cannot be negative ('{raw}')")
+    if cents >= _MAX_AMOUNT_CENTS:
+        raise _Rejected(column, f"{column} '{raw}' is too large to be an amount owed")
+    return cents
+
+
+def _split_sign(raw: str) -> tuple[bool, str]:
+    """(is negative, the number without sign or $): accepts -$5, $-5, $ 5 and -5."""
+    text = raw.strip()
+    negative = text.startswith("-")
+    text = text.removeprefix("-").strip()
+    if text.startswith("$"):
+        text = text[1:].strip()
+        if not negative and text.startswith("-"):
+            negative = True
+            text = text[1:].strip()
+    return negative, text
+
+
+# --- dates -----------------------------------------------------------------------------------
+
+
+_ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+_US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+
+
+def _due_date(cells: _Cells, as_of: date, min_age_days: int) -> date:
+    due = _date(cells.required("due_date"), "due_date", as_of)
+    age = (as_of - due).days
+    if age < min_age_days:
+        raise _Rejected(
+            "due_date",
+            f"the account is {_days(age)} past due on {as_of.isoformat()}; "
+            f"this client accepts accounts at least {_days(min_age_days)} past due",
+        )
+    return due
+
+
+def _optional_date(cells: _Cells, column: str, as_of: date) -> date | None:
+    raw = cells.get(column)
+    return _date(raw, column, as_of) if raw else None
+
+
+def _date(raw: str, column: str, as_of: date) -> date:
+    if match := _ISO_DATE.fullmatch(raw):
+        year, month, day = match.groups()
+    elif match := _US_DATE.fullmatch(raw):
+        month, day, year = match.groups()
+    else:
+        raise _Rejected(column, f"{column} '{raw}' is not a date like 2026-11-23 or 11/23/2026")
+    try:
+        value = date(int(year), int(month), int(day))
+    except ValueError:
+        raise _Rejected(column, f"{column} '{raw}' is not a real date") from None
+    if value > as_of:
+        raise _Rejected(
+            column, f"{column} {value.isoformat()} is in the future (after {as_of.isoformat()})"
+        )
+    return value
+
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
