@@ -18,7 +18,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length
 
 from agency.extensions import db
 from agency.money import MoneyField
@@ -181,7 +181,7 @@ class RecallForm(FlaskForm):
 
 
 class DirectPaymentForm(FlaskForm):
-    amount = MoneyField("Amount paid to you", validators=[DataRequired()])
+    amount = MoneyField("Amount paid to you", validators=[InputRequired()])
     received_at = DateField("Date you received it", validators=[DataRequired()])
     method = SelectField("How it was paid", choices=["check", "ach", "wire", "cash", "card"])
     reference = StringField(

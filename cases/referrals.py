@@ -285,7 +285,8 @@ def import_job(session: Session, batch_id: int) -> None:
 def separate_progress(session: Session, batch_id: int) -> Progress | None:
     """Progress written on its own connection, so the page sees it while the import's single
     transaction is still open. SQLite allows one writer at a time, so there it is not shown."""
-    engine = session.get_bind()
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, sa.Connection) else bind
     if engine.dialect.name == "sqlite":
         return None
 
