@@ -12,8 +12,8 @@ from cases.audit import AuditEvent
 from cases.case import Case
 from cases.ledger import LedgerEntry
 from cases.referrals import ReferralBatch
-from tests.cases.test_referrals import GOOD, HEADER
 from tests.agency.test_jobs import drain
+from tests.cases.test_referrals import GOOD, HEADER
 from tests.conftest import csrf_from
 
 TODAY = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
@@ -99,8 +99,8 @@ def test_a_refused_upload_says_why_and_saves_nothing(
 def test_a_client_maps_its_own_headers_once(client, login, make_user, make_client, db_session):
     acme = signed_in_client(login, make_user, make_client)
     theirs = (
-        "Acct #,First,Last,St,Zip,Balance,Due\nX-1,Ann,Lee,NY,10001,250.00,2026-01-01\n"
-    ).encode()
+        b"Acct #,First,Last,St,Zip,Balance,Due\nX-1,Ann,Lee,NY,10001,250.00,2026-01-01\n"
+    )
     with time_machine.travel(TODAY, tick=False):
         response = upload(client, theirs, "export.csv")
         assert response.status_code == 302 and "/mapping" in response.headers["Location"]
