@@ -72,5 +72,6 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
     settings.setdefault("REMEMBER_COOKIE_SECURE", settings["SESSION_COOKIE_SECURE"])
     settings.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
     settings.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    settings.setdefault("MAX_CONTENT_LENGTH", 25 * 1024 * 1024)
+    # 20 MB files (the referral limit) plus room for the multipart envelope.
+    settings.setdefault("MAX_CONTENT_LENGTH", 21 * 1024 * 1024)
     return settings

@@ -98,9 +98,7 @@ def test_a_refused_upload_says_why_and_saves_nothing(
 
 def test_a_client_maps_its_own_headers_once(client, login, make_user, make_client, db_session):
     acme = signed_in_client(login, make_user, make_client)
-    theirs = (
-        b"Acct #,First,Last,St,Zip,Balance,Due\nX-1,Ann,Lee,NY,10001,250.00,2026-01-01\n"
-    )
+    theirs = b"Acct #,First,Last,St,Zip,Balance,Due\nX-1,Ann,Lee,NY,10001,250.00,2026-01-01\n"
     with time_machine.travel(TODAY, tick=False):
         response = upload(client, theirs, "export.csv")
         assert response.status_code == 302 and "/mapping" in response.headers["Location"]
@@ -290,3 +288,65 @@ def test_the_dashboard_shows_money_and_status(client, login, make_user, make_cli
     make_case(acme, principal=100_000)
     page = client.get("/client/").get_data(as_text=True)
     assert "$1,000.00" in page and "Placed with us" in page
+
+
+def test_an_excel_workbook_uploads_like_a_csv(client, login, make_user, make_client):
+    from openpyxl import Workbook
+
+    signed_in_client(login, make_user, make_client)
+    book = Workbook()
+    sheet = book.active
+    sheet.append(
+        [
+            "Account Number",
+            "First Name",
+            "Last Name",
+            "State",
+            "Postal Code",
+            "Principal",
+            "Due Date",
+        ]
+    )
+    sheet.append(["XL-1", "José", "Müller", "MA", 2108, 1234.5, dt.datetime(2026, 1, 15)])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    with time_machine.travel(TODAY, tick=False):
+        response = upload(client, buffer.getvalue(), "export.xlsx")
+        assert response.status_code == 302
+        page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert re.search(r'id="accepted-count">1<', page), page
+
+
+def test_a_windows_1252_export_is_read_without_garbling(
+    client, login, make_user, make_client, db_session
+):
+    signed_in_client(login, make_user, make_client)
+    data = (
+        HEADER + "\nW-1,consumer,José,Müller,,,,1 A St,New York,NY,10001,100,,,2026-01-01,\n"
+    ).encode("cp1252")
+    with time_machine.travel(TODAY, tick=False):
+        response = upload(client, data)
+        batch_id = int(response.headers["Location"].rsplit("/", 1)[1])
+        post(client, f"/client/referrals/{batch_id}/confirm", page=response.headers["Location"])
+    from tests.agency.test_jobs import drain
+
+    drain(client.application)
+    case = db_session.scalar(sa.select(Case).where(Case.account_number == "W-1"))
+    assert case.debtor.display_name == "José Müller"
+
+
+def test_an_upload_over_the_limit_is_refused_with_the_limit(
+    client, login, make_user, make_client, db_session
+):
+    signed_in_client(login, make_user, make_client)
+    page = client.get("/client/referrals")
+    # The declared size is refused before the body is read (a 22 MB body is not needed).
+    response = client.post(
+        "/client/referrals",
+        data={"csrf_token": csrf_from(page)},
+        content_type="multipart/form-data; boundary=x",
+        environ_overrides={"CONTENT_LENGTH": str(22 * 1024 * 1024)},
+    )
+    assert response.status_code == 413
+    assert "at most 20 MB" in response.get_data(as_text=True)
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(ReferralBatch)) == 0
