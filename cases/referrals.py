@@ -18,7 +18,7 @@ from cases.debtors import Address, Debtor, Email, Phone, match_key
 from cases.jobs import enqueue
 from cases.ledger import LedgerEntry
 from cases.model import Base, Timestamped, utcnow
-from cases.referral_file import ReferralRow, Rejection, parse
+from cases.referral_file import ReferralRow, Rejection, parse, raw_rows
 
 BATCH_STATUSES = (
     "mapping",
@@ -362,11 +362,29 @@ def import_file(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> ImportResult:
-    """Preview and import at once (the CLI and the API). Raises FileRefused for a bad file."""
-    batch = preview(session, client, data, filename, as_of=as_of, actor=actor, source=source)
+    """Check and import in one pass (the CLI and the API). Raises FileRefused for a bad file.
+
+    A dry run records the batch as a preview that was never confirmed.
+    """
     if dry_run:
+        batch = preview(session, client, data, filename, as_of=as_of, actor=actor, source=source)
         batch.status = "cancelled"
         return ImportResult(accepted=batch.accepted_count, rejected=batch.rejected)
+    _, rows = raw_rows(data, filename)  # refuses a bad file before anything is recorded
+    batch = ReferralBatch(
+        client_id=client.id,
+        uploaded_by_id=actor.user_id,
+        source=source,
+        filename=filename[:255],
+        file_sha256=hashlib.sha256(data).hexdigest(),
+        content=data,
+        mapping=client.header_mapping or {},
+        as_of=as_of,
+        status="importing",
+        total_rows=sum(1 for _ in rows),  # cheap next to checking them: sizes the progress bar
+    )
+    session.add(batch)
+    session.flush()
     return run_import(session, batch, actor=actor, progress=progress)
 
 
