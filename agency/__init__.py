@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Flask, jsonify, render_template, request
@@ -39,6 +41,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     jobs.init_app(app)
     _register_blueprints(app)
+    app.add_template_filter(ZoneInfo, "tz")
+    app.add_template_filter(dt.date.fromisoformat, "todate")
+
+    @app.template_filter("agency_time")
+    def agency_time(moment: dt.datetime) -> str:
+        zone = ZoneInfo(app.config["AGENCY_TIMEZONE"])
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
     _register_errors(app)
 
     from agency import cli

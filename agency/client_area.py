@@ -300,7 +300,7 @@ def referrals():
 def upload():
     form = UploadForm()
     if not form.validate_on_submit():
-        return render_template("client/referrals.html", batches=[], form=form), 422
+        return _referrals_page(form, 422)
     upload = form.file.data
     data, filename = upload.read(), upload.filename or "upload.csv"
     client = current_user.client
@@ -316,7 +316,7 @@ def upload():
             flash(f"{exc} Match your columns to ours below.", "error")
             return redirect(url_for("client_area.mapping", batch_id=batch.id))
         form.file.errors.append(str(exc))
-        return render_template("client/referrals.html", batches=[], form=form), 422
+        return _referrals_page(form, 422)
     db.session.commit()
     return redirect(url_for("client_area.batch", batch_id=batch.id))
 

@@ -107,3 +107,35 @@ def post_placement(
     )
     session.add(entry)
     return entry
+
+
+def itemization(session: Session, case: Case) -> dict:
+    """Reg F itemisation (12 CFR 1006.34(c)(2)): the amount on the itemisation date, then the
+    interest, fees, payments and credits since, and the amount now. Adjustments count as fees
+    when they add to the debt and as credits when they take from it."""
+    totals = dict.fromkeys(("principal", "interest", "fees", "payments", "credits"), 0)
+    balance = 0
+    for entry in session.scalars(sa.select(LedgerEntry).where(LedgerEntry.case_id == case.id)):
+        balance += entry.amount_cents
+        if entry.kind == "placement":
+            totals[entry.component] += entry.amount_cents
+        elif entry.kind in ("payment", "direct_payment", "reversal"):
+            totals["payments"] -= entry.amount_cents
+        elif entry.kind == "adjustment" and entry.amount_cents > 0:
+            totals["fees"] += entry.amount_cents
+        else:  # settlement write-offs and adjustments in the debtor's favour
+            totals["credits"] -= entry.amount_cents
+    current = (
+        totals["principal"] + totals["interest"] + totals["fees"]
+        - totals["payments"] - totals["credits"]
+    )
+    return {
+        "itemization_date": case.itemization_date.isoformat(),
+        "amount_on_itemization_date_cents": totals["principal"],
+        "interest_cents": totals["interest"],
+        "fees_cents": totals["fees"],
+        "payments_cents": totals["payments"],
+        "credits_cents": totals["credits"],
+        "current_amount_cents": current,
+        "adds_up": current == balance,
+    }

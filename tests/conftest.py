@@ -281,3 +281,49 @@ def csrf_from(response) -> str:
     tag = re.search(r'<input[^>]*name="csrf_token"[^>]*>', response.get_data(as_text=True))
     assert tag, "no CSRF token on the page"
     return re.search(r'value="([^"]+)"', tag.group(0)).group(1)
+
+
+class _Inbox:
+    """What a local SMTP server received."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server(app):
+    """A real SMTP server on 127.0.0.1 for the app to send to; yields its inbox."""
+    from aiosmtpd.controller import Controller
+
+    inbox = _Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    before = (app.config["MAIL_SERVER"], app.config["MAIL_PORT"])
+    app.config["MAIL_SERVER"], app.config["MAIL_PORT"] = "127.0.0.1", controller.port
+    try:
+        yield inbox
+    finally:
+        app.config["MAIL_SERVER"], app.config["MAIL_PORT"] = before
+        controller.stop()
+
+
+def drain_jobs(app) -> None:
+    """Run whatever is queued: in-process jobs already ran; RQ jobs run in a burst worker."""
+    from rq import SimpleWorker
+
+    from agency.jobs import RQRunner
+    from cases.jobs import QUEUES
+
+    runner = app.extensions["recourse.jobs"]
+    if isinstance(runner, RQRunner):
+        queues = [runner.queue(name) for name in QUEUES]
+        SimpleWorker(queues, connection=runner.connection).work(burst=True)

@@ -2,11 +2,12 @@
 
 import pytest
 import sqlalchemy as sa
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from agency.jobs import InProcessRunner, RQRunner
 from cases.audit import AuditEvent
 from cases.jobs import enqueue
+from tests.conftest import drain_jobs
 
 JOB = "tests.agency.jobs_for_tests:mark"
 
@@ -23,11 +24,7 @@ def ran(session, label) -> bool:
 
 
 def drain(app):
-    """Run whatever is queued: in-process jobs already ran; RQ jobs run in a burst worker."""
-    runner = app.extensions["recourse.jobs"]
-    if isinstance(runner, RQRunner):
-        queues = [runner.queue(name) for name in ("default", "imports", "payments", "mail")]
-        SimpleWorker(queues, connection=runner.connection).work(burst=True)
+    drain_jobs(app)
 
 
 def test_a_job_runs_after_the_commit(app, db_session):
