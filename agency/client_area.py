@@ -285,15 +285,19 @@ class UploadForm(FlaskForm):
     )
 
 
-@bp.get("/referrals")
-def referrals():
+def _referrals_page(form: UploadForm, status: int = 200):
     batches = db.session.scalars(
         sa.select(ReferralBatch)
         .where(ReferralBatch.client_id == current_user.client_id)
         .order_by(ReferralBatch.created_at.desc(), ReferralBatch.id.desc())
         .limit(100)
     ).all()
-    return render_template("client/referrals.html", batches=batches, form=UploadForm())
+    return render_template("client/referrals.html", batches=batches, form=form), status
+
+
+@bp.get("/referrals")
+def referrals():
+    return _referrals_page(UploadForm())
 
 
 @bp.post("/referrals")

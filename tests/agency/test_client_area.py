@@ -350,3 +350,12 @@ def test_an_upload_over_the_limit_is_refused_with_the_limit(
     assert response.status_code == 413
     assert "at most 20 MB" in response.get_data(as_text=True)
     assert db_session.scalar(sa.select(sa.func.count()).select_from(ReferralBatch)) == 0
+
+
+def test_a_refused_upload_keeps_the_list_of_earlier_files(client, login, make_user,
+                                                         make_client):
+    signed_in_client(login, make_user, make_client)
+    upload(client, GOOD, "first.csv")
+    response = upload(client, b"", "empty.csv")
+    assert response.status_code == 422
+    assert "first.csv" in response.get_data(as_text=True)
