@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from cases import audit
 from cases.model import Base, Timestamped
 
 CHANNELS = ("call", "email", "letter", "text", "portal")
@@ -48,3 +49,30 @@ class CaseNote(Timestamped, Base):
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     body: Mapped[str] = mapped_column(sa.Text)
+
+
+class ComplianceAlert(Timestamped, Base):
+    """A contact that broke a rule, recorded after the fact, for a supervisor to review."""
+
+    __tablename__ = "compliance_alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id"), unique=True)
+    rules: Mapped[list[dict]] = mapped_column(default=list)
+    resolved_at: Mapped[dt.datetime | None]
+    resolved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    resolution: Mapped[str | None] = mapped_column(sa.Text)
+
+
+def add_note(session: Session, case, body: str, *, actor: audit.Actor) -> CaseNote:
+    body = (body or "").strip()
+    if not body:
+        raise ValueError("the note is empty")
+    if len(body) > 5000:
+        raise ValueError("the note is longer than 5000 characters")
+    note = CaseNote(case_id=case.id, user_id=actor.user_id, body=body)
+    session.add(note)
+    session.flush()
+    audit.record(session, actor, "note", note.id, "note.added", case_id=case.id)
+    return note

@@ -7,8 +7,9 @@ import re
 import unicodedata
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from cases import audit
 from cases.model import Base, Timestamped
 
 DEBTOR_KINDS = ("consumer", "commercial")
@@ -107,3 +108,150 @@ def fold(text: str) -> str:
 def match_key(kind: str, name: str, postal_code: str) -> str:
     """The key under which the same debtor referred twice is found (name + 5-digit ZIP)."""
     return f"{kind}|{fold(name)}|{postal_code.strip()[:5]}"
+
+
+class DebtorError(ValueError):
+    """A change to a debtor's instructions was refused; the message says why."""
+
+
+def record_cease(
+    session: Session,
+    debtor: Debtor,
+    *,
+    at: dt.datetime,
+    actor: audit.Actor,
+    case_id: int | None = None,
+) -> None:
+    """A written request to stop contact (FDCPA 805(c)): from now on, only the notices the
+    law allows go out."""
+    if debtor.cease_requested_at is None:
+        debtor.cease_requested_at = at
+        audit.record(
+            session,
+            actor,
+            "debtor",
+            debtor.id,
+            "debtor.cease_requested",
+            case_id=case_id,
+            at=at.isoformat(),
+        )
+
+
+def record_attorney(
+    session: Session,
+    debtor: Debtor,
+    *,
+    name: str,
+    phone: str,
+    email: str,
+    at: dt.datetime,
+    actor: audit.Actor,
+    case_id: int | None = None,
+) -> None:
+    name = (name or "").strip()
+    if not name:
+        raise DebtorError("the attorney's name is required")
+    if not (phone or "").strip() and not (email or "").strip():
+        raise DebtorError("give the attorney's phone or email, so contact can go to them")
+    debtor.attorney_name = name[:200]
+    debtor.attorney_phone = (phone or "").strip()[:20] or None
+    debtor.attorney_email = (email or "").strip()[:254] or None
+    debtor.attorney_since = debtor.attorney_since or at
+    audit.record(
+        session,
+        actor,
+        "debtor",
+        debtor.id,
+        "debtor.attorney_recorded",
+        case_id=case_id,
+        attorney=name,
+    )
+
+
+def set_inconvenient_times(
+    session: Session,
+    debtor: Debtor,
+    ranges: list[dict],
+    *,
+    actor: audit.Actor,
+    case_id: int | None = None,
+) -> None:
+    """[{"days": [0..6], "start": "HH:MM", "end": "HH:MM"}] in the debtor's own time."""
+    checked = []
+    for r in ranges:
+        days = sorted({int(d) for d in r.get("days", [])})
+        if not days or any(d < 0 or d > 6 for d in days):
+            raise DebtorError("choose at least one day of the week")
+        try:
+            start, end = dt.time.fromisoformat(r["start"]), dt.time.fromisoformat(r["end"])
+        except (KeyError, ValueError):
+            raise DebtorError("times must look like 18:30") from None
+        if start >= end:
+            raise DebtorError("the start time must be before the end time")
+        checked.append(
+            {"days": days, "start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}
+        )
+    debtor.inconvenient_times = checked
+    audit.record(
+        session,
+        actor,
+        "debtor",
+        debtor.id,
+        "debtor.inconvenient_times_set",
+        case_id=case_id,
+        ranges=checked,
+    )
+
+
+def opt_out(
+    session: Session,
+    debtor: Debtor,
+    channel: str,
+    *,
+    at: dt.datetime,
+    actor: audit.Actor,
+    case_id: int | None = None,
+) -> None:
+    """Stop a channel (SPEC §6.6): every email address, or every phone for texts or calls."""
+    if channel == "email":
+        targets = debtor.emails
+        for e in targets:
+            e.opted_out_at = e.opted_out_at or at
+    elif channel == "text":
+        targets = debtor.phones
+        for p in targets:
+            p.texts_opted_out_at = p.texts_opted_out_at or at
+    elif channel == "call":
+        targets = debtor.phones
+        for p in targets:
+            p.calls_opted_out_at = p.calls_opted_out_at or at
+    else:
+        raise DebtorError("opt-outs are for email, text or call")
+    if not targets:
+        raise DebtorError(f"the debtor has no {'email address' if channel == 'email' else 'phone'}")
+    audit.record(
+        session, actor, "debtor", debtor.id, "debtor.opted_out", case_id=case_id, channel=channel
+    )
+
+
+def set_situation(
+    session: Session,
+    debtor: Debtor,
+    situation: str,
+    *,
+    actor: audit.Actor,
+    case_id: int | None = None,
+) -> None:
+    if situation not in SITUATIONS:
+        raise DebtorError(f"situation must be one of: {', '.join(SITUATIONS)}")
+    if debtor.situation != situation:
+        audit.record(
+            session,
+            actor,
+            "debtor",
+            debtor.id,
+            "debtor.situation_set",
+            case_id=case_id,
+            **{"from": debtor.situation, "to": situation},
+        )
+        debtor.situation = situation

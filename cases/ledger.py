@@ -126,8 +126,11 @@ def itemization(session: Session, case: Case) -> dict:
         else:  # settlement write-offs and adjustments in the debtor's favour
             totals["credits"] -= entry.amount_cents
     current = (
-        totals["principal"] + totals["interest"] + totals["fees"]
-        - totals["payments"] - totals["credits"]
+        totals["principal"]
+        + totals["interest"]
+        + totals["fees"]
+        - totals["payments"]
+        - totals["credits"]
     )
     return {
         "itemization_date": case.itemization_date.isoformat(),

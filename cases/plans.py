@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from cases import audit
 from cases.model import Base, Timestamped
 
 FREQUENCIES = ("weekly", "biweekly", "monthly")
@@ -64,3 +65,42 @@ class PromiseToPay(Timestamped, Base):
     due_on: Mapped[dt.date] = mapped_column(index=True)
     status: Mapped[str] = mapped_column(sa.String(10), default="open")  # open, kept, broken
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+
+class PromiseError(ValueError):
+    """A promise to pay was refused; the message says why."""
+
+
+def record_promise(
+    session: Session,
+    case,
+    *,
+    amount_cents: int,
+    due_on: dt.date,
+    today: dt.date,
+    actor: audit.Actor,
+) -> PromiseToPay:
+    if amount_cents <= 0:
+        raise PromiseError("a promise needs a positive amount")
+    if due_on < today:
+        raise PromiseError("a promise cannot be due in the past")
+    if due_on > today + dt.timedelta(days=90):
+        raise PromiseError("a promise more than 90 days out is a payment plan, not a promise")
+    if not case.is_open or case.status == "disputed":
+        raise PromiseError(f"a {case.status} case takes no promise")
+    promise = PromiseToPay(
+        case_id=case.id, amount_cents=amount_cents, due_on=due_on, recorded_by_id=actor.user_id
+    )
+    session.add(promise)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "promise",
+        promise.id,
+        "promise.recorded",
+        case_id=case.id,
+        amount_cents=amount_cents,
+        due_on=due_on.isoformat(),
+    )
+    return promise

@@ -11,6 +11,7 @@ import socket
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from flask import g
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
@@ -123,6 +124,17 @@ def app(database_url, redis_url, tmp_path_factory):
     yield app
     with app.app_context():
         db.engine.dispose()
+
+
+# The suite lives on a fixed day, so no date in a test depends on the day it runs (signed
+# session cookies, "today", ages of accounts). Tests travel forward from here as they need.
+SUITE_DAY = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def fixed_day():
+    with time_machine.travel(SUITE_DAY, tick=True):
+        yield
 
 
 @pytest.fixture

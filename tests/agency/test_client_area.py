@@ -352,8 +352,7 @@ def test_an_upload_over_the_limit_is_refused_with_the_limit(
     assert db_session.scalar(sa.select(sa.func.count()).select_from(ReferralBatch)) == 0
 
 
-def test_a_refused_upload_keeps_the_list_of_earlier_files(client, login, make_user,
-                                                         make_client):
+def test_a_refused_upload_keeps_the_list_of_earlier_files(client, login, make_user, make_client):
     signed_in_client(login, make_user, make_client)
     upload(client, GOOD, "first.csv")
     response = upload(client, b"", "empty.csv")

@@ -1,0 +1,679 @@
+"""The collector's workspace: the queue, the case screen and its actions (/agency)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy.orm import selectinload
+from wtforms import (
+    DateField,
+    DateTimeLocalField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from agency.documents import read, store
+from agency.extensions import db
+from agency.mail import render_email
+from agency.money import MoneyField
+from agency.pdf import agency_letterhead, render_pdf
+from agency.security import roles_required
+from agency.staff import actor, bp
+from agency.timezone import agency_today
+from cases import debtors as debtor_rules
+from cases.assignment import WORKERS, AssignmentError, assign, round_robin
+from cases.audit import AuditEvent
+from cases.case import CLOSE_REASONS, STATUSES, Case, TransitionError, change_status
+from cases.contact_log import (
+    ContactError,
+    ContactRefused,
+    contact_window,
+    debtor_facts,
+    record_contact,
+)
+from cases.contacts import CALL_OUTCOMES, CaseNote, ComplianceAlert, Contact, add_note
+from cases.debtors import Debtor
+from cases.disputes import DisputeError, open_disputes, record_dispute, send_verification
+from cases.documents import Document
+from cases.ledger import LedgerEntry, balance_cents, balances, itemization
+from cases.messages import MessageError, OutboundMessage, send_case_email
+from cases.model import utcnow
+from cases.notices import LANGUAGES, NoticeError, mark_validation_sent, validation_notice_data
+from cases.plans import PromiseError, PromiseToPay, record_promise
+from cases.queue import queue_for
+from cases.users import User
+
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class CallForm(FlaskForm):
+    phone = SelectField("Number called", choices=[])
+    outcome = SelectField("Outcome", choices=list(CALL_OUTCOMES))
+    occurred_at = DateTimeLocalField(
+        "When (your time, leave empty for now)", validators=[Optional()]
+    )
+    note = TextAreaField("Note", validators=[Optional(), Length(max=5000)])
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField("Note", validators=[DataRequired(), Length(max=5000)])
+
+
+class PromiseForm(FlaskForm):
+    amount = MoneyField("Amount promised", validators=[InputRequired()])
+    due_on = DateField("Due on", validators=[DataRequired()])
+
+
+class DisputeForm(FlaskForm):
+    reason = TextAreaField(
+        "What the debtor disputes", validators=[DataRequired(), Length(max=5000)]
+    )
+    channel = SelectField("Received by", choices=["call", "letter", "email", "portal"])
+
+
+class AttorneyForm(FlaskForm):
+    name = StringField("Attorney's name", validators=[DataRequired(), Length(max=200)])
+    phone = StringField("Attorney's phone", validators=[Optional(), Length(max=20)])
+    email = StringField("Attorney's email", validators=[Optional(), Length(max=254)])
+
+
+class InconvenientForm(FlaskForm):
+    days = SelectMultipleField(
+        "Days",
+        choices=[SelectChoice(str(i), d) for i, d in enumerate(WEEKDAYS)],
+        validators=[DataRequired()],
+    )
+    start = TimeField("From", validators=[DataRequired()])
+    end = TimeField("Until", validators=[DataRequired()])
+
+
+class OptOutForm(FlaskForm):
+    channel = SelectField("Channel", choices=["email", "text", "call"])
+
+
+class SituationForm(FlaskForm):
+    situation = SelectField("Situation", choices=list(debtor_rules.SITUATIONS))
+
+
+class CloseForm(FlaskForm):
+    close_reason = SelectField("Close reason", choices=list(CLOSE_REASONS))
+    reason = TextAreaField("Why", validators=[DataRequired(), Length(max=1000)])
+
+
+class VerificationForm(FlaskForm):
+    note = TextAreaField("What was sent", validators=[DataRequired(), Length(max=1000)])
+
+
+def staff_case(reference: str) -> Case:
+    case = db.session.scalar(sa.select(Case).where(Case.reference == reference.upper()))
+    if case is None:
+        abort(404)
+    return case
+
+
+def _forms(case: Case) -> dict:
+    call = CallForm(prefix="call")
+    call.phone.choices = [p.number for p in case.debtor.phones] + ["other"]
+    return {
+        "call_form": call,
+        "note_form": NoteForm(prefix="note"),
+        "promise_form": PromiseForm(prefix="promise"),
+        "dispute_form": DisputeForm(prefix="dispute"),
+        "attorney_form": AttorneyForm(prefix="attorney"),
+        "inconvenient_form": InconvenientForm(prefix="inconvenient"),
+        "optout_form": OptOutForm(prefix="optout"),
+        "situation_form": SituationForm(prefix="sit"),
+        "close_form": CloseForm(prefix="close"),
+        "verification_form": VerificationForm(prefix="ver"),
+        "plain_form": FlaskForm(),
+        "email_form": _email_form(case),
+    }
+
+
+def _email_form(case: Case) -> FlaskForm:
+    form = EmailForm(prefix="email")
+    form.to.choices = [e.address for e in case.debtor.emails if not e.opted_out_at]
+    return form
+
+
+@bp.get("/queue")
+def queue():
+    only = request.args.get("only", "")
+    collector_id = current_user.id
+    if current_user.role in ("admin", "supervisor"):
+        collector_id = request.args.get("collector", current_user.id, type=int)
+    rows = queue_for(
+        db.session, collector_id, now=utcnow(), today=agency_today(), limit=50, only=only
+    )
+    collectors = db.session.scalars(
+        sa.select(User)
+        .where(User.role.in_(("collector", "supervisor")), User.active)
+        .order_by(User.email)
+    ).all()
+    return render_template(
+        "agency/queue.html",
+        rows=rows,
+        only=only,
+        collectors=collectors,
+        collector_id=collector_id,
+        form=FlaskForm(),
+    )
+
+
+@bp.get("/queue/next")
+def next_case():
+    rows = queue_for(
+        db.session, current_user.id, now=utcnow(), today=agency_today(), limit=1, only="callable"
+    )
+    if not rows:
+        flash(
+            "Nothing to call right now: no case in your queue may be called at this hour.", "info"
+        )
+        return redirect(url_for("staff.queue"))
+    return redirect(url_for("staff.case", reference=rows[0].case.reference))
+
+
+@bp.get("/cases/<reference>")
+def case(reference: str):
+    case = staff_case(reference)
+    return _render_case(case, _forms(case))
+
+
+def _render_case(case: Case, forms: dict, status: int = 200):
+    now = utcnow()
+    facts = debtor_facts(case)
+    windows = {ch: contact_window(db.session, case, ch, now) for ch in ("call", "text", "email")}
+    local_times = [(zone, now.astimezone(ZoneInfo(zone))) for zone in facts.zones]
+    timeline = _timeline(case)
+    entries = db.session.scalars(
+        sa.select(LedgerEntry)
+        .where(LedgerEntry.case_id == case.id)
+        .order_by(LedgerEntry.received_at, LedgerEntry.id)
+    ).all()
+    promises = db.session.scalars(
+        sa.select(PromiseToPay)
+        .where(PromiseToPay.case_id == case.id)
+        .order_by(PromiseToPay.due_on.desc())
+    ).all()
+    return render_template(
+        "agency/case.html",
+        case=case,
+        facts=facts,
+        windows=windows,
+        local_times=local_times,
+        timeline=timeline,
+        entries=entries,
+        items=itemization(db.session, case),
+        promises=promises,
+        disputes=open_disputes(db.session, case.id),
+        weekdays=WEEKDAYS,
+        outbox=db.session.scalars(
+            sa.select(OutboundMessage)
+            .where(OutboundMessage.case_id == case.id)
+            .order_by(OutboundMessage.id.desc())
+        ).all(),
+        **forms,
+    ), status
+
+
+def _timeline(case: Case) -> list[dict]:
+    """Contacts, notes and audit events as one list, newest first."""
+    items: list[dict] = []
+    for c in db.session.scalars(sa.select(Contact).where(Contact.case_id == case.id)):
+        items.append({"at": c.occurred_at, "kind": "contact", "item": c})
+    for n in db.session.scalars(sa.select(CaseNote).where(CaseNote.case_id == case.id)):
+        items.append({"at": n.created_at, "kind": "note", "item": n})
+    for e in db.session.scalars(
+        sa.select(AuditEvent).where(
+            AuditEvent.case_id == case.id, AuditEvent.action != "contact.recorded"
+        )
+    ):
+        items.append({"at": e.at, "kind": "event", "item": e})
+    items.sort(key=lambda i: i["at"], reverse=True)
+    return items[:200]
+
+
+def _act(case: Case, form_key: str, action) -> object:
+    """Validate one of the case screen's forms, run its action, commit, or show the errors."""
+    forms = _forms(case)
+    form = forms[form_key]
+    if form.validate_on_submit():
+        try:
+            message = action(form)
+        except (
+            ValueError,
+            ContactError,
+            DisputeError,
+            PromiseError,
+            TransitionError,
+            debtor_rules.DebtorError,
+        ) as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(message, "success")
+            return redirect(url_for("staff.case", reference=case.reference))
+    elif request.method == "POST" and not form.errors:
+        abort(400)
+    return _render_case(case, forms, 422)
+
+
+def _local_now_or(value: dt.datetime | None) -> dt.datetime:
+    """A datetime-local input is in the agency's zone; empty means now."""
+    if value is None:
+        return utcnow()
+    from agency.timezone import agency_zone
+
+    return value.replace(tzinfo=agency_zone()).astimezone(dt.UTC)
+
+
+@bp.post("/cases/<reference>/calls")
+def log_call(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        recorded = record_contact(
+            db.session,
+            case,
+            channel="call",
+            direction="outbound",
+            outcome=form.outcome.data,
+            occurred_at=_local_now_or(form.occurred_at.data),
+            actor=actor(),
+            note=form.note.data or None,
+            target=form.phone.data,
+        )
+        if recorded.violations:
+            return "Call logged. It broke a rule and a supervisor was alerted: " + "; ".join(
+                v.message for v in recorded.violations
+            )
+        return "Call logged."
+
+    return _act(case, "call_form", do)
+
+
+@bp.post("/cases/<reference>/notes")
+def note(reference: str):
+    case = staff_case(reference)
+    return _act(
+        case,
+        "note_form",
+        lambda f: (add_note(db.session, case, f.body.data, actor=actor()), "Note added.")[1],
+    )
+
+
+@bp.post("/cases/<reference>/promises")
+def promise(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        record_promise(
+            db.session,
+            case,
+            amount_cents=form.amount.data,
+            due_on=form.due_on.data,
+            today=agency_today(),
+            actor=actor(),
+        )
+        return "Promise to pay recorded."
+
+    return _act(case, "promise_form", do)
+
+
+@bp.post("/cases/<reference>/disputes")
+def dispute(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        d = record_dispute(
+            db.session,
+            case,
+            reason=form.reason.data,
+            channel=form.channel.data,
+            received_at=utcnow(),
+            actor=actor(),
+            on_local=agency_today(),
+        )
+        if d.within_validation_period:
+            return "Dispute recorded. The case is on hold until verification is sent."
+        return "Dispute recorded (outside the validation period: flagged, not held)."
+
+    return _act(case, "dispute_form", do)
+
+
+@bp.post("/cases/<reference>/verification")
+def verification(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        send_verification(db.session, case, document_id=None, actor=actor(), note=form.note.data)
+        return "Verification recorded as sent; collection may resume."
+
+    return _act(case, "verification_form", do)
+
+
+@bp.post("/cases/<reference>/cease")
+def cease(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        debtor_rules.record_cease(
+            db.session, case.debtor, at=utcnow(), actor=actor(), case_id=case.id
+        )
+        return "Cease request recorded: only the notices the law allows may be sent."
+
+    return _act(case, "plain_form", do)
+
+
+@bp.post("/cases/<reference>/attorney")
+def attorney(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        debtor_rules.record_attorney(
+            db.session,
+            case.debtor,
+            name=form.name.data,
+            phone=form.phone.data,
+            email=form.email.data,
+            at=utcnow(),
+            actor=actor(),
+            case_id=case.id,
+        )
+        return "Attorney recorded: contact goes to the attorney from now on."
+
+    return _act(case, "attorney_form", do)
+
+
+@bp.post("/cases/<reference>/inconvenient-times")
+def inconvenient(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        ranges = list(case.debtor.inconvenient_times) + [
+            {
+                "days": [int(d) for d in form.days.data],
+                "start": form.start.data.strftime("%H:%M"),
+                "end": form.end.data.strftime("%H:%M"),
+            }
+        ]
+        debtor_rules.set_inconvenient_times(
+            db.session, case.debtor, ranges, actor=actor(), case_id=case.id
+        )
+        return "Inconvenient time recorded."
+
+    return _act(case, "inconvenient_form", do)
+
+
+@bp.post("/cases/<reference>/opt-out")
+def opt_out(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        debtor_rules.opt_out(
+            db.session, case.debtor, form.channel.data, at=utcnow(), actor=actor(), case_id=case.id
+        )
+        return f"The debtor is opted out of {form.channel.data}."
+
+    return _act(case, "optout_form", do)
+
+
+@bp.post("/cases/<reference>/situation")
+def situation(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        debtor_rules.set_situation(
+            db.session, case.debtor, form.situation.data, actor=actor(), case_id=case.id
+        )
+        return "Situation saved."
+
+    return _act(case, "situation_form", do)
+
+
+@bp.post("/cases/<reference>/close")
+def close(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        change_status(
+            db.session,
+            case,
+            "closed",
+            actor=actor(),
+            reason=form.reason.data,
+            close_reason=form.close_reason.data,
+        )
+        return f"Case closed ({form.close_reason.data})."
+
+    return _act(case, "close_form", do)
+
+
+@bp.get("/alerts")
+@roles_required("admin", "supervisor")
+def alerts():
+    rows = db.session.execute(
+        sa.select(ComplianceAlert, Case.reference, Contact)
+        .join(Case, Case.id == ComplianceAlert.case_id)
+        .join(Contact, Contact.id == ComplianceAlert.contact_id)
+        .where(ComplianceAlert.resolved_at.is_(None))
+        .order_by(ComplianceAlert.created_at.desc())
+        .limit(200)
+    ).all()
+    return render_template("agency/alerts.html", rows=rows, form=FlaskForm())
+
+
+@bp.post("/alerts/<int:alert_id>/resolve")
+@roles_required("admin", "supervisor")
+def resolve_alert(alert_id: int):
+    alert = db.session.get(ComplianceAlert, alert_id) or abort(404)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    note = request.form.get("resolution", "").strip()[:1000]
+    if not note:
+        flash("Say what was done about it.", "error")
+        return redirect(url_for("staff.alerts"))
+    alert.resolved_at = utcnow()
+    alert.resolved_by_id = current_user.id
+    alert.resolution = note
+    from cases import audit
+
+    audit.record(
+        db.session,
+        actor(),
+        "compliance_alert",
+        alert.id,
+        "alert.resolved",
+        case_id=alert.case_id,
+        reason=note,
+    )
+    db.session.commit()
+    flash("Alert resolved.", "success")
+    return redirect(url_for("staff.alerts"))
+
+
+@bp.post("/cases/<reference>/validation-notice")
+def validation_notice(reference: str):
+    case = staff_case(reference)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        send_validation_notice(case, actor=actor())
+    except (NoticeError, TransitionError) as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("staff.case", reference=case.reference))
+    db.session.commit()
+    flash("Validation notice generated and sent; the case is active.", "success")
+    return redirect(url_for("staff.case", reference=case.reference))
+
+
+def send_validation_notice(case: Case, *, actor) -> Document:
+    """Generate the notice in the debtor's language (and English), keep it, mark it sent."""
+    sent_at = utcnow()
+    sent_on = agency_today()
+    language = case.debtor.language if case.debtor.language in LANGUAGES else "en"
+    data = validation_notice_data(
+        db.session, case, sent_on=sent_on, agency=agency_letterhead(), language=language
+    )
+    pdf = render_pdf("pdf/validation_notice.html", n=data)
+    document = store(
+        pdf,
+        filename=f"validation-notice-{case.reference}-{language}.pdf",
+        content_type="application/pdf",
+        kind="validation_notice",
+        case_id=case.id,
+        debtor_id=case.debtor_id,
+        uploaded_by_id=actor.user_id,
+    )
+    mark_validation_sent(
+        db.session, case, sent_at=sent_at, sent_on=sent_on, document_id=document.id, actor=actor
+    )
+    return document
+
+
+@bp.get("/documents/<int:document_id>")
+def document(document_id: int):
+    doc = db.session.get(Document, document_id) or abort(404)
+    return Response(
+        read(doc),
+        mimetype=doc.content_type,
+        headers={"Content-Disposition": f'inline; filename="{doc.filename}"'},
+    )
+
+
+class EmailForm(FlaskForm):
+    to = SelectField("To", choices=[])
+    template = SelectField(
+        "Email",
+        choices=[
+            SelectChoice("payment_reminder", "Payment reminder"),
+            SelectChoice("payment_options", "Payment options"),
+        ],
+    )
+
+
+@bp.post("/cases/<reference>/emails")
+def email(reference: str):
+    case = staff_case(reference)
+    forms = _forms(case)
+    form = forms["email_form"]
+    if not form.validate_on_submit():
+        return _render_case(case, forms, 422)
+    subject, body = render_email(
+        form.template.data,
+        case=case,
+        agency=agency_letterhead(),
+        balance=balance_cents(db.session, case.id),
+    )
+    try:
+        send_case_email(
+            db.session, case, to=form.to.data, subject=subject, body=body, actor=actor()
+        )
+    except ContactRefused as exc:
+        db.session.rollback()
+        flash(f"Not sent: {exc}", "error")
+        return _render_case(case, _forms(case), 422)
+    except MessageError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return _render_case(case, _forms(case), 422)
+    db.session.commit()
+    flash(f"Email queued to {form.to.data}.", "success")
+    return redirect(url_for("staff.case", reference=case.reference))
+
+
+STAFF_PAGE = 50
+
+
+@bp.get("/cases")
+def cases():
+    page = max(request.args.get("page", 1, type=int), 1)
+    q = request.args.get("q", "").strip()[:100]
+    status = request.args.get("status", "")
+    query = sa.select(Case).join(Debtor, Debtor.id == Case.debtor_id)
+    if q:
+        like = f"%{q.lower()}%"
+        query = query.where(
+            sa.or_(
+                sa.func.lower(Case.reference).like(like),
+                sa.func.lower(Case.account_number).like(like),
+                sa.func.lower(Debtor.last_name).like(like),
+                sa.func.lower(Debtor.company_name).like(like),
+            )
+        )
+    if status in STATUSES:
+        query = query.where(Case.status == status)
+    if request.args.get("unassigned"):
+        query = query.where(Case.assigned_to_id.is_(None))
+    rows = db.session.scalars(
+        query.options(selectinload(Case.debtor), selectinload(Case.client))
+        .order_by(Case.id.desc())
+        .limit(STAFF_PAGE)
+        .offset((page - 1) * STAFF_PAGE)
+    ).all()
+    workers = db.session.scalars(
+        sa.select(User).where(User.role.in_(WORKERS), User.active).order_by(User.email)
+    ).all()
+    names = {u.id: u.email for u in workers}
+    return render_template(
+        "agency/cases.html",
+        cases=rows,
+        balances=balances(db.session, [c.id for c in rows]),
+        q=q,
+        status=status,
+        statuses=STATUSES,
+        page=page,
+        page_size=STAFF_PAGE,
+        workers=workers,
+        names=names,
+        form=FlaskForm(),
+    )
+
+
+@bp.post("/cases/assign")
+@roles_required("admin", "supervisor")
+def assign_cases():
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        ids = [int(i) for i in request.form.getlist("case_id")]
+        count = assign(
+            db.session, ids, request.form.get("collector_id", type=int) or 0, actor=actor()
+        )
+    except (ValueError, AssignmentError) as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"{count} case(s) assigned.", "success")
+    return redirect(request.referrer or url_for("staff.cases"))
+
+
+@bp.post("/cases/round-robin")
+@roles_required("admin", "supervisor")
+def distribute():
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        given = round_robin(db.session, actor=actor())
+    except AssignmentError as exc:
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(
+            f"{sum(given.values())} unassigned case(s) spread across {len(given)} collectors.",
+            "success",
+        )
+    return redirect(url_for("staff.cases"))

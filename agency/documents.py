@@ -1,0 +1,47 @@
+"""The document store: files kept with cases, outside the web root, served only by views that
+check who is asking."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+
+from flask import current_app
+
+from agency.extensions import db
+from cases.documents import Document
+
+
+def store(
+    data: bytes,
+    *,
+    filename: str,
+    content_type: str,
+    kind: str,
+    case_id: int | None,
+    debtor_id: int | None = None,
+    uploaded_by_id: int | None = None,
+) -> Document:
+    key = f"{kind}/{uuid.uuid4().hex}{Path(filename).suffix.lower()[:10]}"
+    path = Path(current_app.config["DOCUMENT_STORE"]) / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    document = Document(
+        case_id=case_id,
+        debtor_id=debtor_id,
+        kind=kind,
+        filename=filename[:255],
+        content_type=content_type,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        storage_key=key,
+        uploaded_by_id=uploaded_by_id,
+    )
+    db.session.add(document)
+    db.session.flush()
+    return document
+
+
+def read(document: Document) -> bytes:
+    return (Path(current_app.config["DOCUMENT_STORE"]) / document.storage_key).read_bytes()

@@ -1,0 +1,86 @@
+"""The validation notice (Reg F 1006.34, model form B-1): its content as plain data, and
+marking it sent. Rendering to PDF is the web app's job (agency/pdf.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from cases import audit
+from cases.case import Case, change_status
+from cases.contact_log import record_contact
+from cases.ledger import itemization
+from cases.validation import assumed_receipt, validation_period_end
+
+LANGUAGES = ("en", "es")
+
+
+class NoticeError(ValueError):
+    """The notice may not be sent; the message says why."""
+
+
+def validation_notice_data(
+    session: Session, case: Case, *, sent_on: dt.date, agency: dict, language: str = "en"
+) -> dict:
+    """Everything the notice says, as plain values. Refuses an itemisation that does not add up:
+    amount on the itemisation date + interest + fees − payments − credits = amount now."""
+    if language not in LANGUAGES:
+        raise NoticeError(f"language must be one of: {', '.join(LANGUAGES)}")
+    items = itemization(session, case)
+    if not items["adds_up"]:
+        raise NoticeError("the itemisation does not add up to the balance; fix the ledger first")
+    if items["current_amount_cents"] <= 0:
+        raise NoticeError("nothing is owed on this case")
+    debtor = case.debtor
+    address = debtor.primary_address
+    return {
+        "language": language,
+        "agency": agency,
+        "reference": case.reference,
+        "sent_on": sent_on,
+        "receipt_on": assumed_receipt(sent_on),
+        "respond_by": validation_period_end(sent_on),
+        "creditor": case.client.name,
+        "account_number": case.account_number,
+        "service_description": case.service_description or "",
+        "debtor_name": debtor.display_name,
+        "address": (
+            [address.line1, address.line2, f"{address.city} {address.state} {address.postal_code}"]
+            if address
+            else []
+        ),
+        "california": bool(address and address.state == "CA"),
+        "itemization": items,
+    }
+
+
+def mark_validation_sent(
+    session: Session,
+    case: Case,
+    *,
+    sent_at: dt.datetime,
+    sent_on: dt.date,
+    document_id: int,
+    actor: audit.Actor,
+) -> None:
+    """The notice went out: the case's validation period starts and it becomes active."""
+    if case.status != "new":
+        raise NoticeError(
+            f"a validation notice is sent once, to a new case (this one is {case.status})"
+        )
+    case.validation_sent_at = sent_at
+    case.validation_period_ends_on = validation_period_end(sent_on)
+    record_contact(
+        session,
+        case,
+        channel="letter",
+        direction="outbound",
+        occurred_at=sent_at,
+        actor=actor,
+        subject="Validation notice",
+        document_id=document_id,
+        purpose="validation_notice",
+        target=", ".join(a.line1 for a in case.debtor.addresses[:1]) or None,
+    )
+    change_status(session, case, "active", actor=actor, reason="validation notice sent")

@@ -1,0 +1,53 @@
+"""The validation notice's dates: business days, assumed receipt and the end of the validation
+period (Reg F 12 CFR 1006.34(b)(5), SPEC §6.7)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+
+import holidays
+
+# 12 CFR 1006.34(b)(5): the consumer may be assumed to receive the notice five days after it is
+# provided, excluding legal public holidays (5 U.S.C. 6103(a)), Saturdays and Sundays.
+RECEIPT_BUSINESS_DAYS = 5
+# ... and the validation period ends 30 days after that receipt.
+VALIDATION_PERIOD_DAYS = 30
+
+
+@lru_cache(maxsize=64)
+def _federal_holidays(year: int) -> frozenset[date]:
+    # Federal holidays only (no state subdivision), with their observed days: a Saturday
+    # holiday is observed on the Friday before, a Sunday one on the Monday after. Counting the
+    # observed day too only ever moves receipt later, which lengthens the consumer's period.
+    return frozenset(holidays.country_holidays("US", years=year))
+
+
+def _day(value: date) -> date:
+    # A datetime is a date too in Python, but which day it is depends on a time zone the caller
+    # knows and we do not: make the caller say.
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise TypeError(f"a calendar date is needed, not {type(value).__name__}")
+    return value
+
+
+def is_business_day(day: date) -> bool:
+    """Not a Saturday, a Sunday, or a US federal holiday (observed days included)."""
+    day = _day(day)
+    return day.weekday() < 5 and day not in _federal_holidays(day.year)
+
+
+def assumed_receipt(sent_on: date) -> date:
+    """The day the debtor is assumed to receive a notice: 5 business days after it was sent
+    (the day of sending is not counted)."""
+    day, counted = _day(sent_on), 0
+    while counted < RECEIPT_BUSINESS_DAYS:
+        day += timedelta(days=1)
+        if is_business_day(day):
+            counted += 1
+    return day
+
+
+def validation_period_end(sent_on: date) -> date:
+    """The last day of the validation period: assumed receipt + 30 calendar days."""
+    return assumed_receipt(sent_on) + timedelta(days=VALIDATION_PERIOD_DAYS)

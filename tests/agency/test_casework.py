@@ -1,0 +1,221 @@
+"""The collector's case screen and queue, with the law enforced on the way."""
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+import time_machine
+
+from cases.contacts import ComplianceAlert, Contact
+from cases.plans import PromiseToPay
+from tests.conftest import csrf_from
+
+NY = ZoneInfo("America/New_York")
+EVENING = dt.datetime(2026, 11, 23, 21, 30, tzinfo=NY)  # a Monday, 21:30 in New York
+MORNING = dt.datetime(2026, 11, 23, 10, 0, tzinfo=NY)
+
+
+def act(client, case, path, data):
+    page = client.get(f"/agency/cases/{case.reference}")
+    return client.post(
+        f"/agency/cases/{case.reference}/{path}", data={**data, "csrf_token": csrf_from(page)}
+    )
+
+
+def test_the_case_screen_says_when_a_call_is_allowed(
+    client, login, make_user, make_client, make_case
+):
+    collector = make_user("collector")
+    case = make_case(make_client(), status="active")
+    case.assigned_to_id = collector.id
+    login(collector)
+    with time_machine.travel(EVENING, tick=False):
+        page = client.get(f"/agency/cases/{case.reference}").get_data(as_text=True)
+    assert 'Call allowed now: <span class="no">no</span>' in page
+    assert "21:30" in page
+    assert "Tue Nov 24 08:00 America/New_York" in page
+    with time_machine.travel(MORNING, tick=False):
+        page = client.get(f"/agency/cases/{case.reference}").get_data(as_text=True)
+    assert 'Call allowed now: <span class="ok">yes</span>' in page
+
+
+def test_logging_calls_and_the_alert_for_one_that_broke_a_rule(
+    client, login, make_user, make_client, make_case, db_session, app
+):
+    collector = make_user("collector")
+    case = make_case(make_client(), status="active")
+    login(collector)
+    with time_machine.travel(MORNING, tick=False):
+        response = act(
+            client,
+            case,
+            "calls",
+            {"call-phone": "+12125550100", "call-outcome": "no_answer", "call-note": "rang"},
+        )
+        assert response.status_code == 302
+    with time_machine.travel(EVENING, tick=False):
+        response = act(
+            client, case, "calls", {"call-phone": "+12125550100", "call-outcome": "voicemail"}
+        )
+        assert response.status_code == 302
+    # Later requests stay after the last frozen moment (signed cookies may not be from the future).
+    with time_machine.travel(EVENING + dt.timedelta(minutes=5), tick=False):
+        contacts = db_session.scalars(sa.select(Contact).order_by(Contact.occurred_at)).all()
+        assert [c.outcome for c in contacts] == ["no_answer", "voicemail"]
+        assert contacts[0].violations == []
+        assert [v["rule"] for v in contacts[1].violations] == ["time_window"]
+        alert = db_session.scalar(sa.select(ComplianceAlert))
+        assert alert.contact_id == contacts[1].id
+
+        assert client.get("/agency/alerts").status_code == 403  # collectors do not review alerts
+        supervisor = app.test_client()
+        sup = make_user("supervisor")
+        page = supervisor.get("/login")
+        supervisor.post(
+            "/login",
+            data={
+                "email": sup.email,
+                "password": "correct-horse-battery",
+                "csrf_token": csrf_from(page),
+            },
+        )
+        page = supervisor.get("/agency/alerts")
+        assert case.reference in page.get_data(as_text=True)
+        response = supervisor.post(
+            f"/agency/alerts/{alert.id}/resolve",
+            data={"resolution": "Coached the collector", "csrf_token": csrf_from(page)},
+        )
+        assert response.status_code == 302
+        db_session.refresh(alert)
+        assert alert.resolution == "Coached the collector"
+
+
+def test_a_call_needs_a_known_outcome(client, login, make_user, make_client, make_case, db_session):
+    login(make_user("collector"))
+    case = make_case(make_client(), status="active")
+    response = act(client, case, "calls", {"call-phone": "+12125550100", "call-outcome": "hung_up"})
+    assert response.status_code == 422
+    assert "Not a valid choice" in response.get_data(as_text=True)
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Contact)) == 0
+
+
+def test_a_dispute_inside_the_validation_period_holds_the_case(
+    client, login, make_user, make_client, make_case, db_session
+):
+    login(make_user("collector"))
+    case = make_case(make_client(), status="active")
+    case.validation_period_ends_on = dt.date(2026, 12, 31)
+    with time_machine.travel(MORNING, tick=False):
+        response = act(
+            client, case, "disputes", {"dispute-reason": "Not my debt", "dispute-channel": "call"}
+        )
+        assert response.status_code == 302
+        db_session.refresh(case)
+        assert case.status == "disputed"
+        page = client.get(f"/agency/cases/{case.reference}").get_data(as_text=True)
+        assert "On hold" in page
+        assert 'Call allowed now: <span class="no">no</span>' in page
+        assert "Not by waiting." in page
+        response = act(client, case, "verification", {"ver-note": "Statement of account sent"})
+        assert response.status_code == 302
+        db_session.refresh(case)
+        assert case.status == "active"
+
+
+def test_a_dispute_after_the_period_flags_without_holding(
+    client, login, make_user, make_client, make_case, db_session
+):
+    login(make_user("collector"))
+    case = make_case(make_client(), status="active")
+    case.validation_period_ends_on = dt.date(2026, 10, 1)
+    with time_machine.travel(MORNING, tick=False):
+        act(client, case, "disputes", {"dispute-reason": "Too high", "dispute-channel": "call"})
+    db_session.refresh(case)
+    assert case.status == "active"
+
+
+def test_promises_cease_opt_out_attorney_and_close(
+    client, login, make_user, make_client, make_case, db_session
+):
+    login(make_user("collector"))
+    case = make_case(make_client(), status="active")
+    with time_machine.travel(MORNING, tick=False):
+        bad = act(
+            client, case, "promises", {"promise-amount": "50", "promise-due_on": "2026-11-01"}
+        )
+        assert bad.status_code == 422
+        assert "cannot be due in the past" in bad.get_data(as_text=True)
+        good = act(
+            client, case, "promises", {"promise-amount": "50", "promise-due_on": "2026-11-30"}
+        )
+        assert good.status_code == 302
+        assert db_session.scalar(sa.select(PromiseToPay)).amount_cents == 5000
+
+        assert act(client, case, "opt-out", {"optout-channel": "email"}).status_code == 302
+        page = client.get(f"/agency/cases/{case.reference}").get_data(as_text=True)
+        assert 'Email allowed now: <span class="no">no</span>' in page
+        assert 'Call allowed now: <span class="ok">yes</span>' in page
+
+        missing = act(client, case, "attorney", {"attorney-name": "Sam Lawyer"})
+        assert missing.status_code == 422
+        assert "phone or email" in missing.get_data(as_text=True)
+
+        assert act(client, case, "cease", {}).status_code == 302
+        page = client.get(f"/agency/cases/{case.reference}").get_data(as_text=True)
+        assert "Cease requested" in page
+        assert 'Call allowed now: <span class="no">no</span>' in page
+
+        assert (
+            act(
+                client,
+                case,
+                "close",
+                {"close-close_reason": "cease", "close-reason": "Debtor asked us to stop"},
+            ).status_code
+            == 302
+        )
+    db_session.refresh(case)
+    assert (case.status, case.close_reason) == ("closed", "cease")
+
+
+def test_the_queue_puts_promises_first_and_callable_cases_ahead(
+    client, login, make_user, make_client, make_case, db_session
+):
+    collector = make_user("collector")
+    acme = make_client()
+    promised = make_case(acme, status="active", last_name="Promised")
+    fresh = make_case(acme, status="new", last_name="Fresh")
+    west = make_case(
+        acme,
+        status="active",
+        last_name="West",
+        postal_code="98101",
+        state="WA",
+        phone="+12065550100",
+    )
+    for c in (promised, fresh, west):
+        c.assigned_to_id = collector.id
+        c.last_contact_at = dt.datetime(2026, 11, 1, tzinfo=dt.UTC) if c is not fresh else None
+    db_session.add(
+        PromiseToPay(case_id=promised.id, amount_cents=1000, due_on=dt.date(2026, 11, 23))
+    )
+    login(collector)
+    # 07:30 in Seattle is 10:30 in New York: the New York cases may be called, Seattle not yet.
+    with time_machine.travel(dt.datetime(2026, 11, 23, 10, 30, tzinfo=NY), tick=False):
+        page = client.get("/agency/queue").get_data(as_text=True)
+        order = [page.index(c.reference) for c in (promised, fresh, west)]
+        assert order == sorted(order)
+        assert "promise due today" in page
+        response = client.get("/agency/queue/next")
+        assert response.headers["Location"].endswith(promised.reference)
+        callable_only = client.get("/agency/queue?only=callable").get_data(as_text=True)
+        assert west.reference not in callable_only
+
+
+def test_a_collector_sees_only_their_own_queue(client, login, make_user, make_client, make_case):
+    me, other = make_user("collector"), make_user("collector")
+    theirs = make_case(make_client(), status="active")
+    theirs.assigned_to_id = other.id
+    login(me)
+    page = client.get(f"/agency/queue?collector={other.id}").get_data(as_text=True)
+    assert theirs.reference not in page

@@ -1,0 +1,129 @@
+"""The dialer API: contact-window and contacts, as SPEC §10 says."""
+
+import datetime as dt
+
+import sqlalchemy as sa
+import time_machine
+
+from cases.contacts import ComplianceAlert, Contact
+
+NOW = dt.datetime(2026, 11, 24, 3, 0, tzinfo=dt.UTC)  # 22:00 Monday in New York
+
+
+def test_contact_window_answers_allowed_reasons_and_next(
+    client, make_user, make_client, make_case, api_token
+):
+    case = make_case(make_client(), status="active")
+    headers = api_token(make_user("collector"))
+    url = f"/api/v1/cases/{case.reference}/contact-window"
+    with time_machine.travel(NOW, tick=False):
+        body = client.get(url + "?channel=call&at=2026-11-23T21:30:00-05:00", headers=headers).json
+        assert body["allowed"] is False
+        assert body["reasons"] and "21:30" in body["reasons"][0]
+        assert body["next_allowed_at"] == "2026-11-24T13:00:00Z"  # 08:00 New York
+
+        body = client.get(url + "?channel=email&at=2026-11-23T15:00:00Z", headers=headers).json
+        assert body == {"allowed": True, "reasons": [], "next_allowed_at": body["next_allowed_at"]}
+        assert body["next_allowed_at"] in (None, "2026-11-23T15:00:00Z")
+
+        # Without `at`, the answer is for now (22:00 in New York).
+        assert client.get(url, headers=headers).json["allowed"] is False
+
+
+def test_contact_window_refuses_bad_input(client, make_user, make_client, make_case, api_token):
+    case = make_case(make_client(), status="active")
+    headers = api_token(make_user("collector"))
+    url = f"/api/v1/cases/{case.reference}/contact-window"
+    for query, error in (
+        ("?channel=fax", "invalid_channel"),
+        ("?at=tomorrow", "invalid_datetime"),
+        ("?at=2026-11-23T10:00:00", "invalid_datetime"),
+    ):
+        response = client.get(url + query, headers=headers)
+        assert response.status_code == 422 and response.json["error"] == error
+    assert (
+        client.get("/api/v1/cases/RC-0000-00000/contact-window", headers=headers).status_code == 404
+    )
+
+
+def test_posting_contacts_records_them_with_their_violations(
+    client, make_user, make_client, make_case, api_token, db_session
+):
+    case = make_case(make_client(), status="active")
+    headers = api_token(make_user("collector"))
+    url = f"/api/v1/cases/{case.reference}/contacts"
+    with time_machine.travel(NOW, tick=False):
+        ok = client.post(
+            url,
+            headers=headers,
+            json={
+                "channel": "call",
+                "direction": "outbound",
+                "outcome": "no_answer",
+                "occurred_at": "2026-11-23T14:00:00-05:00",
+                "note": "dialer",
+            },
+        )
+        assert ok.status_code == 201
+        assert ok.json["violations"] == [] and isinstance(ok.json["id"], int)
+
+        late = client.post(
+            url,
+            headers=headers,
+            json={
+                "channel": "call",
+                "direction": "outbound",
+                "outcome": "voicemail",
+                "occurred_at": "2026-11-23T21:45:00-05:00",
+            },
+        )
+        assert late.status_code == 201
+        assert [v["rule"] for v in late.json["violations"]] == ["time_window"]
+
+        inbound = client.post(
+            url,
+            headers=headers,
+            json={
+                "channel": "call",
+                "direction": "inbound",
+                "outcome": "conversation",
+                "occurred_at": "2026-11-23T21:50:00-05:00",
+            },
+        )
+        assert inbound.json["violations"] == []
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Contact)) == 3
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(ComplianceAlert)) == 1
+
+
+def test_bad_contacts_are_refused_and_change_nothing(
+    client, make_user, make_client, make_case, api_token, db_session
+):
+    case = make_case(make_client(), status="active")
+    headers = api_token(make_user("collector"))
+    url = f"/api/v1/cases/{case.reference}/contacts"
+    good = {
+        "channel": "call",
+        "direction": "outbound",
+        "outcome": "busy",
+        "occurred_at": "2026-11-23T14:00:00Z",
+    }
+    with time_machine.travel(NOW, tick=False):
+        for change, message in (
+            ({"channel": "pigeon"}, "channel must be one of"),
+            ({"direction": "sideways"}, "direction must be one of"),
+            ({"outcome": None}, "a call needs an outcome"),
+            ({"channel": "email"}, "only calls have an outcome"),
+            ({"occurred_at": "2027-01-01T00:00:00Z"}, "in the future"),
+            ({"occurred_at": None}, "occurred_at is required"),
+            ({"note": ["x"]}, "note must be text"),
+        ):
+            response = client.post(url, headers=headers, json={**good, **change})
+            assert response.status_code == 422, change
+            assert message in response.json["message"], (change, response.json)
+        assert (
+            client.post(url, headers=headers, data="x", content_type="application/json").status_code
+            == 400
+        )
+        client_token = api_token(make_user("client", client=case.client))
+        assert client.post(url, headers=client_token, json=good).status_code == 403
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Contact)) == 0
