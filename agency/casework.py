@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from sqlalchemy.orm import selectinload
 from wtforms import (
     DateField,
@@ -22,7 +23,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from agency.documents import read, store
+from agency.documents import check_upload, read, store
 from agency.extensions import db
 from agency.mail import render_email
 from agency.money import MoneyField
@@ -35,21 +36,28 @@ from cases.assignment import WORKERS, AssignmentError, assign, round_robin
 from cases.audit import AuditEvent
 from cases.case import CLOSE_REASONS, STATUSES, Case, TransitionError, change_status
 from cases.contact_log import (
-    ContactError,
     ContactRefused,
     contact_window,
     debtor_facts,
+    gate,
     record_contact,
 )
 from cases.contacts import CALL_OUTCOMES, CaseNote, ComplianceAlert, Contact, add_note
 from cases.debtors import Debtor
-from cases.disputes import DisputeError, open_disputes, record_dispute, send_verification
+from cases.disputes import open_disputes, record_dispute, send_verification
 from cases.documents import Document
 from cases.ledger import LedgerEntry, balance_cents, balances, itemization
 from cases.messages import MessageError, OutboundMessage, send_case_email
 from cases.model import utcnow
-from cases.notices import LANGUAGES, NoticeError, mark_validation_sent, validation_notice_data
-from cases.plans import PromiseError, PromiseToPay, record_promise
+from cases.notices import (
+    LANGUAGES,
+    NoticeError,
+    letter_data,
+    letter_purpose,
+    mark_validation_sent,
+    validation_notice_data,
+)
+from cases.plans import PromiseToPay, record_promise
 from cases.queue import queue_for
 from cases.users import User
 
@@ -75,6 +83,7 @@ class PromiseForm(FlaskForm):
 
 
 class DisputeForm(FlaskForm):
+    document = FileField("Documents the debtor sent (PDF, PNG or JPEG, up to 10 MB)")
     reason = TextAreaField(
         "What the debtor disputes", validators=[DataRequired(), Length(max=5000)]
     )
@@ -110,7 +119,18 @@ class CloseForm(FlaskForm):
     reason = TextAreaField("Why", validators=[DataRequired(), Length(max=1000)])
 
 
+class LetterForm(FlaskForm):
+    kind = SelectField(
+        "Letter",
+        choices=[
+            SelectChoice("collection", "Collection letter"),
+            SelectChoice("cease_confirmation", "Confirmation that collection stopped"),
+        ],
+    )
+
+
 class VerificationForm(FlaskForm):
+    document = FileField("Verification from the client (optional: PDF, PNG or JPEG)")
     note = TextAreaField("What was sent", validators=[DataRequired(), Length(max=1000)])
 
 
@@ -137,12 +157,15 @@ def _forms(case: Case) -> dict:
         "verification_form": VerificationForm(prefix="ver"),
         "plain_form": FlaskForm(),
         "email_form": _email_form(case),
+        "letter_form": LetterForm(prefix="letter"),
     }
 
 
 def _email_form(case: Case) -> FlaskForm:
     form = EmailForm(prefix="email")
     form.to.choices = [e.address for e in case.debtor.emails if not e.opted_out_at]
+    if not form.template.data and case.debtor.situation in ("hardship", "juggling"):
+        form.template.data = "payment_options"  # lead with a plan for those who cannot pay all
     return form
 
 
@@ -217,6 +240,9 @@ def _render_case(case: Case, forms: dict, status: int = 200):
         promises=promises,
         disputes=open_disputes(db.session, case.id),
         weekdays=WEEKDAYS,
+        documents=db.session.scalars(
+            sa.select(Document).where(Document.case_id == case.id).order_by(Document.id.desc())
+        ).all(),
         outbox=db.session.scalars(
             sa.select(OutboundMessage)
             .where(OutboundMessage.case_id == case.id)
@@ -250,14 +276,10 @@ def _act(case: Case, form_key: str, action) -> object:
     if form.validate_on_submit():
         try:
             message = action(form)
-        except (
-            ValueError,
-            ContactError,
-            DisputeError,
-            PromiseError,
-            TransitionError,
-            debtor_rules.DebtorError,
-        ) as exc:
+        except ContactRefused as exc:
+            db.session.rollback()
+            flash(f"Not sent: {exc}", "error")
+        except ValueError as exc:  # every refusal in the domain is a ValueError with a reason
             db.session.rollback()
             flash(str(exc), "error")
         else:
@@ -345,6 +367,7 @@ def dispute(reference: str):
             actor=actor(),
             on_local=agency_today(),
         )
+        _store_upload(form.document.data, case, "dispute_upload")
         if d.within_validation_period:
             return "Dispute recorded. The case is on hold until verification is sent."
         return "Dispute recorded (outside the validation period: flagged, not held)."
@@ -352,15 +375,80 @@ def dispute(reference: str):
     return _act(case, "dispute_form", do)
 
 
+def _store_upload(upload, case: Case, kind: str) -> Document | None:
+    """Keep an uploaded document with the case (refusing anything but PDF/PNG/JPEG)."""
+    if not upload or not upload.filename:
+        return None
+    data = upload.read()
+    content_type = check_upload(data)
+    return store(
+        data,
+        filename=upload.filename,
+        content_type=content_type,
+        kind=kind,
+        case_id=case.id,
+        debtor_id=case.debtor_id,
+        uploaded_by_id=current_user.id,
+    )
+
+
 @bp.post("/cases/<reference>/verification")
 def verification(reference: str):
+    """Send the verification letter (with the client's documents, if any): the hold ends."""
     case = staff_case(reference)
 
     def do(form):
-        send_verification(db.session, case, document_id=None, actor=actor(), note=form.note.data)
-        return "Verification recorded as sent; collection may resume."
+        _store_upload(form.document.data, case, "verification")
+        letter = _send_letter(case, "verification", note=form.note.data)
+        send_verification(
+            db.session, case, document_id=letter.id, actor=actor(), note=form.note.data
+        )
+        return "Verification sent; collection may resume."
 
     return _act(case, "verification_form", do)
+
+
+@bp.post("/cases/<reference>/letters")
+def letter(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        _send_letter(case, form.kind.data)
+        return "Letter generated and recorded as sent."
+
+    return _act(case, "letter_form", do)
+
+
+def _send_letter(case: Case, kind: str, note: str = "") -> Document:
+    """Render a letter, refuse it if a rule forbids it, keep it and record it as sent."""
+    purpose = letter_purpose(kind)
+    now = utcnow()
+    gate(db.session, case, "letter", now, purpose=purpose)
+    data = letter_data(
+        db.session, case, kind, on=agency_today(), agency=agency_letterhead(), note=note
+    )
+    pdf = render_pdf("pdf/letter.html", l=data)
+    document = store(
+        pdf,
+        filename=f"{kind}-{case.reference}.pdf",
+        content_type="application/pdf",
+        kind="letter",
+        case_id=case.id,
+        debtor_id=case.debtor_id,
+        uploaded_by_id=current_user.id,
+    )
+    record_contact(
+        db.session,
+        case,
+        channel="letter",
+        direction="outbound",
+        occurred_at=now,
+        actor=actor(),
+        subject=data["title"],
+        document_id=document.id,
+        purpose=purpose,
+    )
+    return document
 
 
 @bp.post("/cases/<reference>/cease")

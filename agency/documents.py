@@ -45,3 +45,28 @@ def store(
 
 def read(document: Document) -> bytes:
     return (Path(current_app.config["DOCUMENT_STORE"]) / document.storage_key).read_bytes()
+
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+# Recognised by their first bytes, not by the name or the browser's word for it.
+UPLOAD_TYPES = {
+    b"%PDF-": "application/pdf",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+}
+
+
+class UploadRefused(ValueError):
+    """An uploaded document was refused; the message says why."""
+
+
+def check_upload(data: bytes) -> str:
+    """The content type of an acceptable upload (PDF, PNG or JPEG up to 10 MB)."""
+    if not data:
+        raise UploadRefused("the file is empty")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise UploadRefused("documents can be at most 10 MB")
+    for magic, content_type in UPLOAD_TYPES.items():
+        if data.startswith(magic):
+            return content_type
+    raise UploadRefused("documents must be PDF, PNG or JPEG files")

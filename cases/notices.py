@@ -84,3 +84,41 @@ def mark_validation_sent(
         target=", ".join(a.line1 for a in case.debtor.addresses[:1]) or None,
     )
     change_status(session, case, "active", actor=actor, reason="validation notice sent")
+
+
+LETTERS = {
+    "collection": ("Your account", "collection"),
+    "cease_confirmation": ("We have stopped collection", "cease_confirmation"),
+    "verification": ("Verification of the debt", "verification"),
+}
+
+
+def letter_data(
+    session: Session, case: Case, kind: str, *, on: dt.date, agency: dict, note: str = ""
+) -> dict:
+    if kind not in LETTERS:
+        raise NoticeError(f"letter must be one of: {', '.join(LETTERS)}")
+    items = itemization(session, case)
+    address = case.debtor.primary_address
+    return {
+        "kind": kind,
+        "title": LETTERS[kind][0],
+        "agency": agency,
+        "reference": case.reference,
+        "date": on,
+        "debtor_name": case.debtor.display_name,
+        "address": (
+            [address.line1, address.line2, f"{address.city} {address.state} {address.postal_code}"]
+            if address
+            else []
+        ),
+        "creditor": case.client.name,
+        "account_number": case.account_number,
+        "balance_cents": items["current_amount_cents"],
+        "itemization": items,
+        "note": note,
+    }
+
+
+def letter_purpose(kind: str) -> str:
+    return LETTERS[kind][1]

@@ -21,6 +21,7 @@ BUCKETS = {
     2: "new, awaiting first contact",
     3: "follow up",
 }
+SITUATION_ORDER = {"juggling": 0, "hardship": 1, "unknown": 2, "avoiding": 3}
 # How many more rows than shown are ranked, so callable cases can move ahead of the rest.
 LOOKAHEAD = 4
 
@@ -62,11 +63,16 @@ def _ranked(collector_id: int, today: dt.date) -> sa.Select:
         (sa.or_(Case.status == "new", Case.last_contact_at.is_(None)), 2),
         else_=3,
     )
+    # The debtor's situation steers follow-ups: someone juggling payments is worth a call
+    # soon, someone in hardship needs a plan conversation, someone avoiding us goes last.
+    situation = sa.case(SITUATION_ORDER, value=Debtor.situation, else_=2)
     return (
         sa.select(Case, balance.label("balance"), bucket.label("bucket"))
+        .join(Debtor, Debtor.id == Case.debtor_id)
         .where(Case.assigned_to_id == collector_id, Case.status.in_(("new", "active", "plan")))
         .order_by(
             bucket,
+            situation,
             Case.last_contact_at.asc().nulls_first(),
             balance.desc(),
             Case.referred_on.asc(),

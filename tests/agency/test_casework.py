@@ -219,3 +219,139 @@ def test_a_collector_sees_only_their_own_queue(client, login, make_user, make_cl
     login(me)
     page = client.get(f"/agency/queue?collector={other.id}").get_data(as_text=True)
     assert theirs.reference not in page
+
+
+def test_letters_are_generated_kept_and_refused_when_a_rule_forbids(
+    client, login, make_user, make_client, make_case, db_session
+):
+    import io
+
+    from pypdf import PdfReader
+
+    from cases.documents import Document
+
+    login(make_user("collector"))
+    case = make_case(make_client(), status="active", principal=20_000)
+    with time_machine.travel(MORNING, tick=False):
+        assert act(client, case, "letters", {"letter-kind": "collection"}).status_code == 302
+        letter = db_session.scalar(sa.select(Contact).where(Contact.channel == "letter"))
+        document = db_session.get(Document, letter.document_id)
+        pdf = client.get(f"/agency/documents/{document.id}")
+        text = " ".join(PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text().split())
+        assert "This is a communication from a debt collector." in text
+        assert "$200.00" in text
+
+        act(client, case, "cease", {})
+        refused = act(client, case, "letters", {"letter-kind": "collection"})
+        assert refused.status_code == 422
+        assert "Not sent:" in refused.get_data(as_text=True)
+        allowed = act(client, case, "letters", {"letter-kind": "cease_confirmation"})
+        assert allowed.status_code == 302
+    letters = db_session.scalars(sa.select(Contact).where(Contact.channel == "letter")).all()
+    assert [c.subject for c in letters] == ["Your account", "We have stopped collection"]
+
+
+def test_a_dispute_with_documents_and_the_verification_letter(
+    client, login, make_user, make_client, make_case, db_session
+):
+    import io
+
+    from cases.documents import Document
+
+    login(make_user("collector"))
+    case = make_case(make_client(), status="active")
+    case.validation_period_ends_on = dt.date(2026, 12, 31)
+    with time_machine.travel(MORNING, tick=False):
+        page = client.get(f"/agency/cases/{case.reference}")
+        bad = client.post(
+            f"/agency/cases/{case.reference}/disputes",
+            data={
+                "dispute-reason": "Not mine",
+                "dispute-channel": "letter",
+                "dispute-document": (io.BytesIO(b"MZ\x90\x00 an exe"), "evil.exe"),
+                "csrf_token": csrf_from(page),
+            },
+            content_type="multipart/form-data",
+        )
+        assert bad.status_code == 422
+        assert "must be PDF, PNG or JPEG" in bad.get_data(as_text=True)
+        db_session.refresh(case)
+        assert case.status == "active"
+
+        good = client.post(
+            f"/agency/cases/{case.reference}/disputes",
+            data={
+                "dispute-reason": "Not mine",
+                "dispute-channel": "letter",
+                "dispute-document": (io.BytesIO(b"%PDF-1.4 letter"), "letter.pdf"),
+                "csrf_token": csrf_from(page),
+            },
+            content_type="multipart/form-data",
+        )
+        assert good.status_code == 302
+        db_session.refresh(case)
+        assert case.status == "disputed"
+        # During the hold a collection letter is refused...
+        assert act(client, case, "letters", {"letter-kind": "collection"}).status_code == 422
+        # ...and the verification letter ends it.
+        response = act(client, case, "verification", {"ver-note": "Invoice copies enclosed"})
+        assert response.status_code == 302
+    db_session.refresh(case)
+    assert case.status == "active"
+    kinds = sorted(d.kind for d in db_session.scalars(sa.select(Document)))
+    assert kinds == ["dispute_upload", "letter"]
+
+
+def test_the_debtors_situation_steers_the_queue(client, login, make_user, make_client, make_case):
+    collector = make_user("collector")
+    acme = make_client()
+    avoiding = make_case(acme, status="active", last_name="Avoiding", principal=900_000)
+    juggling = make_case(acme, status="active", last_name="Juggling", principal=1_000)
+    avoiding.debtor.situation, juggling.debtor.situation = "avoiding", "juggling"
+    for c in (avoiding, juggling):
+        c.assigned_to_id = collector.id
+        c.last_contact_at = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    login(collector)
+    with time_machine.travel(MORNING, tick=False):
+        page = client.get("/agency/queue").get_data(as_text=True)
+    assert page.index(juggling.reference) < page.index(avoiding.reference)
+
+
+def _queries_for(app, client, path) -> int:
+    from sqlalchemy import event
+
+    from agency.extensions import db
+
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(statements)
+
+
+def test_the_queue_and_case_screen_do_not_query_per_row(
+    app, client, login, make_user, make_client, make_case
+):
+    collector = make_user("collector")
+    acme = make_client()
+    login(collector)
+
+    def add(n):
+        for _ in range(n):
+            case = make_case(acme, status="active")
+            case.assigned_to_id = collector.id
+
+    with time_machine.travel(MORNING, tick=False):
+        add(3)
+        few = _queries_for(app, client, "/agency/queue")
+        add(30)
+        many = _queries_for(app, client, "/agency/queue")
+    assert many == few
