@@ -83,7 +83,11 @@ def _init_database(app: Flask) -> None:
     if uri.startswith("sqlite"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
     else:
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+        # JIT compiling costs tens of ms per query and pays off only for long analytics.
+        app.config.setdefault(
+            "SQLALCHEMY_ENGINE_OPTIONS",
+            {"pool_pre_ping": True, "connect_args": {"options": "-c jit=off"}},
+        )
     db.init_app(app)
     if uri.startswith("sqlite"):
         with app.app_context():

@@ -68,7 +68,7 @@ class CallForm(FlaskForm):
     phone = SelectField("Number called", choices=[])
     outcome = SelectField("Outcome", choices=list(CALL_OUTCOMES))
     occurred_at = DateTimeLocalField(
-        "When (your time, leave empty for now)", validators=[Optional()]
+        "When (agency time; leave empty for now)", validators=[Optional()]
     )
     note = TextAreaField("Note", validators=[Optional(), Length(max=5000)])
 

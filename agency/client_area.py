@@ -29,6 +29,7 @@ from cases.case import OPEN_STATUSES, STATUSES, Case, TransitionError, change_st
 from cases.contacts import Contact
 from cases.csvsafe import write_csv
 from cases.debtors import Debtor
+from cases.ledger import cents_sum
 from cases.referral_file import KNOWN_COLUMNS, REQUIRED_COLUMNS, FileRefused, raw_rows, read_header
 from cases.referrals import (
     ReferralBatch,
@@ -91,7 +92,7 @@ def dashboard():
     month_start = agency_today().replace(day=1)
     money = dict(
         db.session.execute(
-            sa.select(LedgerEntry.kind, sa.func.sum(LedgerEntry.amount_cents))
+            sa.select(LedgerEntry.kind, cents_sum(LedgerEntry.amount_cents))
             .join(Case, Case.id == LedgerEntry.case_id)
             .where(Case.client_id == client_id)
             .group_by(LedgerEntry.kind)
@@ -99,7 +100,7 @@ def dashboard():
     )
     this_month = dict(
         db.session.execute(
-            sa.select(LedgerEntry.kind, sa.func.sum(LedgerEntry.amount_cents))
+            sa.select(LedgerEntry.kind, cents_sum(LedgerEntry.amount_cents))
             .join(Case, Case.id == LedgerEntry.case_id)
             .where(
                 Case.client_id == client_id,

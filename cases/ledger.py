@@ -67,17 +67,21 @@ class DuplicatePosting(LedgerError):
     """The external id was already posted."""
 
 
+def cents_sum(column) -> sa.ColumnElement[int]:
+    """SUM of a cents column as an integer on every database (PostgreSQL's SUM of a bigint is a
+    numeric, which would reach Python as a Decimal)."""
+    return sa.cast(sa.func.coalesce(sa.func.sum(column), 0), sa.BigInteger)
+
+
 def balance_cents(session: Session, case_id: int) -> int:
     return session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount_cents), 0)).where(
-            LedgerEntry.case_id == case_id
-        )
+        sa.select(cents_sum(LedgerEntry.amount_cents)).where(LedgerEntry.case_id == case_id)
     )
 
 
 def balances(session: Session, case_ids: list[int]) -> dict[int, int]:
     rows = session.execute(
-        sa.select(LedgerEntry.case_id, sa.func.sum(LedgerEntry.amount_cents))
+        sa.select(LedgerEntry.case_id, cents_sum(LedgerEntry.amount_cents))
         .where(LedgerEntry.case_id.in_(case_ids))
         .group_by(LedgerEntry.case_id)
     )

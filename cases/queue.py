@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, selectinload
 
 from cases.case import Case
-from cases.compliance import Window, window
+from cases.compliance import Window, check, window
 from cases.contact_log import RULES_LOOK_BACK, debtor_facts, histories
 from cases.debtors import Debtor
-from cases.ledger import LedgerEntry
+from cases.ledger import LedgerEntry, cents_sum
 from cases.plans import PaymentPlan, PromiseToPay
 
 BUCKETS = {
@@ -26,24 +26,27 @@ SITUATION_ORDER = {"juggling": 0, "hardship": 1, "unknown": 2, "avoiding": 3}
 LOOKAHEAD = 4
 
 
-@dataclass(frozen=True)
+@dataclass
 class QueueRow:
     case: Case
     balance_cents: int
     bucket: int
-    call: Window
+    callable_now: bool
+    call: Window | None = None  # why not, and from when: worked out for the rows shown
 
     @property
     def reason(self) -> str:
         return BUCKETS[self.bucket]
 
+    def score(self, now: dt.datetime) -> float:
+        """Within a bucket: longer without contact, bigger balance, older account first."""
+        last = self.case.last_contact_at
+        idle_days = (now - last).days if last else 365
+        age_days = self.case.days_past_due_at_referral
+        return idle_days + self.balance_cents / 50_000 + age_days / 30
+
 
 def _ranked(collector_id: int, today: dt.date) -> sa.Select:
-    balance = (
-        sa.select(sa.func.coalesce(sa.func.sum(LedgerEntry.amount_cents), 0))
-        .where(LedgerEntry.case_id == Case.id)
-        .scalar_subquery()
-    )
     promise_today = sa.exists().where(
         PromiseToPay.case_id == Case.id,
         PromiseToPay.status == "open",
@@ -63,18 +66,19 @@ def _ranked(collector_id: int, today: dt.date) -> sa.Select:
         (sa.or_(Case.status == "new", Case.last_contact_at.is_(None)), 2),
         else_=3,
     )
-    # The debtor's situation steers follow-ups: someone juggling payments is worth a call
-    # soon, someone in hardship needs a plan conversation, someone avoiding us goes last.
-    situation = sa.case(SITUATION_ORDER, value=Debtor.situation, else_=2)
+    # The balance is shown and scored but not sorted on in SQL: summing the ledger of every
+    # one of a collector's cases to sort them would cost far more than the page is worth.
+    balance = (
+        sa.select(cents_sum(LedgerEntry.amount_cents))
+        .where(LedgerEntry.case_id == Case.id)
+        .scalar_subquery()
+    )
     return (
         sa.select(Case, balance.label("balance"), bucket.label("bucket"))
-        .join(Debtor, Debtor.id == Case.debtor_id)
         .where(Case.assigned_to_id == collector_id, Case.status.in_(("new", "active", "plan")))
         .order_by(
             bucket,
-            situation,
             Case.last_contact_at.asc().nulls_first(),
-            balance.desc(),
             Case.referred_on.asc(),
             Case.id,
         )
@@ -99,18 +103,31 @@ def queue_for(
     )
     rows = session.execute(query.limit(limit * LOOKAHEAD)).all()
     past = histories(session, [c.id for c, _, _ in rows], since=now - RULES_LOOK_BACK)
+    facts = {case.id: debtor_facts(case) for case, _, _ in rows}
     ranked = [
         QueueRow(
-            case, balance, bucket, window(debtor_facts(case), past.get(case.id, []), "call", now)
+            case, balance, bucket, not check(facts[case.id], past.get(case.id, []), "call", now)
         )
         for case, balance, bucket in rows
     ]
     if only == "callable":
-        ranked = [r for r in ranked if r.call.allowed]
+        ranked = [r for r in ranked if r.callable_now]
     elif only == "new":
         ranked = [r for r in ranked if r.bucket == 2]
     elif only == "promises":
         ranked = [r for r in ranked if r.bucket in (0, 1)]
-    # Stable: within "callable now" and "not now", the priority order above holds.
-    ranked.sort(key=lambda r: not r.call.allowed)
-    return ranked[:limit]
+    # Among the candidates: callable first, then the bucket, then the debtor's situation
+    # (someone juggling payments is worth a call soon, someone in hardship needs a plan
+    # conversation, someone avoiding us goes last), then the score.
+    ranked.sort(
+        key=lambda r: (
+            not r.callable_now,
+            r.bucket,
+            SITUATION_ORDER.get(r.case.debtor.situation, 2),
+            -r.score(now),
+        )
+    )
+    shown = ranked[:limit]
+    for row in shown:
+        row.call = window(facts[row.case.id], past.get(row.case.id, []), "call", now)
+    return shown
