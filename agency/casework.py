@@ -60,6 +60,7 @@ from cases.notices import (
 from cases.plans import PromiseToPay, record_promise
 from cases.queue import queue_for
 from cases.users import User
+from payments.ledger import new_external_id, post_payment, reverse_payment
 
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
@@ -158,6 +159,8 @@ def _forms(case: Case) -> dict:
         "plain_form": FlaskForm(),
         "email_form": _email_form(case),
         "letter_form": LetterForm(prefix="letter"),
+        "payment_form": PaymentForm(prefix="pay"),
+        "reversal_form": ReversalForm(prefix="rev"),
     }
 
 
@@ -765,3 +768,61 @@ def distribute():
             "success",
         )
     return redirect(url_for("staff.cases"))
+
+
+class PaymentForm(FlaskForm):
+    amount = MoneyField("Amount received", validators=[InputRequired()])
+    received_at = DateField("Date received", validators=[DataRequired()])
+    method = SelectField("Method", choices=["check", "ach", "wire", "cash"])
+    reference = StringField(
+        "Check number or transaction id", validators=[DataRequired(), Length(max=80)]
+    )
+
+
+class ReversalForm(FlaskForm):
+    amount = MoneyField("Amount to reverse (empty: all that is left)", validators=[Optional()])
+    reason = StringField("Why", validators=[DataRequired(), Length(max=500)])
+
+
+@bp.post("/cases/<reference>/payments")
+def post_case_payment(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        if form.received_at.data > agency_today():
+            raise ValueError("the date received cannot be in the future")
+        entry = post_payment(
+            db.session,
+            case,
+            form.amount.data,
+            external_id=f"{form.method.data}:{form.reference.data.strip()}",
+            received_at=form.received_at.data,
+            method=form.method.data,
+            actor=actor(),
+        )
+        return f"Payment of ${-entry.amount_cents / 100:,.2f} posted."
+
+    return _act(case, "payment_form", do)
+
+
+@bp.post("/cases/<reference>/payments/<int:entry_id>/reverse")
+@roles_required("admin", "supervisor")
+def reverse(reference: str, entry_id: int):
+    case = staff_case(reference)
+    payment = db.session.get(LedgerEntry, entry_id)
+    if payment is None or payment.case_id != case.id:
+        abort(404)
+
+    def do(form):
+        entry = reverse_payment(
+            db.session,
+            payment,
+            amount_cents=form.amount.data,
+            external_id=new_external_id("reversal"),
+            received_at=agency_today(),
+            reason=form.reason.data,
+            actor=actor(),
+        )
+        return f"Reversed ${entry.amount_cents / 100:,.2f}; the fee went back with it."
+
+    return _act(case, "reversal_form", do)

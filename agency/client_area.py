@@ -39,7 +39,14 @@ from cases.referrals import (
     hold_for_mapping,
     preview,
 )
-from payments.ledger import LedgerEntry, LedgerError, balance_cents, balances, post_payment
+from payments.ledger import (
+    LedgerEntry,
+    LedgerError,
+    balance_cents,
+    balances,
+    client_external_id,
+    post_payment,
+)
 
 bp = Blueprint("client_area", __name__, url_prefix="/client")
 bp.before_request(require_roles("client"))
@@ -259,7 +266,7 @@ def direct_payment(reference: str):
                     db.session,
                     case,
                     form.amount.data,
-                    external_id=f"direct:{case.client.code}:{form.reference.data.strip()}",
+                    external_id=client_external_id(case.client.code, form.reference.data),
                     received_at=form.received_at.data,
                     method=form.method.data,
                     actor=actor(),

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cases import audit
@@ -32,10 +33,34 @@ __all__ = [
     "LedgerError",
     "balance_cents",
     "balances",
+    "client_external_id",
     "new_external_id",
+    "post_adjustment",
     "post_payment",
     "post_placement",
+    "reverse_payment",
 ]
+
+
+def lock_case(session: Session, case: Case) -> None:
+    """Serialise money movements on one case: a row lock on PostgreSQL (SQLite's write lock
+    already admits one writer at a time)."""
+    session.execute(sa.select(Case.id).where(Case.id == case.id).with_for_update())
+
+
+def _insert_once(session: Session, entry: LedgerEntry) -> LedgerEntry:
+    """Insert an entry; a racing duplicate of its external id is refused, not a crash."""
+    try:
+        with session.begin_nested():
+            session.add(entry)
+            session.flush()
+    except IntegrityError:
+        raise DuplicatePosting(f"{entry.external_id} was already posted") from None
+    return entry
+
+
+def posted(session: Session, external_id: str) -> LedgerEntry | None:
+    return session.scalar(sa.select(LedgerEntry).where(LedgerEntry.external_id == external_id))
 
 
 def post_payment(
@@ -49,38 +74,46 @@ def post_payment(
     actor: audit.Actor,
     direct: bool = False,
     memo: str | None = None,
+    allow_overpayment: bool = False,
 ) -> LedgerEntry:
-    """Apply a payment received by the agency (or, `direct`, by the client) to a case."""
-    if amount_cents <= 0:
-        raise LedgerError("a payment amount must be positive")
+    """Apply a payment received by the agency (or, `direct`, by the client) to a case.
+
+    The fee is the client's tier rate for the case, fixed on the entry now. Money that already
+    arrived (a card payment Stripe confirmed) is never refused for exceeding the balance:
+    `allow_overpayment` posts it and leaves a credit to refund.
+    """
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
+        raise LedgerError("a payment amount must be a positive number of cents")
     if method not in METHODS:
         raise LedgerError(f"method must be one of: {', '.join(METHODS)}")
     if not external_id or not external_id.strip():
         raise LedgerError("a payment needs its external id (check number, transaction id…)")
-    external_id = external_id.strip()
-    if session.scalar(sa.select(LedgerEntry.id).where(LedgerEntry.external_id == external_id)):
+    external_id = external_id.strip()[:120]
+    lock_case(session, case)
+    if posted(session, external_id) is not None:
         raise DuplicatePosting(f"{external_id} was already posted")
     owed = balance_cents(session, case.id)
-    if amount_cents > owed:
+    if amount_cents > owed and not allow_overpayment:
         raise LedgerError(
-            f"the payment ({amount_cents / 100:.2f}) is more than the balance ({owed / 100:.2f})"
+            f"the payment ({amount_cents / 100:,.2f}) is more than the balance ({owed / 100:,.2f})"
         )
     schedule = current_schedule(session, case.client_id)
     bps = schedule.rate_for(case.days_past_due_at_referral, case.in_legal) if schedule else 0
-    entry = LedgerEntry(
-        case_id=case.id,
-        kind="direct_payment" if direct else "payment",
-        amount_cents=-amount_cents,
-        fee_bps=bps,
-        fee_cents=fee_cents(amount_cents, bps),
-        external_id=external_id,
-        method=method,
-        received_at=received_at,
-        memo=memo,
-        recorded_by_id=actor.user_id,
+    entry = _insert_once(
+        session,
+        LedgerEntry(
+            case_id=case.id,
+            kind="direct_payment" if direct else "payment",
+            amount_cents=-amount_cents,
+            fee_bps=bps,
+            fee_cents=fee_cents(amount_cents, bps),
+            external_id=external_id,
+            method=method,
+            received_at=received_at,
+            memo=memo,
+            recorded_by_id=actor.user_id,
+        ),
     )
-    session.add(entry)
-    session.flush()
     audit.record(
         session,
         actor,
@@ -91,9 +124,126 @@ def post_payment(
         amount_cents=amount_cents,
         external_id=external_id,
     )
-    if owed - amount_cents == 0 and case.status in ("new", "active", "plan", "disputed"):
+    if owed - amount_cents <= 0 and case.status in ("new", "active", "plan", "disputed"):
         change_status(session, case, "paid", actor=actor, reason="balance paid in full")
     return entry
+
+
+def reversed_so_far(session: Session, payment: LedgerEntry) -> int:
+    return session.scalar(
+        sa.select(
+            sa.cast(sa.func.coalesce(sa.func.sum(LedgerEntry.amount_cents), 0), sa.BigInteger)
+        ).where(LedgerEntry.reverses_id == payment.id)
+    )
+
+
+def reverse_payment(
+    session: Session,
+    payment: LedgerEntry,
+    *,
+    amount_cents: int | None,
+    external_id: str,
+    received_at: dt.date,
+    reason: str,
+    actor: audit.Actor,
+) -> LedgerEntry:
+    """Reverse all or part of a payment (a refund, a chargeback, a bounced check).
+
+    The fee goes back in proportion, computed so that reversals of a whole payment give back
+    exactly the fee it earned. A paid or settled case whose balance reopens becomes active.
+    """
+    if payment.kind not in ("payment", "direct_payment"):
+        raise LedgerError("only payments can be reversed")
+    if not reason or not reason.strip():
+        raise LedgerError("say why the payment is reversed")
+    case = session.get(Case, payment.case_id)
+    lock_case(session, case)
+    paid = -payment.amount_cents
+    before = reversed_so_far(session, payment)
+    amount = paid - before if amount_cents is None else amount_cents
+    if not isinstance(amount, int) or amount <= 0:
+        raise LedgerError("a reversal amount must be a positive number of cents")
+    if before + amount > paid:
+        raise LedgerError(f"only {(paid - before) / 100:,.2f} of this payment is left to reverse")
+    if posted(session, external_id) is not None:
+        raise DuplicatePosting(f"{external_id} was already posted")
+    fee_back = fee_cents(before + amount, payment.fee_bps) - fee_cents(before, payment.fee_bps)
+    entry = _insert_once(
+        session,
+        LedgerEntry(
+            case_id=case.id,
+            kind="reversal",
+            amount_cents=amount,
+            fee_bps=payment.fee_bps,
+            fee_cents=-fee_back,
+            external_id=external_id,
+            method=payment.method,
+            received_at=received_at,
+            reverses_id=payment.id,
+            memo=reason.strip()[:500],
+            recorded_by_id=actor.user_id,
+        ),
+    )
+    audit.record(
+        session,
+        actor,
+        "ledger_entry",
+        entry.id,
+        "reversal.posted",
+        case_id=case.id,
+        reason=reason.strip(),
+        amount_cents=amount,
+        reverses=payment.external_id,
+    )
+    if case.status in ("paid", "settled") and balance_cents(session, case.id) > 0:
+        change_status(session, case, "active", actor=actor, reason="a payment was reversed")
+    return entry
+
+
+def post_adjustment(
+    session: Session,
+    case: Case,
+    amount_cents: int,
+    *,
+    reason: str,
+    received_at: dt.date,
+    actor: audit.Actor,
+) -> LedgerEntry:
+    """Correct the balance up (a positive amount) or down (negative), with a reason."""
+    if not isinstance(amount_cents, int) or amount_cents == 0:
+        raise LedgerError("an adjustment needs a non-zero amount")
+    if not reason or not reason.strip():
+        raise LedgerError("say why the balance is adjusted")
+    lock_case(session, case)
+    entry = _insert_once(
+        session,
+        LedgerEntry(
+            case_id=case.id,
+            kind="adjustment",
+            amount_cents=amount_cents,
+            external_id=new_external_id("adjustment"),
+            received_at=received_at,
+            memo=reason.strip()[:500],
+            recorded_by_id=actor.user_id,
+        ),
+    )
+    audit.record(
+        session,
+        actor,
+        "ledger_entry",
+        entry.id,
+        "adjustment.posted",
+        case_id=case.id,
+        reason=reason.strip(),
+        amount_cents=amount_cents,
+    )
+    return entry
+
+
+def client_external_id(client_code: str, reference: str) -> str:
+    """A client's own payment references live in its own namespace (two clients may both
+    have a check number 1001)."""
+    return f"direct:{client_code}:{reference.strip()}"
 
 
 def new_external_id(prefix: str) -> str:

@@ -355,3 +355,45 @@ def test_the_queue_and_case_screen_do_not_query_per_row(
         add(30)
         many = _queries_for(app, client, "/agency/queue")
     assert many == few
+
+
+def test_staff_post_a_payment_and_a_supervisor_reverses_it(
+    client, login, make_user, make_client, make_case, db_session
+):
+    from payments.ledger import LedgerEntry, balance_cents
+
+    login(make_user("collector"))
+    case = make_case(make_client(), status="active", principal=30_000)
+    with time_machine.travel(MORNING, tick=False):
+        form = {
+            "pay-amount": "100.00",
+            "pay-received_at": "2026-11-22",
+            "pay-method": "check",
+            "pay-reference": "5501",
+        }
+        assert act(client, case, "payments", form).status_code == 302
+        assert act(client, case, "payments", form).status_code == 422  # check 5501 again
+        future = act(
+            client,
+            case,
+            "payments",
+            {**form, "pay-reference": "5502", "pay-received_at": "2026-12-01"},
+        )
+        assert "cannot be in the future" in future.get_data(as_text=True)
+        assert balance_cents(db_session, case.id) == 20_000
+        payment = db_session.scalar(sa.select(LedgerEntry).where(LedgerEntry.kind == "payment"))
+        denied = act(client, case, f"payments/{payment.id}/reverse", {"rev-reason": "bounced"})
+        assert denied.status_code == 403
+
+        client.post("/logout", data={"csrf_token": csrf_from(client.get("/agency/"))})
+        login(make_user("supervisor"))
+        response = act(
+            client,
+            case,
+            f"payments/{payment.id}/reverse",
+            {"rev-amount": "", "rev-reason": "check bounced"},
+        )
+        assert response.status_code == 302
+    assert balance_cents(db_session, case.id) == 30_000
+    reversal = db_session.scalar(sa.select(LedgerEntry).where(LedgerEntry.kind == "reversal"))
+    assert reversal.reverses_id == payment.id and reversal.fee_cents == -payment.fee_cents

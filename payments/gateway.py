@@ -1,0 +1,509 @@
+"""The payment provider behind an interface: Stripe through `stripe.StripeClient`, nothing global.
+
+Pure of Flask: `create_app` builds a `StripeGateway` from settings and hands it to the services.
+
+Never charge twice. Every create call carries an idempotency key, which real Stripe honours for
+24 hours; a fake Stripe server (localstripe) ignores it, so callers also reconcile with
+`find_payment_intents(case_reference=..., idempotency_key=...)` before charging again: every
+PaymentIntent made here carries `case_reference` and `idempotency_key` in its metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import stripe
+
+CURRENCY = "usd"
+WEBHOOK_TOLERANCE_SECONDS = 300
+# Stripe says search results can trail writes by up to an hour during outages; listing the
+# last hour alongside a search covers what the search cannot see yet.
+_SEARCH_LAG = dt.timedelta(hours=1)
+_PAGE = 100
+
+
+class GatewayError(Exception):
+    """Stripe refused, or could not be reached. `str(error)` is fit to show a person.
+
+    `retryable` is true when trying the same request again later may succeed (network, Stripe
+    unavailable, rate limit); a caller that created something must reconcile before retrying.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+        self.retryable = retryable
+
+
+class WebhookSignatureError(ValueError):
+    """The request is not a verifiably genuine, recent Stripe event: missing, malformed,
+    tampered or stale signature, or a signed body that is not a JSON event."""
+
+
+@dataclass(frozen=True)
+class PaymentIntentInfo:
+    id: str
+    status: str
+    amount_cents: int
+    amount_received_cents: int
+    currency: str
+    client_secret: str | None
+    metadata: dict[str, str]
+    customer_id: str | None
+    payment_method_id: str | None
+    last_error_code: str | None
+    created: dt.datetime
+    latest_charge_id: str | None
+    last_error_message: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def needs_authentication(self) -> bool:
+        """The debtor must come back on-session to authenticate (3-D Secure). localstripe leaves
+        an off-session intent in `requires_action`; real Stripe fails it with
+        `authentication_required` and status `requires_payment_method`."""
+        return (
+            self.status == "requires_action" or self.last_error_code == "authentication_required"
+        )
+
+
+@dataclass(frozen=True)
+class SetupIntentInfo:
+    id: str
+    client_secret: str | None
+    status: str
+    payment_method_id: str | None
+
+
+@dataclass(frozen=True)
+class RefundInfo:
+    id: str
+    status: str
+    amount_cents: int
+    payment_intent_id: str | None
+
+
+class PaymentGateway(Protocol):
+    def ensure_customer(self, *, debtor_id: int, name: str, email: str | None) -> str: ...
+
+    def create_payment_intent(
+        self,
+        *,
+        amount_cents: int,
+        case_reference: str,
+        idempotency_key: str,
+        customer_id: str | None = None,
+        description: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> PaymentIntentInfo: ...
+
+    def retrieve_payment_intent(self, intent_id: str) -> PaymentIntentInfo: ...
+
+    def find_payment_intents(
+        self, *, case_reference: str, idempotency_key: str | None = None
+    ) -> list[PaymentIntentInfo]: ...
+
+    def create_setup_intent(self, *, customer_id: str, idempotency_key: str) -> SetupIntentInfo: ...
+
+    def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntentInfo: ...
+
+    def charge_off_session(
+        self,
+        *,
+        amount_cents: int,
+        customer_id: str,
+        payment_method_id: str,
+        case_reference: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> PaymentIntentInfo: ...
+
+    def refund(
+        self, *, payment_intent_id: str, amount_cents: int | None, idempotency_key: str
+    ) -> RefundInfo: ...
+
+    def construct_event(self, payload: bytes, signature_header: str | None) -> dict[str, Any]: ...
+
+
+def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> str:
+    """A valid `Stripe-Signature` header for `payload`, as Stripe signs webhooks (tests, bench)."""
+    t = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), b"%d." % t + payload, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class StripeGateway:
+    """`PaymentGateway` on Stripe's API, or on a fake Stripe server at `api_base`."""
+
+    secret_key: str = field(repr=False)
+    webhook_secret: str = field(repr=False)
+    api_base: str | None = None
+    # Retries reuse the idempotency key, which only real Stripe honours; a fake server would
+    # make a second object. None: 2 against Stripe, 0 against a custom `api_base`.
+    max_network_retries: int | None = None
+    timeout_seconds: float = 30.0
+    _client: stripe.StripeClient = field(init=False, repr=False)
+    _http: stripe.RequestsClient = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        retries = self.max_network_retries
+        if retries is None:
+            retries = 0 if self.api_base else 2
+        self._http = stripe.RequestsClient(timeout=self.timeout_seconds)
+        self._client = stripe.StripeClient(
+            self.secret_key,
+            base_addresses={"api": self.api_base} if self.api_base else None,
+            max_network_retries=retries,
+            http_client=self._http,
+        )
+
+    def close(self) -> None:
+        """Close this thread's pooled HTTP connection (tests; long-lived workers need not)."""
+        self._http.close()
+
+    # -- customers -------------------------------------------------------------------------
+
+    def ensure_customer(self, *, debtor_id: int, name: str, email: str | None) -> str:
+        """The Stripe customer for this debtor (metadata `debtor_id`), made once and kept up to
+        date with the name and email given."""
+        key = str(debtor_id)
+        found = self._call(
+            lambda: self._search_or_scan(
+                self._client.v1.customers,
+                query=f"metadata['debtor_id']:'{_quote(key)}'",
+                wanted=lambda c: (c.get("metadata") or {}).get("debtor_id") == key,
+            )
+        )
+        if found:
+            customer = min(found, key=lambda c: (c.get("created") or 0, c["id"]))
+            changes = {
+                k: v
+                for k, v in (("name", name), ("email", email))
+                if v is not None and customer.get(k) != v
+            }
+            if changes:
+                self._call(lambda: self._client.v1.customers.update(customer["id"], params=changes))
+            return customer["id"]
+        params: dict[str, Any] = {"name": name, "metadata": {"debtor_id": key}}
+        if email:
+            params["email"] = email
+        created = self._call(
+            lambda: self._client.v1.customers.create(
+                params=params, options={"idempotency_key": f"customer-{debtor_id}"}
+            )
+        )
+        return created.id
+
+    # -- payment intents -------------------------------------------------------------------
+
+    def create_payment_intent(
+        self,
+        *,
+        amount_cents: int,
+        case_reference: str,
+        idempotency_key: str,
+        customer_id: str | None = None,
+        description: str = "",
+        metadata: Mapping[str, str] | None = None,
+    ) -> PaymentIntentInfo:
+        """A card PaymentIntent for the browser to confirm with Stripe.js (its client_secret).
+
+        The description goes into metadata: localstripe refuses a top-level `description`."""
+        _check_amount(amount_cents)
+        meta = _metadata(metadata, case_reference, idempotency_key)
+        if description:
+            meta["description"] = description
+        params: dict[str, Any] = {
+            "amount": amount_cents,
+            "currency": CURRENCY,
+            "payment_method_types": ["card"],
+            "metadata": meta,
+        }
+        if customer_id:
+            params["customer"] = customer_id
+        intent = self._call(
+            lambda: self._client.v1.payment_intents.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            )
+        )
+        return _intent_info(intent.to_dict())
+
+    def retrieve_payment_intent(self, intent_id: str) -> PaymentIntentInfo:
+        intent = self._call(lambda: self._client.v1.payment_intents.retrieve(intent_id))
+        return _intent_info(intent.to_dict())
+
+    def find_payment_intents(
+        self, *, case_reference: str, idempotency_key: str | None = None
+    ) -> list[PaymentIntentInfo]:
+        """Every PaymentIntent whose metadata names this case (and this attempt, when
+        `idempotency_key` is given), oldest first.
+
+        Stripe: the Search API plus a listing of the last hour, which search may not show yet.
+        A server without the Search API (localstripe answers 404): every PaymentIntent, listed
+        page by page, filtered here."""
+
+        def wanted(intent: dict[str, Any]) -> bool:
+            meta = intent.get("metadata") or {}
+            return meta.get("case_reference") == case_reference and (
+                idempotency_key is None or meta.get("idempotency_key") == idempotency_key
+            )
+
+        query = f"metadata['case_reference']:'{_quote(case_reference)}'"
+        if idempotency_key is not None:
+            query += f" AND metadata['idempotency_key']:'{_quote(idempotency_key)}'"
+        found = self._call(
+            lambda: self._search_or_scan(
+                self._client.v1.payment_intents, query=query, wanted=wanted
+            )
+        )
+        infos = [_intent_info(i) for i in found]
+        return sorted(infos, key=lambda i: (i.created, i.id))
+
+    # -- saved cards and autopay -----------------------------------------------------------
+
+    def create_setup_intent(self, *, customer_id: str, idempotency_key: str) -> SetupIntentInfo:
+        """A SetupIntent for the browser's `confirmCardSetup`, saving a card for autopay."""
+        setup = self._call(
+            lambda: self._client.v1.setup_intents.create(
+                params={
+                    "customer": customer_id,
+                    "usage": "off_session",
+                    "payment_method_types": ["card"],
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        )
+        return _setup_info(setup.to_dict())
+
+    def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntentInfo:
+        """Read back a SetupIntent after the browser confirmed it: its saved payment method."""
+        setup = self._call(lambda: self._client.v1.setup_intents.retrieve(setup_intent_id))
+        return _setup_info(setup.to_dict())
+
+    def charge_off_session(
+        self,
+        *,
+        amount_cents: int,
+        customer_id: str,
+        payment_method_id: str,
+        case_reference: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> PaymentIntentInfo:
+        """Charge a saved card with the debtor away (autopay installments).
+
+        A decline is an answer, not an error: the intent comes back with status
+        `requires_payment_method` and `last_error_code` (e.g. `card_declined`). A card that
+        needs 3-D Secure comes back with `needs_authentication` true."""
+        _check_amount(amount_cents)
+        params: dict[str, Any] = {
+            "amount": amount_cents,
+            "currency": CURRENCY,
+            "payment_method_types": ["card"],
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "off_session": True,
+            "confirm": True,
+            "metadata": _metadata(metadata, case_reference, idempotency_key),
+        }
+        try:
+            intent = self._client.v1.payment_intents.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            )
+        except stripe.CardError as e:
+            failed = self._failed_intent(e)
+            if failed is None:
+                raise _gateway_error(e) from e
+            return failed
+        except stripe.StripeError as e:
+            raise _gateway_error(e) from e
+        return _intent_info(intent.to_dict())
+
+    def _failed_intent(self, e: stripe.CardError) -> PaymentIntentInfo | None:
+        """The PaymentIntent a declined confirmation left behind. Stripe puts it in the error;
+        localstripe names only the charge, whose `payment_intent` leads to it."""
+        error = e.error
+        if error is None:
+            return None
+        if error.get("payment_intent"):
+            return _intent_info(error["payment_intent"].to_dict())
+        if error.get("charge"):
+            charge = self._call(lambda: self._client.v1.charges.retrieve(error["charge"]))
+            intent_id = _id_of(charge.to_dict().get("payment_intent"))
+            if intent_id:
+                return self.retrieve_payment_intent(intent_id)
+        return None
+
+    # -- refunds ---------------------------------------------------------------------------
+
+    def refund(
+        self, *, payment_intent_id: str, amount_cents: int | None, idempotency_key: str
+    ) -> RefundInfo:
+        """Refund all (`amount_cents=None`) or part of a succeeded payment."""
+        params: dict[str, Any] = {"payment_intent": payment_intent_id}
+        if amount_cents is not None:
+            _check_amount(amount_cents)
+            params["amount"] = amount_cents
+        refund = self._call(
+            lambda: self._client.v1.refunds.create(
+                params=params, options={"idempotency_key": idempotency_key}
+            )
+        ).to_dict()
+        return RefundInfo(
+            id=refund["id"],
+            status=refund.get("status") or "",
+            amount_cents=int(refund["amount"]),
+            payment_intent_id=_id_of(refund.get("payment_intent")) or payment_intent_id,
+        )
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    def construct_event(self, payload: bytes, signature_header: str | None) -> dict[str, Any]:
+        """The event in a webhook request, once its signature is checked against the webhook
+        secret and found no older than 300 s."""
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload, signature_header, self.webhook_secret, WEBHOOK_TOLERANCE_SECONDS
+            )
+        except stripe.SignatureVerificationError as e:
+            raise WebhookSignatureError(e.user_message or "invalid Stripe signature") from e
+        except (ValueError, TypeError) as e:  # undecodable body or header
+            raise WebhookSignatureError(f"unreadable webhook request: {e}") from e
+        try:
+            event = json.loads(payload)
+        except ValueError as e:
+            raise WebhookSignatureError("the signed payload is not JSON") from e
+        if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
+            raise WebhookSignatureError("the signed payload is not a Stripe event")
+        return event
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _call(self, request: Callable[[], _T]) -> _T:
+        try:
+            return request()
+        except stripe.StripeError as e:
+            raise _gateway_error(e) from e
+
+    def _search_or_scan(
+        self, service: Any, *, query: str, wanted: Callable[[dict[str, Any]], bool]
+    ) -> list[dict[str, Any]]:
+        """Objects matching `wanted`: by the Search API, and the last hour's listing; or, where
+        the Search API is missing, by listing every object."""
+        try:
+            hits = list(_pages(service.search(params={"query": query, "limit": _PAGE})))
+        except stripe.InvalidRequestError:
+            scanned = _pages(service.list(params={"limit": _PAGE}))
+            return [o for o in scanned if wanted(o)]
+        since = int((dt.datetime.now(dt.UTC) - _SEARCH_LAG).timestamp())
+        recent = _pages(service.list(params={"limit": _PAGE, "created": {"gte": since}}))
+        found = {o["id"]: o for o in [*hits, *recent] if wanted(o)}
+        return list(found.values())
+
+
+def _pages(first_page: Any) -> Iterable[dict[str, Any]]:
+    for obj in first_page.auto_paging_iter():
+        yield obj.to_dict()
+
+
+def _quote(value: str) -> str:
+    """A value for a Stripe search query's single-quoted string."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _check_amount(amount_cents: int) -> None:
+    if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or amount_cents <= 0:
+        raise ValueError(f"amount must be a positive whole number of cents, not {amount_cents!r}")
+
+
+def _metadata(
+    extra: Mapping[str, str] | None, case_reference: str, idempotency_key: str
+) -> dict[str, str]:
+    meta = {str(k): str(v) for k, v in (extra or {}).items()}
+    meta["case_reference"] = case_reference
+    meta["idempotency_key"] = idempotency_key
+    return meta
+
+
+def _id_of(value: Any) -> str | None:
+    """An id from a field that is an id, or an expanded object (localstripe expands some)."""
+    if isinstance(value, dict):
+        return value.get("id")
+    return value or None
+
+
+def _intent_info(intent: dict[str, Any]) -> PaymentIntentInfo:
+    status = intent["status"]
+    amount = int(intent["amount"])
+    received = intent.get("amount_received")
+    if received is None:  # localstripe has no amount_received; it only captures in full
+        received = amount if status == "succeeded" else 0
+    error = intent.get("last_payment_error") or {}
+    return PaymentIntentInfo(
+        id=intent["id"],
+        status=status,
+        amount_cents=amount,
+        amount_received_cents=int(received),
+        currency=intent.get("currency") or CURRENCY,
+        client_secret=intent.get("client_secret"),
+        metadata=dict(intent.get("metadata") or {}),
+        customer_id=_id_of(intent.get("customer")),
+        payment_method_id=_id_of(intent.get("payment_method")),
+        last_error_code=error.get("code"),
+        created=dt.datetime.fromtimestamp(int(intent["created"]), dt.UTC),
+        latest_charge_id=_id_of(intent.get("latest_charge")),
+        last_error_message=error.get("message"),
+    )
+
+
+def _setup_info(setup: dict[str, Any]) -> SetupIntentInfo:
+    return SetupIntentInfo(
+        id=setup["id"],
+        client_secret=setup.get("client_secret"),
+        status=setup["status"],
+        payment_method_id=_id_of(setup.get("payment_method")),
+    )
+
+
+def _gateway_error(e: stripe.StripeError) -> GatewayError:
+    """A message a collector or debtor can act on; Stripe's own text where it is meant for them."""
+    detail = e.user_message or "no details given"
+    status = e.http_status
+    if isinstance(e, stripe.CardError):
+        message, retryable = detail, False
+    elif isinstance(e, stripe.APIConnectionError):
+        message, retryable = f"Could not reach Stripe; try again shortly. ({detail})", True
+    elif isinstance(e, stripe.RateLimitError):
+        message, retryable = "Stripe is busy; try again shortly.", True
+    elif isinstance(e, stripe.AuthenticationError | stripe.PermissionError):
+        message, retryable = f"Stripe refused our API key: {detail}", False
+    elif isinstance(e, stripe.IdempotencyError):
+        message, retryable = f"Stripe saw this request before with other details: {detail}", False
+    elif isinstance(e, stripe.InvalidRequestError):
+        message, retryable = f"Stripe refused the request: {detail}", False
+    else:
+        message, retryable = f"Stripe failed: {detail}", status is None or status >= 500
+    return GatewayError(message, code=e.code, http_status=status, retryable=retryable)

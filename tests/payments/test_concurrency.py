@@ -1,0 +1,123 @@
+"""Payments racing on one case, on PostgreSQL with real transactions in real threads."""
+
+import datetime as dt
+import threading
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from agency.extensions import db
+from cases import audit
+from cases.audit import AuditEvent
+from cases.case import Case, open_case
+from cases.clients import Client, create_client
+from cases.debtors import Address, Debtor, match_key
+from cases.ledger import LedgerEntry, post_placement
+from payments.fees import FeeSchedule, FeeTier, parse_tiers, set_schedule
+from payments.ledger import DuplicatePosting, balance_cents, post_payment
+
+ACTOR = audit.Actor(None, "race")
+THREADS = 8
+
+
+@pytest.fixture
+def committed_case(app, database_url):
+    """A case committed for real (the threads need to see it), removed afterwards."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("row locks under real concurrency are a PostgreSQL matter")
+    with app.app_context():
+        engine = db.engine
+    Session = orm.sessionmaker(bind=engine)
+    with Session() as session:
+        client = create_client(session, "RACE", "Race Co", actor=ACTOR)
+        set_schedule(session, client, parse_tiers("90=2500"), actor=ACTOR)
+        debtor = Debtor(
+            kind="consumer",
+            first_name="R",
+            last_name="Ace",
+            match_key=match_key("consumer", "R Ace", "10001"),
+            addresses=[Address(state="NY", postal_code="10001")],
+        )
+        session.add(debtor)
+        case = open_case(
+            session,
+            client=client,
+            debtor=debtor,
+            reference="RC-9912-00001",
+            account_number="RACE-1",
+            referred_on=dt.date(2026, 11, 1),
+            due_date=dt.date(2026, 6, 1),
+            actor=ACTOR,
+        )
+        post_placement(session, case, "principal", 100_000, "race:principal", dt.date(2026, 11, 1))
+        session.commit()
+        ids = (client.id, debtor.id, case.id)
+    yield Session, ids[2]
+    with engine.begin() as conn:  # Core deletes: the append-only guards are ORM-level
+        client_id, debtor_id, case_id = ids
+        conn.execute(sa.delete(AuditEvent).where(AuditEvent.case_id == case_id))
+        conn.execute(sa.delete(AuditEvent).where(AuditEvent.actor_label == "race"))
+        conn.execute(sa.delete(LedgerEntry).where(LedgerEntry.case_id == case_id))
+        conn.execute(sa.delete(Case).where(Case.id == case_id))
+        conn.execute(sa.delete(Address).where(Address.debtor_id == debtor_id))
+        conn.execute(sa.delete(Debtor).where(Debtor.id == debtor_id))
+        schedules = sa.select(FeeSchedule.id).where(FeeSchedule.client_id == client_id)
+        conn.execute(sa.delete(FeeTier).where(FeeTier.schedule_id.in_(schedules)))
+        conn.execute(sa.delete(FeeSchedule).where(FeeSchedule.client_id == client_id))
+        conn.execute(sa.delete(Client).where(Client.id == client_id))
+
+
+def race(Session, case_id, amounts_and_ids, **kwargs):
+    results, barrier = [], threading.Barrier(len(amounts_and_ids))
+
+    def worker(amount, external_id):
+        with Session() as session:
+            case = session.get(Case, case_id)
+            barrier.wait()
+            try:
+                post_payment(
+                    session,
+                    case,
+                    amount,
+                    external_id=external_id,
+                    received_at=dt.date(2026, 11, 20),
+                    method="card",
+                    actor=ACTOR,
+                    **kwargs,
+                )
+                session.commit()
+                results.append("posted")
+            except DuplicatePosting:
+                session.rollback()
+                results.append("duplicate")
+
+    threads = [threading.Thread(target=worker, args=a) for a in amounts_and_ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
+
+
+def test_the_same_external_id_from_eight_threads_posts_once(committed_case):
+    Session, case_id = committed_case
+    results = race(Session, case_id, [(1_000, "pi_same")] * THREADS)
+    assert sorted(results) == ["duplicate"] * (THREADS - 1) + ["posted"]
+    with Session() as session:
+        assert balance_cents(session, case_id) == 99_000
+
+
+def test_many_payments_at_once_on_one_case_are_all_kept_exactly(committed_case):
+    Session, case_id = committed_case
+    results = race(Session, case_id, [(12_500, f"pi_{n}") for n in range(THREADS)])
+    assert results == ["posted"] * THREADS
+    with Session() as session:
+        assert balance_cents(session, case_id) == 0
+        assert session.get(Case, case_id).status == "paid"
+        fees = session.scalars(
+            sa.select(LedgerEntry.fee_cents).where(
+                LedgerEntry.case_id == case_id, LedgerEntry.kind == "payment"
+            )
+        ).all()
+        assert fees == [3_125] * THREADS

@@ -1,0 +1,148 @@
+"""The ledger service: payments with their fees, reversals, adjustments, nothing twice."""
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from cases import audit
+from payments.fees import fee_cents
+from payments.ledger import (
+    DuplicatePosting,
+    LedgerEntry,
+    LedgerError,
+    balance_cents,
+    post_adjustment,
+    post_payment,
+    reverse_payment,
+)
+
+ACTOR = audit.Actor(None, "test")
+DAY = dt.date(2026, 11, 20)
+
+
+def pay(session, case, amount, ref, **kw):
+    return post_payment(
+        session, case, amount, external_id=ref, received_at=DAY, method="check", actor=ACTOR, **kw
+    )
+
+
+@pytest.mark.parametrize(
+    ("days", "bps"), [(90, 2500), (180, 2500), (181, 3300), (365, 3300), (366, 4000), (900, 4000)]
+)
+def test_the_fee_uses_the_tier_of_the_case_age_at_referral(
+    db_session, make_client, make_case, days, bps
+):
+    case = make_case(make_client(), principal=100_000, days_past_due=days)
+    entry = pay(db_session, case, 10_000, "chk-1")
+    assert (entry.fee_bps, entry.fee_cents) == (bps, 10_000 * bps // 10_000)
+
+
+def test_fees_round_half_up_per_payment(db_session, make_client, make_case):
+    assert fee_cents(1_001, 2500) == 250  # 250.25
+    assert fee_cents(1_002, 2500) == 251  # 250.50
+    assert fee_cents(-1_002, 2500) == -251
+    case = make_case(make_client(), principal=100_000, days_past_due=120)
+    assert pay(db_session, case, 1_002, "a").fee_cents == 251
+
+
+def test_a_payment_of_the_whole_balance_marks_the_case_paid(db_session, make_client, make_case):
+    case = make_case(make_client(), principal=50_000, status="active")
+    pay(db_session, case, 20_000, "a")
+    assert case.status == "active"
+    pay(db_session, case, 30_000, "b")
+    assert balance_cents(db_session, case.id) == 0 and case.status == "paid"
+
+
+def test_overpayments_and_bad_amounts_are_refused_unless_the_money_already_arrived(
+    db_session, make_client, make_case
+):
+    case = make_case(make_client(), principal=10_000, status="active")
+    for amount, message in (
+        (10_001, "more than the balance"),
+        (0, "positive"),
+        (-5, "positive"),
+        (12.5, "positive"),
+    ):
+        with pytest.raises(LedgerError, match=message):
+            pay(db_session, case, amount, f"x{amount}")
+    assert balance_cents(db_session, case.id) == 10_000
+    pay(db_session, case, 12_000, "card-1", allow_overpayment=True)
+    assert balance_cents(db_session, case.id) == -2_000  # a credit to refund
+    assert case.status == "paid"
+
+
+def test_an_external_id_is_posted_once(db_session, make_client, make_case):
+    case = make_case(make_client(), principal=10_000)
+    pay(db_session, case, 1_000, "chk-77")
+    with pytest.raises(DuplicatePosting):
+        pay(db_session, case, 1_000, "chk-77")
+    assert balance_cents(db_session, case.id) == 9_000
+
+
+def test_partial_then_full_reversal_gives_back_exactly_the_fee(db_session, make_client, make_case):
+    case = make_case(make_client(), principal=10_001, status="active", days_past_due=120)
+    payment = pay(db_session, case, 10_001, "card-9")
+    assert case.status == "paid" and payment.fee_cents == 2_500  # 2500.25 -> 2500
+    first = reverse_payment(
+        db_session,
+        payment,
+        amount_cents=3_333,
+        external_id="re-1",
+        received_at=DAY,
+        reason="partial refund",
+        actor=ACTOR,
+    )
+    assert first.amount_cents == 3_333 and case.status == "active"
+    with pytest.raises(LedgerError, match="left to reverse"):
+        reverse_payment(
+            db_session,
+            payment,
+            amount_cents=9_000,
+            external_id="re-x",
+            received_at=DAY,
+            reason="too much",
+            actor=ACTOR,
+        )
+    rest = reverse_payment(
+        db_session,
+        payment,
+        amount_cents=None,
+        external_id="re-2",
+        received_at=DAY,
+        reason="chargeback",
+        actor=ACTOR,
+    )
+    assert rest.amount_cents == 6_668
+    assert first.fee_cents + rest.fee_cents == -payment.fee_cents
+    assert balance_cents(db_session, case.id) == 10_001
+    with pytest.raises(LedgerError, match="say why"):
+        reverse_payment(
+            db_session,
+            payment,
+            amount_cents=1,
+            external_id="re-3",
+            received_at=DAY,
+            reason=" ",
+            actor=ACTOR,
+        )
+
+
+def test_adjustments_move_the_balance_with_a_reason(db_session, make_client, make_case):
+    case = make_case(make_client(), principal=10_000)
+    post_adjustment(db_session, case, -2_500, reason="goodwill", received_at=DAY, actor=ACTOR)
+    assert balance_cents(db_session, case.id) == 7_500
+    with pytest.raises(LedgerError):
+        post_adjustment(db_session, case, 0, reason="x", received_at=DAY, actor=ACTOR)
+    with pytest.raises(LedgerError):
+        post_adjustment(db_session, case, 5, reason="", received_at=DAY, actor=ACTOR)
+
+
+def test_entries_are_append_only(db_session, make_client, make_case):
+    case = make_case(make_client(), principal=10_000)
+    entry = pay(db_session, case, 1_000, "a")
+    entry.amount_cents = -1
+    with pytest.raises(RuntimeError, match="append-only"):
+        db_session.flush()
+    db_session.rollback()
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) == 0
