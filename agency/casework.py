@@ -61,6 +61,7 @@ from cases.plans import PromiseToPay, record_promise
 from cases.queue import queue_for
 from cases.users import User
 from payments.ledger import new_external_id, post_payment, reverse_payment
+from payments.unmatched import UnmatchedPayment, hold_unmatched, match
 
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
@@ -826,3 +827,76 @@ def reverse(reference: str, entry_id: int):
         return f"Reversed ${entry.amount_cents / 100:,.2f}; the fee went back with it."
 
     return _act(case, "reversal_form", do)
+
+
+class UnmatchedForm(FlaskForm):
+    amount = MoneyField("Amount", validators=[InputRequired()])
+    received_at = DateField("Date received", validators=[DataRequired()])
+    method = SelectField("Method", choices=["check", "ach", "wire", "cash", "card"])
+    reference = StringField(
+        "Check number or transaction id", validators=[DataRequired(), Length(max=80)]
+    )
+    payer = StringField("Payer", validators=[Optional(), Length(max=300)])
+    details = TextAreaField("What came with it", validators=[Optional(), Length(max=2000)])
+
+
+@bp.route("/unmatched", methods=["GET", "POST"])
+@roles_required("admin", "supervisor")
+def unmatched():
+    form = UnmatchedForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            if form.received_at.data > agency_today():
+                raise ValueError("the date received cannot be in the future")
+            hold_unmatched(
+                db.session,
+                external_id=f"{form.method.data}:{form.reference.data.strip()}",
+                amount_cents=form.amount.data,
+                received_at=form.received_at.data,
+                method=form.method.data,
+                payer=form.payer.data or "",
+                details=form.details.data or "",
+                actor=actor(),
+            )
+        except ValueError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            status = 422
+        else:
+            db.session.commit()
+            flash("Payment kept as unmatched until it is assigned to a case.", "success")
+            return redirect(url_for("staff.unmatched"))
+    elif request.method == "POST":
+        status = 422
+    rows = db.session.scalars(
+        sa.select(UnmatchedPayment)
+        .order_by(UnmatchedPayment.status.desc(), UnmatchedPayment.received_at.desc())
+        .limit(200)
+    ).all()
+    return render_template(
+        "agency/unmatched.html", rows=rows, form=form, plain_form=FlaskForm()
+    ), status
+
+
+@bp.post("/unmatched/<int:item_id>/match")
+@roles_required("admin", "supervisor")
+def match_unmatched(item_id: int):
+    item = db.session.get(UnmatchedPayment, item_id) or abort(404)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    case = db.session.scalar(
+        sa.select(Case).where(Case.reference == request.form.get("reference", "").strip().upper())
+    )
+    if case is None:
+        flash("No case has that reference.", "error")
+        return redirect(url_for("staff.unmatched"))
+    try:
+        match(db.session, item, case, actor=actor())
+    except ValueError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"Posted to {case.reference}.", "success")
+    return redirect(url_for("staff.unmatched"))

@@ -15,7 +15,7 @@ from cases import (
     referrals,
     users,
 )
-from payments import fees
+from payments import fees, unmatched
 
 MODEL_MODULES = (
     audit,
@@ -32,4 +32,5 @@ MODEL_MODULES = (
     users,
     fees,
     ledger,
+    unmatched,
 )

@@ -1,0 +1,104 @@
+"""Money that arrived without a case it could be matched to: kept, listed, and assigned."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from cases import audit
+from cases.case import Case
+from cases.model import Base, Timestamped, utcnow
+from payments.ledger import DuplicatePosting, LedgerEntry, LedgerError, post_payment
+
+
+class UnmatchedPayment(Timestamped, Base):
+    __tablename__ = "unmatched_payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The same identity the ledger entry will carry once matched: it cannot be posted twice.
+    external_id: Mapped[str] = mapped_column(sa.String(120), unique=True)
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    received_at: Mapped[dt.date]
+    method: Mapped[str] = mapped_column(sa.String(10))
+    payer: Mapped[str] = mapped_column(sa.String(300), default="")
+    details: Mapped[str] = mapped_column(sa.Text, default="")  # what came with it
+    status: Mapped[str] = mapped_column(sa.String(10), default="open")  # open, matched
+    entry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger_entries.id"))
+    matched_at: Mapped[dt.datetime | None]
+    matched_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+
+def hold_unmatched(
+    session: Session,
+    *,
+    external_id: str,
+    amount_cents: int,
+    received_at: dt.date,
+    method: str,
+    payer: str = "",
+    details: str = "",
+    actor: audit.Actor,
+) -> UnmatchedPayment:
+    """Keep money we could not place (never silently dropped); idempotent per external id."""
+    existing = session.scalar(
+        sa.select(UnmatchedPayment).where(UnmatchedPayment.external_id == external_id)
+    )
+    if existing is not None:
+        return existing
+    if session.scalar(sa.select(LedgerEntry.id).where(LedgerEntry.external_id == external_id)):
+        raise DuplicatePosting(f"{external_id} was already posted")
+    item = UnmatchedPayment(
+        external_id=external_id,
+        amount_cents=amount_cents,
+        received_at=received_at,
+        method=method,
+        payer=payer[:300],
+        details=details,
+    )
+    session.add(item)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "unmatched_payment",
+        item.id,
+        "unmatched.received",
+        amount_cents=amount_cents,
+        external_id=external_id,
+    )
+    return item
+
+
+def match(
+    session: Session, item: UnmatchedPayment, case: Case, *, actor: audit.Actor
+) -> LedgerEntry:
+    """Post an unmatched payment to the case it belongs to."""
+    if item.status != "open":
+        raise LedgerError("this payment was already matched")
+    entry = post_payment(
+        session,
+        case,
+        item.amount_cents,
+        external_id=item.external_id,
+        received_at=item.received_at,
+        method=item.method,
+        actor=actor,
+        memo=f"matched from unmatched payment {item.id}",
+        allow_overpayment=True,
+    )
+    item.status = "matched"
+    item.entry_id = entry.id
+    item.matched_at = utcnow()
+    item.matched_by_id = actor.user_id
+    audit.record(
+        session,
+        actor,
+        "unmatched_payment",
+        item.id,
+        "unmatched.matched",
+        case_id=case.id,
+        entry=entry.id,
+    )
+    return entry
