@@ -40,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.session_protection = "strong"
     security.init_app(app)
     jobs.init_app(app)
+    _init_gateway(app)
     _register_blueprints(app)
     app.add_template_filter(ZoneInfo, "tz")
     app.add_template_filter(dt.date.fromisoformat, "todate")
@@ -76,6 +77,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         return jsonify(status="ok" if status == 200 else "error", checks=checks), status
 
     return app
+
+
+def _init_gateway(app: Flask) -> None:
+    """The payment provider: Stripe (or a local fake Stripe through STRIPE_API_BASE)."""
+    from payments.gateway import StripeGateway
+
+    key = app.config["STRIPE_SECRET_KEY"]
+    app.extensions["recourse.gateway"] = (
+        StripeGateway(
+            key, app.config["STRIPE_WEBHOOK_SECRET"], api_base=app.config["STRIPE_API_BASE"] or None
+        )
+        if key
+        else None
+    )
 
 
 def _init_database(app: Flask) -> None:
@@ -116,6 +131,7 @@ def _register_blueprints(app: Flask) -> None:
     from agency.auth import bp as auth_bp
     from agency.client_area import bp as client_bp
     from agency.staff import bp as staff_bp
+    from agency.stripe_webhook import bp as stripe_bp
     from portal import bp as portal_bp
 
     app.register_blueprint(auth_bp)
@@ -123,6 +139,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(client_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(portal_bp)
+    app.register_blueprint(stripe_bp)
 
 
 def _register_errors(app: Flask) -> None:

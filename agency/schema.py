@@ -15,7 +15,7 @@ from cases import (
     referrals,
     users,
 )
-from payments import fees, unmatched
+from payments import fees, unmatched, webhooks
 
 MODEL_MODULES = (
     audit,
@@ -33,4 +33,5 @@ MODEL_MODULES = (
     fees,
     ledger,
     unmatched,
+    webhooks,
 )

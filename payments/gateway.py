@@ -16,7 +16,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import stripe
@@ -81,9 +81,7 @@ class PaymentIntentInfo:
         """The debtor must come back on-session to authenticate (3-D Secure). localstripe leaves
         an off-session intent in `requires_action`; real Stripe fails it with
         `authentication_required` and status `requires_payment_method`."""
-        return (
-            self.status == "requires_action" or self.last_error_code == "authentication_required"
-        )
+        return self.status == "requires_action" or self.last_error_code == "authentication_required"
 
 
 @dataclass(frozen=True)
@@ -154,31 +152,34 @@ def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> s
 _T = TypeVar("_T")
 
 
-@dataclass
 class StripeGateway:
     """`PaymentGateway` on Stripe's API, or on a fake Stripe server at `api_base`."""
 
-    secret_key: str = field(repr=False)
-    webhook_secret: str = field(repr=False)
-    api_base: str | None = None
-    # Retries reuse the idempotency key, which only real Stripe honours; a fake server would
-    # make a second object. None: 2 against Stripe, 0 against a custom `api_base`.
-    max_network_retries: int | None = None
-    timeout_seconds: float = 30.0
-    _client: stripe.StripeClient = field(init=False, repr=False)
-    _http: stripe.RequestsClient = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        retries = self.max_network_retries
-        if retries is None:
-            retries = 0 if self.api_base else 2
-        self._http = stripe.RequestsClient(timeout=self.timeout_seconds)
+    def __init__(
+        self,
+        secret_key: str,
+        webhook_secret: str,
+        api_base: str | None = None,
+        *,
+        max_network_retries: int | None = None,
+        timeout_seconds: float = 30.0,
+    ) -> None:
+        # Retries reuse the idempotency key, which only real Stripe honours; a fake server would
+        # make a second object. None: 2 against Stripe, 0 against a custom `api_base`.
+        if max_network_retries is None:
+            max_network_retries = 0 if api_base else 2
+        self.api_base = api_base
+        self._webhook_secret = webhook_secret
+        self._http = stripe.RequestsClient(timeout=timeout_seconds)
         self._client = stripe.StripeClient(
-            self.secret_key,
-            base_addresses={"api": self.api_base} if self.api_base else None,
-            max_network_retries=retries,
+            secret_key,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=max_network_retries,
             http_client=self._http,
         )
+
+    def __repr__(self) -> str:
+        return f"StripeGateway(api_base={self.api_base!r})"
 
     def close(self) -> None:
         """Close this thread's pooled HTTP connection (tests; long-lived workers need not)."""
@@ -259,7 +260,7 @@ class StripeGateway:
         self, *, case_reference: str, idempotency_key: str | None = None
     ) -> list[PaymentIntentInfo]:
         """Every PaymentIntent whose metadata names this case (and this attempt, when
-        `idempotency_key` is given), oldest first.
+        `idempotency_key` is given), oldest first (Stripe's `created` is in whole seconds).
 
         Stripe: the Search API plus a listing of the last hour, which search may not show yet.
         A server without the Search API (localstripe answers 404): every PaymentIntent, listed
@@ -280,7 +281,7 @@ class StripeGateway:
             )
         )
         infos = [_intent_info(i) for i in found]
-        return sorted(infos, key=lambda i: (i.created, i.id))
+        return sorted(infos, key=lambda i: i.created)
 
     # -- saved cards and autopay -----------------------------------------------------------
 
@@ -345,11 +346,9 @@ class StripeGateway:
     def _failed_intent(self, e: stripe.CardError) -> PaymentIntentInfo | None:
         """The PaymentIntent a declined confirmation left behind. Stripe puts it in the error;
         localstripe names only the charge, whose `payment_intent` leads to it."""
-        error = e.error
-        if error is None:
-            return None
+        error = e.error.to_dict() if e.error is not None else {}
         if error.get("payment_intent"):
-            return _intent_info(error["payment_intent"].to_dict())
+            return _intent_info(error["payment_intent"])
         if error.get("charge"):
             charge = self._call(lambda: self._client.v1.charges.retrieve(error["charge"]))
             intent_id = _id_of(charge.to_dict().get("payment_intent"))
@@ -386,7 +385,7 @@ class StripeGateway:
         secret and found no older than 300 s."""
         try:
             stripe.WebhookSignature.verify_header(
-                payload, signature_header, self.webhook_secret, WEBHOOK_TOLERANCE_SECONDS
+                payload, signature_header, self._webhook_secret, WEBHOOK_TOLERANCE_SECONDS
             )
         except stripe.SignatureVerificationError as e:
             raise WebhookSignatureError(e.user_message or "invalid Stripe signature") from e

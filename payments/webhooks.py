@@ -1,0 +1,220 @@
+"""Stripe webhooks: each event applied at most once, whatever the order of delivery.
+
+The event id is recorded under a unique key in the same transaction as its effect. Money is
+keyed by Stripe's own ids (the PaymentIntent for a payment, the charge's refunded total for
+refunds, the dispute for a lost dispute), so the same money announced twice, under two event
+ids or out of order, moves once. Where order matters the object is read again from Stripe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from cases import audit
+from cases.case import Case
+from cases.model import Base, utcnow
+from payments.gateway import PaymentGateway, PaymentIntentInfo
+from payments.ledger import (
+    DuplicatePosting,
+    LedgerEntry,
+    post_payment,
+    posted,
+    reverse_payment,
+    reversed_so_far,
+)
+from payments.unmatched import hold_unmatched
+
+STRIPE = audit.Actor(None, "stripe")
+
+
+class StripeEvent(Base):
+    """A webhook event we applied (or chose to ignore): never applied again."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    type: Mapped[str] = mapped_column(sa.String(80))
+    object_id: Mapped[str | None] = mapped_column(sa.String(80), index=True)
+    outcome: Mapped[str] = mapped_column(sa.String(200), default="")
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+HANDLED = (
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "charge.refunded",
+    "charge.dispute.closed",
+)
+
+
+def handle_event(
+    session: Session,
+    event: dict[str, Any],
+    gateway: PaymentGateway,
+    local_date: Callable[[int], dt.date],
+) -> str:
+    """Apply one verified event; returns what happened (for logs and tests).
+
+    `local_date` turns a Unix time into the agency's calendar date (SPEC §9: money belongs to
+    the day it happened in the agency's time zone).
+    """
+    obj = event["data"]["object"]
+    record = StripeEvent(event_id=event["id"], type=event["type"], object_id=obj.get("id"))
+    try:
+        with session.begin_nested():
+            session.add(record)
+            session.flush()
+    except IntegrityError:
+        return "duplicate event"
+    handler = {
+        "payment_intent.succeeded": _payment_succeeded,
+        "payment_intent.payment_failed": _payment_failed,
+        "charge.refunded": _charge_refunded,
+        "charge.dispute.closed": _dispute_closed,
+    }.get(event["type"])
+    when = event.get("created") or 0  # when Stripe says it happened
+    record.outcome = handler(session, obj, gateway, local_date, when) if handler else "ignored"
+    return record.outcome
+
+
+def _case_for(session: Session, intent: PaymentIntentInfo) -> Case | None:
+    reference = (intent.metadata or {}).get("case_reference", "").strip().upper()
+    if not reference:
+        return None
+    return session.scalar(sa.select(Case).where(Case.reference == reference))
+
+
+def apply_succeeded_intent(
+    session: Session, intent: PaymentIntentInfo, received_at: dt.date
+) -> LedgerEntry | None:
+    """Post a succeeded PaymentIntent once (whoever created it), or keep it as unmatched."""
+    if not intent.succeeded:
+        return None
+    already = posted(session, intent.id)
+    if already is not None:
+        return already
+    case = _case_for(session, intent)
+    amount = intent.amount_received_cents or intent.amount_cents
+    if case is None:
+        hold_unmatched(
+            session,
+            external_id=intent.id,
+            amount_cents=amount,
+            received_at=received_at,
+            method="card",
+            details=f"Stripe PaymentIntent {intent.id} without a known case "
+            f"(metadata {intent.metadata})",
+            actor=STRIPE,
+        )
+        return None
+    try:
+        return post_payment(
+            session,
+            case,
+            amount,
+            external_id=intent.id,
+            received_at=received_at,
+            method="card",
+            actor=STRIPE,
+            memo="card payment (Stripe)",
+            allow_overpayment=True,
+        )
+    except DuplicatePosting:
+        return posted(session, intent.id)
+
+
+def _payment_succeeded(session, obj, gateway, local_date, when) -> str:
+    # Read it again: the event may be old news (a refund may already have followed it).
+    intent = gateway.retrieve_payment_intent(obj["id"])
+    entry = apply_succeeded_intent(session, intent, local_date(when))
+    return f"posted {entry.external_id}" if entry else "held as unmatched"
+
+
+def _payment_failed(session, obj, gateway, local_date, when) -> str:
+    reference = (obj.get("metadata") or {}).get("case_reference", "").strip().upper()
+    case = session.scalar(sa.select(Case).where(Case.reference == reference)) if reference else None
+    error = obj.get("last_payment_error") or {}
+    audit.record(
+        session,
+        STRIPE,
+        "payment_intent",
+        obj["id"],
+        "payment.failed",
+        case_id=case.id if case else None,
+        code=error.get("code"),
+        decline_code=error.get("decline_code"),
+        message=error.get("message"),
+        amount_cents=obj.get("amount"),
+    )
+    return "failure recorded"
+
+
+def _payment_for_charge(session, intent_id: str, gateway, local_date):
+    entry = posted(session, intent_id)
+    if entry is None:  # the refund arrived before the success: apply the payment first
+        intent = gateway.retrieve_payment_intent(intent_id)
+        entry = apply_succeeded_intent(session, intent, local_date(int(intent.created.timestamp())))
+    return entry
+
+
+def _charge_refunded(session, obj, gateway, local_date, when) -> str:
+    intent_id = obj.get("payment_intent")
+    if not intent_id:
+        return "ignored: charge without a PaymentIntent"
+    payment = _payment_for_charge(session, intent_id, gateway, local_date)
+    if payment is None:
+        return "ignored: payment not applied"
+    refunded = int(obj.get("amount_refunded") or 0)
+    already = reversed_so_far(session, payment)
+    if refunded <= already:
+        return "nothing new refunded"
+    reverse_payment(
+        session,
+        payment,
+        amount_cents=refunded - already,
+        external_id=f"refund:{obj['id']}:{refunded}",
+        received_at=local_date(_latest_refund_time(obj)),
+        reason="refunded through Stripe",
+        actor=STRIPE,
+    )
+    return f"reversed {refunded - already}"
+
+
+def _latest_refund_time(charge: dict) -> int:
+    refunds = (charge.get("refunds") or {}).get("data") or []
+    return max((r.get("created") or 0 for r in refunds), default=0)
+
+
+def _dispute_closed(session, obj, gateway, local_date, when) -> str:
+    if obj.get("status") != "lost":
+        return f"dispute {obj.get('status')}: nothing to reverse"
+    intent_id = obj.get("payment_intent")
+    if not intent_id:
+        return "ignored: dispute without a PaymentIntent"
+    payment = _payment_for_charge(session, intent_id, gateway, local_date)
+    if payment is None:
+        return "ignored: payment not applied"
+    external_id = f"dispute:{obj['id']}"
+    if posted(session, external_id) is not None:
+        return "dispute already reversed"
+    left = -payment.amount_cents - reversed_so_far(session, payment)
+    amount = min(int(obj.get("amount") or left), left)
+    if amount <= 0:
+        return "nothing left to reverse"
+    reverse_payment(
+        session,
+        payment,
+        amount_cents=amount,
+        external_id=external_id,
+        received_at=local_date(obj.get("created") or 0),
+        reason="card dispute lost",
+        actor=STRIPE,
+    )
+    return f"reversed {amount}"

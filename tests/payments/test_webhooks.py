@@ -1,0 +1,223 @@
+"""POST /stripe/webhook with real signatures against a real local Stripe: each event applied
+once, duplicates and out-of-order deliveries change nothing, refunds and lost disputes reverse."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from cases.audit import AuditEvent
+from payments.gateway import sign_payload
+from payments.ledger import LedgerEntry, balance_cents
+from payments.unmatched import UnmatchedPayment
+from payments.webhooks import StripeEvent
+from tests.payments.conftest import WEBHOOK_SECRET
+from tests.payments.test_gateway import paid_intent
+
+
+@pytest.fixture
+def stripe_app(app, gateway):
+    """The app with its gateway pointed at localstripe."""
+    before = app.extensions.get("recourse.gateway")
+    app.extensions["recourse.gateway"] = gateway
+    yield app
+    app.extensions["recourse.gateway"] = before
+
+
+def deliver(client, event: dict, *, secret=WEBHOOK_SECRET, timestamp=None, tamper=False):
+    payload = json.dumps(event).encode()
+    header = sign_payload(payload, secret, timestamp or int(time.time()))
+    if tamper:
+        payload = payload.replace(b'"amount"', b'"amount_x"', 1)
+    return client.post(
+        "/stripe/webhook",
+        data=payload,
+        content_type="application/json",
+        headers={"Stripe-Signature": header},
+    )
+
+
+def event(kind: str, obj: dict, event_id: str | None = None) -> dict:
+    return {
+        "id": event_id or f"evt_{uuid.uuid4().hex[:16]}",
+        "type": kind,
+        "created": int(time.time()),
+        "data": {"object": obj},
+    }
+
+
+def payments(session, case_id):
+    return session.scalars(
+        sa.select(LedgerEntry)
+        .where(LedgerEntry.case_id == case_id, LedgerEntry.kind != "placement")
+        .order_by(LedgerEntry.id)
+    ).all()
+
+
+@pytest.fixture
+def paid(stripe_app, gateway, stripe_api, make_client, make_case):
+    """A case, and a PaymentIntent of $100 on it that succeeded at Stripe."""
+    case = make_case(make_client(), principal=50_000, status="active", days_past_due=120)
+    intent_id = paid_intent(gateway, stripe_api, case.reference, 10_000)
+    return case, intent_id
+
+
+def test_a_succeeded_payment_is_posted_once_whatever_the_deliveries(client, db_session, paid):
+    case, intent_id = paid
+    succeeded = event(
+        "payment_intent.succeeded", {"id": intent_id, "object": "payment_intent", "amount": 10_000}
+    )
+    assert deliver(client, succeeded).status_code == 200
+    assert deliver(client, succeeded).json["outcome"] == "duplicate event"
+    # The same PaymentIntent announced again under another event id.
+    again = event("payment_intent.succeeded", {"id": intent_id, "amount": 10_000})
+    assert deliver(client, again).status_code == 200
+    entries = payments(db_session, case.id)
+    assert [(e.kind, e.amount_cents, e.external_id, e.fee_cents) for e in entries] == [
+        ("payment", -10_000, intent_id, 2_500)
+    ]
+    assert balance_cents(db_session, case.id) == 40_000
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(StripeEvent)) == 2
+
+
+def test_partial_then_full_refund_and_refund_before_payment(client, db_session, paid, gateway):
+    case, intent_id = paid
+    charge_id = gateway.retrieve_payment_intent(intent_id).latest_charge_id
+    # The refund arrives before the payment's success event: the payment is read from
+    # Stripe and applied first, then the refund.
+    partial = event(
+        "charge.refunded",
+        {
+            "id": charge_id,
+            "object": "charge",
+            "payment_intent": intent_id,
+            "amount_refunded": 4_000,
+            "refunds": {"data": []},
+        },
+    )
+    assert deliver(client, partial).status_code == 200
+    assert balance_cents(db_session, case.id) == 44_000
+    full = event(
+        "charge.refunded",
+        {
+            "id": charge_id,
+            "payment_intent": intent_id,
+            "amount_refunded": 10_000,
+            "refunds": {"data": []},
+        },
+    )
+    assert deliver(client, full).status_code == 200
+    late_success = event("payment_intent.succeeded", {"id": intent_id, "amount": 10_000})
+    deliver(client, late_success)
+    deliver(client, full)  # a duplicate event id changes nothing
+    replay = event(
+        "charge.refunded",
+        {
+            "id": charge_id,
+            "payment_intent": intent_id,
+            "amount_refunded": 10_000,
+            "refunds": {"data": []},
+        },
+    )
+    assert deliver(client, replay).json["outcome"] == "nothing new refunded"
+    entries = payments(db_session, case.id)
+    assert [(e.kind, e.amount_cents, e.fee_cents) for e in entries] == [
+        ("payment", -10_000, 2_500),
+        ("reversal", 4_000, -1_000),
+        ("reversal", 6_000, -1_500),
+    ]
+    assert balance_cents(db_session, case.id) == 50_000
+
+
+def test_a_lost_dispute_reverses_the_payment_and_its_fee(client, db_session, paid):
+    case, intent_id = paid
+    deliver(client, event("payment_intent.succeeded", {"id": intent_id}))
+    won = event(
+        "charge.dispute.closed",
+        {"id": "dp_1", "status": "won", "payment_intent": intent_id, "amount": 10_000},
+    )
+    assert "nothing to reverse" in deliver(client, won).json["outcome"]
+    lost = event(
+        "charge.dispute.closed",
+        {"id": "dp_2", "status": "lost", "payment_intent": intent_id, "amount": 10_000},
+    )
+    deliver(client, lost)
+    deliver(
+        client,
+        event(
+            "charge.dispute.closed",
+            {"id": "dp_2", "status": "lost", "payment_intent": intent_id, "amount": 10_000},
+        ),
+    )
+    entries = payments(db_session, case.id)
+    assert [(e.kind, e.amount_cents, e.fee_cents) for e in entries] == [
+        ("payment", -10_000, 2_500),
+        ("reversal", 10_000, -2_500),
+    ]
+
+
+def test_a_failed_payment_is_recorded_on_the_case(
+    client, db_session, stripe_app, make_client, make_case
+):
+    case = make_case(make_client(), principal=50_000, status="active")
+    failed = event(
+        "payment_intent.payment_failed",
+        {
+            "id": "pi_failed_1",
+            "amount": 5_000,
+            "metadata": {"case_reference": case.reference},
+            "last_payment_error": {
+                "code": "card_declined",
+                "decline_code": "insufficient_funds",
+                "message": "Your card has insufficient funds.",
+            },
+        },
+    )
+    assert deliver(client, failed).status_code == 200
+    audit_row = db_session.scalar(
+        sa.select(AuditEvent).where(AuditEvent.action == "payment.failed")
+    )
+    assert audit_row.case_id == case.id and audit_row.detail["code"] == "card_declined"
+    assert balance_cents(db_session, case.id) == 50_000
+
+
+def test_a_payment_without_a_known_case_is_kept_unmatched(
+    client, db_session, stripe_app, gateway, stripe_api
+):
+    intent_id = paid_intent(gateway, stripe_api, "RC-NOPE-00000", 7_000)
+    deliver(client, event("payment_intent.succeeded", {"id": intent_id}))
+    item = db_session.scalar(sa.select(UnmatchedPayment))
+    assert (item.external_id, item.amount_cents, item.method) == (intent_id, 7_000, "card")
+
+
+@pytest.mark.parametrize("how", ["tampered", "wrong secret", "stale", "missing"])
+def test_bad_signatures_are_refused_and_change_nothing(client, db_session, paid, how):
+    case, intent_id = paid
+    succeeded = event("payment_intent.succeeded", {"id": intent_id, "amount": 10_000})
+    if how == "missing":
+        response = client.post("/stripe/webhook", json=succeeded)
+    else:
+        response = deliver(
+            client,
+            succeeded,
+            tamper=how == "tampered",
+            secret="whsec_other" if how == "wrong secret" else WEBHOOK_SECRET,
+            timestamp=int(time.time()) - 3_600 if how == "stale" else None,
+        )
+    assert response.status_code == 400
+    assert response.json["error"] == "bad_signature"
+    assert payments(db_session, case.id) == []
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(StripeEvent)) == 0
+
+
+def test_no_card_data_reaches_the_logs(client, paid, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    case, intent_id = paid
+    deliver(client, event("payment_intent.succeeded", {"id": intent_id}))
+    assert "4242424242424242" not in caplog.text and "4242 4242" not in caplog.text
