@@ -61,6 +61,7 @@ from cases.plans import PromiseToPay, record_promise
 from cases.queue import queue_for
 from cases.users import User
 from payments.ledger import new_external_id, post_payment, reverse_payment
+from payments.trust import trust_lines
 from payments.unmatched import UnmatchedPayment, hold_unmatched, match
 
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -900,3 +901,9 @@ def match_unmatched(item_id: int):
         db.session.commit()
         flash(f"Posted to {case.reference}.", "success")
     return redirect(url_for("staff.unmatched"))
+
+
+@bp.get("/trust")
+@roles_required("admin")
+def trust():
+    return render_template("agency/trust.html", lines=trust_lines(db.session))

@@ -82,3 +82,13 @@ def test_unknown_routes_and_methods_answer_json(client, make_user, api_token):
     response = client.delete("/api/v1/openapi.json")
     assert response.status_code == 405
     assert response.is_json
+
+
+def test_the_openapi_document_lists_every_route_of_the_contract(client, app):
+    paths = client.get("/api/v1/openapi.json").json["paths"]
+    routes = {
+        rule.rule.removeprefix("/api/v1").replace("<reference>", "{reference}")
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1")
+    }
+    assert routes == set(paths)
