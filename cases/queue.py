@@ -23,7 +23,7 @@ BUCKETS = {
 }
 SITUATION_ORDER = {"juggling": 0, "hardship": 1, "unknown": 2, "avoiding": 3}
 # How many more rows than shown are ranked, so callable cases can move ahead of the rest.
-LOOKAHEAD = 4
+LOOKAHEAD = 2
 
 
 @dataclass
