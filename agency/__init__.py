@@ -110,7 +110,8 @@ def _init_database(app: Flask) -> None:
 
 
 def _sqlite_pragmas(engine: sa.Engine) -> None:
-    """Foreign keys on, and transactions SQLAlchemy controls (so SAVEPOINTs work)."""
+    """Foreign keys on, transactions SQLAlchemy controls (so SAVEPOINTs work), one writer at
+    a time."""
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record):
@@ -122,7 +123,9 @@ def _sqlite_pragmas(engine: sa.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock up front: two writers queue (busy_timeout) instead
+        # of deadlocking on a read-then-write upgrade, which SQLite answers with an error.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -60,7 +60,13 @@ from cases.notices import (
 from cases.plans import PromiseToPay, record_promise
 from cases.queue import queue_for
 from cases.users import User
-from payments.ledger import new_external_id, post_payment, reverse_payment
+from payments.ledger import (
+    DuplicatePosting,
+    new_external_id,
+    post_payment,
+    reverse_payment,
+    reversed_so_far,
+)
 from payments.trust import trust_lines
 from payments.unmatched import UnmatchedPayment, hold_unmatched, match
 
@@ -245,6 +251,11 @@ def _render_case(case: Case, forms: dict, status: int = 200):
         promises=promises,
         disputes=open_disputes(db.session, case.id),
         weekdays=WEEKDAYS,
+        reversed_amounts={
+            e.id: reversed_so_far(db.session, e)
+            for e in entries
+            if e.kind in ("payment", "direct_payment")
+        },
         documents=db.session.scalars(
             sa.select(Document).where(Document.case_id == case.id).order_by(Document.id.desc())
         ).all(),
@@ -293,6 +304,10 @@ def _act(case: Case, form_key: str, action) -> object:
             return redirect(url_for("staff.case", reference=case.reference))
     elif request.method == "POST" and not form.errors:
         abort(400)
+    else:
+        for name, errors in form.errors.items():
+            label = getattr(form, name).label.text if hasattr(form, name) else name
+            flash(f"{label}: {'; '.join(errors)}", "error")
     return _render_case(case, forms, 422)
 
 
@@ -793,15 +808,22 @@ def post_case_payment(reference: str):
     def do(form):
         if form.received_at.data > agency_today():
             raise ValueError("the date received cannot be in the future")
-        entry = post_payment(
-            db.session,
-            case,
-            form.amount.data,
-            external_id=f"{form.method.data}:{form.reference.data.strip()}",
-            received_at=form.received_at.data,
-            method=form.method.data,
-            actor=actor(),
-        )
+        number = form.reference.data.strip()
+        try:
+            # A check number identifies a payment only together with its payer: per case.
+            entry = post_payment(
+                db.session,
+                case,
+                form.amount.data,
+                external_id=f"{form.method.data}:{case.reference}:{number}",
+                received_at=form.received_at.data,
+                method=form.method.data,
+                actor=actor(),
+            )
+        except DuplicatePosting:
+            raise ValueError(
+                f"{form.method.data} {number} was already posted on this case"
+            ) from None
         return f"Payment of ${-entry.amount_cents / 100:,.2f} posted."
 
     return _act(case, "payment_form", do)

@@ -10,9 +10,9 @@ from agency.extensions import db
 
 def test_migrations_match_the_models(app, db_session):
     # The session-wide database was built by `flask db upgrade` from empty (conftest).
-    with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        diff = compare_metadata(context, db.metadata)
+    # On the test's own connection: SQLite admits one transaction at a time.
+    context = MigrationContext.configure(db_session.connection(), opts={"compare_type": True})
+    diff = compare_metadata(context, db.metadata)
     assert diff == []
 
 

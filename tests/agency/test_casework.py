@@ -397,3 +397,33 @@ def test_staff_post_a_payment_and_a_supervisor_reverses_it(
     assert balance_cents(db_session, case.id) == 30_000
     reversal = db_session.scalar(sa.select(LedgerEntry).where(LedgerEntry.kind == "reversal"))
     assert reversal.reverses_id == payment.id and reversal.fee_cents == -payment.fee_cents
+
+
+def test_the_same_check_number_from_two_payers_and_a_clear_reversal_error(
+    client, login, make_user, make_client, make_case, db_session
+):
+    from payments.ledger import LedgerEntry
+
+    login(make_user("supervisor"))
+    acme = make_client()
+    first, second = make_case(acme, principal=30_000), make_case(acme, principal=30_000)
+    form = {
+        "pay-amount": "10.00",
+        "pay-received_at": "2026-11-22",
+        "pay-method": "check",
+        "pay-reference": "7001",
+    }
+    with time_machine.travel(MORNING, tick=False):
+        assert act(client, first, "payments", form).status_code == 302
+        assert act(client, second, "payments", form).status_code == 302  # another payer
+        payment = db_session.scalar(
+            sa.select(LedgerEntry).where(
+                LedgerEntry.case_id == first.id, LedgerEntry.kind == "payment"
+            )
+        )
+        missing = act(client, first, f"payments/{payment.id}/reverse", {"rev-reason": ""})
+        assert missing.status_code == 422
+        assert "Why: This field is required." in missing.get_data(as_text=True)
+        act(client, first, f"payments/{payment.id}/reverse", {"rev-reason": "bounced"})
+        page = client.get(f"/agency/cases/{first.reference}").get_data(as_text=True)
+    assert '<span class="muted">reversed</span>' in page
