@@ -40,7 +40,7 @@ class LedgerEntry(Timestamped, Base):
     external_id: Mapped[str] = mapped_column(sa.String(120), unique=True)
     method: Mapped[str | None] = mapped_column(sa.String(10))
     received_at: Mapped[dt.date] = mapped_column(index=True)
-    reverses_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger_entries.id"))
+    reverses_id: Mapped[int | None] = mapped_column(sa.ForeignKey("ledger_entries.id"), index=True)
     memo: Mapped[str | None] = mapped_column(sa.Text)
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 

@@ -23,6 +23,7 @@ from payments.gateway import PaymentGateway, PaymentIntentInfo
 from payments.ledger import (
     DuplicatePosting,
     LedgerEntry,
+    lock_case,
     post_payment,
     posted,
     reverse_payment,
@@ -171,6 +172,9 @@ def _charge_refunded(session, obj, gateway, local_date, when) -> str:
     payment = _payment_for_charge(session, intent_id, gateway, local_date)
     if payment is None:
         return "ignored: payment not applied"
+    # Two refund events of one charge may be applied at once: read what was already reversed
+    # only under the case's lock, or both would reverse their whole running total.
+    lock_case(session, session.get(Case, payment.case_id))
     refunded = int(obj.get("amount_refunded") or 0)
     already = reversed_so_far(session, payment)
     if refunded <= already:
@@ -201,6 +205,7 @@ def _dispute_closed(session, obj, gateway, local_date, when) -> str:
     payment = _payment_for_charge(session, intent_id, gateway, local_date)
     if payment is None:
         return "ignored: payment not applied"
+    lock_case(session, session.get(Case, payment.case_id))
     external_id = f"dispute:{obj['id']}"
     if posted(session, external_id) is not None:
         return "dispute already reversed"

@@ -121,3 +121,61 @@ def test_many_payments_at_once_on_one_case_are_all_kept_exactly(committed_case):
             )
         ).all()
         assert fees == [3_125] * THREADS
+
+
+def test_two_refund_events_of_one_charge_at_once_reverse_the_refunded_total_once(
+    committed_case,
+):
+    from payments.webhooks import StripeEvent, handle_event
+
+    Session, case_id = committed_case
+    with Session() as session:
+        post_payment(
+            session,
+            session.get(Case, case_id),
+            50_000,
+            external_id="pi_refunds",
+            received_at=dt.date(2026, 11, 20),
+            method="card",
+            actor=ACTOR,
+        )
+        session.commit()
+    barrier, errors = threading.Barrier(2), []
+
+    def deliver(total):
+        event = {
+            "id": f"evt_refund_{total}",
+            "type": "charge.refunded",
+            "created": 1_795_000_000,
+            "data": {
+                "object": {
+                    "id": "ch_refunds",
+                    "payment_intent": "pi_refunds",
+                    "amount_refunded": total,
+                    "refunds": {"data": []},
+                }
+            },
+        }
+        with Session() as session:
+            barrier.wait()
+            try:
+                handle_event(
+                    session, event, gateway=None, local_date=lambda _: dt.date(2026, 11, 21)
+                )
+                session.commit()
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(t,)) for t in (20_000, 30_000)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert errors == []
+        with Session() as session:
+            assert balance_cents(session, case_id) == 100_000 - 50_000 + 30_000
+    finally:
+        with Session() as session:
+            session.execute(sa.delete(StripeEvent).where(StripeEvent.object_id == "ch_refunds"))
+            session.commit()
