@@ -34,7 +34,7 @@ from agency.timezone import agency_today
 from cases import debtors as debtor_rules
 from cases.assignment import WORKERS, AssignmentError, assign, round_robin
 from cases.audit import AuditEvent
-from cases.case import CLOSE_REASONS, STATUSES, Case, TransitionError, change_status
+from cases.case import CLOSE_REASONS, STATUSES, Case, TransitionError, change_status, search
 from cases.contact_log import (
     ContactRefused,
     contact_window,
@@ -710,19 +710,7 @@ def cases():
     page = max(request.args.get("page", 1, type=int), 1)
     q = request.args.get("q", "").strip()[:100]
     status = request.args.get("status", "")
-    query = sa.select(Case).join(Debtor, Debtor.id == Case.debtor_id)
-    if q:
-        like = f"%{q.lower()}%"
-        query = query.where(
-            sa.or_(
-                sa.func.lower(Case.reference).like(like),
-                sa.func.lower(Case.account_number).like(like),
-                sa.func.lower(Debtor.last_name).like(like),
-                sa.func.lower(Debtor.company_name).like(like),
-            )
-        )
-    if status in STATUSES:
-        query = query.where(Case.status == status)
+    query = search(sa.select(Case).join(Debtor, Debtor.id == Case.debtor_id), q, status)
     if request.args.get("unassigned"):
         query = query.where(Case.assigned_to_id.is_(None))
     rows = db.session.scalars(

@@ -25,7 +25,7 @@ from agency.money import MoneyField
 from agency.security import require_roles
 from agency.timezone import agency_today
 from cases import audit
-from cases.case import OPEN_STATUSES, STATUSES, Case, TransitionError, change_status
+from cases.case import OPEN_STATUSES, STATUSES, Case, TransitionError, change_status, search
 from cases.contacts import Contact
 from cases.csvsafe import write_csv
 from cases.debtors import Debtor
@@ -148,19 +148,7 @@ def cases():
         .join(Debtor, Debtor.id == Case.debtor_id)
         .where(Case.client_id == current_user.client_id)
     )
-    if q:
-        like = f"%{q.lower()}%"
-        query = query.where(
-            sa.or_(
-                sa.func.lower(Case.reference).like(like),
-                sa.func.lower(Case.account_number).like(like),
-                sa.func.lower(Debtor.last_name).like(like),
-                sa.func.lower(Debtor.first_name).like(like),
-                sa.func.lower(Debtor.company_name).like(like),
-            )
-        )
-    if status in STATUSES:
-        query = query.where(Case.status == status)
+    query = search(query, q, status)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
     rows = db.session.scalars(
         query.order_by(*SORTS.get(sort, SORTS["newest"]))

@@ -194,3 +194,22 @@ def open_case(
         account_number=account_number,
     )
     return case
+
+
+def search(query: sa.Select, text: str, status: str = "") -> sa.Select:
+    """Narrow a case query (joined to its debtor) to a search box's text and a status."""
+    text = text.strip()[:100]
+    if text:
+        like = f"%{text.lower()}%"
+        query = query.where(
+            sa.or_(
+                sa.func.lower(Case.reference).like(like),
+                sa.func.lower(Case.account_number).like(like),
+                sa.func.lower(Debtor.last_name).like(like),
+                sa.func.lower(Debtor.first_name).like(like),
+                sa.func.lower(Debtor.company_name).like(like),
+            )
+        )
+    if status in STATUSES:
+        query = query.where(Case.status == status)
+    return query

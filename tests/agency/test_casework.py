@@ -427,3 +427,14 @@ def test_the_same_check_number_from_two_payers_and_a_clear_reversal_error(
         act(client, first, f"payments/{payment.id}/reverse", {"rev-reason": "bounced"})
         page = client.get(f"/agency/cases/{first.reference}").get_data(as_text=True)
     assert '<span class="muted">reversed</span>' in page
+
+
+def test_staff_find_cases_by_name_or_reference(client, login, make_user, make_client, make_case):
+    acme = make_client()
+    wanted = make_case(acme, last_name="Quimby")
+    other = make_case(acme, last_name="Smith")
+    login(make_user("collector"))
+    page = client.get("/agency/cases?q=quimby").get_data(as_text=True)
+    assert wanted.reference in page and other.reference not in page
+    page = client.get(f"/agency/cases?q={other.reference.lower()}").get_data(as_text=True)
+    assert other.reference in page and wanted.reference not in page
