@@ -30,7 +30,8 @@ from agency.money import MoneyField
 from agency.pdf import agency_letterhead, render_pdf
 from agency.security import roles_required
 from agency.staff import actor, bp
-from agency.timezone import agency_today
+from agency.timezone import agency_today, agency_zone
+from cases import audit
 from cases import debtors as debtor_rules
 from cases.assignment import WORKERS, AssignmentError, assign, round_robin
 from cases.audit import AuditEvent
@@ -315,8 +316,6 @@ def _local_now_or(value: dt.datetime | None) -> dt.datetime:
     """A datetime-local input is in the agency's zone; empty means now."""
     if value is None:
         return utcnow()
-    from agency.timezone import agency_zone
-
     return value.replace(tzinfo=agency_zone()).astimezone(dt.UTC)
 
 
@@ -595,8 +594,6 @@ def resolve_alert(alert_id: int):
     alert.resolved_at = utcnow()
     alert.resolved_by_id = current_user.id
     alert.resolution = note
-    from cases import audit
-
     audit.record(
         db.session,
         actor(),

@@ -20,6 +20,7 @@ from cases.ledger import (
     LedgerError,
     balance_cents,
     balances,
+    cents_sum,
     post_placement,
 )
 from payments.fees import current_schedule, fee_cents
@@ -131,9 +132,7 @@ def post_payment(
 
 def reversed_so_far(session: Session, payment: LedgerEntry) -> int:
     return session.scalar(
-        sa.select(
-            sa.cast(sa.func.coalesce(sa.func.sum(LedgerEntry.amount_cents), 0), sa.BigInteger)
-        ).where(LedgerEntry.reverses_id == payment.id)
+        sa.select(cents_sum(LedgerEntry.amount_cents)).where(LedgerEntry.reverses_id == payment.id)
     )
 
 

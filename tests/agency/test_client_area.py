@@ -12,9 +12,8 @@ from cases.audit import AuditEvent
 from cases.case import Case
 from cases.ledger import LedgerEntry
 from cases.referrals import ReferralBatch
-from tests.agency.test_jobs import drain
 from tests.cases.test_referrals import GOOD, HEADER
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, drain_jobs
 
 TODAY = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
 
@@ -62,7 +61,7 @@ def test_upload_preview_confirm_and_find_the_cases(
             assert client.get(f"/client/referrals/{batch_id}/status.json").json["status"] == (
                 "queued"
             )
-        drain(app)
+        drain_jobs(app)
         page = client.get(batch_page).get_data(as_text=True)
         assert re.search(r'id="imported-count">2<', page)
         status = client.get(f"/client/referrals/{batch_id}/status.json").json
@@ -328,9 +327,7 @@ def test_a_windows_1252_export_is_read_without_garbling(
         response = upload(client, data)
         batch_id = int(response.headers["Location"].rsplit("/", 1)[1])
         post(client, f"/client/referrals/{batch_id}/confirm", page=response.headers["Location"])
-    from tests.agency.test_jobs import drain
-
-    drain(client.application)
+    drain_jobs(client.application)
     case = db_session.scalar(sa.select(Case).where(Case.account_number == "W-1"))
     assert case.debtor.display_name == "José Müller"
 

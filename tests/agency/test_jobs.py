@@ -23,15 +23,11 @@ def ran(session, label) -> bool:
     )
 
 
-def drain(app):
-    drain_jobs(app)
-
-
 def test_a_job_runs_after_the_commit(app, db_session):
     enqueue(db_session, JOB, "after-commit")
     assert not ran(db_session, "after-commit")
     db_session.commit()
-    drain(app)
+    drain_jobs(app)
     assert ran(db_session, "after-commit")
 
 
@@ -39,7 +35,7 @@ def test_a_job_is_dropped_when_its_transaction_rolls_back(app, db_session):
     enqueue(db_session, JOB, "rolled-back")
     db_session.rollback()
     db_session.commit()  # a later commit must not send it either
-    drain(app)
+    drain_jobs(app)
     assert not ran(db_session, "rolled-back")
 
 
@@ -66,7 +62,7 @@ def test_with_redis_jobs_wait_on_their_named_queue(app, db_session, redis_url):
     db_session.commit()
     assert queue.count == 1
     assert not ran(db_session, "queued")
-    drain(app)
+    drain_jobs(app)
     assert ran(db_session, "queued")
 
 

@@ -190,9 +190,9 @@ def test_confirm_queues_the_import_once(app, db_session, make_client):
     assert count(db_session, Case) == 0  # a preview saves no case
     confirm(db_session, batch, actor=ACTOR)
     db_session.commit()
-    from tests.agency.test_jobs import drain
+    from tests.conftest import drain_jobs
 
-    drain(app)
+    drain_jobs(app)
     db_session.refresh(batch)
     assert batch.status == "imported" and batch.accepted_count == 2
     assert count(db_session, Case) == 2
