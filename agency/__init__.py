@@ -42,6 +42,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     jobs.init_app(app)
     _init_gateway(app)
     _register_blueprints(app)
+    from portal import i18n
+
+    i18n.init_app(app)
     app.add_template_filter(ZoneInfo, "tz")
     app.add_template_filter(dt.date.fromisoformat, "todate")
 

@@ -49,7 +49,7 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
         "STRIPE_PUBLISHABLE_KEY": "",
         "STRIPE_WEBHOOK_SECRET": "",
         "STRIPE_API_BASE": "",
-        "STRIPE_JS_URL": "https://js.stripe.com/v3/",
+        "STRIPE_JS_URL": "",
         "MAIL_SERVER": "",
         "MAIL_PORT": 25,
         "MAIL_DEFAULT_SENDER": "Recourse <no-reply@recourse.example>",
@@ -64,6 +64,12 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
     if not settings["SECRET_KEY"]:
         # A random key still works for one process (sessions end on restart); production sets one.
         settings["SECRET_KEY"] = secrets.token_hex(32)
+    if not settings["STRIPE_JS_URL"]:
+        # A local fake Stripe (localstripe) serves its own Stripe.js beside its API.
+        base = settings["STRIPE_API_BASE"].rstrip("/")
+        settings["STRIPE_JS_URL"] = (
+            f"{base}/js.stripe.com/v3/" if base else "https://js.stripe.com/v3/"
+        )
     settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["DATABASE_URL"])
     settings["MAIL_PORT"] = int(settings["MAIL_PORT"])
     settings["SESSION_COOKIE_SECURE"] = _bool(settings["SESSION_COOKIE_SECURE"])

@@ -43,6 +43,8 @@ PURPOSES = (
     "remedy_notice",
     "verification",
     "attorney",
+    # A receipt for a payment the debtor just made: an answer, at once, to the debtor's own act.
+    "receipt",
 )
 
 # 12 CFR 1006.6(b)(1)(i): before 8 a.m. or after 9 p.m. local time is presumed inconvenient.
@@ -221,12 +223,16 @@ def _rolling_limit(
 
 # The rules, one function each: the contact in, a Violation or None out.
 
+# Official interpretation of 1006.6(b)(1)(i): a debtor who communicates at a time may be
+# answered once at that time, through the same medium. A receipt answers the debtor's payment.
+_ANSWERS = ("receipt",)
+
 
 def _time_window(c: _Contact) -> Violation | None:
     # 12 CFR 1006.6(b)(1)(i); an email or text is judged by when it is sent (SPEC §6.1).
     # Washington allows calls from 07:30 (RCW 19.16.250), but the federal 08:00 still binds,
     # so this one window serves every state.
-    if c.channel not in TIMED_CHANNELS:
+    if c.channel not in TIMED_CHANNELS or c.purpose in _ANSWERS:
         return None
     outside = [
         (zone, local)
@@ -247,7 +253,7 @@ def _time_window(c: _Contact) -> Violation | None:
 def _inconvenient_time(c: _Contact) -> Violation | None:
     # 12 CFR 1006.6(b)(1)(i): a time the debtor said is inconvenient is off limits, whatever
     # the clock says.
-    if c.channel not in TIMED_CHANNELS:
+    if c.channel not in TIMED_CHANNELS or c.purpose in _ANSWERS:
         return None
     for zone in c.zones:
         local = c.local(zone)
@@ -382,7 +388,7 @@ def _attorney(c: _Contact) -> Violation | None:
 
 # The verification ends the hold and the validation notice starts the period; a notice that
 # collection stops is not collection activity either.
-_DURING_HOLD = ("verification", "validation_notice", "cease_confirmation")
+_DURING_HOLD = ("verification", "validation_notice", "cease_confirmation", "receipt")
 
 
 def _dispute_hold(c: _Contact) -> Violation | None:

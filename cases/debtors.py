@@ -255,3 +255,36 @@ def set_situation(
             **{"from": debtor.situation, "to": situation},
         )
         debtor.situation = situation
+
+
+def set_preferences(
+    session: Session,
+    debtor: Debtor,
+    *,
+    emails: dict[int, bool],
+    texts: dict[int, bool],
+    at: dt.datetime,
+    actor: audit.Actor,
+) -> list[str]:
+    """The debtor's own choice, per address and number: email yes/no, texts yes/no.
+
+    Saying yes to texts is the debtor's consent to texts at that number; saying no is an
+    opt-out (SPEC §6.6). Returns what changed, in words, for the confirmation."""
+    changed = []
+    for email in debtor.emails:
+        wanted = emails.get(email.id)
+        if wanted is None or wanted == (email.opted_out_at is None):
+            continue
+        email.opted_out_at = None if wanted else at
+        email.consent = wanted
+        changed.append(f"email:{email.address}:{'in' if wanted else 'out'}")
+    for phone in debtor.phones:
+        wanted = texts.get(phone.id)
+        if wanted is None or wanted == (phone.text_consent and phone.texts_opted_out_at is None):
+            continue
+        phone.text_consent = wanted
+        phone.texts_opted_out_at = None if wanted else at
+        changed.append(f"text:{phone.number}:{'in' if wanted else 'out'}")
+    if changed:
+        audit.record(session, actor, "debtor", debtor.id, "debtor.preferences_set", changes=changed)
+    return changed

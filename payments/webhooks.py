@@ -18,6 +18,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cases import audit
 from cases.case import Case
+from cases.jobs import enqueue
 from cases.model import Base, utcnow
 from payments.gateway import PaymentGateway, PaymentIntentInfo
 from payments.ledger import (
@@ -116,7 +117,7 @@ def apply_succeeded_intent(
         )
         return None
     try:
-        return post_payment(
+        entry = post_payment(
             session,
             case,
             amount,
@@ -129,6 +130,9 @@ def apply_succeeded_intent(
         )
     except DuplicatePosting:
         return posted(session, intent.id)
+    # The debtor paid just now (portal, or on the phone): a receipt goes to them at once.
+    enqueue(session, "portal.receipts:email_receipt", entry.id, queue="mail")
+    return entry
 
 
 def _payment_succeeded(session, obj, gateway, local_date, when) -> str:

@@ -1,62 +1,63 @@
-"""Portal pages. Debtors sign in with case reference, last name (or company) and ZIP."""
+"""Portal pages: sign-in (case reference + last name or company + ZIP), the debtor's cases,
+what is owed and why, the validation notice, receipts, and the language switch."""
 
 from __future__ import annotations
 
-import datetime as dt
-from functools import wraps
-
 import sqlalchemy as sa
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
+from agency.documents import read
 from agency.extensions import db
+from agency.pdf import agency_letterhead, render_pdf
+from agency.timezone import agency_today
+from cases import audit
 from cases.case import OPEN_STATUSES, Case, case_by_reference
-from cases.debtors import Debtor, fold
-from cases.model import utcnow
+from cases.debtors import fold
 from cases.users import clear_failures, locked_keys, record_failure
 from payments.ledger import balances
+from portal import i18n
+from portal.access import (
+    bp,
+    debtor_required,
+    own_case,
+    own_document,
+    own_payment,
+    sign_in,
+    sign_out,
+    signed_in_debtor,
+)
+from portal.account import account, balance_after
 
-bp = Blueprint("portal", __name__, url_prefix="/portal")
 
-IDLE_LIMIT = dt.timedelta(minutes=15)
-SESSION_KEY = "portal_debtor_id"
-SEEN_KEY = "portal_seen_at"
+def debtor_actor() -> audit.Actor:
+    return audit.Actor(None, f"debtor:{g.debtor.id}")
 
 
 class PortalSignInForm(FlaskForm):
     reference = StringField(
-        "Case reference",
+        _l("Case reference"),
         validators=[DataRequired(), Length(max=20)],
-        description="On your letter, like RC-2611-00042",
+        description=_l("On your letter, like RC-2611-00042"),
     )
-    name = StringField("Last name, or company name", validators=[DataRequired(), Length(max=200)])
-    postal_code = StringField("ZIP code", validators=[DataRequired(), Length(max=10)])
-
-
-def signed_in_debtor() -> Debtor | None:
-    debtor_id = session.get(SESSION_KEY)
-    seen = session.get(SEEN_KEY)
-    if debtor_id is None or seen is None:
-        return None
-    if utcnow() - dt.datetime.fromtimestamp(seen, dt.UTC) > IDLE_LIMIT:
-        session.pop(SESSION_KEY, None)
-        session.pop(SEEN_KEY, None)
-        return None
-    session[SEEN_KEY] = utcnow().timestamp()
-    return db.session.get(Debtor, debtor_id)
-
-
-def debtor_required(view):
-    @wraps(view)
-    def wrapper(*args, **kwargs):
-        g.debtor = signed_in_debtor()
-        if g.debtor is None:
-            return redirect(url_for("portal.login", next=request.path))
-        return view(*args, **kwargs)
-
-    return wrapper
+    name = StringField(
+        _l("Last name, or company name"), validators=[DataRequired(), Length(max=200)]
+    )
+    postal_code = StringField(_l("ZIP code"), validators=[DataRequired(), Length(max=10)])
 
 
 def _matches(case: Case, name: str, postal_code: str) -> bool:
@@ -75,21 +76,19 @@ def login():
         reference = form.reference.data.strip().upper()
         keys = [f"portal:ref:{reference}", f"portal:ip:{request.remote_addr or 'unknown'}"]
         if locked_keys(db.session, keys):
-            flash(
-                "Too many attempts. For your security, sign-in is paused for 15 minutes.", "error"
-            )
+            flash(_("Too many attempts. For your security, sign-in is paused for 15 minutes."))
             return render_template("portal/login.html", form=form), 429
         case = case_by_reference(db.session, reference)
         if case is not None and _matches(case, form.name.data, form.postal_code.data):
             clear_failures(db.session, keys[:1])
+            if "portal_lang" not in session:
+                session["portal_lang"] = i18n.known(case.debtor.language)
             db.session.commit()
-            session.clear()
-            session[SESSION_KEY] = case.debtor_id
-            session[SEEN_KEY] = utcnow().timestamp()
+            sign_in(case.debtor_id)
             return redirect(url_for("portal.home"))
         record_failure(db.session, keys)
         db.session.commit()
-        flash("We could not find a case with those details. Please check your letter.", "error")
+        flash(_("We could not find a case with those details. Please check your letter."), "error")
         return render_template("portal/login.html", form=form), 401
     status = 400 if request.method == "POST" else 200
     return render_template("portal/login.html", form=form), status
@@ -97,10 +96,40 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    session.pop(SESSION_KEY, None)
-    session.pop(SEEN_KEY, None)
-    flash("You are signed out.", "info")
+    sign_out()
+    flash(_("You are signed out."), "info")
     return redirect(url_for("portal.login"))
+
+
+class LanguageForm(FlaskForm):
+    pass
+
+
+@bp.post("/language")
+def language():
+    """Switch between English and Spanish; remembered for the session and, once signed in, on
+    the debtor (emails and letters follow it)."""
+    form = LanguageForm()
+    chosen = request.form.get("lang", "")
+    if not form.validate_on_submit() or chosen not in i18n.LANGUAGES:
+        abort(400)
+    session["portal_lang"] = chosen
+    debtor = signed_in_debtor()
+    if debtor is not None and debtor.language != chosen:
+        audit.record(
+            db.session,
+            audit.Actor(None, f"debtor:{debtor.id}"),
+            "debtor",
+            debtor.id,
+            "debtor.language_set",
+            **{"from": debtor.language, "to": chosen},
+        )
+        debtor.language = chosen
+        db.session.commit()
+    target = request.form.get("next", "")
+    if not target.startswith("/portal/"):
+        target = url_for("portal.home")
+    return redirect(target)
 
 
 @bp.get("/")
@@ -116,4 +145,56 @@ def home():
         debtor=g.debtor,
         cases=cases,
         balances=balances(db.session, [c.id for c in cases]),
+    )
+
+
+@bp.get("/cases/<reference>")
+@debtor_required
+def case(reference: str):
+    found = own_case(reference)
+    return render_template(
+        "portal/case.html", debtor=g.debtor, a=account(db.session, found, agency_today())
+    )
+
+
+@bp.get("/cases/<reference>/validation-notice/<int:document_id>")
+@debtor_required
+def validation_notice(reference: str, document_id: int):
+    document = own_document(document_id, ("validation_notice",))
+    if document.case_id != own_case(reference).id:
+        abort(404)
+    return Response(
+        read(document),
+        mimetype=document.content_type,
+        headers={"Content-Disposition": f'inline; filename="{document.filename}"'},
+    )
+
+
+def _receipt_context(entry_id: int) -> dict:
+    entry = own_payment(entry_id)
+    found = db.session.get(Case, entry.case_id)
+    return {
+        "debtor": g.debtor,
+        "entry": entry,
+        "case": found,
+        "balance_after": balance_after(db.session, entry),
+        "agency": agency_letterhead(),
+    }
+
+
+@bp.get("/receipts/<int:entry_id>")
+@debtor_required
+def receipt(entry_id: int):
+    return render_template("portal/receipt.html", **_receipt_context(entry_id))
+
+
+@bp.get("/receipts/<int:entry_id>.pdf")
+@debtor_required
+def receipt_pdf(entry_id: int):
+    context = _receipt_context(entry_id)
+    pdf = render_pdf("pdf/receipt.html", **context)
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="receipt-{entry_id}.pdf"'},
     )

@@ -339,3 +339,30 @@ def drain_jobs(app) -> None:
     if isinstance(runner, RQRunner):
         queues = [runner.queue(name) for name in QUEUES]
         SimpleWorker(queues, connection=runner.connection).work(burst=True)
+
+
+def portal_sign_in(client, reference, name="Garcia", postal_code="10001"):
+    page = client.get("/portal/login")
+    return client.post(
+        "/portal/login",
+        data={
+            "reference": reference,
+            "name": name,
+            "postal_code": postal_code,
+            "csrf_token": csrf_from(page),
+        },
+    )
+
+
+@pytest.fixture
+def signed_in(client):
+    """Sign the test client in to the portal on a case (its debtor's last name and ZIP)."""
+
+    def do(case):
+        debtor = case.debtor
+        name = debtor.company_name if debtor.kind == "commercial" else debtor.last_name
+        response = portal_sign_in(client, case.reference, name, debtor.addresses[0].postal_code)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    return do

@@ -81,6 +81,7 @@ def test_the_published_names():
         "remedy_notice",
         "verification",
         "attorney",
+        "receipt",
     )
 
 
@@ -625,3 +626,25 @@ def test_any_aware_time_zone_may_be_passed_in_and_means_the_same_instant():
     at_tokyo = at_utc.astimezone(ZoneInfo("Asia/Tokyo"))
     assert check(facts(), [], "call", at_utc) == check(facts(), [], "call", at_tokyo)
     assert window(facts(), [], "call", at_tokyo).next_allowed_at == utc(1, 15, 14, 0)
+
+
+# --- a receipt answers the debtor's own payment ---
+
+
+def test_a_receipt_answers_at_once_but_keeps_to_cease_attorney_and_opt_out():
+    late = chicago(1, 14, 23, 30)
+    busy = facts(inconvenient=(TimeRange(EVERY_DAY, time(22, 0), time(23, 59)),))
+    assert check(facts(), [], "email", late, purpose="receipt") == []
+    assert check(busy, [], "email", late, purpose="receipt") == []
+    assert check(facts(dispute_hold=True), [], "email", late, purpose="receipt") == []
+    # The same hour is closed to anything else.
+    assert rules(check(facts(), [], "email", late)) == ["time_window"]
+    assert rules(
+        check(facts(cease_requested_at=chicago(1, 10, 9)), [], "email", late, purpose="receipt")
+    ) == ["cease"]
+    assert rules(
+        check(facts(attorney_since=chicago(1, 10, 9)), [], "email", late, purpose="receipt")
+    ) == ["attorney"]
+    assert rules(
+        check(facts(opted_out=frozenset({"email"})), [], "email", late, purpose="receipt")
+    ) == ["opt_out"]

@@ -4,20 +4,7 @@ import datetime as dt
 
 import time_machine
 
-from tests.conftest import csrf_from
-
-
-def portal_sign_in(client, reference, name, postal_code):
-    page = client.get("/portal/login")
-    return client.post(
-        "/portal/login",
-        data={
-            "reference": reference,
-            "name": name,
-            "postal_code": postal_code,
-            "csrf_token": csrf_from(page),
-        },
-    )
+from tests.conftest import csrf_from, portal_sign_in
 
 
 def test_a_debtor_signs_in_and_sees_all_their_open_cases(client, make_client, make_case):

@@ -1,0 +1,99 @@
+"""Who is signed in to the portal, and what they may see: their own cases, nothing else.
+
+The portal's session is its own (separate keys from staff sign-in) and ends after 15 minutes
+idle. Every view that takes an id looks it up through the signed-in debtor, so another
+debtor's id is simply not found (404), never shown."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import wraps
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, g, redirect, request, session, url_for
+
+from agency.extensions import db
+from cases.case import Case
+from cases.debtors import Debtor
+from cases.documents import Document
+from cases.ledger import LedgerEntry
+from cases.model import utcnow
+
+bp = Blueprint("portal", __name__, url_prefix="/portal")
+
+IDLE_LIMIT = dt.timedelta(minutes=15)
+SESSION_KEY = "portal_debtor_id"
+SEEN_KEY = "portal_seen_at"
+
+
+def sign_in(debtor_id: int) -> None:
+    language = session.get("portal_lang")
+    session.clear()
+    if language:
+        session["portal_lang"] = language
+    session[SESSION_KEY] = debtor_id
+    session[SEEN_KEY] = utcnow().timestamp()
+
+
+def sign_out() -> None:
+    session.pop(SESSION_KEY, None)
+    session.pop(SEEN_KEY, None)
+
+
+def signed_in_debtor() -> Debtor | None:
+    debtor_id = session.get(SESSION_KEY)
+    seen = session.get(SEEN_KEY)
+    if debtor_id is None or seen is None:
+        return None
+    if utcnow() - dt.datetime.fromtimestamp(seen, dt.UTC) > IDLE_LIMIT:
+        sign_out()
+        return None
+    session[SEEN_KEY] = utcnow().timestamp()
+    return db.session.get(Debtor, debtor_id)
+
+
+def debtor_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        g.debtor = signed_in_debtor()
+        if g.debtor is None:
+            return redirect(url_for("portal.login", next=request.path))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def own_case(reference: str) -> Case:
+    case = db.session.scalar(
+        sa.select(Case).where(
+            Case.reference == reference.strip().upper(), Case.debtor_id == g.debtor.id
+        )
+    )
+    return case or abort(404)
+
+
+def own_payment(entry_id: int) -> LedgerEntry:
+    """A payment to the agency on one of the debtor's cases (what a receipt is for)."""
+    entry = db.session.scalar(
+        sa.select(LedgerEntry)
+        .join(Case, Case.id == LedgerEntry.case_id)
+        .where(
+            LedgerEntry.id == entry_id,
+            LedgerEntry.kind == "payment",
+            Case.debtor_id == g.debtor.id,
+        )
+    )
+    return entry or abort(404)
+
+
+def own_document(document_id: int, kinds: tuple[str, ...]) -> Document:
+    document = db.session.scalar(
+        sa.select(Document)
+        .join(Case, Case.id == Document.case_id)
+        .where(
+            Document.id == document_id,
+            Document.kind.in_(kinds),
+            Case.debtor_id == g.debtor.id,
+        )
+    )
+    return document or abort(404)

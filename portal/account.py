@@ -1,0 +1,97 @@
+"""What the portal shows a debtor about one case, read from the ledger and the case's records.
+
+Plain data for the templates: every amount here is a sum of ledger entries, never a copy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from cases.case import Case
+from cases.disputes import Dispute
+from cases.documents import Document
+from cases.ledger import LedgerEntry, balance_cents, cents_sum, itemization
+from cases.offers import SettlementOffer
+from cases.plans import Installment, PaymentPlan
+
+MONEY_KINDS = ("payment", "direct_payment", "reversal")
+# Offers a debtor can act on: approved for them (inside a collector's authority, or by a
+# supervisor), or accepted and waiting for the payment. Expired ones are not shown.
+VISIBLE_OFFERS = ("approved", "accepted")
+
+
+@dataclass
+class Account:
+    case: Case
+    balance_cents: int
+    itemization: dict
+    payments: list[LedgerEntry]
+    validation_notice: Document | None
+    offers: list[SettlementOffer]
+    plan: PaymentPlan | None
+    next_installment: Installment | None
+    open_disputes: list[Dispute] = field(default_factory=list)
+
+
+def account(session: Session, case: Case, today: dt.date) -> Account:
+    plan = session.scalar(
+        sa.select(PaymentPlan)
+        .where(PaymentPlan.case_id == case.id, PaymentPlan.status == "active")
+        .order_by(PaymentPlan.id.desc())
+    )
+    upcoming = None
+    if plan is not None:
+        upcoming = next((i for i in plan.installments if i.status != "paid"), None)
+    return Account(
+        case=case,
+        balance_cents=balance_cents(session, case.id),
+        itemization=itemization(session, case),
+        payments=list(
+            session.scalars(
+                sa.select(LedgerEntry)
+                .where(LedgerEntry.case_id == case.id, LedgerEntry.kind.in_(MONEY_KINDS))
+                .order_by(LedgerEntry.received_at.desc(), LedgerEntry.id.desc())
+            )
+        ),
+        validation_notice=validation_notice(session, case.id),
+        offers=list(
+            session.scalars(
+                sa.select(SettlementOffer)
+                .where(
+                    SettlementOffer.case_id == case.id,
+                    SettlementOffer.status.in_(VISIBLE_OFFERS),
+                    SettlementOffer.expires_on >= today,
+                )
+                .order_by(SettlementOffer.expires_on)
+            )
+        ),
+        plan=plan,
+        next_installment=upcoming,
+        open_disputes=list(
+            session.scalars(
+                sa.select(Dispute)
+                .where(Dispute.case_id == case.id, Dispute.status == "open")
+                .order_by(Dispute.received_at)
+            )
+        ),
+    )
+
+
+def validation_notice(session: Session, case_id: int) -> Document | None:
+    return session.scalar(
+        sa.select(Document)
+        .where(Document.case_id == case_id, Document.kind == "validation_notice")
+        .order_by(Document.id.desc())
+    )
+
+
+def balance_after(session: Session, entry: LedgerEntry) -> int:
+    """The case's balance just after this entry was posted (for its receipt)."""
+    return session.scalar(
+        sa.select(cents_sum(LedgerEntry.amount_cents)).where(
+            LedgerEntry.case_id == entry.case_id, LedgerEntry.id <= entry.id
+        )
+    )

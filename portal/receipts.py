@@ -1,0 +1,57 @@
+"""Receipts: emailed to the debtor, in their language, when a card payment is applied.
+
+A job on the `mail` queue (`email_receipt`), so the webhook's transaction only records that a
+receipt is due. The receipt page and its PDF are in portal.views."""
+
+from __future__ import annotations
+
+from flask_babel import force_locale
+from sqlalchemy.orm import Session
+
+from agency.mail import render_email
+from agency.pdf import agency_letterhead
+from cases import audit
+from cases.case import Case
+from cases.contact_log import ContactRefused
+from cases.ledger import LedgerEntry
+from cases.messages import MessageError, send_case_email
+from portal import i18n
+from portal.account import balance_after
+
+SYSTEM = audit.Actor(None, "receipts")
+
+
+def email_receipt(session: Session, entry_id: int) -> str:
+    """Email the receipt for one payment to the debtor's first address still open to email.
+    The contact rules decide (cease, attorney, opt-out); a refused receipt is audited."""
+    entry = session.get(LedgerEntry, entry_id)
+    if entry is None or entry.kind != "payment":
+        return "no such payment"
+    case = session.get(Case, entry.case_id)
+    to = next((e.address for e in case.debtor.emails if e.opted_out_at is None), None)
+    if to is None:
+        return "no email address open to us"
+    with force_locale(i18n.known(case.debtor.language)):
+        subject, body = render_email(
+            "receipt",
+            case=case,
+            entry=entry,
+            balance_after=balance_after(session, entry),
+            agency=agency_letterhead(),
+        )
+    try:
+        send_case_email(
+            session, case, to=to, subject=subject, body=body, actor=SYSTEM, purpose="receipt"
+        )
+    except (ContactRefused, MessageError) as exc:
+        audit.record(
+            session,
+            SYSTEM,
+            "ledger_entry",
+            entry.id,
+            "receipt.not_emailed",
+            case_id=case.id,
+            reason=str(exc),
+        )
+        return f"not emailed: {exc}"
+    return f"emailed to {to}"
