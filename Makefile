@@ -15,17 +15,28 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e .
 	touch $@
 
+$(VENV)/.installed-demo: $(VENV)/.installed
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[demo]'
+	touch $@
+
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-# The demo: SQLite under instance/, jobs in-process, plain HTTP on 127.0.0.1.
-run: $(VENV)/.installed
+# The demo: SQLite under instance/, jobs in-process, plain HTTP on 127.0.0.1, and a fake
+# Stripe (localstripe) on 127.0.0.1:8420 that the portal pays through and that sends webhooks.
+DEMO_STRIPE := STRIPE_API_BASE=http://127.0.0.1:8420 STRIPE_SECRET_KEY=sk_test_recourse_demo \
+	STRIPE_PUBLISHABLE_KEY=pk_test_recourse_demo STRIPE_WEBHOOK_SECRET=whsec_recourse_demo
+
+run: $(VENV)/.installed-demo
 	$(BIN)/flask --app wsgi db upgrade
 	$(BIN)/flask --app wsgi demo seed
 	@echo ""
 	@echo "Recourse is starting on http://127.0.0.1:5000  (debtor portal: http://127.0.0.1:5000/portal/login)"
-	SESSION_COOKIE_SECURE=false $(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
+	@echo "Fake Stripe on http://127.0.0.1:8420: pay with card 4242 4242 4242 4242, any future date, any CVC."
+	$(BIN)/python -m agency.demo_stripe --port 8420 --webhook http://127.0.0.1:5000/stripe/webhook & \
+	STRIPE_PID=$$!; trap 'kill $$STRIPE_PID 2>/dev/null' EXIT INT TERM; \
+	$(DEMO_STRIPE) SESSION_COOKIE_SECURE=false $(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
 
 # The whole suite on SQLite, then on PostgreSQL + Redis when they answer (required with CI=true).
 test: $(VENV)/.installed-dev

@@ -105,7 +105,7 @@ def tokens_create(email):
 @demo_cli.command("seed")
 def demo_seed():
     """A demo agency: users of every role, three clients, cases in every status."""
-    from agency.demo import DEMO_LOGINS, seed
+    from agency.demo import DEMO_LOGINS, portal_example, seed
 
     created = seed(db.session)
     db.session.commit()
@@ -115,6 +115,13 @@ def demo_seed():
         click.echo("The demo agency is already there; nothing changed.")
     for role, email, password in DEMO_LOGINS:
         click.echo(f"  {role:<11} {email:<28} {password}")
+    example = portal_example(db.session)
+    if example:
+        reference, last_name, postal_code = example
+        click.echo(
+            f"  debtor      /portal/login: reference {reference}, "
+            f"last name {last_name}, ZIP {postal_code[:5]}"
+        )
 
 
 @click.command("worker")

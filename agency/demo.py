@@ -294,3 +294,19 @@ def _demo_case(session, rng, client, n, today, collectors, actor) -> Case:
             close_reason=rng.choice(CLOSE_REASONS),
         )
     return case
+
+
+def portal_example(session: Session) -> tuple[str, str, str] | None:
+    """A demo debtor who can sign in to the portal and pay: (reference, last name, ZIP)."""
+    from cases.case import Case
+    from cases.debtors import Address, Debtor
+
+    row = session.execute(
+        sa.select(Case.reference, Debtor.last_name, Address.postal_code)
+        .join(Debtor, Debtor.id == Case.debtor_id)
+        .join(Address, Address.debtor_id == Debtor.id)
+        .where(Case.status == "active", Debtor.kind == "consumer")
+        .order_by(Case.id)
+        .limit(1)
+    ).first()
+    return tuple(row) if row else None

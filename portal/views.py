@@ -76,7 +76,10 @@ def login():
         reference = form.reference.data.strip().upper()
         keys = [f"portal:ref:{reference}", f"portal:ip:{request.remote_addr or 'unknown'}"]
         if locked_keys(db.session, keys):
-            flash(_("Too many attempts. For your security, sign-in is paused for 15 minutes."))
+            flash(
+                _("Too many attempts. For your security, sign-in is paused for 15 minutes."),
+                "error",
+            )
             return render_template("portal/login.html", form=form), 429
         case = case_by_reference(db.session, reference)
         if case is not None and _matches(case, form.name.data, form.postal_code.data):

@@ -8,6 +8,7 @@ from cases.contacts import Contact
 from cases.users import User, user_by_email, user_for_token
 from payments.fees import current_schedule
 from payments.ledger import LedgerEntry
+from tests.conftest import portal_sign_in
 
 
 def test_clients_create_with_default_and_custom_tiers(cli, db_session):
@@ -118,10 +119,16 @@ def counts(session):
     }
 
 
-def test_demo_seed_twice_leaves_the_same_counts(cli, db_session):
+def test_demo_seed_twice_leaves_the_same_counts(cli, client, db_session):
     first = cli.invoke(args=["demo", "seed"])
     assert first.exit_code == 0, first.output
     assert "admin@recourse.test" in first.output
+    # The printed debtor can sign in to the portal with exactly those details.
+    line = next(x for x in first.output.splitlines() if "/portal/login" in x)
+    reference = line.split("reference ", 1)[1].split(",", 1)[0]
+    last_name = line.split("last name ", 1)[1].split(",", 1)[0]
+    postal_code = line.rsplit("ZIP ", 1)[1].strip()
+    assert portal_sign_in(client, reference, last_name, postal_code).status_code == 302
     after_first = counts(db_session)
     assert after_first["Client"] == 3 and after_first["Case"] >= 300
     statuses = set(db_session.scalars(sa.select(Case.status).distinct()))

@@ -57,8 +57,7 @@ def _fresh_postgres(url: str) -> str:
     return target.render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="module")
-def browser_app(tmp_path_factory) -> Iterator[Flask]:
+def build_browser_app(tmp_path_factory, **config) -> Iterator[Flask]:
     """An app on its own database, schema from the migrations; jobs run in-process."""
     url = os.environ.get("TEST_DATABASE_URL", "")
     if url.startswith("postgres"):
@@ -73,6 +72,7 @@ def browser_app(tmp_path_factory) -> Iterator[Flask]:
             "SECRET_KEY": "browser",
             "SESSION_COOKIE_SECURE": False,
             "DOCUMENT_STORE": str(tmp_path_factory.mktemp("browser-documents")),
+            **config,
         }
     )
     with app.app_context():
@@ -80,6 +80,11 @@ def browser_app(tmp_path_factory) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser_app(tmp_path_factory) -> Iterator[Flask]:
+    yield from build_browser_app(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -21,19 +21,6 @@ SECRET_KEY = "sk_test_12345"
 WEBHOOK_SECRET = "whsec_test"
 STARTUP_SECONDS = 20.0
 
-# localstripe's own command binds every interface ("::") and pickles its whole store to
-# /tmp/localstripe.pickle after each write, a file shared with any other localstripe on the
-# machine. The tests want neither: this serves the same app on 127.0.0.1 only, in memory only.
-_SERVE = """
-import sys
-
-from aiohttp import web
-from localstripe import resources, server
-
-resources.Store.dump_to_disk = lambda self: None
-web.run_app(server.app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
-"""
-
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -52,14 +39,19 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _start(log: Path) -> tuple[subprocess.Popen, str]:
-    """localstripe on a free port, answering; retried when another process took the port."""
+def start_localstripe(log: Path, webhook_url: str | None = None) -> tuple[subprocess.Popen, str]:
+    """localstripe on a free port (agency.demo_stripe: 127.0.0.1, in memory), answering;
+    retried when another process took the port. With `webhook_url`, it delivers its events
+    there, signed with WEBHOOK_SECRET."""
+    webhook = ["--webhook", webhook_url, "--secret", WEBHOOK_SECRET] if webhook_url else []
     for _attempt in range(3):
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-c", _SERVE, str(port)], stdout=out, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "agency.demo_stripe", "--port", str(port), *webhook],
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline and process.poll() is None:
@@ -76,7 +68,7 @@ def _start(log: Path) -> tuple[subprocess.Popen, str]:
 @pytest.fixture(scope="session")
 def localstripe_url(tmp_path_factory) -> Iterator[str]:
     """The base URL of a fresh, in-memory localstripe for this test session."""
-    process, url = _start(tmp_path_factory.mktemp("localstripe") / "localstripe.log")
+    process, url = start_localstripe(tmp_path_factory.mktemp("localstripe") / "localstripe.log")
     try:
         yield url
     finally:

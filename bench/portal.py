@@ -1,0 +1,286 @@
+"""Benchmark: the debtor's signed-in balance page under gunicorn on PostgreSQL.
+
+Fills a database with 1,000 debtors (one with three cases, twenty payments each), serves the
+app with gunicorn, signs in as that debtor, then loads the case page (balance, itemisation,
+payment history) with a fixed number of concurrent keep-alive clients, alternating with the
+same load on a bare endpoint of the same app (bench/portal_app.py) as the baseline. Prints
+requests/s, p50/p95 latency and errors for each, and the ratio. Target: the page at least
+50% of the bare endpoint's requests/s, with zero errors.
+
+    .venv/bin/python -m bench.portal [--clients 8] [--seconds 5] [--rounds 3] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+
+import sqlalchemy as sa
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+DATABASE = "recourse_bench_portal"
+SECRET = "bench-portal-secret"
+
+
+def reset_database() -> str:
+    from agency.settings import database_uri
+
+    server = sa.create_engine(database_uri(PG_SERVER), isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{DATABASE}"'))
+    server.dispose()
+    return PG_SERVER.rsplit("/", 1)[0] + "/" + DATABASE
+
+
+def fill(url: str, debtors: int) -> str:
+    """The book of business; returns the reference the benchmark signs in with."""
+    from flask_migrate import upgrade
+
+    from agency import create_app
+    from agency.extensions import db
+    from cases import audit
+    from cases.case import change_status, next_references, open_case
+    from cases.clients import create_client
+    from cases.debtors import Address, Debtor, Email, match_key
+    from cases.ledger import post_placement
+    from payments.fees import parse_tiers, set_schedule
+    from payments.ledger import post_payment
+
+    actor = audit.Actor(None, "bench")
+    app = create_app({"DATABASE_URL": url, "REDIS_URL": "", "SECRET_KEY": SECRET})
+    with app.app_context():
+        upgrade()
+        client = create_client(db.session, "ACME", "Acme Plumbing", actor=actor)
+        set_schedule(db.session, client, parse_tiers("90=2500"), actor=actor)
+        today = dt.date(2026, 11, 2)
+        first = None
+        for i in range(debtors):
+            name = f"Debtor{i:05d}"
+            debtor = Debtor(
+                kind="consumer",
+                first_name="Pat",
+                last_name=name,
+                match_key=match_key("consumer", f"Pat {name}", "10001"),
+                addresses=[Address(line1="1 Main St", city="NYC", state="NY", postal_code="10001")],
+                emails=[Email(address=f"{name.lower()}@example.com")],
+            )
+            db.session.add(debtor)
+            for n in range(3 if i == 0 else 1):
+                reference = next_references(db.session, today)[0]
+                case = open_case(
+                    db.session,
+                    client=client,
+                    debtor=debtor,
+                    reference=reference,
+                    account_number=f"A{i}-{n}",
+                    referred_on=today,
+                    due_date=today - dt.timedelta(days=120),
+                    itemization_date=today - dt.timedelta(days=120),
+                    actor=actor,
+                )
+                post_placement(
+                    db.session, case, "principal", 500_000, f"placement:{reference}", today
+                )
+                change_status(db.session, case, "active", actor=actor, reason="bench")
+                for k in range(20 if i == 0 else 2):
+                    post_payment(
+                        db.session,
+                        case,
+                        1_000 + k,
+                        external_id=f"check:{reference}:{k}",
+                        received_at=today + dt.timedelta(days=k % 20),
+                        method="check",
+                        actor=actor,
+                    )
+                first = first or reference
+            if i % 200 == 199:
+                db.session.commit()
+                print(f"\r  filled {i + 1:,}/{debtors:,} debtors", end="", file=sys.stderr)
+        db.session.commit()
+        print(file=sys.stderr)
+        db.engine.dispose()
+    return first
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_gunicorn(url: str, port: int, workers: int) -> subprocess.Popen:
+    env = dict(os.environ, DATABASE_URL=url, REDIS_URL="", SECRET_KEY=SECRET)
+    env["SESSION_COOKIE_SECURE"] = "false"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            "4",
+            "--worker-class",
+            "gthread",
+            "--log-level",
+            "warning",
+            "bench.portal_app:app",
+        ],
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/_bench/bare")
+            if conn.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def session_cookie(response: http.client.HTTPResponse) -> str:
+    for header, value in response.getheaders():
+        if header.lower() == "set-cookie" and value.startswith("session="):
+            return value.split(";", 1)[0]
+    raise RuntimeError("no session cookie")
+
+
+def sign_in(port: int, reference: str) -> str:
+    """The portal's session cookie for the debtor who owns `reference`."""
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    conn.request("GET", "/portal/login")
+    page = conn.getresponse()
+    html = page.read().decode()
+    cookie = session_cookie(page)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    )
+    body = urllib.parse.urlencode(
+        {
+            "csrf_token": token.group(1),
+            "reference": reference,
+            "name": "Debtor00000",
+            "postal_code": "10001",
+        }
+    )
+    conn.request(
+        "POST",
+        "/portal/login",
+        body=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+    )
+    response = conn.getresponse()
+    answer = response.read()
+    if response.status != 302:
+        raise RuntimeError(f"sign-in failed: {response.status} {answer[:4000]!r}")
+    return session_cookie(response)
+
+
+def load(port: int, path: str, cookie: str, clients: int, seconds: float) -> dict:
+    """`clients` threads, each on one keep-alive connection, for `seconds`."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+    expected = b"Balance" if path.startswith("/portal") else b"ok"
+
+    def run():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine, bad = [], 0
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers={"Cookie": cookie})
+                response = conn.getresponse()
+                body = response.read()
+                if response.status != 200 or expected not in body:
+                    bad += 1
+            except (OSError, http.client.HTTPException):
+                bad += 1
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+            errors[0] += bad
+
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    began = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - began
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p95_ms": 1000 * latencies[int(0.95 * (len(latencies) - 1))],
+        "requests": len(latencies),
+        "errors": errors[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--debtors", type=int, default=1_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    url = reset_database()
+    started = time.perf_counter()
+    reference = fill(url, args.debtors)
+    print(f"filled {args.debtors:,} debtors in {time.perf_counter() - started:.1f} s")
+    port = free_port()
+    server = start_gunicorn(url, port, args.workers)
+    try:
+        cookie = sign_in(port, reference)
+        page = f"/portal/cases/{reference}"
+        load(port, page, cookie, args.clients, 1.0)  # warm up both
+        load(port, "/_bench/bare", cookie, args.clients, 1.0)
+        rounds = []
+        for n in range(args.rounds):
+            bare = load(port, "/_bench/bare", cookie, args.clients, args.seconds)
+            balance = load(port, page, cookie, args.clients, args.seconds)
+            rounds.append((bare, balance))
+            print(
+                f"round {n + 1}: bare {bare['rps']:.0f} req/s, balance page {balance['rps']:.0f}"
+                f" req/s (p50 {balance['p50_ms']:.1f} ms, p95 {balance['p95_ms']:.1f} ms),"
+                f" ratio {balance['rps'] / bare['rps']:.2f}"
+            )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    ratios = [b["rps"] / a["rps"] for a, b in rounds]
+    errors = sum(a["errors"] + b["errors"] for a, b in rounds)
+    print(
+        f"\n{args.clients} clients, {args.workers} gunicorn workers x 4 threads, "
+        f"{args.rounds} rounds of {args.seconds:.0f} s each:"
+    )
+    print(f"  bare endpoint    {statistics.median(a['rps'] for a, _ in rounds):8.0f} req/s")
+    print(f"  balance page     {statistics.median(b['rps'] for _, b in rounds):8.0f} req/s")
+    print(f"  ratio (median)   {statistics.median(ratios):8.2f}   target >= 0.50")
+    print(f"  errors           {errors:8d}   target 0")
+
+
+if __name__ == "__main__":
+    main()
