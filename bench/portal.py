@@ -1,11 +1,12 @@
 """Benchmark: the debtor's signed-in balance page under gunicorn on PostgreSQL.
 
 Fills a database with 1,000 debtors (one with three cases, twenty payments each), serves the
-app with gunicorn, signs in as that debtor, then loads the case page (balance, itemisation,
-payment history) with a fixed number of concurrent keep-alive clients, alternating with the
-same load on a bare endpoint of the same app (bench/portal_app.py) as the baseline. Prints
-requests/s, p50/p95 latency and errors for each, and the ratio. Target: the page at least
-50% of the bare endpoint's requests/s, with zero errors.
+app with gunicorn, signs in as that debtor, then loads the balance pages (the accounts page
+with each case's balance, and a case page with balance, itemisation and payment history) with
+a fixed number of concurrent keep-alive clients, alternating with the same load on a bare
+endpoint of the same app (bench/portal_app.py) as the baseline. Prints requests/s, p50/p95
+latency and errors for each, and the ratio. Target: at least 50% of the bare endpoint's
+requests/s, with zero errors.
 
     .venv/bin/python -m bench.portal [--clients 8] [--seconds 5] [--rounds 3] [--workers 2]
 """
@@ -254,31 +255,38 @@ def main() -> None:
     server = start_gunicorn(url, port, args.workers)
     try:
         cookie = sign_in(port, reference)
-        page = f"/portal/cases/{reference}"
-        load(port, page, cookie, args.clients, 1.0)  # warm up both
-        load(port, "/_bench/bare", cookie, args.clients, 1.0)
+        pages = {"accounts": "/portal/", "case page": f"/portal/cases/{reference}"}
+        for path in ["/_bench/bare", *pages.values()]:  # warm up
+            load(port, path, cookie, args.clients, 1.0)
         rounds = []
         for n in range(args.rounds):
             bare = load(port, "/_bench/bare", cookie, args.clients, args.seconds)
-            balance = load(port, page, cookie, args.clients, args.seconds)
-            rounds.append((bare, balance))
-            print(
-                f"round {n + 1}: bare {bare['rps']:.0f} req/s, balance page {balance['rps']:.0f}"
-                f" req/s (p50 {balance['p50_ms']:.1f} ms, p95 {balance['p95_ms']:.1f} ms),"
-                f" ratio {balance['rps'] / bare['rps']:.2f}"
-            )
+            measured = {
+                name: load(port, path, cookie, args.clients, args.seconds)
+                for name, path in pages.items()
+            }
+            rounds.append((bare, measured))
+            print(f"round {n + 1}: bare {bare['rps']:.0f} req/s", end="")
+            for name, m in measured.items():
+                print(
+                    f"; {name} {m['rps']:.0f} req/s (p50 {m['p50_ms']:.1f} ms,"
+                    f" p95 {m['p95_ms']:.1f} ms) ratio {m['rps'] / bare['rps']:.2f}",
+                    end="",
+                )
+            print()
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-    ratios = [b["rps"] / a["rps"] for a, b in rounds]
-    errors = sum(a["errors"] + b["errors"] for a, b in rounds)
+    errors = sum(a["errors"] + sum(m["errors"] for m in b.values()) for a, b in rounds)
     print(
         f"\n{args.clients} clients, {args.workers} gunicorn workers x 4 threads, "
-        f"{args.rounds} rounds of {args.seconds:.0f} s each:"
+        f"{args.rounds} rounds of {args.seconds:.0f} s each (medians):"
     )
     print(f"  bare endpoint    {statistics.median(a['rps'] for a, _ in rounds):8.0f} req/s")
-    print(f"  balance page     {statistics.median(b['rps'] for _, b in rounds):8.0f} req/s")
-    print(f"  ratio (median)   {statistics.median(ratios):8.2f}   target >= 0.50")
+    for name in pages:
+        rps = statistics.median(b[name]["rps"] for _, b in rounds)
+        ratio = statistics.median(b[name]["rps"] / a["rps"] for a, b in rounds)
+        print(f"  {name:<16} {rps:8.0f} req/s   ratio {ratio:.2f}   target >= 0.50")
     print(f"  errors           {errors:8d}   target 0")
 
 

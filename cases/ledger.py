@@ -114,12 +114,19 @@ def post_placement(
 
 
 def itemization(session: Session, case: Case) -> dict:
+    """Reg F itemisation (12 CFR 1006.34(c)(2)) of the case's whole ledger; see `itemize`."""
+    entries = session.scalars(sa.select(LedgerEntry).where(LedgerEntry.case_id == case.id))
+    return itemize(case, entries)
+
+
+def itemize(case: Case, entries) -> dict:
     """Reg F itemisation (12 CFR 1006.34(c)(2)): the amount on the itemisation date, then the
     interest, fees, payments and credits since, and the amount now. Adjustments count as fees
-    when they add to the debt and as credits when they take from it."""
+    when they add to the debt and as credits when they take from it. `entries`: all of the
+    case's ledger entries."""
     totals = dict.fromkeys(("principal", "interest", "fees", "payments", "credits"), 0)
     balance = 0
-    for entry in session.scalars(sa.select(LedgerEntry).where(LedgerEntry.case_id == case.id)):
+    for entry in entries:
         balance += entry.amount_cents
         if entry.kind == "placement":
             totals[entry.component] += entry.amount_cents

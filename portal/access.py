@@ -11,6 +11,7 @@ from functools import wraps
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, g, redirect, request, session, url_for
+from sqlalchemy.orm import joinedload
 
 from agency.extensions import db
 from cases.case import Case
@@ -22,6 +23,7 @@ from cases.model import utcnow
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 IDLE_LIMIT = dt.timedelta(minutes=15)
+RENEW_AFTER = dt.timedelta(seconds=30)
 SESSION_KEY = "portal_debtor_id"
 SEEN_KEY = "portal_seen_at"
 
@@ -45,10 +47,13 @@ def signed_in_debtor() -> Debtor | None:
     seen = session.get(SEEN_KEY)
     if debtor_id is None or seen is None:
         return None
-    if utcnow() - dt.datetime.fromtimestamp(seen, dt.UTC) > IDLE_LIMIT:
+    now = utcnow()
+    idle = now - dt.datetime.fromtimestamp(seen, dt.UTC)
+    if idle > IDLE_LIMIT:
         sign_out()
         return None
-    session[SEEN_KEY] = utcnow().timestamp()
+    if idle > RENEW_AFTER:  # not on every request: each renewal re-signs the cookie
+        session[SEEN_KEY] = now.timestamp()
     return db.session.get(Debtor, debtor_id)
 
 
@@ -65,9 +70,9 @@ def debtor_required(view):
 
 def own_case(reference: str) -> Case:
     case = db.session.scalar(
-        sa.select(Case).where(
-            Case.reference == reference.strip().upper(), Case.debtor_id == g.debtor.id
-        )
+        sa.select(Case)
+        .options(joinedload(Case.client))
+        .where(Case.reference == reference.strip().upper(), Case.debtor_id == g.debtor.id)
     )
     return case or abort(404)
 

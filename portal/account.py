@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from cases.case import Case
 from cases.disputes import Dispute
 from cases.documents import Document
-from cases.ledger import LedgerEntry, balance_cents, cents_sum, itemization
+from cases.ledger import LedgerEntry, cents_sum, itemize
 from cases.offers import SettlementOffer
 from cases.plans import Installment, PaymentPlan
 
@@ -45,17 +45,17 @@ def account(session: Session, case: Case, today: dt.date) -> Account:
     upcoming = None
     if plan is not None:
         upcoming = next((i for i in plan.installments if i.status != "paid"), None)
+    # One read of the ledger for the balance, the itemisation and the history.
+    entries = session.scalars(
+        sa.select(LedgerEntry)
+        .where(LedgerEntry.case_id == case.id)
+        .order_by(LedgerEntry.received_at.desc(), LedgerEntry.id.desc())
+    ).all()
     return Account(
         case=case,
-        balance_cents=balance_cents(session, case.id),
-        itemization=itemization(session, case),
-        payments=list(
-            session.scalars(
-                sa.select(LedgerEntry)
-                .where(LedgerEntry.case_id == case.id, LedgerEntry.kind.in_(MONEY_KINDS))
-                .order_by(LedgerEntry.received_at.desc(), LedgerEntry.id.desc())
-            )
-        ),
+        balance_cents=sum(e.amount_cents for e in entries),
+        itemization=itemize(case, entries),
+        payments=[e for e in entries if e.kind in MONEY_KINDS],
         validation_notice=validation_notice(session, case.id),
         offers=list(
             session.scalars(

@@ -18,6 +18,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import joinedload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
@@ -140,6 +141,7 @@ def language():
 def home():
     cases = db.session.scalars(
         sa.select(Case)
+        .options(joinedload(Case.client))
         .where(Case.debtor_id == g.debtor.id, Case.status.in_(OPEN_STATUSES))
         .order_by(Case.reference)
     ).all()
