@@ -464,17 +464,20 @@ def _sha256(data: bytes) -> str:
 
 
 def clients_for_month(session: Session, month: Month, zone: ZoneInfo) -> list[Client]:
-    """The clients a month's run covers: every client that existed by the month's end, except
-    inactive ones with nothing to list and no statement for it."""
+    """The clients a month's run covers: those with a statement for it already, those with
+    movements not yet listed, and every other active client that existed by the month's end
+    (a statement with nothing collected is still a statement)."""
     month_over = dt.datetime.combine(month.next_start, dt.time(0), tzinfo=zone)
-    clients = session.scalars(
-        sa.select(Client).where(Client.created_at < month_over).order_by(Client.code)
-    ).all()
+    issued = set(
+        session.scalars(sa.select(Statement.client_id).where(Statement.month == str(month)))
+    )
     covered = []
-    for client in clients:
-        if client.active or statement_for(session, client.id, month) is not None:
-            covered.append(client)
-        elif _has_unlisted(session, client.id, month):
+    for client in session.scalars(sa.select(Client).order_by(Client.code)):
+        if (
+            client.id in issued
+            or (client.active and client.created_at < month_over)
+            or _has_unlisted(session, client.id, month)
+        ):
             covered.append(client)
     return covered
 
