@@ -105,6 +105,8 @@ def test_run_prints_the_contract_json_and_writes_pdf_and_csv(
         "Late adjustments",
         "Page 1 of",
         "Collections, last 12 months",
+        "Nov 25",  # the chart's first month
+        "Oct 26",  # and its last
     ):
         assert expected in text, expected
 
@@ -138,6 +140,27 @@ def test_rerun_returns_the_same_statements_and_files(
         )
     assert "already issued, unchanged" in again.stderr
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Statement)) == 1
+
+    # The payment posted after October was issued is a late adjustment on November's.
+    with time_machine.travel(dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)):
+        november = cli.invoke(
+            args=["statements", "run", "--month", "2026-11", "--json", "--out", str(tmp_path)]
+        )
+    assert november.exit_code == 0, november.output
+    item = json.loads(november.stdout)["statements"][0]
+    assert (item["number"], item["collected_by_agency"], item["fees"]) == (
+        "ST-ACME-2026-11",
+        500,
+        165,  # 33% of 5.00
+    )
+    text = pdf_text(item["pdf"])
+    late = text[text.index("Late adjustments") :]
+    assert "2026-10-30" in late and "$5.00" in late and "$1.65" in late
+    assert "No payments or reversals in November 2026" in text
+    rows = list(csv.DictReader(io.StringIO(Path(item["csv"]).read_text(), newline="")))
+    assert [(r["section"], r["date"], r["amount"]) for r in rows] == [
+        ("late adjustment", "2026-10-30", "5.00")
+    ]
 
 
 def test_clear_errors_and_nothing_issued(cli, db_session, make_client, make_case, tmp_path):
