@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from cases import audit
 from cases.ledger import cents_sum
 from cases.model import Base, Timestamped
-from payments.statements import REMIT_WITHIN_DAYS, Statement
+from payments.statements import REMIT_WITHIN_DAYS, Statement, parse_month
 
 REMIT_METHODS = ("ach", "wire", "check")
 
@@ -120,24 +120,37 @@ class LateRemittance:
     amount_cents: int
 
 
-def late_remittances(session: Session, client_id: int, today: dt.date) -> list[LateRemittance]:
-    statements = session.scalars(
-        sa.select(Statement)
-        .where(Statement.client_id == client_id, Statement.net_remittance != 0)
-        .order_by(Statement.month)
+def late_remittances(session: Session, today: dt.date) -> dict[int, list[LateRemittance]]:
+    """Per client id, its statements settled (or, by `today`, still not settled) more than
+    30 days after their month ended. One query, whatever the number of statements."""
+    paid = (
+        sa.select(
+            Remittance.statement_id,
+            cents_sum(Remittance.amount_cents).label("total"),
+            sa.func.max(Remittance.paid_on).label("last"),
+        )
+        .group_by(Remittance.statement_id)
+        .subquery()
+    )
+    rows = session.execute(
+        sa.select(
+            Statement.client_id,
+            Statement.number,
+            Statement.month,
+            Statement.net_remittance,
+            paid.c.total,
+            paid.c.last,
+        )
+        .outerjoin(paid, paid.c.statement_id == Statement.id)
+        .where(Statement.net_remittance != 0)
+        .order_by(Statement.client_id, Statement.month)
     ).all()
-    late = []
-    for statement in statements:
-        due = statement.period.end + dt.timedelta(days=REMIT_WITHIN_DAYS)
-        payments = session.execute(
-            sa.select(Remittance.paid_on, Remittance.amount_cents).where(
-                Remittance.statement_id == statement.id
-            )
-        ).all()
-        settled = sum(amount for _, amount in payments) == statement.net_remittance
-        last_paid = max((paid_on for paid_on, _ in payments), default=None)
+    late: dict[int, list[LateRemittance]] = {}
+    for client_id, number, month, net, total, last_paid in rows:
+        due = parse_month(month).end + dt.timedelta(days=REMIT_WITHIN_DAYS)
+        settled = (total or 0) == net
         if settled and last_paid > due:
-            late.append(LateRemittance(statement.number, due, last_paid, statement.net_remittance))
+            late.setdefault(client_id, []).append(LateRemittance(number, due, last_paid, net))
         elif not settled and today > due:
-            late.append(LateRemittance(statement.number, due, None, statement.net_remittance))
+            late.setdefault(client_id, []).append(LateRemittance(number, due, None, net))
     return late

@@ -63,6 +63,6 @@ def trust_lines(session: Session, today: dt.date | None = None) -> list[TrustLin
     for client_id, amount in remitted:
         lines[client_id].remitted = amount
     if today is not None:
-        for line in lines.values():
-            line.late = late_remittances(session, line.client.id, today)
+        for client_id, late in late_remittances(session, today).items():
+            lines[client_id].late = late
     return list(lines.values())
