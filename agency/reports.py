@@ -16,7 +16,7 @@ from agency.security import roles_required
 from agency.timezone import agency_today, agency_zone
 from cases.csvsafe import write_csv
 from payments import reports
-from payments.statements import Month, dollars
+from payments.statements import Month, dollars, parse_month
 
 
 @dataclass
@@ -42,6 +42,11 @@ def percent(bps: int) -> str:
     return f"{bps // 100}.{bps % 100:02d}%"
 
 
+def short(month: str) -> str:
+    """'2026-10' -> 'Oct 26', a chart's label."""
+    return parse_month(month).start.strftime("%b %y")
+
+
 def count(n: int) -> str:
     return f"{n:,}"
 
@@ -55,7 +60,7 @@ def collections(last: Month) -> Report:
         [[r.month, r.by_agency, r.by_client, r.fees] for r in data],
         {1, 2, 3},
         bar_chart(
-            [(Month(*map(int, r.month.split("-"))).start.strftime("%b %y"), r.total) for r in data],
+            [(short(r.month), r.total) for r in data],
             title="Collections by month (agency and direct), last 12 months",
         ),
     )
@@ -90,7 +95,7 @@ def aging(last: Month) -> Report:
 
 
 def collectors(last: Month) -> Report:
-    since = months_window(last)[0].start
+    since = reports.months(last)[0].start
     data = reports.collector_performance(db.session, since, agency_zone())
     return Report(
         "collectors",
@@ -116,10 +121,7 @@ def disputes(last: Month) -> Report:
 
 
 def _counts(name: str, title: str, data: list[reports.MonthCounts]) -> Report:
-    points = []
-    for r in data:
-        label = Month(*map(int, r.month.split("-"))).start.strftime("%b %y")
-        points.append((label, r.opened))
+    points = [(short(r.month), r.opened) for r in data]
     return Report(
         name,
         title,
@@ -128,10 +130,6 @@ def _counts(name: str, title: str, data: list[reports.MonthCounts]) -> Report:
         set(),
         bar_chart(points, title=f"{title}: opened per month", fmt=count),
     )
-
-
-def months_window(last: Month) -> list[Month]:
-    return reports.months(last)
 
 
 REPORTS: dict[str, Callable[[Month], Report]] = {

@@ -19,6 +19,7 @@ from agency.security import roles_required
 from agency.timezone import agency_today
 from cases import audit
 from cases.clients import Client
+from cases.ledger import cents_sum
 from payments.remittance import (
     REMIT_METHODS,
     Remittance,
@@ -42,11 +43,11 @@ def download(statement: Statement, kind: str) -> Response:
 
 def settled_so_far(statement_ids: list[int]) -> dict[int, int]:
     rows = db.session.execute(
-        sa.select(Remittance.statement_id, sa.func.sum(Remittance.amount_cents))
+        sa.select(Remittance.statement_id, cents_sum(Remittance.amount_cents))
         .where(Remittance.statement_id.in_(statement_ids))
         .group_by(Remittance.statement_id)
     ).all()
-    return {statement_id: int(total) for statement_id, total in rows}
+    return dict(rows)
 
 
 # --- the client area -----------------------------------------------------------------------
