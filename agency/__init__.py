@@ -132,7 +132,8 @@ def _sqlite_pragmas(engine: sa.Engine) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from agency import casework  # noqa: F401  (its routes register on the staff blueprint)
+    # Their routes register on the staff and client-area blueprints.
+    from agency import casework, reports, statements  # noqa: F401
     from agency.api import bp as api_bp
     from agency.auth import bp as auth_bp
     from agency.client_area import bp as client_bp

@@ -913,4 +913,6 @@ def match_unmatched(item_id: int):
 @bp.get("/trust")
 @roles_required("admin")
 def trust():
-    return render_template("agency/trust.html", lines=trust_lines(db.session))
+    return render_template(
+        "agency/trust.html", lines=trust_lines(db.session, agency_today()), today=agency_today()
+    )

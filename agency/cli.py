@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from agency.extensions import db
+from agency.statements_cli import statements_cli
 from agency.timezone import agency_today
 from cases import audit
 from cases.clients import ClientError, client_by_code, create_client
@@ -201,3 +202,4 @@ def init_app(app: Flask) -> None:
     for group in (clients_cli, users_cli, tokens_cli, demo_cli, referrals_cli):
         app.cli.add_command(group)
     app.cli.add_command(worker)
+    app.cli.add_command(statements_cli)

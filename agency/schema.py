@@ -15,7 +15,7 @@ from cases import (
     referrals,
     users,
 )
-from payments import fees, unmatched, webhooks
+from payments import fees, remittance, statements, unmatched, webhooks
 
 MODEL_MODULES = (
     audit,
@@ -32,6 +32,8 @@ MODEL_MODULES = (
     users,
     fees,
     ledger,
+    statements,
+    remittance,
     unmatched,
     webhooks,
 )

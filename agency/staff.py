@@ -14,7 +14,13 @@ from cases import audit
 from cases.case import Case
 from cases.clients import Client, ClientError, create_client, update_client
 from cases.users import User, UserError, create_user, normalise_email, update_user
-from payments.fees import FeeScheduleError, current_schedule, parse_tiers, set_schedule
+from payments.fees import (
+    FeeSchedule,
+    FeeScheduleError,
+    current_schedule,
+    parse_tiers,
+    set_schedule,
+)
 
 bp = Blueprint("staff", __name__, url_prefix="/agency")
 bp.before_request(require_roles(*STAFF))
@@ -118,7 +124,14 @@ def client_edit(code: str):
         flash(f"Client {client.code} saved.", "success")
         return redirect(url_for("staff.clients"))
     status = 422 if request.method == "POST" else 200
-    return render_template("agency/client_form.html", form=form, client=client), status
+    history = db.session.scalars(
+        sa.select(FeeSchedule)
+        .where(FeeSchedule.client_id == client.id)
+        .order_by(FeeSchedule.effective_from.desc(), FeeSchedule.id.desc())
+    ).all()
+    return render_template(
+        "agency/client_form.html", form=form, client=client, history=history
+    ), status
 
 
 # --- users (admin) -----------------------------------------------------------------------

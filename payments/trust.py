@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
@@ -10,6 +11,8 @@ from sqlalchemy.orm import Session, aliased
 from cases.case import Case
 from cases.clients import Client
 from cases.ledger import LedgerEntry, cents_sum
+from payments.remittance import LateRemittance, Remittance, late_remittances
+from payments.statements import Statement
 
 
 @dataclass
@@ -18,7 +21,8 @@ class TrustLine:
     collected_by_agency: int = 0  # payments to the agency less their reversals
     collected_by_client: int = 0  # direct payments less their reversals
     fees: int = 0  # earned on both, less fees given back
-    remitted: int = 0  # paid out to the client (statements record remittances)
+    remitted: int = 0  # settled on statements (paid to the client, less received from it)
+    late: list[LateRemittance] = field(default_factory=list)  # > 30 days after month end
 
     @property
     def to_remit(self) -> int:
@@ -27,7 +31,8 @@ class TrustLine:
         return self.collected_by_agency - self.fees - self.remitted
 
 
-def trust_lines(session: Session) -> list[TrustLine]:
+def trust_lines(session: Session, today: dt.date | None = None) -> list[TrustLine]:
+    """Per client; with `today`, also the statements settled late or still overdue."""
     original = aliased(LedgerEntry)
     kind = sa.func.coalesce(original.kind, LedgerEntry.kind)
     rows = session.execute(
@@ -50,4 +55,14 @@ def trust_lines(session: Session) -> list[TrustLine]:
         else:
             line.collected_by_client += -amount
         line.fees += fee
+    remitted = session.execute(
+        sa.select(Statement.client_id, cents_sum(Remittance.amount_cents))
+        .join(Statement, Statement.id == Remittance.statement_id)
+        .group_by(Statement.client_id)
+    ).all()
+    for client_id, amount in remitted:
+        lines[client_id].remitted = amount
+    if today is not None:
+        for client_id, late in late_remittances(session, today).items():
+            lines[client_id].late = late
     return list(lines.values())

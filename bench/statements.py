@@ -1,0 +1,316 @@
+"""Benchmark: monthly statements for 50 clients × 2,000 payments in a month on PostgreSQL.
+
+Fills PostgreSQL (by COPY) with N clients, each with 500 cases and M payments received in the
+last month that has ended, then issues every client's statement through the app's own path
+(`agency.statement_run`: lines, totals, PDF by WeasyPrint, CSV, stored) and, in the same run, a
+baseline: WeasyPrint rendering a bare one-page document. Prints the total, the time per
+statement and its ratio to the baseline, and where it goes (database vs PDF).
+
+    .venv/bin/python -m bench.statements [--clients 50] [--payments 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import statistics
+import time
+
+import sqlalchemy as sa
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+DATABASE = "recourse_bench_stmt"
+CASES_PER_CLIENT = 500
+
+
+def reset_database() -> str:
+    from agency.settings import database_uri
+
+    server = sa.create_engine(database_uri(PG_SERVER), isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DATABASE}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{DATABASE}"'))
+    server.dispose()
+    return PG_SERVER.rsplit("/", 1)[0] + "/" + DATABASE
+
+
+def copy(conn, table: str, columns: list[str], rows) -> None:
+    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+        for row in rows:
+            cp.write_row(row)
+
+
+def fill(app, n_clients: int, n_payments: int, month) -> None:
+    from agency.extensions import db
+    from cases import audit
+    from cases.clients import create_client
+    from payments.fees import fee_cents, parse_tiers, set_schedule
+
+    rng = random.Random(8)
+    actor = audit.Actor(None, "bench")
+    with app.app_context():
+        created = dt.datetime.combine(month.start, dt.time(12), tzinfo=dt.UTC) - dt.timedelta(
+            days=60
+        )
+        client_ids = []
+        for c in range(n_clients):
+            client = create_client(db.session, f"C{c:03d}", f"Client {c}", actor=actor)
+            client.created_at = created
+            set_schedule(db.session, client, parse_tiers("90=2500,181=3300,366=4000"), actor=actor)
+            client_ids.append(client.id)
+        db.session.commit()
+        raw = db.engine.raw_connection()
+        try:
+            conn = raw.driver_connection
+            now = dt.datetime.now(dt.UTC)
+            n_cases = n_clients * CASES_PER_CLIENT
+            referred = month.start - dt.timedelta(days=45)
+            ages = [rng.choice((120, 200, 400)) for _ in range(n_cases)]
+            copy(
+                conn,
+                "debtors",
+                [
+                    "id",
+                    "kind",
+                    "first_name",
+                    "last_name",
+                    "company_name",
+                    "match_key",
+                    "language",
+                    "situation",
+                    "inconvenient_times",
+                    "created_at",
+                ],
+                (
+                    (i, "consumer", "Pat", f"Name{i}", "", f"c|pat name{i}|10001", "en", "unknown")
+                    + ("[]", now)
+                    for i in range(1, n_cases + 1)
+                ),
+            )
+            copy(
+                conn,
+                "cases",
+                [
+                    "id",
+                    "reference",
+                    "client_id",
+                    "debtor_id",
+                    "account_number",
+                    "open_account_number",
+                    "status",
+                    "referred_on",
+                    "due_date",
+                    "itemization_date",
+                    "days_past_due_at_referral",
+                    "in_legal",
+                    "status_changed_at",
+                    "created_at",
+                ],
+                (
+                    (
+                        i,
+                        f"RC-B-{i:07d}",
+                        client_ids[(i - 1) // CASES_PER_CLIENT],
+                        i,
+                        f"A{i}",
+                        f"A{i}",
+                        "active",
+                        referred,
+                        referred - dt.timedelta(days=ages[i - 1]),
+                        referred - dt.timedelta(days=ages[i - 1]),
+                        ages[i - 1],
+                        False,
+                        now,
+                        now,
+                    )
+                    for i in range(1, n_cases + 1)
+                ),
+            )
+            rates = {120: 2500, 200: 3300, 400: 4000}
+
+            def entries():
+                yield from (
+                    (
+                        i,
+                        i,
+                        "placement",
+                        "principal",
+                        5_000_000,
+                        0,
+                        0,
+                        f"b:p:{i}",
+                        None,
+                        referred,
+                        now,
+                    )
+                    for i in range(1, n_cases + 1)
+                )
+                entry_id = n_cases
+                for c in range(n_clients):
+                    for k in range(n_payments):
+                        case_id = c * CASES_PER_CLIENT + k % CASES_PER_CLIENT + 1
+                        amount = rng.randint(1_000, 90_000)
+                        bps = rates[ages[case_id - 1]]
+                        entry_id += 1
+                        day = month.start + dt.timedelta(days=rng.randint(0, month.end.day - 1))
+                        yield (
+                            entry_id,
+                            case_id,
+                            "payment" if k % 10 else "direct_payment",
+                            None,
+                            -amount,
+                            bps,
+                            fee_cents(amount, bps),
+                            f"b:{entry_id}",
+                            "check",
+                            day,
+                            now,
+                        )
+
+            copy(
+                conn,
+                "ledger_entries",
+                [
+                    "id",
+                    "case_id",
+                    "kind",
+                    "component",
+                    "amount_cents",
+                    "fee_bps",
+                    "fee_cents",
+                    "external_id",
+                    "method",
+                    "received_at",
+                    "created_at",
+                ],
+                entries(),
+            )
+            for table in ("debtors", "cases", "ledger_entries"):
+                setval = f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                conn.execute(setval + f"(SELECT max(id) FROM {table}))")  # noqa: S608
+            conn.commit()
+            conn.execute("ANALYZE")
+            conn.commit()
+        finally:
+            raw.close()
+
+
+BARE = "<!doctype html><html><body><h1>Statement</h1><p>One page.</p></body></html>"
+
+
+def baseline_ms(app, runs: int = 15) -> float:
+    """WeasyPrint rendering a bare one-page document, with the app's own URL fetcher."""
+    from weasyprint import HTML
+
+    from agency.pdf import STATIC, OwnAssetsOnly
+
+    samples = []
+    with app.app_context():
+        for _ in range(runs + 2):
+            start = time.perf_counter()
+            HTML(
+                string=BARE, base_url=STATIC.resolve().as_uri() + "/", url_fetcher=OwnAssetsOnly()
+            ).write_pdf()
+            samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples[2:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--payments", type=int, default=2000)
+    args = parser.parse_args()
+
+    from flask_migrate import upgrade
+
+    from agency import create_app, statement_run
+    from agency.extensions import db
+    from agency.timezone import agency_zone
+    from cases import audit
+    from cases.clients import Client
+    from cases.model import utcnow
+    from payments.statements import issue, last_ended_month
+
+    url = reset_database()
+    app = create_app({"DATABASE_URL": url, "REDIS_URL": "", "SECRET_KEY": "bench"})
+    with app.app_context():
+        upgrade()
+        month = last_ended_month(agency_zone(), utcnow())
+    start = time.perf_counter()
+    fill(app, args.clients, args.payments, month)
+    print(
+        f"filled {args.clients} clients × {args.payments:,} payments in {month} "
+        f"in {time.perf_counter() - start:.1f} s"
+    )
+
+    base = baseline_ms(app)
+    pdf_ms: list[float] = []
+
+    def timed_render(doc):
+        begin = time.perf_counter()
+        try:
+            return statement_run.render_statement(doc)
+        finally:
+            pdf_ms.append((time.perf_counter() - begin) * 1000)
+
+    per_statement, lines, pages = [], [], []
+    actor = audit.Actor(None, "bench")
+    with app.app_context():
+        clients = db.session.scalars(sa.select(Client).order_by(Client.code)).all()
+        total_start = time.perf_counter()
+        for client in clients:
+            begin = time.perf_counter()
+            result = issue(
+                db.session,
+                client,
+                month,
+                zone=agency_zone(),
+                now=utcnow(),
+                actor=actor,
+                render_pdf=timed_render,
+            )
+            db.session.commit()
+            per_statement.append((time.perf_counter() - begin) * 1000)
+            lines.append(len(result.statement.lines))
+            pages.append(result.statement.pdf.count(b"/Type /Page\n") or None)
+        total = time.perf_counter() - total_start
+        again = time.perf_counter()
+        issue(
+            db.session,
+            clients[0],
+            month,
+            zone=agency_zone(),
+            now=utcnow(),
+            actor=actor,
+            render_pdf=timed_render,
+        )
+        rerun_ms = (time.perf_counter() - again) * 1000
+        db.session.rollback()
+        db.engine.dispose()
+
+    mean = statistics.mean(per_statement)
+    mean_lines = statistics.mean(lines)
+    db_ms = [t - p for t, p in zip(per_statement, pdf_ms, strict=False)]
+    print(f"\nbaseline: WeasyPrint, bare one-page document: {base:.1f} ms (median of 15)")
+    print(f"{len(per_statement)} statements, {mean_lines:,.0f} lines each: total {total:.1f} s")
+    print(f"{'':<22}{'mean ms':>10}{'p50 ms':>10}{'max ms':>10}")
+    for name, samples in (
+        ("per statement", per_statement),
+        ("  of which PDF", pdf_ms[: len(per_statement)]),
+        ("  of which the rest", db_ms),
+    ):
+        print(
+            f"{name:<22}{statistics.mean(samples):>10.0f}{statistics.median(samples):>10.0f}"
+            f"{max(samples):>10.0f}"
+        )
+    print(f"\nper statement ÷ baseline: {mean / base:.1f}")
+    print(
+        f"beyond 2× the baseline: {(mean - 2 * base) / mean_lines:.2f} ms per line "
+        f"(goal: a few ms per line)"
+    )
+    print(f"re-running an issued statement: {rerun_ms:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,501 @@
+"""Monthly contingency-fee statements (SPEC §9): which movements each one lists, its totals,
+its number, and issuing it once, immutably.
+
+Every payment, direct payment and reversal is listed on exactly one statement (a unique
+`statement_lines.ledger_entry_id`). A statement for month M takes the client's movements of M
+and, as late adjustments, any earlier movement not yet on a statement (one recorded after its
+own month was issued). Statements of a client are issued in month order, so "the first
+statement not yet issued" is always the next one issued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, aliased, deferred, mapped_column, relationship
+
+from cases import audit
+from cases.case import Case
+from cases.clients import Client
+from cases.csvsafe import write_csv
+from cases.debtors import Debtor
+from cases.ledger import LedgerEntry, cents_sum
+from cases.model import Base
+
+MONEY_KINDS = ("payment", "direct_payment", "reversal")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+class StatementError(ValueError):
+    """A statement could not be issued; the message says why."""
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    year: int
+    month: int
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def start(self) -> dt.date:
+        return dt.date(self.year, self.month, 1)
+
+    @property
+    def next_start(self) -> dt.date:
+        return self.shift(1).start
+
+    @property
+    def end(self) -> dt.date:
+        return self.next_start - dt.timedelta(days=1)
+
+    @property
+    def label(self) -> str:
+        return self.start.strftime("%B %Y")
+
+    def shift(self, months: int) -> Month:
+        index = self.year * 12 + self.month - 1 + months
+        return Month(index // 12, index % 12 + 1)
+
+    @classmethod
+    def of(cls, day: dt.date) -> Month:
+        return cls(day.year, day.month)
+
+
+def parse_month(text: str | None) -> Month:
+    """'2026-10' -> Month(2026, 10); a clear StatementError for anything else."""
+    found = _MONTH.match((text or "").strip())
+    if not found or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 2000:
+        raise StatementError(f"month must look like YYYY-MM, e.g. 2026-10 (got {text!r})")
+    return Month(int(found.group(1)), int(found.group(2)))
+
+
+def month_has_ended(month: Month, zone: ZoneInfo, now: dt.datetime) -> bool:
+    return now >= dt.datetime.combine(month.next_start, dt.time(0), tzinfo=zone)
+
+
+def last_ended_month(zone: ZoneInfo, now: dt.datetime) -> Month:
+    return Month.of(now.astimezone(zone).date()).shift(-1)
+
+
+# --- the records --------------------------------------------------------------------------
+
+
+class Statement(Base):
+    """One client's statement for one month, as issued: never changed afterwards."""
+
+    __tablename__ = "statements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id"), index=True)
+    month: Mapped[str] = mapped_column(sa.String(7))  # YYYY-MM
+    number: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    issued_at: Mapped[dt.datetime]
+    issued_by: Mapped[str] = mapped_column(sa.String(80))
+    collected_by_agency: Mapped[int] = mapped_column(sa.BigInteger)
+    collected_by_client: Mapped[int] = mapped_column(sa.BigInteger)
+    fees: Mapped[int] = mapped_column(sa.BigInteger)
+    net_remittance: Mapped[int] = mapped_column(sa.BigInteger)
+    # Collections of the 12 months ending with this one, as of issue: [{"month", "cents"}].
+    history: Mapped[list[dict]] = mapped_column(default=list)
+    pdf: Mapped[bytes] = deferred(mapped_column(sa.LargeBinary, nullable=False))
+    csv: Mapped[str] = deferred(mapped_column(sa.Text, nullable=False))
+    pdf_sha256: Mapped[str] = mapped_column(sa.String(64))
+
+    client: Mapped[Client] = relationship()
+    lines: Mapped[list[StatementLine]] = relationship(
+        order_by="StatementLine.id", cascade="all", back_populates="statement"
+    )
+
+    __table_args__ = (sa.UniqueConstraint("client_id", "month", name="uq_statements_client_month"),)
+
+    @property
+    def period(self) -> Month:
+        return parse_month(self.month)
+
+    def summary(self) -> dict:
+        """The SPEC §10 item (without the file locations, which depend on where it is read)."""
+        return {
+            "client": self.client.code,
+            "month": self.month,
+            "number": self.number,
+            "collected_by_agency": self.collected_by_agency,
+            "collected_by_client": self.collected_by_client,
+            "fees": self.fees,
+            "net_remittance": self.net_remittance,
+        }
+
+
+class StatementLine(Base):
+    """One money movement on a statement, copied as it was when the statement was issued."""
+
+    __tablename__ = "statement_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    statement_id: Mapped[int] = mapped_column(sa.ForeignKey("statements.id"), index=True)
+    # Unique: a movement is on exactly one statement.
+    ledger_entry_id: Mapped[int] = mapped_column(sa.ForeignKey("ledger_entries.id"), unique=True)
+    late: Mapped[bool]  # from a month before the statement's own
+    case_reference: Mapped[str] = mapped_column(sa.String(16))
+    debtor_name: Mapped[str] = mapped_column(sa.String(300))
+    received_at: Mapped[dt.date]
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    paid_to: Mapped[str] = mapped_column(sa.String(10))  # agency | client
+    method: Mapped[str | None] = mapped_column(sa.String(10))
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger)  # collected; a reversal is negative
+    fee_bps: Mapped[int]
+    fee_cents: Mapped[int] = mapped_column(sa.BigInteger)
+
+    statement: Mapped[Statement] = relationship(back_populates="lines")
+
+
+@event.listens_for(Statement, "before_update")
+@event.listens_for(Statement, "before_delete")
+@event.listens_for(StatementLine, "before_update")
+@event.listens_for(StatementLine, "before_delete")
+def _immutable(mapper, connection, target):
+    raise RuntimeError("an issued statement never changes: corrections go on the next one")
+
+
+# --- what templates are fed ---------------------------------------------------------------
+
+
+@dataclass
+class CaseGroup:
+    reference: str
+    debtor_name: str
+    lines: list[StatementLine] = field(default_factory=list)
+
+    @property
+    def collected(self) -> int:
+        return sum(line.amount_cents for line in self.lines)
+
+    @property
+    def fees(self) -> int:
+        return sum(line.fee_cents for line in self.lines)
+
+
+@dataclass
+class StatementDoc:
+    """A statement as plain data for the PDF template."""
+
+    number: str
+    client_code: str
+    client_name: str
+    month: str
+    period_label: str
+    period_start: dt.date
+    period_end: dt.date
+    issued_on: dt.date
+    collected_by_agency: int
+    collected_by_client: int
+    fees: int
+    net_remittance: int
+    cases: list[CaseGroup]
+    late: list[StatementLine]
+    history: list[dict]
+    remit_by: dt.date
+
+    @property
+    def line_count(self) -> int:
+        return sum(len(g.lines) for g in self.cases) + len(self.late)
+
+
+REMIT_WITHIN_DAYS = 30
+
+
+def document(statement: Statement, zone: ZoneInfo) -> StatementDoc:
+    month = statement.period
+    groups: dict[str, CaseGroup] = {}
+    late = []
+    for line in statement.lines:
+        if line.late:
+            late.append(line)
+            continue
+        group = groups.setdefault(
+            line.case_reference, CaseGroup(line.case_reference, line.debtor_name)
+        )
+        group.lines.append(line)
+    return StatementDoc(
+        number=statement.number,
+        client_code=statement.client.code,
+        client_name=statement.client.name,
+        month=statement.month,
+        period_label=month.label,
+        period_start=month.start,
+        period_end=month.end,
+        issued_on=statement.issued_at.astimezone(zone).date(),
+        collected_by_agency=statement.collected_by_agency,
+        collected_by_client=statement.collected_by_client,
+        fees=statement.fees,
+        net_remittance=statement.net_remittance,
+        cases=list(groups.values()),
+        late=late,
+        history=statement.history,
+        remit_by=month.end + dt.timedelta(days=REMIT_WITHIN_DAYS),
+    )
+
+
+def dollars(cents: int) -> str:
+    """A spreadsheet-safe amount: 1234.56, and (1234.56) for a negative one (accounting style,
+    read as a number by spreadsheets; a leading minus would be neutralised as a formula)."""
+    text = f"{abs(cents) // 100}.{abs(cents) % 100:02d}"
+    return f"({text})" if cents < 0 else text
+
+
+CSV_HEADER = (
+    "statement",
+    "section",
+    "case_reference",
+    "debtor",
+    "date",
+    "kind",
+    "paid_to",
+    "method",
+    "amount",
+    "fee_rate_percent",
+    "fee",
+)
+
+
+def csv_text(doc: StatementDoc) -> str:
+    def row(line: StatementLine, section: str) -> list:
+        return [
+            doc.number,
+            section,
+            line.case_reference,
+            line.debtor_name,
+            line.received_at.isoformat(),
+            line.kind,
+            line.paid_to,
+            line.method or "",
+            dollars(line.amount_cents),
+            f"{line.fee_bps // 100}.{line.fee_bps % 100:02d}",
+            dollars(line.fee_cents),
+        ]
+
+    rows = [row(line, "current") for group in doc.cases for line in group.lines]
+    rows += [row(line, "late adjustment") for line in doc.late]
+    return write_csv(rows, CSV_HEADER)
+
+
+# --- issuing ------------------------------------------------------------------------------
+
+
+@dataclass
+class Issued:
+    statement: Statement
+    created: bool
+
+
+def statement_for(session: Session, client_id: int, month: Month) -> Statement | None:
+    return session.scalar(
+        sa.select(Statement).where(Statement.client_id == client_id, Statement.month == str(month))
+    )
+
+
+def _unlisted_movements(session: Session, client_id: int, month: Month) -> list[StatementLine]:
+    original = aliased(LedgerEntry)
+    listed = aliased(StatementLine)
+    rows = session.execute(
+        sa.select(
+            LedgerEntry.id,
+            LedgerEntry.kind,
+            LedgerEntry.amount_cents,
+            LedgerEntry.fee_bps,
+            LedgerEntry.fee_cents,
+            LedgerEntry.received_at,
+            LedgerEntry.method,
+            original.kind,
+            Case.reference,
+            Debtor.kind,
+            Debtor.first_name,
+            Debtor.last_name,
+            Debtor.company_name,
+        )
+        .join(Case, Case.id == LedgerEntry.case_id)
+        .join(Debtor, Debtor.id == Case.debtor_id)
+        .outerjoin(original, original.id == LedgerEntry.reverses_id)
+        .outerjoin(listed, listed.ledger_entry_id == LedgerEntry.id)
+        .where(
+            Case.client_id == client_id,
+            LedgerEntry.kind.in_(MONEY_KINDS),
+            LedgerEntry.received_at <= month.end,
+            listed.id.is_(None),
+        )
+        .order_by(Case.reference, LedgerEntry.received_at, LedgerEntry.id)
+    ).all()
+    lines = []
+    for (
+        entry_id,
+        kind,
+        amount,
+        bps,
+        fee,
+        received_at,
+        method,
+        original_kind,
+        reference,
+        debtor_kind,
+        first,
+        last,
+        company,
+    ) in rows:
+        name = company if debtor_kind == "commercial" else f"{first} {last}".strip()
+        lines.append(
+            StatementLine(
+                ledger_entry_id=entry_id,
+                late=received_at < month.start,
+                case_reference=reference,
+                debtor_name=name,
+                received_at=received_at,
+                kind=kind,
+                paid_to="client" if (original_kind or kind) == "direct_payment" else "agency",
+                method=method,
+                amount_cents=-amount,
+                fee_bps=bps,
+                fee_cents=fee,
+            )
+        )
+    return lines
+
+
+def collections_history(session: Session, client_id: int, month: Month) -> list[dict]:
+    """What was collected (by the agency and directly) in each of the 12 months to `month`."""
+    first = month.shift(-11)
+    rows = session.execute(
+        sa.select(LedgerEntry.received_at, cents_sum(LedgerEntry.amount_cents))
+        .join(Case, Case.id == LedgerEntry.case_id)
+        .where(
+            Case.client_id == client_id,
+            LedgerEntry.kind.in_(MONEY_KINDS),
+            LedgerEntry.received_at.between(first.start, month.end),
+        )
+        .group_by(LedgerEntry.received_at)
+    ).all()
+    totals = {str(first.shift(i)): 0 for i in range(12)}
+    for day, amount in rows:
+        totals[str(Month.of(day))] -= amount
+    return [{"month": m, "cents": cents} for m, cents in totals.items()]
+
+
+def issue(
+    session: Session,
+    client: Client,
+    month: Month,
+    *,
+    zone: ZoneInfo,
+    now: dt.datetime,
+    actor: audit.Actor,
+    render_pdf: Callable[[StatementDoc], bytes],
+) -> Issued:
+    """Issue the client's statement for `month`, or return the one already issued, unchanged.
+
+    Does not commit: the caller's unit of work does.
+    """
+    if not month_has_ended(month, zone, now):
+        raise StatementError(
+            f"{month} has not ended yet in {zone.key}: "
+            f"its statements can be issued from {month.next_start.isoformat()}"
+        )
+    # One issuer per client at a time (PostgreSQL row lock; SQLite has one writer anyway).
+    session.execute(sa.select(Client.id).where(Client.id == client.id).with_for_update())
+    existing = statement_for(session, client.id, month)
+    if existing is not None:
+        return Issued(existing, created=False)
+    later = session.scalar(
+        sa.select(sa.func.max(Statement.month)).where(
+            Statement.client_id == client.id, Statement.month > str(month)
+        )
+    )
+    if later:
+        raise StatementError(
+            f"{client.code}'s statement for {later} is already issued; statements are issued in "
+            f"month order, so movements of {month} not yet listed go on the next one"
+        )
+    lines = _unlisted_movements(session, client.id, month)
+    agency = sum(line.amount_cents for line in lines if line.paid_to == "agency")
+    fees = sum(line.fee_cents for line in lines)
+    statement = Statement(
+        client=client,
+        month=str(month),
+        number=f"ST-{client.code}-{month}",
+        issued_at=now,
+        issued_by=actor.label,
+        collected_by_agency=agency,
+        collected_by_client=sum(line.amount_cents for line in lines if line.paid_to == "client"),
+        fees=fees,
+        net_remittance=agency - fees,
+        history=collections_history(session, client.id, month),
+        lines=lines,
+    )
+    doc = document(statement, zone)
+    statement.pdf = render_pdf(doc)
+    statement.csv = csv_text(doc)
+    statement.pdf_sha256 = _sha256(statement.pdf)
+    session.add(statement)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "statement",
+        statement.id,
+        "statement.issued",
+        number=statement.number,
+        lines=len(lines),
+        collected_by_agency=statement.collected_by_agency,
+        collected_by_client=statement.collected_by_client,
+        fees=fees,
+        net_remittance=statement.net_remittance,
+    )
+    return Issued(statement, created=True)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def clients_for_month(session: Session, month: Month, zone: ZoneInfo) -> list[Client]:
+    """The clients a month's run covers: those with a statement for it already, those with
+    movements not yet listed, and every other active client that existed by the month's end
+    (a statement with nothing collected is still a statement)."""
+    month_over = dt.datetime.combine(month.next_start, dt.time(0), tzinfo=zone)
+    issued = set(
+        session.scalars(sa.select(Statement.client_id).where(Statement.month == str(month)))
+    )
+    covered = []
+    for client in session.scalars(sa.select(Client).order_by(Client.code)):
+        if (
+            client.id in issued
+            or (client.active and client.created_at < month_over)
+            or _has_unlisted(session, client.id, month)
+        ):
+            covered.append(client)
+    return covered
+
+
+def _has_unlisted(session: Session, client_id: int, month: Month) -> bool:
+    listed = aliased(StatementLine)
+    return (
+        session.scalar(
+            sa.select(LedgerEntry.id)
+            .join(Case, Case.id == LedgerEntry.case_id)
+            .outerjoin(listed, listed.ledger_entry_id == LedgerEntry.id)
+            .where(
+                Case.client_id == client_id,
+                LedgerEntry.kind.in_(MONEY_KINDS),
+                LedgerEntry.received_at <= month.end,
+                listed.id.is_(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
