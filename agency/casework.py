@@ -678,6 +678,7 @@ def email(reference: str):
         return _render_case(case, forms, 422)
     subject, body = render_email(
         form.template.data,
+        case.debtor.language if case.debtor.language in LANGUAGES else "en",
         case=case,
         agency=agency_letterhead(),
         balance=balance_cents(db.session, case.id),

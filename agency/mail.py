@@ -6,6 +6,7 @@ import smtplib
 from email.message import EmailMessage
 
 from flask import current_app, render_template
+from flask_babel import force_locale
 from sqlalchemy.orm import Session
 
 from cases.messages import OutboundMessage
@@ -14,9 +15,11 @@ from cases.model import utcnow
 MAX_ATTEMPTS = 5
 
 
-def render_email(template: str, **context) -> tuple[str, str]:
-    """(subject, body) from templates/email/<name>.txt; its first line is the subject."""
-    text = render_template(f"email/{template}.txt", **context)
+def render_email(template: str, language: str = "en", **context) -> tuple[str, str]:
+    """(subject, body) from templates/email/<name>.txt in `language` (en or es); its first
+    line is the subject."""
+    with force_locale(language):
+        text = render_template(f"email/{template}.txt", **context)
     subject, _, body = text.partition("\n")
     return subject.removeprefix("Subject:").strip(), body.lstrip("\n")
 

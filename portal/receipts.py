@@ -5,7 +5,6 @@ receipt is due. The receipt page and its PDF are in portal.views."""
 
 from __future__ import annotations
 
-from flask_babel import force_locale
 from sqlalchemy.orm import Session
 
 from agency.mail import render_email
@@ -31,14 +30,14 @@ def email_receipt(session: Session, entry_id: int) -> str:
     to = next((e.address for e in case.debtor.emails if e.opted_out_at is None), None)
     if to is None:
         return "no email address open to us"
-    with force_locale(i18n.known(case.debtor.language)):
-        subject, body = render_email(
-            "receipt",
-            case=case,
-            entry=entry,
-            balance_after=balance_after(session, entry),
-            agency=agency_letterhead(),
-        )
+    subject, body = render_email(
+        "receipt",
+        i18n.known(case.debtor.language),
+        case=case,
+        entry=entry,
+        balance_after=balance_after(session, entry),
+        agency=agency_letterhead(),
+    )
     try:
         send_case_email(
             session, case, to=to, subject=subject, body=body, actor=SYSTEM, purpose="receipt"

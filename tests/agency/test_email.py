@@ -48,6 +48,26 @@ def test_an_email_is_delivered_with_disclosure_and_opt_out(
     )
 
 
+def test_a_spanish_speaking_debtor_gets_the_email_in_spanish(
+    app, client, login, make_user, make_client, make_case, smtp_server
+):
+    login(make_user("collector"))
+    case = make_case(make_client(), status="active", principal=45_000)
+    case.debtor.language = "es"
+    with time_machine.travel(dt.datetime(2026, 11, 23, 11, 0, tzinfo=NY), tick=False):
+        assert send(client, case, template="payment_options").status_code == 302
+        # The collector's own page stays in English.
+        assert "Payment options" in client.get(f"/agency/cases/{case.reference}").get_data(
+            as_text=True
+        )
+    drain_jobs(app)
+    [mail] = smtp_server.messages
+    assert mail["Subject"] == f"Opciones de pago para su cuenta {case.reference}"
+    text = mail.get_content()
+    assert "Esta es una comunicación de un cobrador de deudas." in text
+    assert "Para dejar de recibir nuestros correos" in text
+
+
 def test_an_email_a_rule_forbids_is_not_sent(
     app, client, login, make_user, make_client, make_case, db_session, smtp_server
 ):
