@@ -39,16 +39,25 @@ def rq_entry(func: str, *args) -> None:
 
 
 class InProcessRunner:
-    """Runs each job right after the commit, in a fresh app context (and so a fresh session)."""
+    """Runs each job right after the commit, in a fresh app context (and so a fresh session).
+
+    A job that fails is rolled back and logged, as a worker would; the request whose commit
+    queued it has already committed and goes on (a receipt email that cannot be sent must
+    not turn the payment page into an error)."""
 
     def __init__(self, app: Flask):
         self.app = app
         self.ran: list[JobRequest] = []
+        self.failed: list[tuple[JobRequest, BaseException]] = []
 
     def dispatch(self, request: JobRequest) -> None:
         self.ran.append(request)
         with self.app.app_context():
-            run_job(request.func, *request.args)
+            try:
+                run_job(request.func, *request.args)
+            except Exception as exc:
+                self.failed.append((request, exc))
+                log.exception("job %s%r failed", request.func, request.args)
 
 
 class RQRunner:

@@ -74,3 +74,16 @@ def test_worker_command_needs_redis(cli, redis_url):
         result = cli.invoke(args=["worker", "--burst"])
         assert result.exit_code == 1
         assert "REDIS_URL is not set" in result.output
+
+
+def test_an_in_process_job_that_fails_is_rolled_back_and_does_not_break_its_caller(app, db_session):
+    from cases.jobs import JobRequest
+
+    runner = InProcessRunner(app)
+    failing = JobRequest("tests.agency.jobs_for_tests:mark_then_fail", ("failing",))
+    runner.dispatch(failing)  # no exception reaches the request that queued it
+    runner.dispatch(JobRequest(JOB, ("next",)))
+    assert [(r.func, str(e)) for r, e in runner.failed] == [
+        ("tests.agency.jobs_for_tests:mark_then_fail", "job failing failed")
+    ]
+    assert not ran(db_session, "failing") and ran(db_session, "next")
