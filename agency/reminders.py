@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 import click
-from flask import render_template
+from flask import current_app, render_template
 from flask.cli import AppGroup
 from flask_babel import force_locale
 from sqlalchemy.exc import IntegrityError
@@ -145,6 +145,22 @@ def send_due(session: Session, as_of: str | None = None) -> Run:
     return run
 
 
+# Hourly, a few minutes past the hour: each run sends what the rules allow at that hour.
+SCHEDULE = "5 * * * *"
+JOB = "agency.reminders:send_due"
+
+
+def cron_scheduler(connection):
+    """RQ's cron scheduler with the reminders job registered on the `default` queue."""
+    from rq.cron import CronScheduler
+
+    from agency.jobs import rq_entry
+
+    scheduler = CronScheduler(connection=connection)
+    scheduler.register(rq_entry, "default", args=(JOB,), cron=SCHEDULE, name="reminders")
+    return scheduler
+
+
 reminders_cli = AppGroup("reminders", help="Promises and payment reminders.")
 promises_cli = AppGroup("promises", help="Promises to pay.")
 
@@ -178,3 +194,19 @@ def promises_check(as_of):
     settled = check_promises(db.session, today=today, zone=agency_zone(), actor=SYSTEM)
     db.session.commit()
     click.echo(f"{today}: {len(settled['kept'])} kept, {len(settled['broken'])} broken.")
+
+
+@reminders_cli.command("schedule")
+def reminders_schedule():
+    """Run RQ's cron scheduler: enqueues the reminders job hourly (needs REDIS_URL and a
+    worker on the default queue)."""
+    from agency.jobs import RQRunner
+
+    runner = current_app.extensions["recourse.jobs"]
+    if not isinstance(runner, RQRunner):
+        click.echo(
+            "Error: REDIS_URL is not set: run `flask --app wsgi reminders send` hourly from cron",
+            err=True,
+        )
+        raise SystemExit(1)
+    cron_scheduler(runner.connection).start()

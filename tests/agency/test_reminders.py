@@ -22,6 +22,7 @@ from payments.ledger import post_payment
 from tests.conftest import TEST_ACTOR, drain_jobs
 
 NY = ZoneInfo("America/New_York")
+JOB_NAME = "agency.reminders:send_due"
 RECORDED_ON = dt.date(2026, 11, 23)  # the suite's day
 DUE_ON = dt.date(2026, 11, 30)
 
@@ -339,3 +340,22 @@ def test_the_job_function_runs_the_same_as_the_command(app, db_session, promised
     text = db_session.scalar(sa.select(OutboundMessage).where(OutboundMessage.channel == "text"))
     db_session.refresh(text)
     assert (text.status, text.error) == ("failed", "SMS_API_URL is not set")
+
+
+def test_rq_cron_scheduler_runs_the_reminders_job_on_a_worker(
+    app, db_session, promised, smtp_server, sms_server
+):
+    from agency.jobs import RQRunner
+    from agency.reminders import SCHEDULE, cron_scheduler
+
+    runner = app.extensions["recourse.jobs"]
+    if not isinstance(runner, RQRunner):
+        pytest.skip("needs TEST_REDIS_URL")
+    [job] = cron_scheduler(runner.connection).get_jobs()
+    assert (job.queue_name, job.cron, job.args) == ("default", SCHEDULE, (JOB_NAME,))
+    db_session.commit()
+    with at(27, 10):
+        job.enqueue(runner.connection)  # what the scheduler does at 10:05
+        drain_jobs(app)  # the worker runs it, and then the deliveries it queued
+        drain_jobs(app)
+    assert len(smtp_server.messages) == 1 and len(sms_server.messages) == 1
