@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from agency.extensions import db
+from agency.reminders import promises_cli, reminders_cli
 from agency.statements_cli import statements_cli
 from agency.timezone import agency_today
 from cases import audit
@@ -203,3 +204,5 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(group)
     app.cli.add_command(worker)
     app.cli.add_command(statements_cli)
+    app.cli.add_command(reminders_cli)
+    app.cli.add_command(promises_cli)

@@ -23,6 +23,8 @@ ENV_KEYS = (
     "AGENCY_TIMEZONE",
     "SESSION_COOKIE_SECURE",
     "DOCUMENT_STORE",
+    "SMS_API_URL",
+    "SMS_API_KEY",
 )
 
 
@@ -57,6 +59,9 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
         "AGENCY_TIMEZONE": "America/New_York",
         "SESSION_COOKIE_SECURE": True,
         "DOCUMENT_STORE": str(Path(instance_path) / "documents"),
+        # A text-message provider that takes {"to", "body"} as JSON and answers {"id"}.
+        "SMS_API_URL": "",
+        "SMS_API_KEY": "",
     }
     settings.update({k: environ[k] for k in ENV_KEYS if environ.get(k) not in (None, "")})
     settings.update(overrides)

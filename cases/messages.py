@@ -30,6 +30,8 @@ class OutboundMessage(Timestamped, Base):
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(sa.Text)
     sent_at: Mapped[dt.datetime | None]
+    # The text provider's id for a sent text (what its delivery reports name).
+    provider_id: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class MessageError(ValueError):
@@ -75,4 +77,58 @@ def send_case_email(
     session.add(message)
     session.flush()
     enqueue(session, "agency.mail:deliver", message.id, queue="mail")
+    return message
+
+
+TEXT_OPT_OUT = "Reply STOP to opt out"
+
+
+def send_case_text(
+    session: Session,
+    case: Case,
+    *,
+    to: str,
+    body: str,
+    actor: audit.Actor,
+    purpose: str = "collection",
+) -> OutboundMessage:
+    """Queue a text to the debtor if the rules allow it now, recording it as a contact.
+
+    Only to a phone on file whose owner consented to texts and has not opted out; the body
+    must carry the opt-out. Raises ContactRefused (and records nothing) when a rule forbids it.
+    """
+    phones = {p.number: p for p in case.debtor.phones}
+    if to not in phones:
+        raise MessageError("send texts only to a phone number on file for this debtor")
+    phone = phones[to]
+    if not phone.text_consent:
+        raise MessageError(f"{to} has not consented to texts")
+    if phone.texts_opted_out_at:
+        raise MessageError(f"{to} opted out of texts")
+    if "STOP" not in body:
+        raise MessageError("a text must say how to opt out")
+    now = utcnow()
+    gate(session, case, "text", now, purpose=purpose)
+    recorded = record_contact(
+        session,
+        case,
+        channel="text",
+        direction="outbound",
+        occurred_at=now,
+        actor=actor,
+        target=to,
+        body=body,
+        purpose=purpose,
+    )
+    message = OutboundMessage(
+        case_id=case.id,
+        contact_id=recorded.contact.id,
+        channel="text",
+        to_address=to,
+        subject="",
+        body=body,
+    )
+    session.add(message)
+    session.flush()
+    enqueue(session, "agency.texts:deliver", message.id, queue="mail")
     return message

@@ -1,0 +1,212 @@
+"""The reminders job: settles promises, then sends the reminders due, by email and by text, in
+the debtor's language, only when the contact rules allow it now.
+
+Run it often (hourly): a reminder the rules hold back now (outside the debtor's hours, a
+weekly limit) is tried again on the next run, and one already sent is never sent again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+import click
+from flask import current_app, render_template
+from flask.cli import AppGroup
+from flask_babel import force_locale
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from agency.extensions import db
+from agency.mail import render_email
+from agency.pdf import agency_letterhead
+from agency.timezone import agency_today, agency_zone
+from cases import audit
+from cases.contact_log import ContactRefused
+from cases.ledger import balance_cents
+from cases.messages import MessageError, send_case_email, send_case_text
+from cases.reminders import (
+    DueReminder,
+    SentReminder,
+    already_sent,
+    check_promises,
+    due_reminders,
+    reminder_key,
+)
+from portal import i18n
+
+log = logging.getLogger(__name__)
+SYSTEM = audit.Actor(None, "reminders")
+EMAIL_TEMPLATES = {
+    "promise_due": "promise_reminder",
+    "promise_missed": "promise_missed",
+    "installment_due": "installment_reminder",
+    "installment_missed": "installment_missed",
+}
+
+
+@dataclass
+class Run:
+    today: dt.date
+    kept: list[int] = field(default_factory=list)
+    broken: list[int] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)  # reminder keys
+    held: list[str] = field(default_factory=list)  # "key: why"
+
+
+def _context(session: Session, due: DueReminder) -> dict:
+    return {
+        "case": due.case,
+        "agency": agency_letterhead(),
+        "amount": f"${due.amount_cents / 100:,.2f}",
+        "date": due.due_on.isoformat(),
+        "balance": f"${balance_cents(session, due.case.id) / 100:,.2f}",
+        "installment": due.installment,
+        "kind": due.kind,
+    }
+
+
+def _render_text(language: str, **context) -> str:
+    with force_locale(language):
+        return render_template("email/text_reminder.txt", **context).strip()
+
+
+def _targets(due: DueReminder) -> list[tuple[str, str]]:
+    """(channel, to): the debtor's first email open to us, and their first phone that
+    consented to texts and has not opted out."""
+    debtor = due.case.debtor
+    found = []
+    email = next((e for e in debtor.emails if e.consent and e.opted_out_at is None), None)
+    if email is not None:
+        found.append(("email", email.address))
+    phone = next(
+        (p for p in debtor.phones if p.text_consent and p.texts_opted_out_at is None), None
+    )
+    if phone is not None:
+        found.append(("text", phone.number))
+    return found
+
+
+def _send_one(session: Session, due: DueReminder, channel: str, to: str, run: Run) -> None:
+    key = reminder_key(due.kind, due.target_id, channel)
+    if already_sent(session, key):
+        return
+    language = i18n.known(due.case.debtor.language)
+    context = _context(session, due)
+    try:
+        with session.begin_nested():
+            if channel == "email":
+                subject, body = render_email(EMAIL_TEMPLATES[due.kind], language, **context)
+                message = send_case_email(
+                    session, due.case, to=to, subject=subject, body=body, actor=SYSTEM
+                )
+            else:
+                body = _render_text(language, **context)
+                message = send_case_text(session, due.case, to=to, body=body, actor=SYSTEM)
+            session.add(
+                SentReminder(
+                    key=key,
+                    case_id=due.case.id,
+                    kind=due.kind,
+                    channel=channel,
+                    promise_id=due.promise.id if due.promise else None,
+                    installment_id=due.installment.id if due.installment else None,
+                    message_id=message.id,
+                )
+            )
+            session.flush()
+    except (ContactRefused, MessageError) as exc:
+        run.held.append(f"{key}: {exc}")
+        return
+    except IntegrityError:  # another run sent it a moment ago
+        return
+    run.sent.append(key)
+
+
+def send_due(session: Session, as_of: str | None = None) -> Run:
+    """The job (`agency.reminders:send_due`): settle promises, send what is due and allowed."""
+    today = dt.date.fromisoformat(as_of) if as_of else agency_today()
+    zone = agency_zone()
+    run = Run(today)
+    settled = check_promises(session, today=today, zone=zone, actor=SYSTEM)
+    run.kept, run.broken = settled["kept"], settled["broken"]
+    for due in due_reminders(session, today=today, zone=zone):
+        for channel, to in _targets(due):
+            _send_one(session, due, channel, to, run)
+    log.info(
+        "reminders %s: %d kept, %d broken, %d sent, %d held back",
+        today,
+        len(run.kept),
+        len(run.broken),
+        len(run.sent),
+        len(run.held),
+    )
+    return run
+
+
+# Hourly, a few minutes past the hour: each run sends what the rules allow at that hour.
+SCHEDULE = "5 * * * *"
+JOB = "agency.reminders:send_due"
+
+
+def cron_scheduler(connection):
+    """RQ's cron scheduler with the reminders job registered on the `default` queue."""
+    from rq.cron import CronScheduler
+
+    from agency.jobs import rq_entry
+
+    scheduler = CronScheduler(connection=connection)
+    scheduler.register(rq_entry, "default", args=(JOB,), cron=SCHEDULE, name="reminders")
+    return scheduler
+
+
+reminders_cli = AppGroup("reminders", help="Promises and payment reminders.")
+promises_cli = AppGroup("promises", help="Promises to pay.")
+
+as_of_option = click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="The day to act for, in the agency's time zone (default: today).",
+)
+
+
+@reminders_cli.command("send")
+@as_of_option
+def reminders_send(as_of):
+    """Settle promises and send the reminders due now (run it hourly)."""
+    run = send_due(db.session, as_of.date().isoformat() if as_of else None)
+    db.session.commit()
+    click.echo(
+        f"{run.today}: {len(run.kept)} promise(s) kept, {len(run.broken)} broken; "
+        f"{len(run.sent)} reminder(s) sent, {len(run.held)} held back."
+    )
+    for line in run.held:
+        click.echo(f"  held: {line}")
+
+
+@promises_cli.command("check")
+@as_of_option
+def promises_check(as_of):
+    """Mark open promises kept or broken."""
+    today = as_of.date() if as_of else agency_today()
+    settled = check_promises(db.session, today=today, zone=agency_zone(), actor=SYSTEM)
+    db.session.commit()
+    click.echo(f"{today}: {len(settled['kept'])} kept, {len(settled['broken'])} broken.")
+
+
+@reminders_cli.command("schedule")
+def reminders_schedule():
+    """Run RQ's cron scheduler: enqueues the reminders job hourly (needs REDIS_URL and a
+    worker on the default queue)."""
+    from agency.jobs import RQRunner
+
+    runner = current_app.extensions["recourse.jobs"]
+    if not isinstance(runner, RQRunner):
+        click.echo(
+            "Error: REDIS_URL is not set: run `flask --app wsgi reminders send` hourly from cron",
+            err=True,
+        )
+        raise SystemExit(1)
+    cron_scheduler(runner.connection).start()

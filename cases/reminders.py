@@ -1,0 +1,167 @@
+"""Promises kept and broken, and which reminders are due: 3 days before a promise or an
+installment, and the day after a miss. Each reminder goes out once per channel."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
+
+from cases import audit
+from cases.case import OPEN_STATUSES, Case
+from cases.ledger import LedgerEntry
+from cases.model import Base, Timestamped
+from cases.plans import Installment, PaymentPlan, PromiseToPay
+
+REMINDER_KINDS = ("promise_due", "promise_missed", "installment_due", "installment_missed")
+# "3 days before": sent on the third day before, or later if the rules kept it back.
+DAYS_BEFORE = 3
+# A missed payment's reminder is sent from the day after, for as long as this if held back.
+MISSED_FOR_DAYS = 7
+
+
+class SentReminder(Timestamped, Base):
+    """One reminder sent on one channel: the unique key makes a second sending impossible."""
+
+    __tablename__ = "sent_reminders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(80), unique=True)  # kind:id:channel
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    channel: Mapped[str] = mapped_column(sa.String(10))
+    promise_id: Mapped[int | None] = mapped_column(sa.ForeignKey("promises_to_pay.id"))
+    installment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("installments.id"))
+    message_id: Mapped[int | None] = mapped_column(sa.ForeignKey("outbound_messages.id"))
+
+
+def reminder_key(kind: str, target_id: int, channel: str) -> str:
+    return f"{kind}:{target_id}:{channel}"
+
+
+def already_sent(session: Session, key: str) -> bool:
+    return session.scalar(sa.select(SentReminder.id).where(SentReminder.key == key)) is not None
+
+
+def promise_paid_cents(
+    session: Session, promise: PromiseToPay, *, today: dt.date, zone: ZoneInfo
+) -> int:
+    """What was paid on the case (to the agency or directly to the client) from the day the
+    promise was made to its due date (or today, if sooner), in the agency's calendar; reversed
+    payments do not count."""
+    made_on = promise.created_at.astimezone(zone).date()
+    reversal = aliased(LedgerEntry)
+    paid = session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(-LedgerEntry.amount_cents), 0)).where(
+            LedgerEntry.case_id == promise.case_id,
+            LedgerEntry.kind.in_(("payment", "direct_payment")),
+            LedgerEntry.received_at >= made_on,
+            LedgerEntry.received_at <= min(promise.due_on, today),
+            ~sa.exists().where(reversal.reverses_id == LedgerEntry.id),
+        )
+    )
+    return int(paid or 0)
+
+
+def check_promises(
+    session: Session, *, today: dt.date, zone: ZoneInfo, actor: audit.Actor = audit.SYSTEM
+) -> dict[str, list[int]]:
+    """Settle every open promise that can be settled: `kept` once the payments reach its
+    amount by its due date, `broken` once its due date has passed without them. Audited."""
+    settled: dict[str, list[int]] = {"kept": [], "broken": []}
+    promises = session.scalars(
+        sa.select(PromiseToPay).where(PromiseToPay.status == "open").order_by(PromiseToPay.id)
+    ).all()
+    for promise in promises:
+        paid = promise_paid_cents(session, promise, today=today, zone=zone)
+        if paid >= promise.amount_cents:
+            status = "kept"
+        elif promise.due_on < today:
+            status = "broken"
+        else:
+            continue
+        promise.status = status
+        settled[status].append(promise.id)
+        audit.record(
+            session,
+            actor,
+            "promise",
+            promise.id,
+            f"promise.{status}",
+            case_id=promise.case_id,
+            amount_cents=promise.amount_cents,
+            paid_cents=paid,
+            due_on=promise.due_on.isoformat(),
+        )
+    session.flush()
+    return settled
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    kind: str
+    case: Case
+    amount_cents: int
+    due_on: dt.date
+    promise: PromiseToPay | None = None
+    installment: Installment | None = None
+
+    @property
+    def target_id(self) -> int:
+        return self.promise.id if self.promise else self.installment.id
+
+
+def due_reminders(session: Session, *, today: dt.date, zone: ZoneInfo) -> list[DueReminder]:
+    """The reminders that should go out today (each channel is sent once; see SentReminder)."""
+    soon = (today + dt.timedelta(days=1), today + dt.timedelta(days=DAYS_BEFORE))
+    missed = (today - dt.timedelta(days=MISSED_FOR_DAYS), today - dt.timedelta(days=1))
+    found: list[DueReminder] = []
+    open_case = Case.status.in_(OPEN_STATUSES)
+    rows = session.execute(
+        sa.select(PromiseToPay, Case)
+        .join(Case, Case.id == PromiseToPay.case_id)
+        .where(
+            open_case,
+            sa.or_(
+                sa.and_(PromiseToPay.status == "open", PromiseToPay.due_on.between(*soon)),
+                sa.and_(PromiseToPay.status == "broken", PromiseToPay.due_on.between(*missed)),
+            ),
+        )
+        .order_by(PromiseToPay.id)
+    ).all()
+    for promise, case in rows:
+        if promise.status == "open":
+            if promise.created_at.astimezone(zone).date() >= today:
+                continue  # made today: the debtor needs no reminder of it yet
+            kind = "promise_due"
+        else:
+            kind = "promise_missed"
+        found.append(DueReminder(kind, case, promise.amount_cents, promise.due_on, promise=promise))
+    rows = session.execute(
+        sa.select(Installment, Case)
+        .join(PaymentPlan, PaymentPlan.id == Installment.plan_id)
+        .join(Case, Case.id == PaymentPlan.case_id)
+        .where(
+            open_case,
+            PaymentPlan.status == "active",
+            sa.or_(
+                sa.and_(Installment.status == "scheduled", Installment.due_on.between(*soon)),
+                sa.and_(
+                    Installment.status.in_(("scheduled", "failed", "missed")),
+                    Installment.due_on.between(*missed),
+                ),
+            ),
+        )
+        .order_by(Installment.id)
+    ).all()
+    for installment, case in rows:
+        kind = "installment_due" if installment.due_on > today else "installment_missed"
+        found.append(
+            DueReminder(
+                kind, case, installment.amount_cents, installment.due_on, installment=installment
+            )
+        )
+    return found
