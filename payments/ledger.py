@@ -153,7 +153,9 @@ def settle_if_offer_paid(
     rest of the balance is written off and the case is settled. Call under the case lock.
     True when the case was settled."""
     offer = accepted_offer(session, case.id)
-    if offer is None or paid_toward(session, offer) < offer.amount_cents:
+    if offer is None or offer.expires_on < received_at:  # too late: the offer has lapsed
+        return False
+    if paid_toward(session, offer) < offer.amount_cents:
         return False
     mark_paid(session, offer, actor=actor)
     rest = balance_cents(session, case.id)
