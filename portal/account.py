@@ -34,6 +34,7 @@ class Account:
     plan: PaymentPlan | None
     next_installment: Installment | None
     open_disputes: list[Dispute] = field(default_factory=list)
+    settlement_letters: list[Document] = field(default_factory=list)
 
 
 def account(session: Session, case: Case, today: dt.date) -> Account:
@@ -75,6 +76,13 @@ def account(session: Session, case: Case, today: dt.date) -> Account:
                 sa.select(Dispute)
                 .where(Dispute.case_id == case.id, Dispute.status == "open")
                 .order_by(Dispute.received_at)
+            )
+        ),
+        settlement_letters=list(
+            session.scalars(
+                sa.select(Document)
+                .where(Document.case_id == case.id, Document.kind == "settlement_letter")
+                .order_by(Document.id)
             )
         ),
     )
