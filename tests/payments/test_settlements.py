@@ -17,7 +17,14 @@ from cases.documents import Document
 from cases.ledger import LedgerEntry, balance_cents
 from cases.offers import SettlementOffer, accept_offer, propose_offer
 from payments.ledger import LedgerError, post_payment, post_settlement_writeoff, reverse_payment
-from tests.conftest import drain_jobs
+from tests.conftest import csrf_from, drain_jobs
+from tests.payments.test_portal_pay import (  # noqa: F401 (portal_stripe: a fixture)
+    card_token,
+    confirm,
+    intent_id,
+    portal_stripe,
+    start_payment,
+)
 
 TODAY = dt.date(2026, 11, 23)
 STAFF = audit.Actor(None, "user:collector")
@@ -154,3 +161,63 @@ def test_money_after_the_deadline_does_not_settle(db_session, accepted):
     )
     assert offer.status == "accepted" and case.status == "active"
     assert balance_cents(db_session, case.id) == 15_000
+
+
+def test_end_to_end_accept_and_pay_by_card(
+    app,
+    db_session,
+    signed_in,
+    login,
+    make_user,
+    make_client,
+    make_case,
+    portal_stripe,  # noqa: F811 (the fixture imported above)
+    gateway,
+):
+    case = make_case(make_client(), status="active")
+    offer = propose_offer(
+        db_session,
+        case,
+        amount_cents=85_000,
+        expires_on=TODAY + dt.timedelta(days=14),
+        today=TODAY,
+        role="collector",
+        actor=STAFF,
+    )
+    db_session.flush()
+    client = signed_in(case)
+    page = client.get(f"/portal/cases/{case.reference}")
+    client.post(
+        f"/portal/cases/{case.reference}/offers/{offer.id}/accept",
+        data={"csrf_token": csrf_from(page)},
+    )
+    intent = intent_id(start_payment(client, case, "850.00").get_data(as_text=True))
+    assert gateway.retrieve_payment_intent(intent).metadata["offer_id"] == str(offer.id)
+    answer = confirm(client, intent, card_token(portal_stripe, "4242424242424242"))
+    assert answer.json["status"] == "succeeded"
+    assert client.get(f"/portal/payments/{intent}").status_code == 302
+    drain_jobs(app)
+
+    db_session.refresh(offer)
+    db_session.refresh(case)
+    assert (offer.status, case.status) == ("paid", "settled")
+    assert balance_cents(db_session, case.id) == 0
+    [writeoff] = entries(db_session, case, "settlement_writeoff")
+    assert writeoff.amount_cents == -15_000 and writeoff.fee_cents == 0
+    page = client.get(f"/portal/cases/{case.reference}").get_data(as_text=True)
+    assert "Settled in full (PDF)" in page and "Your settlement terms (PDF)" in page
+    assert "Pay now" not in page
+    letters = db_session.scalars(
+        sa.select(Document)
+        .where(Document.case_id == case.id, Document.kind == "settlement_letter")
+        .order_by(Document.id)
+    ).all()
+    assert [d.filename.split("-RC")[0] for d in letters] == ["settlement-terms", "settled-in-full"]
+
+    # Staff see both letters on the case screen.
+    client.post("/portal/logout", data={"csrf_token": csrf_from(client.get("/portal/"))})
+    login(make_user("collector"))
+    screen = client.get(f"/agency/cases/{case.reference}").get_data(as_text=True)
+    assert f"/agency/documents/{letters[1].id}" in screen and "<td>paid</td>" in screen
+    pdf = client.get(f"/agency/documents/{letters[1].id}")
+    assert "Settled in full" in PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text()
