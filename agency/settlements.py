@@ -7,21 +7,28 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from wtforms import IntegerField, StringField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from agency.casework import _act, staff_case
 from agency.extensions import db
-from agency.money import parse_cents
+from agency.money import MoneyField, parse_cents
 from agency.security import roles_required
 from agency.staff import actor, bp
 from agency.timezone import agency_today
 from cases.case import Case
+from cases.clients import Client
 from cases.ledger import balances
 from cases.offers import (
+    OfferBand,
     OfferError,
     SettlementOffer,
+    add_band,
     approve_offer,
     awaiting_approval,
+    bands_of,
     propose_offer,
+    remove_band,
     withdraw_offer,
 )
 
@@ -125,3 +132,74 @@ def withdraw(offer_id: int):
         return "Offer withdrawn."
 
     return _decide(offer_id, decide)
+
+
+# --- a client's self-service offer bands (admin) -----------------------------------------
+
+
+class BandForm(FlaskForm):
+    min_balance = MoneyField("Balances from", validators=[InputRequired()])
+    max_balance = MoneyField("up to (not included; empty: no upper end)", validators=[Optional()])
+    pay_percent = StringField(
+        "The debtor pays (% of the balance)", validators=[InputRequired(), Length(max=10)]
+    )
+    valid_days = IntegerField(
+        "Days to pay after accepting", default=30, validators=[NumberRange(1, 60)]
+    )
+
+
+def _client(code: str) -> Client:
+    return db.session.scalar(sa.select(Client).where(Client.code == code)) or abort(404)
+
+
+@bp.route("/clients/<code>/bands", methods=["GET", "POST"])
+@roles_required("admin")
+def bands(code: str):
+    client = _client(code)
+    form = BandForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            add_band(
+                db.session,
+                client,
+                min_balance_cents=form.min_balance.data,
+                max_balance_cents=form.max_balance.data,
+                pay_bps=_percent_bps(form.pay_percent.data),
+                valid_days=form.valid_days.data,
+                actor=actor(),
+            )
+        except OfferError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            status = 422
+        else:
+            db.session.commit()
+            flash("Band added; debtors in it see the discount in the portal.", "success")
+            return redirect(url_for("staff.bands", code=client.code))
+    elif request.method == "POST":
+        status = 422
+        for name, errors in form.errors.items():
+            flash(f"{getattr(form, name).label.text}: {'; '.join(errors)}", "error")
+    return render_template(
+        "agency/bands.html",
+        client=client,
+        bands=bands_of(db.session, client.id),
+        form=form,
+        plain_form=FlaskForm(),
+    ), status
+
+
+@bp.post("/clients/<code>/bands/<int:band_id>/remove")
+@roles_required("admin")
+def remove_offer_band(code: str, band_id: int):
+    client = _client(code)
+    band = db.session.get(OfferBand, band_id)
+    if band is None or band.client_id != client.id:
+        abort(404)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    remove_band(db.session, band, actor=actor())
+    db.session.commit()
+    flash("Band removed.", "success")
+    return redirect(url_for("staff.bands", code=client.code))

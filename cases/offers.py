@@ -62,6 +62,25 @@ class SettlementOffer(Timestamped, Base):
         return self.status
 
 
+class OfferBand(Timestamped, Base):
+    """A client's self-service discount: debtors whose balance is in [min, max) may settle
+    for `pay_bps` of it in the portal, without a collector (never under the client's floor)."""
+
+    __tablename__ = "offer_bands"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id"), index=True)
+    min_balance_cents: Mapped[int] = mapped_column(sa.BigInteger)
+    max_balance_cents: Mapped[int | None] = mapped_column(sa.BigInteger)  # None: no upper end
+    pay_bps: Mapped[int]
+    valid_days: Mapped[int] = mapped_column(default=30)
+
+    def covers(self, balance: int) -> bool:
+        return self.min_balance_cents <= balance and (
+            self.max_balance_cents is None or balance < self.max_balance_cents
+        )
+
+
 class OfferError(ValueError):
     """An offer, or a decision about one, was refused; the message says why."""
 
@@ -288,3 +307,153 @@ def awaiting_approval(session: Session, today: dt.date) -> list[SettlementOffer]
             .order_by(SettlementOffer.created_at)
         )
     )
+
+
+# --- a client's self-service bands --------------------------------------------------------
+
+
+def add_band(
+    session: Session,
+    client: Client,
+    *,
+    min_balance_cents: int,
+    max_balance_cents: int | None,
+    pay_bps: int,
+    valid_days: int,
+    actor: audit.Actor,
+) -> OfferBand:
+    if min_balance_cents < 0:
+        raise OfferError("the lowest balance cannot be negative")
+    if max_balance_cents is not None and max_balance_cents <= min_balance_cents:
+        raise OfferError("the highest balance must be more than the lowest")
+    if not client.min_settlement_bps <= pay_bps < 10000:
+        raise OfferError(
+            f"the debtor must pay at least the client's floor "
+            f"({client.min_settlement_bps / 100:g}%) and less than 100%"
+        )
+    if not 1 <= valid_days <= MAX_EXPIRY_DAYS:
+        raise OfferError(f"an offer can be open for 1 to {MAX_EXPIRY_DAYS} days")
+    top = max_balance_cents if max_balance_cents is not None else float("inf")
+    for band in bands_of(session, client.id):
+        other_top = band.max_balance_cents if band.max_balance_cents is not None else float("inf")
+        if min_balance_cents < other_top and band.min_balance_cents < top:
+            raise OfferError("this band overlaps another band of the client")
+    band = OfferBand(
+        client_id=client.id,
+        min_balance_cents=min_balance_cents,
+        max_balance_cents=max_balance_cents,
+        pay_bps=pay_bps,
+        valid_days=valid_days,
+    )
+    session.add(band)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "client",
+        client.id,
+        "offer_band.added",
+        band_id=band.id,
+        min_balance_cents=min_balance_cents,
+        max_balance_cents=max_balance_cents,
+        pay_bps=pay_bps,
+        valid_days=valid_days,
+    )
+    return band
+
+
+def remove_band(session: Session, band: OfferBand, *, actor: audit.Actor) -> None:
+    audit.record(
+        session,
+        actor,
+        "client",
+        band.client_id,
+        "offer_band.removed",
+        band_id=band.id,
+        min_balance_cents=band.min_balance_cents,
+        max_balance_cents=band.max_balance_cents,
+        pay_bps=band.pay_bps,
+    )
+    session.delete(band)
+    session.flush()
+
+
+def bands_of(session: Session, client_id: int) -> list[OfferBand]:
+    return list(
+        session.scalars(
+            sa.select(OfferBand)
+            .where(OfferBand.client_id == client_id)
+            .order_by(OfferBand.min_balance_cents)
+        )
+    )
+
+
+def band_quote(session: Session, case: Case, today: dt.date) -> tuple[OfferBand, int, int] | None:
+    """The self-service discount this case may take now: (band, amount, balance), or None
+    when the case has no band, is not open to offers, or already has a live offer."""
+    if case.status not in OFFERABLE_CASE_STATUSES:
+        return None
+    if session.scalar(
+        sa.select(SettlementOffer.id).where(
+            SettlementOffer.case_id == case.id,
+            SettlementOffer.status.in_(LIVE),
+            SettlementOffer.expires_on >= today,
+        )
+    ):
+        return None
+    balance = balance_cents(session, case.id)
+    band = next((b for b in bands_of(session, case.client_id) if b.covers(balance)), None)
+    if band is None or balance <= 0:
+        return None
+    client = session.get(Client, case.client_id)
+    bps = max(band.pay_bps, client.min_settlement_bps)  # a floor raised later still holds
+    amount = (balance * bps + 9999) // 10000  # rounded up: never under the share
+    if amount >= balance:
+        return None
+    return band, amount, balance
+
+
+def take_band_offer(
+    session: Session, case: Case, *, today: dt.date, actor: audit.Actor, wording: str
+) -> SettlementOffer:
+    """The debtor takes the self-service discount: the offer is made and accepted at once."""
+    quote = band_quote(session, case, today)
+    if quote is None:
+        raise OfferError("there is no discount to take on this account")
+    band, amount, balance = quote
+    for previous in session.scalars(
+        sa.select(SettlementOffer).where(
+            SettlementOffer.case_id == case.id, SettlementOffer.status.in_(LIVE)
+        )
+    ):  # only lapsed ones can be left (band_quote refused live ones)
+        _set_status(session, previous, "expired", actor=actor, reason="its date passed")
+    offer = SettlementOffer(
+        case_id=case.id,
+        amount_cents=amount,
+        balance_cents=balance,
+        expires_on=band_expiry(band, today),
+        max_installments=1,
+        status="approved",
+        approved_at=utcnow(),
+    )
+    session.add(offer)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "settlement_offer",
+        offer.id,
+        "offer.proposed",
+        case_id=case.id,
+        amount_cents=amount,
+        balance_cents=balance,
+        expires_on=offer.expires_on.isoformat(),
+        self_service=True,
+        band_id=band.id,
+        status="approved",
+    )
+    return accept_offer(session, offer, actor=actor, today=today, wording=wording)
+
+
+def band_expiry(band: OfferBand, today: dt.date) -> dt.date:
+    return today + dt.timedelta(days=band.valid_days)

@@ -162,7 +162,8 @@ def case(reference: str):
         "portal/case.html",
         debtor=g.debtor,
         a=account(db.session, found, agency_today()),
-        offer_wording=acceptance_wording,
+        offer_wording=lambda o: acceptance_wording(o.amount_cents, o.expires_on),
+        offer_wording_for=acceptance_wording,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from cases.audit import AuditEvent
-from cases.offers import SettlementOffer
+from cases.offers import SettlementOffer, bands_of
 from tests.conftest import csrf_from
 
 
@@ -112,3 +112,45 @@ def test_bad_offers_say_why_and_change_nothing(
         assert response.status_code == 422, data
         assert message in response.get_data(as_text=True), data
     assert offers(db_session, case) == []
+
+
+def test_an_admin_sets_a_clients_offer_bands(client, login, make_user, make_client, db_session):
+    acme = make_client(min_settlement_bps=7000)
+    login(make_user("admin"))
+    assert "Self-service offer bands" in client.get("/agency/clients/ACME").get_data(as_text=True)
+    page = client.get("/agency/clients/ACME/bands")
+    assert "No bands" in page.get_data(as_text=True)
+    data = {
+        "min_balance": "500",
+        "max_balance": "",
+        "pay_percent": "80",
+        "valid_days": "14",
+        "csrf_token": csrf_from(page),
+    }
+    added = client.post("/agency/clients/ACME/bands", data=data)
+    assert added.status_code == 302
+    text = client.get(added.location).get_data(as_text=True)
+    assert "$500.00" in text and "no limit" in text and "80.00%" in text
+    [band] = bands_of(db_session, acme.id)
+    assert (band.min_balance_cents, band.max_balance_cents, band.pay_bps, band.valid_days) == (
+        50_000,
+        None,
+        8000,
+        14,
+    )
+    refused = client.post(
+        "/agency/clients/ACME/bands", data={**data, "min_balance": "100", "pay_percent": "60"}
+    )
+    assert refused.status_code == 422
+    assert "at least the client&#39;s floor (70%)" in refused.get_data(as_text=True)
+    assert len(bands_of(db_session, acme.id)) == 1
+    client.post(
+        f"/agency/clients/ACME/bands/{band.id}/remove", data={"csrf_token": data["csrf_token"]}
+    )
+    assert bands_of(db_session, acme.id) == []
+
+
+def test_collectors_cannot_set_bands(client, login, make_user, make_client):
+    make_client()
+    login(make_user("collector"))
+    assert client.get("/agency/clients/ACME/bands").status_code == 403

@@ -14,9 +14,13 @@ from cases.offers import (
     OfferError,
     SettlementOffer,
     accept_offer,
+    add_band,
     approve_offer,
+    band_quote,
+    bands_of,
     expire_offers,
     propose_offer,
+    take_band_offer,
     withdraw_offer,
 )
 
@@ -172,3 +176,73 @@ def test_expiry(db_session, case):
     assert offer.status == "expired"
     assert expire_offers(db_session, later) == 0
     assert actions(db_session, case)[-1] == "offer.expired"
+
+
+# --- a client's self-service bands ---------------------------------------------------------
+
+
+def band(session, client, low, high, bps, days=30):
+    return add_band(
+        session,
+        client,
+        min_balance_cents=low,
+        max_balance_cents=high,
+        pay_bps=bps,
+        valid_days=days,
+        actor=SUPERVISOR,
+    )
+
+
+def test_bands_stay_inside_the_floor_and_do_not_overlap(db_session, make_client):
+    client = make_client(min_settlement_bps=7000)
+    band(db_session, client, 0, 50_000, 9000)
+    band(db_session, client, 50_000, None, 8000)
+    for args, message in [
+        ((100_000, 200_000, 8500), "overlaps"),
+        ((300_000, 310_000, 6999), "at least the client's floor \\(70%\\)"),
+        ((300_000, 310_000, 10_000), "less than 100%"),
+        ((-1, 10_000, 9000), "cannot be negative"),
+        ((20_000, 10_000, 9000), "more than the lowest"),
+        ((300_000, 310_000, 9000, 61), "1 to 60 days"),
+    ]:
+        with pytest.raises(OfferError, match=message):
+            band(db_session, client, *args)
+    assert len(bands_of(db_session, client.id)) == 2
+
+
+def test_a_debtor_in_a_band_takes_the_discount(db_session, make_client, make_case):
+    client = make_client(min_settlement_bps=7000)
+    band(db_session, client, 50_000, 200_000, 8000, days=10)
+    case = make_case(client, status="active")  # $1,000.00
+    b, amount, balance = band_quote(db_session, case, TODAY)
+    assert (amount, balance) == (80_000, 100_000)
+    offer = take_band_offer(db_session, case, today=TODAY, actor=DEBTOR, wording="I accept")
+    assert (offer.status, offer.amount_cents, offer.expires_on) == (
+        "accepted",
+        80_000,
+        TODAY + dt.timedelta(days=10),
+    )
+    assert offer.proposed_by_id is None
+    proposed = db_session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == "offer.proposed")
+    ).one()
+    assert proposed.detail["self_service"] is True and proposed.detail["band_id"] == b.id
+    # A live offer: no second discount.
+    assert band_quote(db_session, case, TODAY) is None
+    with pytest.raises(OfferError, match="no discount"):
+        take_band_offer(db_session, case, today=TODAY, actor=DEBTOR, wording="again")
+
+
+def test_no_band_no_discount_and_a_raised_floor_still_holds(db_session, make_client, make_case):
+    client = make_client(min_settlement_bps=7000)
+    band(db_session, client, 200_000, None, 7000)
+    case = make_case(client, status="active")
+    assert band_quote(db_session, case, TODAY) is None  # $1,000.00 is under the band
+    big = make_case(client, principal=300_000, status="active")
+    assert band_quote(db_session, big, TODAY)[1] == 210_000
+    client.min_settlement_bps = 7500
+    assert band_quote(db_session, big, TODAY)[1] == 225_000
+    assert (
+        band_quote(db_session, make_case(client, principal=300_000, status="disputed"), TODAY)
+        is None
+    )

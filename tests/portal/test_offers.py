@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from cases import audit
 from cases.audit import AuditEvent
 from cases.documents import Document
-from cases.offers import propose_offer, withdraw_offer
+from cases.offers import SettlementOffer, add_band, propose_offer, withdraw_offer
 from tests.conftest import csrf_from
 
 TODAY = dt.date(2026, 11, 23)
@@ -141,3 +141,42 @@ def test_expired_withdrawn_and_others_offers_cannot_be_accepted(
         data={"csrf_token": csrf_from(page)},
     )
     assert response.status_code == 404 and theirs.status == "approved"
+
+
+def test_the_clients_discount_is_taken_in_the_portal(db_session, signed_in, make_client, make_case):
+    client_ = make_client(min_settlement_bps=7000)
+    add_band(
+        db_session,
+        client_,
+        min_balance_cents=50_000,
+        max_balance_cents=None,
+        pay_bps=8000,
+        valid_days=14,
+        actor=STAFF,
+    )
+    case = make_case(client_, status="active")
+    client = signed_in(case)
+    page = client.get(f"/portal/cases/{case.reference}")
+    text = page.get_data(as_text=True)
+    assert "A discount for you" in text
+    assert "settle this account for $800.00 instead of $1,000.00: you save $200.00" in text
+    assert "I accept this offer: I will pay $800.00 by 2026-12-07." in text
+    response = client.post(
+        f"/portal/cases/{case.reference}/discount/accept", data={"csrf_token": csrf_from(page)}
+    )
+    text = client.get(response.location).get_data(as_text=True)
+    assert "You accepted the offer. Pay $800.00 by 2026-12-07 to settle the account." in text
+    assert "A discount for you" not in text
+    [offer] = db_session.scalars(
+        sa.select(SettlementOffer).where(SettlementOffer.case_id == case.id)
+    ).all()
+    assert (offer.status, offer.amount_cents) == ("accepted", 80_000)
+    assert db_session.scalars(sa.select(Document).where(Document.kind == "settlement_letter")).one()
+    # Twice: nothing more.
+    again = client.post(
+        f"/portal/cases/{case.reference}/discount/accept", data={"csrf_token": csrf_from(page)}
+    )
+    assert "This offer can no longer be accepted." in client.get(again.location).get_data(
+        as_text=True
+    )
+    assert db_session.scalar(sa.select(sa.func.count(SettlementOffer.id))) == 1
