@@ -48,8 +48,14 @@ __all__ = [
 
 def lock_case(session: Session, case: Case) -> None:
     """Serialise money movements on one case: a row lock on PostgreSQL (SQLite's write lock
-    already admits one writer at a time)."""
-    session.execute(sa.select(Case.id).where(Case.id == case.id).with_for_update())
+    already admits one writer at a time). The case is read again under the lock, so a status
+    another transaction just committed (settled, paid) is the one decided on."""
+    session.scalars(
+        sa.select(Case)
+        .where(Case.id == case.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def _insert_once(session: Session, entry: LedgerEntry) -> LedgerEntry:
