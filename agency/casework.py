@@ -830,6 +830,11 @@ def post_case_payment(reference: str):
             raise ValueError(
                 f"{form.method.data} {number} was already posted on this case"
             ) from None
+        if case.status == "settled":
+            return (
+                f"Payment of ${-entry.amount_cents / 100:,.2f} posted. The settlement is paid: "
+                "the rest is written off and the case is settled."
+            )
         return f"Payment of ${-entry.amount_cents / 100:,.2f} posted."
 
     return _act(case, "payment_form", do)

@@ -31,6 +31,7 @@ from cases.offers import (
     remove_band,
     withdraw_offer,
 )
+from cases.users import User
 
 
 def _percent_bps(text: str) -> int:
@@ -79,10 +80,17 @@ def offers():
             sa.select(Case).where(Case.id.in_([o.case_id for o in waiting]))
         )
     }
+    proposers = {
+        u.id: u
+        for u in db.session.scalars(
+            sa.select(User).where(User.id.in_([o.proposed_by_id for o in waiting]))
+        )
+    }
     return render_template(
         "agency/offers.html",
         offers=waiting,
         cases=cases,
+        proposers=proposers,
         balances=balances(db.session, list(cases)),
         form=FlaskForm(),
     )

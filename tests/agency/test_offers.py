@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
+from cases import audit
 from cases.audit import AuditEvent
-from cases.offers import SettlementOffer, bands_of
+from cases.offers import SettlementOffer, accept_offer, bands_of, propose_offer
 from tests.conftest import csrf_from
 
 
@@ -58,6 +61,7 @@ def test_under_85_percent_goes_to_the_approval_list(
     listing = client.get("/agency/offers")
     text = listing.get_data(as_text=True)
     assert case.reference in text and "$750.00" in text and "75.00%" in text
+    assert collector.email in text
     # Without the CSRF token nothing happens.
     assert client.post(f"/agency/offers/{offer.id}/approve").status_code == 400
     assert offer.status == "proposed"
@@ -154,3 +158,44 @@ def test_collectors_cannot_set_bands(client, login, make_user, make_client):
     make_client()
     login(make_user("collector"))
     assert client.get("/agency/clients/ACME/bands").status_code == 403
+
+
+def test_a_check_that_completes_an_accepted_offer_settles_the_case(
+    client, login, make_user, make_client, make_case, db_session
+):
+    case = make_case(make_client(), status="active")
+    offer = propose_offer(
+        db_session,
+        case,
+        amount_cents=90_000,
+        expires_on=dt.date(2026, 12, 1),
+        today=dt.date(2026, 11, 23),
+        role="collector",
+        actor=audit.Actor(None, "test"),
+    )
+    accept_offer(
+        db_session,
+        offer,
+        actor=audit.Actor(None, "debtor"),
+        today=dt.date(2026, 11, 23),
+        wording="ok",
+    )
+    db_session.flush()
+    login(make_user("collector"))
+    page = client.get(f"/agency/cases/{case.reference}")
+    response = client.post(
+        f"/agency/cases/{case.reference}/payments",
+        data={
+            "pay-amount": "900.00",
+            "pay-received_at": "2026-11-23",
+            "pay-method": "check",
+            "pay-reference": "1001",
+            "pay-csrf_token": csrf_from(page),
+        },
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    text = client.get(response.location).get_data(as_text=True)
+    assert "The settlement is paid: the rest is written off and the case is settled." in text
+    assert "settlement writeoff" in text and "<td>paid</td>" in text
+    db_session.refresh(case)
+    assert case.status == "settled"
