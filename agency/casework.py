@@ -58,6 +58,7 @@ from cases.notices import (
     mark_validation_sent,
     validation_notice_data,
 )
+from cases.offers import SettlementOffer
 from cases.plans import PromiseToPay, record_promise
 from cases.queue import queue_for
 from cases.users import User
@@ -139,6 +140,19 @@ class LetterForm(FlaskForm):
     )
 
 
+class OfferForm(FlaskForm):
+    amount = MoneyField("Settlement amount", validators=[Optional()])
+    percent = StringField(
+        "or percent of the balance (e.g. 80)", validators=[Optional(), Length(max=10)]
+    )
+    expires_on = DateField("Expires on (at most 60 days)", validators=[DataRequired()])
+    installments = SelectField(
+        "Payments",
+        choices=[SelectChoice("1", "One payment")]
+        + [SelectChoice(str(n), f"Up to {n} installments") for n in range(2, 13)],
+    )
+
+
 class VerificationForm(FlaskForm):
     document = FileField("Verification from the client (optional: PDF, PNG or JPEG)")
     note = TextAreaField("What was sent", validators=[DataRequired(), Length(max=1000)])
@@ -170,6 +184,7 @@ def _forms(case: Case) -> dict:
         "letter_form": LetterForm(prefix="letter"),
         "payment_form": PaymentForm(prefix="pay"),
         "reversal_form": ReversalForm(prefix="rev"),
+        "offer_form": OfferForm(prefix="offer"),
     }
 
 
@@ -260,6 +275,12 @@ def _render_case(case: Case, forms: dict, status: int = 200):
         documents=db.session.scalars(
             sa.select(Document).where(Document.case_id == case.id).order_by(Document.id.desc())
         ).all(),
+        offers=db.session.scalars(
+            sa.select(SettlementOffer)
+            .where(SettlementOffer.case_id == case.id)
+            .order_by(SettlementOffer.id.desc())
+        ).all(),
+        today=agency_today(),
         outbox=db.session.scalars(
             sa.select(OutboundMessage)
             .where(OutboundMessage.case_id == case.id)
@@ -810,6 +831,11 @@ def post_case_payment(reference: str):
             raise ValueError(
                 f"{form.method.data} {number} was already posted on this case"
             ) from None
+        if case.status == "settled":
+            return (
+                f"Payment of ${-entry.amount_cents / 100:,.2f} posted. The settlement is paid: "
+                "the rest is written off and the case is settled."
+            )
         return f"Payment of ${-entry.amount_cents / 100:,.2f} posted."
 
     return _act(case, "payment_form", do)

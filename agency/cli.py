@@ -17,6 +17,7 @@ from agency.timezone import agency_today
 from cases import audit
 from cases.clients import ClientError, client_by_code, create_client
 from cases.jobs import QUEUES
+from cases.offers import expire_offers
 from cases.referral_file import FileRefused
 from cases.referrals import import_file
 from cases.users import ROLES, UserError, create_user, issue_token, user_by_email
@@ -29,6 +30,7 @@ users_cli = AppGroup("users", help="Manage staff and client users.")
 tokens_cli = AppGroup("tokens", help="Issue API tokens.")
 demo_cli = AppGroup("demo", help="Demo data.")
 referrals_cli = AppGroup("referrals", help="Import referral files.")
+offers_cli = AppGroup("offers", help="Settlement offers.")
 
 
 def fail(message: str, code: int = 1):
@@ -199,8 +201,16 @@ def referrals_import(file, client_code, as_of, dry_run, as_json):
         click.echo(f"  row {r['row']}, {r['column'] or 'row'}: {r['reason']}")
 
 
+@offers_cli.command("expire")
+def offers_expire():
+    """Mark every live offer past its date expired (run daily)."""
+    count = expire_offers(db.session, agency_today(), actor=CLI_ACTOR)
+    db.session.commit()
+    click.echo(f"{count} offer(s) expired.")
+
+
 def init_app(app: Flask) -> None:
-    for group in (clients_cli, users_cli, tokens_cli, demo_cli, referrals_cli):
+    for group in (clients_cli, users_cli, tokens_cli, demo_cli, referrals_cli, offers_cli):
         app.cli.add_command(group)
     app.cli.add_command(worker)
     app.cli.add_command(statements_cli)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from cases import audit
 from cases.case import Case, change_status
+from cases.jobs import enqueue
 from cases.ledger import (
     KINDS,
     METHODS,
@@ -23,6 +24,7 @@ from cases.ledger import (
     cents_sum,
     post_placement,
 )
+from cases.offers import SettlementOffer, accepted_offer, mark_paid
 from payments.fees import current_schedule, fee_cents
 
 __all__ = [
@@ -39,14 +41,21 @@ __all__ = [
     "post_adjustment",
     "post_payment",
     "post_placement",
+    "post_settlement_writeoff",
     "reverse_payment",
 ]
 
 
 def lock_case(session: Session, case: Case) -> None:
     """Serialise money movements on one case: a row lock on PostgreSQL (SQLite's write lock
-    already admits one writer at a time)."""
-    session.execute(sa.select(Case.id).where(Case.id == case.id).with_for_update())
+    already admits one writer at a time). The case is read again under the lock, so a status
+    another transaction just committed (settled, paid) is the one decided on."""
+    session.scalars(
+        sa.select(Case)
+        .where(Case.id == case.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
 
 
 def _insert_once(session: Session, entry: LedgerEntry) -> LedgerEntry:
@@ -125,8 +134,90 @@ def post_payment(
         amount_cents=amount_cents,
         external_id=external_id,
     )
+    if settle_if_offer_paid(session, case, received_at=received_at, actor=actor):
+        return entry
     if owed - amount_cents <= 0 and case.status in ("new", "active", "plan", "disputed"):
         change_status(session, case, "paid", actor=actor, reason="balance paid in full")
+    return entry
+
+
+def paid_toward(session: Session, offer: SettlementOffer) -> int:
+    """What the debtor paid since the offer was made (payments less their reversals)."""
+    return -session.scalar(
+        sa.select(cents_sum(LedgerEntry.amount_cents)).where(
+            LedgerEntry.case_id == offer.case_id,
+            LedgerEntry.kind.in_(("payment", "direct_payment", "reversal")),
+            LedgerEntry.created_at >= offer.created_at,
+        )
+    )
+
+
+def settle_if_offer_paid(
+    session: Session, case: Case, *, received_at: dt.date, actor: audit.Actor
+) -> bool:
+    """Once the payments toward an accepted offer reach its amount, the offer is paid, the
+    rest of the balance is written off and the case is settled. Call under the case lock.
+    True when the case was settled."""
+    offer = accepted_offer(session, case.id)
+    if offer is None or offer.expires_on < received_at:  # too late: the offer has lapsed
+        return False
+    if paid_toward(session, offer) < offer.amount_cents:
+        return False
+    mark_paid(session, offer, actor=actor)
+    rest = balance_cents(session, case.id)
+    if rest <= 0:
+        return False  # paid in full after all: the case is paid, not settled
+    post_settlement_writeoff(session, case, offer, received_at=received_at, actor=actor)
+    if case.status in ("new", "active", "plan", "disputed"):
+        change_status(
+            session,
+            case,
+            "settled",
+            actor=actor,
+            reason=f"settlement offer {offer.id} paid; the rest written off",
+        )
+    enqueue(session, "agency.settlement_letters:settled_letter", offer.id, queue="mail")
+    return True
+
+
+def post_settlement_writeoff(
+    session: Session,
+    case: Case,
+    offer: SettlementOffer,
+    *,
+    received_at: dt.date,
+    actor: audit.Actor,
+) -> LedgerEntry:
+    """Write off what is left of the balance once a settlement is paid: no fee is earned on
+    it, and one offer writes off once (its external id)."""
+    lock_case(session, case)
+    rest = balance_cents(session, case.id)
+    if rest <= 0:
+        raise LedgerError("there is nothing left to write off")
+    entry = _insert_once(
+        session,
+        LedgerEntry(
+            case_id=case.id,
+            kind="settlement_writeoff",
+            amount_cents=-rest,
+            fee_bps=0,
+            fee_cents=0,
+            external_id=f"settlement:{offer.id}",
+            received_at=received_at,
+            memo=f"settlement offer {offer.id} paid",
+            recorded_by_id=actor.user_id,
+        ),
+    )
+    audit.record(
+        session,
+        actor,
+        "ledger_entry",
+        entry.id,
+        "settlement_writeoff.posted",
+        case_id=case.id,
+        amount_cents=rest,
+        offer_id=offer.id,
+    )
     return entry
 
 

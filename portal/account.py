@@ -14,7 +14,7 @@ from cases.case import Case
 from cases.disputes import Dispute
 from cases.documents import Document
 from cases.ledger import LedgerEntry, cents_sum, itemize
-from cases.offers import SettlementOffer
+from cases.offers import SettlementOffer, band_expiry, band_quote
 from cases.plans import Installment, PaymentPlan
 
 MONEY_KINDS = ("payment", "direct_payment", "reversal")
@@ -34,6 +34,9 @@ class Account:
     plan: PaymentPlan | None
     next_installment: Installment | None
     open_disputes: list[Dispute] = field(default_factory=list)
+    settlement_letters: list[Document] = field(default_factory=list)
+    # The client's self-service discount open to this case: (amount, balance, pay by).
+    discount: tuple[int, int, dt.date] | None = None
 
 
 def account(session: Session, case: Case, today: dt.date) -> Account:
@@ -43,6 +46,7 @@ def account(session: Session, case: Case, today: dt.date) -> Account:
         .order_by(PaymentPlan.id.desc())
     )
     upcoming = None
+    quote = band_quote(session, case, today)
     if plan is not None:
         upcoming = next((i for i in plan.installments if i.status != "paid"), None)
     # One read of the ledger for the balance, the itemisation and the history.
@@ -77,6 +81,14 @@ def account(session: Session, case: Case, today: dt.date) -> Account:
                 .order_by(Dispute.received_at)
             )
         ),
+        settlement_letters=list(
+            session.scalars(
+                sa.select(Document)
+                .where(Document.case_id == case.id, Document.kind == "settlement_letter")
+                .order_by(Document.id)
+            )
+        ),
+        discount=(quote[1], quote[2], band_expiry(quote[0], today)) if quote else None,
     )
 
 

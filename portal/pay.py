@@ -20,7 +20,9 @@ from agency.money import format_cents, parse_cents
 from agency.timezone import agency_today
 from cases.case import case_by_reference
 from cases.ledger import balance_cents
+from cases.offers import accepted_offer
 from payments.gateway import GatewayError, PaymentGateway, PaymentIntentInfo
+from payments.ledger import paid_toward
 from payments.webhooks import apply_succeeded_intent
 from portal.access import bp, debtor_required, own_case
 
@@ -68,8 +70,20 @@ def pay(reference: str):
     if case.status not in PAYABLE or balance < MIN_PAYMENT_CENTS:
         flash(_("There is nothing to pay on this account."), "info")
         return redirect(url_for("portal.case", reference=case.reference))
-    form = AmountForm(amount=format_cents(balance))
-    context = {"debtor": g.debtor, "case": case, "balance": balance, "form": form}
+    offer = accepted_offer(db.session, case.id)
+    if offer is not None and offer.expires_on < agency_today():
+        offer = None
+    # An accepted settlement: the page starts at what is left to pay on it.
+    due = min(balance, offer.amount_cents - paid_toward(db.session, offer)) if offer else balance
+    form = AmountForm(amount=format_cents(due))
+    context = {
+        "debtor": g.debtor,
+        "case": case,
+        "balance": balance,
+        "form": form,
+        "offer": offer,
+        "offer_due": due,
+    }
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render_template("portal/pay.html", **context), status
@@ -82,7 +96,11 @@ def pay(reference: str):
             case_reference=case.reference,
             idempotency_key=f"portal-{case.id}-{uuid.uuid4().hex}",
             description=f"Payment on {case.reference}",
-            metadata={"debtor_id": str(g.debtor.id), "source": "portal"},
+            metadata={
+                "debtor_id": str(g.debtor.id),
+                "source": "portal",
+                **({"offer_id": str(offer.id)} if offer else {}),
+            },
         )
     except GatewayError as exc:
         form.amount.errors = [str(exc)]

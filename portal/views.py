@@ -43,6 +43,7 @@ from portal.access import (
     signed_in_debtor,
 )
 from portal.account import account, balance_after
+from portal.offers import acceptance_wording
 
 
 def debtor_actor() -> audit.Actor:
@@ -158,7 +159,11 @@ def home():
 def case(reference: str):
     found = own_case(reference)
     return render_template(
-        "portal/case.html", debtor=g.debtor, a=account(db.session, found, agency_today())
+        "portal/case.html",
+        debtor=g.debtor,
+        a=account(db.session, found, agency_today()),
+        offer_wording=lambda o: acceptance_wording(o.amount_cents, o.expires_on),
+        offer_wording_for=acceptance_wording,
     )
 
 
