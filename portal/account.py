@@ -34,6 +34,7 @@ class Account:
     plan: PaymentPlan | None
     next_installment: Installment | None
     open_disputes: list[Dispute] = field(default_factory=list)
+    plan_agreement: Document | None = None
 
 
 def account(session: Session, case: Case, today: dt.date) -> Account:
@@ -70,6 +71,15 @@ def account(session: Session, case: Case, today: dt.date) -> Account:
         ),
         plan=plan,
         next_installment=upcoming,
+        plan_agreement=(
+            session.scalar(
+                sa.select(Document)
+                .where(Document.case_id == case.id, Document.kind == "plan_agreement")
+                .order_by(Document.id.desc())
+            )
+            if plan is not None
+            else None
+        ),
         open_disputes=list(
             session.scalars(
                 sa.select(Dispute)
