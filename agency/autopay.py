@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 
@@ -35,8 +36,6 @@ def _gateway():
 
 def charge_due_job(session: Session, as_of: str | None = None) -> ChargeRun:
     """The daily job: charge what is due today (in the agency's time zone)."""
-    import datetime as dt
-
     today = dt.date.fromisoformat(as_of) if as_of else agency_today()
     return charge_due(session, _gateway(), today=today, zone=agency_zone())
 
@@ -66,6 +65,13 @@ def email_authentication(session: Session, installment_id: int) -> None:
         send_case_email(session, case, to=email.address, subject=subject, body=body, actor=AUTOPAY)
     except (ContactRefused, MessageError) as exc:
         log.info("installment %s: authentication email held back: %s", installment_id, exc)
+
+
+def register_cron(scheduler) -> None:
+    """Add the daily autopay run to RQ's cron scheduler, on the `payments` queue."""
+    from agency.jobs import rq_entry
+
+    scheduler.register(rq_entry, "payments", args=(JOB,), cron=SCHEDULE, name="plans-charge-due")
 
 
 plans_cli = AppGroup("plans", help="Payment plans and autopay.")

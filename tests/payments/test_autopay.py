@@ -201,3 +201,27 @@ def test_a_card_that_needs_authentication_asks_the_debtor_by_email(
     assert f"/portal/installments/{first.id}/authenticate" in message.body
     assert "$250.00" in message.subject
     assert "0 charged, 0 failed, 0 need" in charge(cli, TODAY)  # not charged again
+
+
+def test_the_daily_job_charges_what_is_due(app, db_session, autopay_case, gateway):
+    from agency.autopay import charge_due_job
+
+    case, plan = autopay_case()
+    run = charge_due_job(db_session, TODAY.isoformat())
+
+    assert (run.charged, run.failed) == ([plan.installments[0].id], [])
+    assert len(gateway.find_payment_intents(case_reference=case.reference)) == 1
+
+
+def test_the_daily_job_is_on_the_cron_scheduler(app, redis_url):
+    if not redis_url:
+        pytest.skip("needs Redis (TEST_REDIS_URL)")
+    from redis import Redis
+    from rq.cron import CronScheduler
+
+    from agency.autopay import JOB, SCHEDULE, register_cron
+
+    scheduler = CronScheduler(connection=Redis.from_url(redis_url))
+    register_cron(scheduler)
+    [job] = scheduler.get_jobs()
+    assert (job.args, job.cron, job.queue_name) == ((JOB,), SCHEDULE, "payments")
