@@ -16,7 +16,7 @@ from cases.messages import OutboundMessage
 from cases.plans import create_plan, save_card
 from payments.autopay import charge_due
 from payments.ledger import LedgerEntry
-from tests.conftest import TEST_ACTOR
+from tests.conftest import TEST_ACTOR, drain_jobs
 from tests.payments.test_gateway import DECLINED, NEEDS_3DS, VISA, card
 from tests.payments.test_portal_pay import portal_stripe  # noqa: F401 - a fixture
 
@@ -183,13 +183,14 @@ def test_a_declined_card_is_retried_after_three_days_then_the_plan_breaks(
 
 
 def test_a_card_that_needs_authentication_asks_the_debtor_by_email(
-    cli, db_session, autopay_case, gateway
+    app, cli, db_session, autopay_case, gateway
 ):
     case, plan = autopay_case(number=NEEDS_3DS)
     first = plan.installments[0]
 
     with time_machine.travel(dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)):  # 10 a.m. NY
         assert "1 need authentication" in charge(cli, TODAY)
+        drain_jobs(app)  # with Redis, the email is a job on the mail queue
 
     db_session.refresh(first)
     assert first.needs_authentication
