@@ -12,8 +12,10 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy.orm import selectinload
 from wtforms import (
+    BooleanField,
     DateField,
     DateTimeLocalField,
+    IntegerField,
     SelectChoice,
     SelectField,
     SelectMultipleField,
@@ -28,6 +30,7 @@ from agency.extensions import db
 from agency.mail import render_email
 from agency.money import MoneyField
 from agency.pdf import agency_letterhead, render_pdf
+from agency.plan_agreement import store_agreement
 from agency.security import roles_required
 from agency.staff import actor, bp
 from agency.timezone import agency_today, agency_zone
@@ -59,7 +62,14 @@ from cases.notices import (
     validation_notice_data,
 )
 from cases.offers import SettlementOffer
-from cases.plans import PromiseToPay, record_promise
+from cases.plans import (
+    FREQUENCIES,
+    FREQUENCY_LABELS,
+    PromiseToPay,
+    active_plan,
+    create_plan,
+    record_promise,
+)
 from cases.queue import queue_for
 from cases.users import User
 from payments.ledger import (
@@ -91,6 +101,17 @@ class NoteForm(FlaskForm):
 class PromiseForm(FlaskForm):
     amount = MoneyField("Amount promised", validators=[InputRequired()])
     due_on = DateField("Due on", validators=[DataRequired()])
+
+
+class PlanForm(FlaskForm):
+    frequency = SelectField(
+        "How often",
+        choices=[SelectChoice(f, FREQUENCY_LABELS[f].capitalize()) for f in FREQUENCIES],
+    )
+    count = IntegerField("Number of installments", validators=[InputRequired()])
+    down_payment = MoneyField("Down payment (optional)", validators=[Optional()])
+    first_on = DateField("First payment on (within 30 days)", validators=[DataRequired()])
+    autopay = BooleanField("Autopay: the debtor saves a card in the portal")
 
 
 class DisputeForm(FlaskForm):
@@ -172,6 +193,7 @@ def _forms(case: Case) -> dict:
         "call_form": call,
         "note_form": NoteForm(prefix="note"),
         "promise_form": PromiseForm(prefix="promise"),
+        "plan_form": PlanForm(prefix="plan"),
         "dispute_form": DisputeForm(prefix="dispute"),
         "attorney_form": AttorneyForm(prefix="attorney"),
         "inconvenient_form": InconvenientForm(prefix="inconvenient"),
@@ -265,6 +287,7 @@ def _render_case(case: Case, forms: dict, status: int = 200):
         entries=entries,
         items=itemization(db.session, case),
         promises=promises,
+        plan=active_plan(db.session, case.id),
         disputes=open_disputes(db.session, case.id),
         weekdays=WEEKDAYS,
         reversed_amounts={
@@ -391,6 +414,28 @@ def promise(reference: str):
         return "Promise to pay recorded."
 
     return _act(case, "promise_form", do)
+
+
+@bp.post("/cases/<reference>/plans")
+def plan(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        plan = create_plan(
+            db.session,
+            case,
+            frequency=form.frequency.data,
+            count=form.count.data,
+            first_on=form.first_on.data,
+            today=agency_today(),
+            actor=actor(),
+            down_payment_cents=form.down_payment.data or 0,
+            autopay=form.autopay.data,
+        )
+        store_agreement(case, plan, uploaded_by_id=current_user.id)
+        return f"Payment plan set up: {len(plan.installments)} payments."
+
+    return _act(case, "plan_form", do)
 
 
 @bp.post("/cases/<reference>/disputes")

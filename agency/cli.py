@@ -10,6 +10,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from agency.autopay import plans_cli
 from agency.extensions import db
 from agency.reminders import promises_cli, reminders_cli
 from agency.statements_cli import statements_cli
@@ -216,3 +217,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(statements_cli)
     app.cli.add_command(reminders_cli)
     app.cli.add_command(promises_cli)
+    app.cli.add_command(plans_cli)

@@ -198,8 +198,8 @@ def promises_check(as_of):
 
 @reminders_cli.command("schedule")
 def reminders_schedule():
-    """Run RQ's cron scheduler: enqueues the reminders job hourly (needs REDIS_URL and a
-    worker on the default queue)."""
+    """Run RQ's cron scheduler: enqueues the reminders job hourly and the autopay run daily
+    (needs REDIS_URL and a worker on the default and payments queues)."""
     from agency.jobs import RQRunner
 
     runner = current_app.extensions["recourse.jobs"]
@@ -209,4 +209,8 @@ def reminders_schedule():
             err=True,
         )
         raise SystemExit(1)
-    cron_scheduler(runner.connection).start()
+    from agency.autopay import register_cron
+
+    scheduler = cron_scheduler(runner.connection)
+    register_cron(scheduler)  # and the daily autopay run (plans charge-due)
+    scheduler.start()

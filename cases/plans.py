@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from cases import audit
-from cases.model import Base, Timestamped
+from cases.case import Case, change_status
+from cases.ledger import balance_cents
+from cases.model import Base, Timestamped, utcnow
+from cases.offers import SettlementOffer
 
 FREQUENCIES = ("weekly", "biweekly", "monthly")
 PLAN_STATUSES = ("active", "completed", "broken", "cancelled")
 INSTALLMENT_STATUSES = ("scheduled", "processing", "paid", "failed", "missed")
 MIN_INSTALLMENT_CENTS = 2500
+FIRST_DATE_WITHIN_DAYS = 30
+RETRY_AFTER_DAYS = 3
+BREAK_AFTER_DAYS = 10
+# Installments per month of plan length, per frequency (52 weeks, 26 fortnights a year).
+PER_YEAR = {"weekly": 52, "biweekly": 26, "monthly": 12}
+FREQUENCY_LABELS = {"weekly": "weekly", "biweekly": "every two weeks", "monthly": "monthly"}
 
 
 class PaymentPlan(Timestamped, Base):
@@ -51,7 +62,21 @@ class Installment(Base):
     next_attempt_on: Mapped[dt.date | None]
     paid_at: Mapped[dt.datetime | None]
 
+    # The attempt in flight or last made: its PaymentIntent (for the debtor to authenticate
+    # on-session), and why it did not go through.
+    payment_intent_id: Mapped[str | None] = mapped_column(sa.String(80))
+    last_error: Mapped[str | None] = mapped_column(sa.String(80))
+
     plan: Mapped[PaymentPlan] = relationship(back_populates="installments")
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key of the current attempt, recorded before Stripe is called."""
+        return f"installment-{self.id}-attempt-{self.attempts}"
+
+    @property
+    def needs_authentication(self) -> bool:
+        return self.status == "failed" and self.last_error == "authentication_required"
 
     __table_args__ = (sa.UniqueConstraint("plan_id", "seq"),)
 
@@ -104,3 +129,279 @@ def record_promise(
         due_on=due_on.isoformat(),
     )
     return promise
+
+
+# --- payment plans ------------------------------------------------------------------------
+
+
+class PlanError(ValueError):
+    """A payment plan was refused; the message says why."""
+
+
+@dataclass(frozen=True)
+class ScheduledPayment:
+    seq: int
+    due_on: dt.date
+    amount_cents: int
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day `months` later, or that month's last day when it is shorter."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def due_date(first_on: dt.date, frequency: str, periods: int) -> dt.date:
+    if frequency == "monthly":
+        return add_months(first_on, periods)
+    return first_on + dt.timedelta(weeks=periods * (1 if frequency == "weekly" else 2))
+
+
+def max_installments(frequency: str, max_plan_months: int) -> int:
+    """How many installments of this frequency fit in the client's longest plan."""
+    if frequency not in PER_YEAR:
+        raise PlanError(f"frequency must be one of: {', '.join(FREQUENCIES)}")
+    return max(1, max_plan_months * PER_YEAR[frequency] // 12)
+
+
+def build_schedule(
+    *,
+    total_cents: int,
+    frequency: str,
+    count: int,
+    first_on: dt.date,
+    today: dt.date,
+    max_plan_months: int,
+    down_payment_cents: int = 0,
+) -> list[ScheduledPayment]:
+    """The installments of a plan: an optional down payment on the first date, then `count`
+    equal installments (the last takes the rounding) adding up to the total exactly."""
+    if frequency not in FREQUENCIES:
+        raise PlanError(f"frequency must be one of: {', '.join(FREQUENCIES)}")
+    if total_cents <= 0:
+        raise PlanError("there is nothing to pay on this case")
+    if count < 1:
+        raise PlanError("a plan needs at least one installment")
+    limit = max_installments(frequency, max_plan_months)
+    if count > limit:
+        raise PlanError(
+            f"at most {limit} {FREQUENCY_LABELS[frequency]} installments fit in this client's "
+            f"{max_plan_months}-month limit"
+        )
+    if first_on < today:
+        raise PlanError("the first payment cannot be in the past")
+    if first_on > today + dt.timedelta(days=FIRST_DATE_WITHIN_DAYS):
+        raise PlanError(f"the first payment must be within {FIRST_DATE_WITHIN_DAYS} days")
+    if down_payment_cents < 0:
+        raise PlanError("the down payment cannot be negative")
+    if 0 < down_payment_cents < MIN_INSTALLMENT_CENTS:
+        raise PlanError(f"a down payment must be at least ${MIN_INSTALLMENT_CENTS / 100:,.2f}")
+    if down_payment_cents >= total_cents:
+        raise PlanError("the down payment must be less than the amount of the plan")
+    rest = total_cents - down_payment_cents
+    each = rest // count
+    if each < MIN_INSTALLMENT_CENTS:
+        raise PlanError(
+            f"installments must be at least ${MIN_INSTALLMENT_CENTS / 100:,.2f}: "
+            f"{count} installments of ${rest / 100:,.2f} are too small; choose fewer"
+        )
+    schedule = []
+    if down_payment_cents:
+        schedule.append(ScheduledPayment(1, first_on, down_payment_cents))
+    offset = 1 if down_payment_cents else 0
+    for n in range(count):
+        amount = each if n < count - 1 else rest - each * (count - 1)
+        schedule.append(
+            ScheduledPayment(len(schedule) + 1, due_date(first_on, frequency, n + offset), amount)
+        )
+    assert sum(p.amount_cents for p in schedule) == total_cents
+    return schedule
+
+
+def active_plan(session: Session, case_id: int) -> PaymentPlan | None:
+    return session.scalar(
+        sa.select(PaymentPlan)
+        .where(PaymentPlan.case_id == case_id, PaymentPlan.status == "active")
+        .order_by(PaymentPlan.id.desc())
+    )
+
+
+def accepted_offer(session: Session, case_id: int) -> SettlementOffer | None:
+    return session.scalar(
+        sa.select(SettlementOffer)
+        .where(SettlementOffer.case_id == case_id, SettlementOffer.status == "accepted")
+        .order_by(SettlementOffer.id.desc())
+    )
+
+
+def plan_total(session: Session, case: Case) -> tuple[int, SettlementOffer | None]:
+    """What a plan on this case pays: an accepted settlement's amount, or the balance."""
+    offer = accepted_offer(session, case.id)
+    if offer is not None:
+        return offer.amount_cents, offer
+    return balance_cents(session, case.id), None
+
+
+def create_plan(
+    session: Session,
+    case: Case,
+    *,
+    frequency: str,
+    count: int,
+    first_on: dt.date,
+    today: dt.date,
+    actor: audit.Actor,
+    down_payment_cents: int = 0,
+    autopay: bool = False,
+) -> PaymentPlan:
+    """Put a plan in force on an active case: its schedule, and the case moves to `plan`."""
+    if case.status != "active":
+        raise PlanError(f"a {case.status} case cannot take a payment plan")
+    if active_plan(session, case.id) is not None:
+        raise PlanError("this case already has a payment plan in force")
+    total, offer = plan_total(session, case)
+    if offer is not None and count + (1 if down_payment_cents else 0) > offer.max_installments:
+        raise PlanError(
+            f"the accepted settlement allows at most {offer.max_installments} payment(s)"
+        )
+    schedule = build_schedule(
+        total_cents=total,
+        frequency=frequency,
+        count=count,
+        first_on=first_on,
+        today=today,
+        max_plan_months=case.client.max_plan_months,
+        down_payment_cents=down_payment_cents,
+    )
+    plan = PaymentPlan(
+        case_id=case.id,
+        offer_id=offer.id if offer else None,
+        total_cents=total,
+        down_payment_cents=down_payment_cents,
+        frequency=frequency,
+        status="active",
+        autopay=autopay,
+        created_by_id=actor.user_id,
+        installments=[
+            Installment(seq=p.seq, due_on=p.due_on, amount_cents=p.amount_cents, status="scheduled")
+            for p in schedule
+        ],
+    )
+    session.add(plan)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "payment_plan",
+        plan.id,
+        "plan.created",
+        case_id=case.id,
+        total_cents=total,
+        down_payment_cents=down_payment_cents,
+        frequency=frequency,
+        installments=len(schedule),
+        first_on=first_on.isoformat(),
+        autopay=autopay,
+    )
+    change_status(session, case, "plan", actor=actor, reason=f"payment plan {plan.id} set up")
+    return plan
+
+
+def record_consent(
+    session: Session,
+    plan: PaymentPlan,
+    *,
+    text: str,
+    actor: audit.Actor,
+    at: dt.datetime | None = None,
+) -> None:
+    """Keep the exact wording the debtor agreed to, and when."""
+    if not text.strip():
+        raise PlanError("consent needs the wording agreed to")
+    plan.consent_text = text
+    plan.consented_at = at or utcnow()
+    audit.record(
+        session,
+        actor,
+        "payment_plan",
+        plan.id,
+        "plan.consented",
+        case_id=plan.case_id,
+        consented_at=plan.consented_at.isoformat(),
+        text=text,
+    )
+
+
+def save_card(
+    session: Session,
+    plan: PaymentPlan,
+    *,
+    customer_id: str,
+    payment_method_id: str,
+    actor: audit.Actor,
+) -> None:
+    """The card autopay charges from now on (saved by the debtor through a SetupIntent)."""
+    if plan.status != "active":
+        raise PlanError("only a plan in force takes a card")
+    plan.autopay = True
+    plan.stripe_customer_id = customer_id
+    plan.stripe_payment_method_id = payment_method_id
+    audit.record(
+        session,
+        actor,
+        "payment_plan",
+        plan.id,
+        "plan.card_saved",
+        case_id=plan.case_id,
+        payment_method=payment_method_id,
+    )
+
+
+def mark_paid(session: Session, installment: Installment, *, actor: audit.Actor) -> None:
+    """An installment paid; the last one completes the plan."""
+    installment.status = "paid"
+    installment.paid_at = utcnow()
+    installment.last_error = None
+    installment.next_attempt_on = None
+    plan = installment.plan
+    if plan.status == "active" and all(i.status == "paid" for i in plan.installments):
+        plan.status = "completed"
+        audit.record(
+            session, actor, "payment_plan", plan.id, "plan.completed", case_id=plan.case_id
+        )
+
+
+def break_plan(session: Session, plan: PaymentPlan, *, actor: audit.Actor, reason: str) -> None:
+    """A broken plan: its unpaid installments are missed and the case goes back to `active`."""
+    plan.status = "broken"
+    for installment in plan.installments:
+        if installment.status != "paid":
+            installment.status = "missed"
+            installment.next_attempt_on = None
+    audit.record(
+        session, actor, "payment_plan", plan.id, "plan.broken", case_id=plan.case_id, reason=reason
+    )
+    case = session.get(Case, plan.case_id)
+    if case.status == "plan":
+        change_status(session, case, "active", actor=actor, reason=f"payment plan broken: {reason}")
+
+
+def overdue_plans(session: Session, today: dt.date) -> list[PaymentPlan]:
+    """Plans in force with an installment unpaid 10 days past its due date."""
+    cutoff = today - dt.timedelta(days=BREAK_AFTER_DAYS)
+    return list(
+        session.scalars(
+            sa.select(PaymentPlan)
+            .where(
+                PaymentPlan.status == "active",
+                PaymentPlan.id.in_(
+                    sa.select(Installment.plan_id).where(
+                        Installment.status.in_(("scheduled", "failed", "missed")),
+                        Installment.due_on <= cutoff,
+                    )
+                ),
+            )
+            .order_by(PaymentPlan.id)
+        )
+    )

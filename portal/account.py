@@ -37,6 +37,7 @@ class Account:
     settlement_letters: list[Document] = field(default_factory=list)
     # The client's self-service discount open to this case: (amount, balance, pay by).
     discount: tuple[int, int, dt.date] | None = None
+    plan_agreement: Document | None = None
 
 
 def account(session: Session, case: Case, today: dt.date) -> Account:
@@ -74,6 +75,15 @@ def account(session: Session, case: Case, today: dt.date) -> Account:
         ),
         plan=plan,
         next_installment=upcoming,
+        plan_agreement=(
+            session.scalar(
+                sa.select(Document)
+                .where(Document.case_id == case.id, Document.kind == "plan_agreement")
+                .order_by(Document.id.desc())
+            )
+            if plan is not None
+            else None
+        ),
         open_disputes=list(
             session.scalars(
                 sa.select(Dispute)

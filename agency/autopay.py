@@ -1,0 +1,101 @@
+"""The autopay run (`flask --app wsgi plans charge-due`, and the daily job) and its emails."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy.orm import Session
+
+from agency.extensions import db
+from agency.mail import render_email
+from agency.pdf import agency_letterhead
+from agency.timezone import agency_today, agency_zone
+from cases.case import Case
+from cases.contact_log import ContactRefused
+from cases.messages import MessageError, send_case_email
+from cases.plans import Installment
+from payments.autopay import AUTOPAY, ChargeRun, charge_due
+from portal import i18n
+
+log = logging.getLogger(__name__)
+JOB = "agency.autopay:charge_due_job"
+SCHEDULE = "0 14 * * *"  # daily, 14:00 UTC: morning in the agency's US time zones
+
+
+def _gateway():
+    gateway = current_app.extensions.get("recourse.gateway")
+    if gateway is None:
+        raise click.ClickException("Stripe is not configured (STRIPE_SECRET_KEY)")
+    return gateway
+
+
+def charge_due_job(session: Session, as_of: str | None = None) -> ChargeRun:
+    """The daily job: charge what is due today (in the agency's time zone)."""
+    today = dt.date.fromisoformat(as_of) if as_of else agency_today()
+    return charge_due(session, _gateway(), today=today, zone=agency_zone())
+
+
+def email_authentication(session: Session, installment_id: int) -> None:
+    """Ask the debtor to come and confirm an installment their bank wants authenticated."""
+    installment = session.get(Installment, installment_id)
+    case = session.get(Case, installment.plan.case_id)
+    email = next((e for e in case.debtor.emails if e.consent and e.opted_out_at is None), None)
+    if email is None:
+        log.info("installment %s needs authentication; no email to send to", installment_id)
+        return
+    agency = agency_letterhead()
+    link = agency["portal"].rsplit("/portal", 1)[0] + (
+        f"/portal/installments/{installment.id}/authenticate"
+    )
+    subject, body = render_email(
+        "autopay_authentication",
+        i18n.known(case.debtor.language),
+        case=case,
+        agency=agency,
+        installment=installment,
+        amount=f"${installment.amount_cents / 100:,.2f}",
+        link=link,
+    )
+    try:
+        send_case_email(session, case, to=email.address, subject=subject, body=body, actor=AUTOPAY)
+    except (ContactRefused, MessageError) as exc:
+        log.info("installment %s: authentication email held back: %s", installment_id, exc)
+
+
+def register_cron(scheduler) -> None:
+    """Add the daily autopay run to RQ's cron scheduler, on the `payments` queue."""
+    from agency.jobs import rq_entry
+
+    scheduler.register(rq_entry, "payments", args=(JOB,), cron=SCHEDULE, name="plans-charge-due")
+
+
+plans_cli = AppGroup("plans", help="Payment plans and autopay.")
+
+
+@plans_cli.command("charge-due")
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="The day to charge for, in the agency's time zone (default: today).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def charge_due_command(as_of, as_json):
+    """Charge the autopay installments due, retry declined ones, break plans 10 days late."""
+    today = as_of.date() if as_of else agency_today()
+    run = charge_due(db.session, _gateway(), today=today, zone=agency_zone())
+    db.session.commit()
+    if as_json:
+        click.echo(json.dumps(run.as_json()))
+        return
+    click.echo(
+        f"{today}: {len(run.charged)} charged, {len(run.failed)} failed, "
+        f"{len(run.needs_authentication)} need authentication, {len(run.broken)} plan(s) broken"
+        + (f", {len(run.pending)} pending" if run.pending else "")
+        + "."
+    )
