@@ -19,7 +19,7 @@ from cases.case import Case
 from cases.contact_log import ContactRefused
 from cases.messages import MessageError, send_case_email
 from cases.plans import Installment
-from payments.autopay import AUTOPAY, ChargeRun, charge_due
+from payments.autopay import AUTOPAY, ChargeRun, charge_due, due_installments
 from portal import i18n
 
 log = logging.getLogger(__name__)
@@ -27,17 +27,24 @@ JOB = "agency.autopay:charge_due_job"
 SCHEDULE = "0 14 * * *"  # daily, 14:00 UTC: morning in the agency's US time zones
 
 
-def _gateway():
+def _gateway(session: Session, today: dt.date):
+    """The payment gateway; without Stripe configured, a run with nothing to charge still
+    does the rest (breaking plans long past due), and one with charges due is refused."""
     gateway = current_app.extensions.get("recourse.gateway")
     if gateway is None:
-        raise click.ClickException("Stripe is not configured (STRIPE_SECRET_KEY)")
+        due = due_installments(session, today)
+        if due:
+            raise click.ClickException(
+                f"Stripe is not configured (STRIPE_SECRET_KEY): {len(due)} installment(s) "
+                "are due and were not charged"
+            )
     return gateway
 
 
 def charge_due_job(session: Session, as_of: str | None = None) -> ChargeRun:
     """The daily job: charge what is due today (in the agency's time zone)."""
     today = dt.date.fromisoformat(as_of) if as_of else agency_today()
-    return charge_due(session, _gateway(), today=today, zone=agency_zone())
+    return charge_due(session, _gateway(session, today), today=today, zone=agency_zone())
 
 
 def email_authentication(session: Session, installment_id: int) -> None:
@@ -88,7 +95,7 @@ plans_cli = AppGroup("plans", help="Payment plans and autopay.")
 def charge_due_command(as_of, as_json):
     """Charge the autopay installments due, retry declined ones, break plans 10 days late."""
     today = as_of.date() if as_of else agency_today()
-    run = charge_due(db.session, _gateway(), today=today, zone=agency_zone())
+    run = charge_due(db.session, _gateway(db.session, today), today=today, zone=agency_zone())
     db.session.commit()
     if as_json:
         click.echo(json.dumps(run.as_json()))

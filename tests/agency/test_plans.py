@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import sqlalchemy as sa
 from pypdf import PdfReader
@@ -74,3 +75,17 @@ def test_a_plan_outside_the_bounds_is_refused_with_the_reason(
     assert "within 30 days" in too_late.get_data(as_text=True)
     assert db_session.scalar(sa.select(PaymentPlan)) is None
     assert case.status == "active"
+
+
+def test_charge_due_without_stripe_runs_when_nothing_is_due(app, cli):
+    assert app.extensions.get("recourse.gateway") is None
+    result = cli.invoke(args=["plans", "charge-due", "--as-of", "2026-11-23", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {
+        "as_of": "2026-11-23",
+        "charged": 0,
+        "failed": 0,
+        "needs_authentication": 0,
+        "pending": 0,
+        "broken": 0,
+    }
