@@ -51,7 +51,7 @@ def email_authentication(session: Session, installment_id: int) -> None:
     """Ask the debtor to come and confirm an installment their bank wants authenticated."""
     installment = session.get(Installment, installment_id)
     case = session.get(Case, installment.plan.case_id)
-    email = next((e for e in case.debtor.emails if e.consent and e.opted_out_at is None), None)
+    email = case.debtor.email_to_use
     if email is None:
         log.info("installment %s needs authentication; no email to send to", installment_id)
         return

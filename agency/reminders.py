@@ -77,12 +77,10 @@ def _targets(due: DueReminder) -> list[tuple[str, str]]:
     consented to texts and has not opted out."""
     debtor = due.case.debtor
     found = []
-    email = next((e for e in debtor.emails if e.consent and e.opted_out_at is None), None)
+    email = debtor.email_to_use
     if email is not None:
         found.append(("email", email.address))
-    phone = next(
-        (p for p in debtor.phones if p.text_consent and p.texts_opted_out_at is None), None
-    )
+    phone = debtor.phone_for_texts
     if phone is not None:
         found.append(("text", phone.number))
     return found

@@ -27,22 +27,10 @@ import threading
 import time
 import urllib.parse
 
-import sqlalchemy as sa
+from bench.common import reset_database
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "recourse_bench_portal"
 SECRET = "bench-portal-secret"
-
-
-def reset_database() -> str:
-    from agency.settings import database_uri
-
-    server = sa.create_engine(database_uri(PG_SERVER), isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{DATABASE}"'))
-    server.dispose()
-    return PG_SERVER.rsplit("/", 1)[0] + "/" + DATABASE
 
 
 def fill(url: str, debtors: int) -> str:
@@ -247,7 +235,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    url = reset_database()
+    url = reset_database(DATABASE)
     started = time.perf_counter()
     reference = fill(url, args.debtors)
     print(f"filled {args.debtors:,} debtors in {time.perf_counter() - started:.1f} s")

@@ -17,9 +17,8 @@ import re
 import statistics
 import time
 
-import sqlalchemy as sa
+from bench.common import copy, reset_database
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "recourse_bench_queue"
 COLLECTORS = 20
 PASSWORD = "bench-password-1"
@@ -31,24 +30,6 @@ PLACES = [
     ("WA", "98101", "206"),
     ("MA", "02108", "617"),
 ]
-
-
-def reset_database() -> str:
-    from agency.settings import database_uri
-
-    server = sa.create_engine(database_uri(PG_SERVER), isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DATABASE}"'))
-        conn.execute(sa.text(f'CREATE DATABASE "{DATABASE}"'))
-    server.dispose()
-    return PG_SERVER.rsplit("/", 1)[0] + "/" + DATABASE
-
-
-def copy(conn, table: str, columns: list[str], rows) -> None:
-    """COPY rows into a table through psycopg 3 (the fastest way in)."""
-    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
-        for row in rows:
-            cp.write_row(row)
 
 
 def fill(app, n_cases: int) -> list[str]:
@@ -279,7 +260,7 @@ def main() -> None:
     from agency import create_app
     from agency.extensions import db
 
-    url = reset_database()
+    url = reset_database(DATABASE)
     app = create_app(
         {
             "DATABASE_URL": url,

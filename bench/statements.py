@@ -19,26 +19,10 @@ import time
 
 import sqlalchemy as sa
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+from bench.common import copy, reset_database
+
 DATABASE = "recourse_bench_stmt"
 CASES_PER_CLIENT = 500
-
-
-def reset_database() -> str:
-    from agency.settings import database_uri
-
-    server = sa.create_engine(database_uri(PG_SERVER), isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DATABASE}"'))
-        conn.execute(sa.text(f'CREATE DATABASE "{DATABASE}"'))
-    server.dispose()
-    return PG_SERVER.rsplit("/", 1)[0] + "/" + DATABASE
-
-
-def copy(conn, table: str, columns: list[str], rows) -> None:
-    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
-        for row in rows:
-            cp.write_row(row)
 
 
 def fill(app, n_clients: int, n_payments: int, month) -> None:
@@ -232,7 +216,7 @@ def main() -> None:
     from cases.model import utcnow
     from payments.statements import issue, last_ended_month
 
-    url = reset_database()
+    url = reset_database(DATABASE)
     app = create_app({"DATABASE_URL": url, "REDIS_URL": "", "SECRET_KEY": "bench"})
     with app.app_context():
         upgrade()

@@ -51,8 +51,9 @@ import requests
 import sqlalchemy as sa
 import stripe
 
+from bench.common import reset_database
+
 ROOT = Path(__file__).resolve().parents[1]
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "recourse_bench_webhooks"
 SECRET_KEY = "sk_test_12345"
 WEBHOOK_SECRET = "whsec_bench"
@@ -172,17 +173,6 @@ def start_gunicorn(log: Path, database_url: str, stripe_url: str, workers: int):
 
 
 # -- the database ------------------------------------------------------------------------------
-
-
-def reset_database() -> str:
-    from agency.settings import database_uri
-
-    server = sa.create_engine(database_uri(PG_SERVER), isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{DATABASE}"'))
-    server.dispose()
-    return PG_SERVER.rsplit("/", 1)[0] + "/" + DATABASE
 
 
 def seed(database_url: str, n_cases: int, rng: random.Random) -> dict[str, int]:
@@ -634,7 +624,7 @@ def main() -> int:
     passed = False
     try:
         t0 = time.perf_counter()
-        database_url = reset_database()
+        database_url = reset_database(DATABASE)
         balances = seed(database_url, args.cases, rng)
         t_seed = time.perf_counter() - t0
 

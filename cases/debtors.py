@@ -59,6 +59,18 @@ class Debtor(Timestamped, Base):
     def primary_address(self) -> Address | None:
         return self.addresses[0] if self.addresses else None
 
+    @property
+    def email_to_use(self) -> Email | None:
+        """The first email address the debtor lets us write to (consented, not opted out)."""
+        return next((e for e in self.emails if e.consent and e.opted_out_at is None), None)
+
+    @property
+    def phone_for_texts(self) -> Phone | None:
+        """The first phone the debtor agreed to receive texts at and has not opted out of."""
+        return next(
+            (p for p in self.phones if p.text_consent and p.texts_opted_out_at is None), None
+        )
+
 
 class Address(Base):
     __tablename__ = "debtor_addresses"
@@ -288,3 +300,18 @@ def set_preferences(
     if changed:
         audit.record(session, actor, "debtor", debtor.id, "debtor.preferences_set", changes=changed)
     return changed
+
+
+def set_language(session: Session, debtor: Debtor, language: str, *, actor: audit.Actor) -> None:
+    """The language the debtor reads us in (portal, emails, letters); audited when it changes."""
+    if debtor.language == language:
+        return
+    audit.record(
+        session,
+        actor,
+        "debtor",
+        debtor.id,
+        "debtor.language_set",
+        **{"from": debtor.language, "to": language},
+    )
+    debtor.language = language

@@ -14,6 +14,7 @@ from flask import Blueprint, abort, g, redirect, request, session, url_for
 from sqlalchemy.orm import joinedload
 
 from agency.extensions import db
+from cases import audit
 from cases.case import Case
 from cases.debtors import Debtor
 from cases.documents import Document
@@ -66,6 +67,11 @@ def debtor_required(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def debtor_actor() -> audit.Actor:
+    """The signed-in debtor, as audit events name them."""
+    return audit.Actor(None, f"debtor:{g.debtor.id}")
 
 
 def own_case(reference: str) -> Case:

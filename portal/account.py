@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cases.case import Case
-from cases.disputes import Dispute
+from cases.disputes import Dispute, open_disputes
 from cases.documents import Document
 from cases.ledger import LedgerEntry, cents_sum, itemize
 from cases.offers import SettlementOffer, band_expiry, band_quote
@@ -84,13 +84,7 @@ def account(session: Session, case: Case, today: dt.date) -> Account:
             if plan is not None
             else None
         ),
-        open_disputes=list(
-            session.scalars(
-                sa.select(Dispute)
-                .where(Dispute.case_id == case.id, Dispute.status == "open")
-                .order_by(Dispute.received_at)
-            )
-        ),
+        open_disputes=open_disputes(session, case.id),
         settlement_letters=list(
             session.scalars(
                 sa.select(Document)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Response, abort, flash, g, redirect, url_for
+from flask import Response, abort, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
@@ -23,7 +23,7 @@ from cases.offers import (
     band_quote,
     take_band_offer,
 )
-from portal.access import bp, debtor_required, own_case, own_document
+from portal.access import bp, debtor_actor, debtor_required, own_case, own_document
 
 
 def acceptance_wording(amount_cents: int, expires_on: dt.date) -> str:
@@ -47,7 +47,7 @@ def accept(reference: str, offer_id: int):
     if not FlaskForm().validate_on_submit():
         abort(400)
     wording = acceptance_wording(offer.amount_cents, offer.expires_on)
-    actor = audit.Actor(None, f"debtor:{g.debtor.id}")
+    actor = debtor_actor()
     try:
         accept_offer(db.session, offer, actor=actor, today=agency_today(), wording=wording)
     except OfferError:
@@ -89,7 +89,7 @@ def accept_discount(reference: str):
         abort(400)
     today = agency_today()
     wording = discount_wording(case, today)
-    actor = audit.Actor(None, f"debtor:{g.debtor.id}")
+    actor = debtor_actor()
     try:
         if wording is None:
             raise OfferError("no discount")

@@ -45,9 +45,8 @@ from cases.plans import (
 )
 from payments.autopay import settle_authenticated
 from payments.gateway import GatewayError
-from portal.access import bp, debtor_required, own_case, own_document
+from portal.access import bp, debtor_actor, debtor_required, own_case, own_document
 from portal.pay import gateway
-from portal.views import debtor_actor
 
 SETUP_KEY = "plan_setup_intents"
 

@@ -27,9 +27,10 @@ def email_receipt(session: Session, entry_id: int) -> str:
     if entry is None or entry.kind != "payment":
         return "no such payment"
     case = session.get(Case, entry.case_id)
-    to = next((e.address for e in case.debtor.emails if e.opted_out_at is None), None)
-    if to is None:
+    email = case.debtor.email_to_use
+    if email is None:
         return "no email address open to us"
+    to = email.address
     subject, body = render_email(
         "receipt",
         i18n.known(case.debtor.language),

@@ -22,12 +22,11 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 from agency.documents import UploadRefused, check_upload, store
 from agency.extensions import db
 from agency.timezone import agency_today
-from cases import audit
-from cases.debtors import DebtorError, set_inconvenient_times, set_preferences
+from cases.debtors import DebtorError, set_inconvenient_times, set_language, set_preferences
 from cases.disputes import DisputeError, record_dispute
 from cases.model import utcnow
 from portal import i18n
-from portal.access import bp, debtor_required, own_case
+from portal.access import bp, debtor_actor, debtor_required, own_case
 
 MAX_DISPUTE_FILES = 5
 WEEKDAYS = [
@@ -44,10 +43,6 @@ WEEKDAYS = [
         )
     )
 ]
-
-
-def debtor_actor() -> audit.Actor:
-    return audit.Actor(None, f"debtor:{g.debtor.id}")
 
 
 class DisputeForm(FlaskForm):
@@ -181,16 +176,7 @@ def preferences():
             at=utcnow(),
             actor=debtor_actor(),
         )
-        if debtor.language != form.language.data:
-            audit.record(
-                db.session,
-                debtor_actor(),
-                "debtor",
-                debtor.id,
-                "debtor.language_set",
-                **{"from": debtor.language, "to": form.language.data},
-            )
-            debtor.language = form.language.data
+        set_language(db.session, debtor, form.language.data, actor=debtor_actor())
         session["portal_lang"] = form.language.data
         db.session.commit()
         flash(_("Your preferences are saved."), "success")

@@ -28,7 +28,7 @@ from agency.pdf import agency_letterhead, render_pdf
 from agency.timezone import agency_today
 from cases import audit
 from cases.case import OPEN_STATUSES, Case, case_by_reference
-from cases.debtors import fold
+from cases.debtors import fold, set_language
 from cases.users import clear_failures, locked_keys, record_failure
 from payments.ledger import balances
 from portal import i18n
@@ -44,10 +44,6 @@ from portal.access import (
 )
 from portal.account import account, balance_after
 from portal.offers import acceptance_wording
-
-
-def debtor_actor() -> audit.Actor:
-    return audit.Actor(None, f"debtor:{g.debtor.id}")
 
 
 class PortalSignInForm(FlaskForm):
@@ -120,16 +116,8 @@ def language():
         abort(400)
     session["portal_lang"] = chosen
     debtor = signed_in_debtor()
-    if debtor is not None and debtor.language != chosen:
-        audit.record(
-            db.session,
-            audit.Actor(None, f"debtor:{debtor.id}"),
-            "debtor",
-            debtor.id,
-            "debtor.language_set",
-            **{"from": debtor.language, "to": chosen},
-        )
-        debtor.language = chosen
+    if debtor is not None:
+        set_language(db.session, debtor, chosen, actor=audit.Actor(None, f"debtor:{debtor.id}"))
         db.session.commit()
     target = request.form.get("next", "")
     if not target.startswith("/portal/"):

@@ -1,0 +1,26 @@
+"""What every benchmark needs: a fresh PostgreSQL database of its own, and COPY."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def reset_database(name: str) -> str:
+    """Drop and create database `name` on the local PostgreSQL; its URL."""
+    from agency.settings import database_uri
+
+    server = sa.create_engine(database_uri(PG_SERVER), isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    server.dispose()
+    return PG_SERVER.rsplit("/", 1)[0] + "/" + name
+
+
+def copy(conn, table: str, columns: list[str], rows) -> None:
+    """COPY rows into a table through psycopg 3 (the fastest way in)."""
+    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+        for row in rows:
+            cp.write_row(row)
