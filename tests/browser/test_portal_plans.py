@@ -6,8 +6,6 @@ desktop and phone widths."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import re
 
 import pytest
@@ -25,12 +23,13 @@ from payments.fees import parse_tiers, set_schedule
 from tests.browser.test_collector import open_active_case
 from tests.browser.test_portal import (  # noqa: F401 - fixtures
     ACTOR,
-    AXE,
     _axe,
+    assert_no_axe_problems,
     browser_app,
     fill_card,
     fixed_day,
     open_case,
+    require_axe,
     sign_in,
     stripe_server,
 )
@@ -135,11 +134,7 @@ def test_the_plan_pages_pass_axe_and_fit_a_phone(
     plan_debtors,
     width,
 ):
-    if not AXE.exists():
-        message = f"{AXE} is missing: npm ci --prefix tests/browser (.ci/run does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+    require_axe()
     name = "Wide" if width == 1280 else "Narrow"
     reference = plan_debtors[name]
     context = browser.new_context(
@@ -171,10 +166,5 @@ def test_the_plan_pages_pass_axe_and_fit_a_phone(
         check("case page with a plan")
     finally:
         context.close()
-    problems = {
-        label: [(v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]]) for v in vs]
-        for label, vs in found.items()
-        if vs
-    }
-    assert problems == {}, json.dumps(problems, indent=1)
+    assert_no_axe_problems(found)
     assert overflow == {}, f"pages wider than {width}px: {overflow}"
