@@ -142,6 +142,10 @@ class OptOutForm(FlaskForm):
     channel = SelectField("Channel", choices=["email", "text", "call"])
 
 
+class StatementsForm(FlaskForm):
+    wanted = BooleanField("The debtor asked for a monthly statement of balance")
+
+
 class SituationForm(FlaskForm):
     situation = SelectField("Situation", choices=list(debtor_rules.SITUATIONS))
 
@@ -198,6 +202,7 @@ def _forms(case: Case) -> dict:
         "attorney_form": AttorneyForm(prefix="attorney"),
         "inconvenient_form": InconvenientForm(prefix="inconvenient"),
         "optout_form": OptOutForm(prefix="optout"),
+        "statements_form": StatementsForm(prefix="stm", wanted=case.debtor.monthly_statements),
         "situation_form": SituationForm(prefix="sit"),
         "close_form": CloseForm(prefix="close"),
         "verification_form": VerificationForm(prefix="ver"),
@@ -600,6 +605,22 @@ def opt_out(reference: str):
         return f"The debtor is opted out of {form.channel.data}."
 
     return _act(case, "optout_form", do)
+
+
+@bp.post("/cases/<reference>/monthly-statements")
+def monthly_statements(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        wanted = form.wanted.data
+        debtor_rules.set_monthly_statements(
+            db.session, case.debtor, wanted, actor=actor(), case_id=case.id
+        )
+        if wanted:
+            return "The debtor gets a statement of balance every month (the reminders job)."
+        return "No more monthly statements for the debtor."
+
+    return _act(case, "statements_form", do)
 
 
 @bp.post("/cases/<reference>/situation")

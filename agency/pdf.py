@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import current_app, render_template
+from flask_babel import force_locale
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
@@ -29,6 +30,15 @@ def render_pdf(template: str, **context) -> bytes:
     return HTML(
         string=html, base_url=STATIC.resolve().as_uri() + "/", url_fetcher=OwnAssetsOnly()
     ).write_pdf()
+
+
+def render_letter(template: str, language: str | None, **context) -> bytes:
+    """A letter to a debtor, in their language (English unless they chose Spanish)."""
+    from portal import i18n
+
+    language = i18n.known(language)
+    with force_locale(language):
+        return render_pdf(template, lang=language, **context)
 
 
 def agency_letterhead() -> dict:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from agency.documents import store
-from agency.pdf import agency_letterhead, render_pdf
+from agency.pdf import agency_letterhead, render_letter
 from agency.timezone import agency_today, agency_zone
 from cases.case import Case
 from cases.documents import Document
-from cases.plans import FREQUENCY_LABELS, PaymentPlan
+from cases.plans import PaymentPlan
 
 
 def agreement_data(case: Case, plan: PaymentPlan) -> dict:
@@ -21,7 +21,7 @@ def agreement_data(case: Case, plan: PaymentPlan) -> dict:
         "account_number": case.account_number,
         "total_cents": plan.total_cents,
         "down_payment_cents": plan.down_payment_cents,
-        "frequency": FREQUENCY_LABELS[plan.frequency],
+        "frequency": plan.frequency,
         "settlement": plan.offer_id is not None,
         "autopay": plan.autopay,
         "card_saved": plan.stripe_payment_method_id is not None,
@@ -40,7 +40,9 @@ def agreement_data(case: Case, plan: PaymentPlan) -> dict:
 
 def store_agreement(case: Case, plan: PaymentPlan, *, uploaded_by_id: int | None) -> Document:
     """Render the agreement as it stands and keep it with the case (kind `plan_agreement`)."""
-    pdf = render_pdf("pdf/plan_agreement.html", a=agreement_data(case, plan))
+    pdf = render_letter(
+        "pdf/plan_agreement.html", case.debtor.language, a=agreement_data(case, plan)
+    )
     return store(
         pdf,
         filename=f"plan-agreement-{case.reference}-{plan.id}.pdf",

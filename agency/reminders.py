@@ -1,5 +1,6 @@
 """The reminders job: settles promises, then sends the reminders due, by email and by text, in
-the debtor's language, only when the contact rules allow it now.
+the debtor's language, only when the contact rules allow it now; and each month, a statement of
+balance to the debtors who asked for one.
 
 Run it often (hourly): a reminder the rules hold back now (outside the debtor's hours, a
 weekly limit) is tried again on the next run, and one already sent is never sent again.
@@ -26,13 +27,18 @@ from cases import audit
 from cases.contact_log import ContactRefused
 from cases.ledger import balance_cents
 from cases.messages import MessageError, send_case_email, send_case_text
+from cases.plans import active_plan
 from cases.reminders import (
+    STATEMENT,
     DueReminder,
     SentReminder,
     already_sent,
     check_promises,
     due_reminders,
+    due_statements,
+    payments_since,
     reminder_key,
+    statement_period_start,
 )
 from portal import i18n
 
@@ -43,6 +49,7 @@ EMAIL_TEMPLATES = {
     "promise_missed": "promise_missed",
     "installment_due": "installment_reminder",
     "installment_missed": "installment_missed",
+    STATEMENT: "balance_statement",
 }
 
 
@@ -55,15 +62,47 @@ class Run:
     held: list[str] = field(default_factory=list)  # "key: why"
 
 
+def _money(cents: int) -> str:
+    return f"${cents / 100:,.2f}"
+
+
 def _context(session: Session, due: DueReminder) -> dict:
-    return {
+    context = {
         "case": due.case,
         "agency": agency_letterhead(),
-        "amount": f"${due.amount_cents / 100:,.2f}",
+        "amount": _money(due.amount_cents),
         "date": due.due_on.isoformat(),
-        "balance": f"${balance_cents(session, due.case.id) / 100:,.2f}",
+        "balance": _money(balance_cents(session, due.case.id)),
         "installment": due.installment,
         "kind": due.kind,
+    }
+    if due.kind == STATEMENT:
+        context.update(_statement(session, due))
+    return context
+
+
+def _statement(session: Session, due: DueReminder) -> dict:
+    """What a statement of balance adds: its month, the payments since the last one, the
+    plan's next installment."""
+    zone = agency_zone()
+    since = statement_period_start(session, due.case.id, today=due.due_on, zone=zone)
+    entries = payments_since(session, due.case.id, since)
+    plan = active_plan(session, due.case.id)
+    upcoming = [i for i in plan.installments if i.status != "paid"] if plan else []
+    return {
+        "month": due.month,
+        "since": since.astimezone(zone).date().isoformat(),
+        "payments": [
+            {
+                "date": e.received_at.isoformat(),
+                "kind": e.kind,
+                "amount": _money(abs(e.amount_cents)),
+            }
+            for e in entries
+        ],
+        "paid": _money(-sum(e.amount_cents for e in entries)),
+        "next_installment": upcoming[0] if upcoming else None,
+        "next_amount": _money(upcoming[0].amount_cents) if upcoming else None,
     }
 
 
@@ -74,7 +113,8 @@ def _render_text(language: str, **context) -> str:
 
 def _targets(due: DueReminder) -> list[tuple[str, str]]:
     """(channel, to): the debtor's first email open to us, and their first phone that
-    consented to texts and has not opted out."""
+    consented to texts and has not opted out. A statement goes by one of them: email, or a
+    text to a debtor we can only text."""
     debtor = due.case.debtor
     found = []
     email = debtor.email_to_use
@@ -83,11 +123,11 @@ def _targets(due: DueReminder) -> list[tuple[str, str]]:
     phone = debtor.phone_for_texts
     if phone is not None:
         found.append(("text", phone.number))
-    return found
+    return found[:1] if due.kind == STATEMENT else found
 
 
 def _send_one(session: Session, due: DueReminder, channel: str, to: str, run: Run) -> None:
-    key = reminder_key(due.kind, due.target_id, channel)
+    key = reminder_key(due.kind, due.target, channel)
     if already_sent(session, key):
         return
     language = i18n.known(due.case.debtor.language)
@@ -129,7 +169,10 @@ def send_due(session: Session, as_of: str | None = None) -> Run:
     run = Run(today)
     settled = check_promises(session, today=today, zone=zone, actor=SYSTEM)
     run.kept, run.broken = settled["kept"], settled["broken"]
-    for due in due_reminders(session, today=today, zone=zone):
+    for due in [
+        *due_reminders(session, today=today, zone=zone),
+        *due_statements(session, today=today),
+    ]:
         for channel, to in _targets(due):
             _send_one(session, due, channel, to, run)
     log.info(
@@ -180,6 +223,9 @@ def reminders_send(as_of):
         f"{run.today}: {len(run.kept)} promise(s) kept, {len(run.broken)} broken; "
         f"{len(run.sent)} reminder(s) sent, {len(run.held)} held back."
     )
+    statements = sum(1 for key in run.sent if key.startswith(f"{STATEMENT}:"))
+    if statements:
+        click.echo(f"  of them, {statements} monthly statement(s) of balance")
     for line in run.held:
         click.echo(f"  held: {line}")
 

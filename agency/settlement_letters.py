@@ -9,15 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from agency.documents import store
-from agency.pdf import agency_letterhead, render_pdf
+from agency.pdf import agency_letterhead, render_letter
 from agency.timezone import agency_today
 from cases import audit
 from cases.case import Case
 from cases.documents import Document
 from cases.ledger import LedgerEntry
 from cases.offers import SettlementOffer
-
-TITLES = {"terms": "Settlement agreement", "settled": "Settled in full"}
 
 
 def letter_data(
@@ -30,7 +28,6 @@ def letter_data(
     )
     return {
         "kind": kind,
-        "title": TITLES[kind],
         "agency": agency_letterhead(),
         "reference": case.reference,
         "date": on,
@@ -63,10 +60,12 @@ def make_letter(
     wording: str = "",
 ) -> Document:
     on = agency_today()
-    pdf = render_pdf(
-        "pdf/settlement.html", s=letter_data(session, offer, kind, on=on, wording=wording)
-    )
     case = session.get(Case, offer.case_id)
+    pdf = render_letter(
+        "pdf/settlement.html",
+        case.debtor.language,
+        s=letter_data(session, offer, kind, on=on, wording=wording),
+    )
     document = store(
         pdf,
         filename=f"{'settlement-terms' if kind == 'terms' else 'settled-in-full'}-"

@@ -36,6 +36,8 @@ class Debtor(Timestamped, Base):
     attorney_phone: Mapped[str | None] = mapped_column(sa.String(20))
     attorney_email: Mapped[str | None] = mapped_column(sa.String(254))
     attorney_since: Mapped[dt.datetime | None]
+    # The debtor asked for a statement of balance every month (sent by the reminders job).
+    monthly_statements: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     addresses: Mapped[list[Address]] = relationship(
         back_populates="debtor", order_by="Address.id", cascade="all, delete-orphan"
@@ -315,3 +317,28 @@ def set_language(session: Session, debtor: Debtor, language: str, *, actor: audi
         **{"from": debtor.language, "to": language},
     )
     debtor.language = language
+
+
+def set_monthly_statements(
+    session: Session,
+    debtor: Debtor,
+    wanted: bool,
+    *,
+    actor: audit.Actor,
+    case_id: int | None = None,
+) -> bool:
+    """The debtor asks for (or stops) a monthly statement of balance; audited when it changes.
+    Returns whether it changed."""
+    if debtor.monthly_statements == wanted:
+        return False
+    debtor.monthly_statements = wanted
+    audit.record(
+        session,
+        actor,
+        "debtor",
+        debtor.id,
+        "debtor.monthly_statements_set",
+        case_id=case_id,
+        wanted=wanted,
+    )
+    return True

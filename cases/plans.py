@@ -274,6 +274,12 @@ def create_plan(
         max_plan_months=case.client.max_plan_months,
         down_payment_cents=down_payment_cents,
     )
+    if offer is not None and schedule[-1].due_on > offer.expires_on:
+        # Payments after the offer's date do not count toward it (SPEC §7): all must be in time.
+        raise PlanError(
+            f"the accepted settlement must be paid by {offer.expires_on.isoformat()}; "
+            f"this schedule's last payment would be on {schedule[-1].due_on.isoformat()}"
+        )
     plan = PaymentPlan(
         case_id=case.id,
         offer_id=offer.id if offer else None,

@@ -1,5 +1,6 @@
 """Promises kept and broken, and which reminders are due: 3 days before a promise or an
-installment, and the day after a miss. Each reminder goes out once per channel."""
+installment, the day after a miss, and a monthly statement of balance for the debtors who asked
+for one. Each reminder goes out once per channel (a statement, once per month)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,22 @@ from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
 from cases import audit
 from cases.case import OPEN_STATUSES, Case
-from cases.ledger import LedgerEntry
+from cases.debtors import Debtor
+from cases.ledger import LedgerEntry, balance_cents
 from cases.model import Base, Timestamped
 from cases.plans import Installment, PaymentPlan, PromiseToPay
 
-REMINDER_KINDS = ("promise_due", "promise_missed", "installment_due", "installment_missed")
+REMINDER_KINDS = (
+    "promise_due",
+    "promise_missed",
+    "installment_due",
+    "installment_missed",
+    "balance_statement",
+)
+STATEMENT = "balance_statement"
+# A case still waiting for its validation notice gets none: that notice comes first.
+STATEMENT_CASE_STATUSES = ("active", "plan", "disputed")
+STATEMENT_MOVEMENTS = ("payment", "direct_payment", "reversal")
 # "3 days before": sent on the third day before, or later if the rules kept it back.
 DAYS_BEFORE = 3
 # A missed payment's reminder is sent from the day after, for as long as this if held back.
@@ -29,7 +41,8 @@ class SentReminder(Timestamped, Base):
     __tablename__ = "sent_reminders"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(sa.String(80), unique=True)  # kind:id:channel
+    # kind:id:channel, or for a statement kind:case_id:YYYY-MM:channel
+    key: Mapped[str] = mapped_column(sa.String(80), unique=True)
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(20))
     channel: Mapped[str] = mapped_column(sa.String(10))
@@ -38,8 +51,8 @@ class SentReminder(Timestamped, Base):
     message_id: Mapped[int | None] = mapped_column(sa.ForeignKey("outbound_messages.id"))
 
 
-def reminder_key(kind: str, target_id: int, channel: str) -> str:
-    return f"{kind}:{target_id}:{channel}"
+def reminder_key(kind: str, target: int | str, channel: str) -> str:
+    return f"{kind}:{target}:{channel}"
 
 
 def already_sent(session: Session, key: str) -> bool:
@@ -108,9 +121,12 @@ class DueReminder:
     due_on: dt.date
     promise: PromiseToPay | None = None
     installment: Installment | None = None
+    month: str | None = None  # a statement's month, YYYY-MM
 
     @property
-    def target_id(self) -> int:
+    def target(self) -> int | str:
+        if self.kind == STATEMENT:
+            return f"{self.case.id}:{self.month}"
         return self.promise.id if self.promise else self.installment.id
 
 
@@ -165,3 +181,51 @@ def due_reminders(session: Session, *, today: dt.date, zone: ZoneInfo) -> list[D
             )
         )
     return found
+
+
+def due_statements(session: Session, *, today: dt.date) -> list[DueReminder]:
+    """This month's statement of balance for each open case, with something owed, of a debtor
+    who asked for one. Due from the 1st (or the day they asked) until sent, once a month."""
+    cases = session.scalars(
+        sa.select(Case)
+        .join(Debtor, Debtor.id == Case.debtor_id)
+        .where(Debtor.monthly_statements, Case.status.in_(STATEMENT_CASE_STATUSES))
+        .order_by(Case.id)
+    ).all()
+    found = []
+    for case in cases:
+        balance = balance_cents(session, case.id)
+        if balance > 0:
+            found.append(DueReminder(STATEMENT, case, balance, today, month=f"{today:%Y-%m}"))
+    return found
+
+
+def statement_period_start(
+    session: Session, case_id: int, *, today: dt.date, zone: ZoneInfo
+) -> dt.datetime:
+    """Where a statement's "payments since" starts: when the last statement on the case was
+    sent, or for the first one, the start of last month in the agency's calendar."""
+    last = session.scalar(
+        sa.select(sa.func.max(SentReminder.created_at)).where(
+            SentReminder.case_id == case_id, SentReminder.kind == STATEMENT
+        )
+    )
+    if last is not None:
+        return last
+    first_of_last_month = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    return dt.datetime.combine(first_of_last_month, dt.time(), tzinfo=zone)
+
+
+def payments_since(session: Session, case_id: int, since: dt.datetime) -> list[LedgerEntry]:
+    """Payments (to us or to the client) and returned payments recorded after `since`."""
+    return list(
+        session.scalars(
+            sa.select(LedgerEntry)
+            .where(
+                LedgerEntry.case_id == case_id,
+                LedgerEntry.kind.in_(STATEMENT_MOVEMENTS),
+                LedgerEntry.created_at > since,
+            )
+            .order_by(LedgerEntry.received_at, LedgerEntry.id)
+        )
+    )

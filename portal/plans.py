@@ -31,6 +31,7 @@ from agency.pdf import agency_letterhead
 from agency.plan_agreement import store_agreement
 from agency.timezone import agency_today, agency_zone
 from cases.case import Case
+from cases.offers import SettlementOffer
 from cases.plans import (
     FREQUENCIES,
     Installment,
@@ -98,17 +99,21 @@ def choose_plan(reference: str):
     if case.status != "active" or active_plan(db.session, case.id) is not None:
         flash(_("A payment plan cannot be set up on this account online. Please call us."), "info")
         return redirect(url_for("portal.case", reference=case.reference))
-    total, _offer = plan_total(db.session, case)
+    total, offer = plan_total(db.session, case)
     words = frequency_words()
     form = PortalPlanForm()
     form.frequency.choices = [SelectChoice(f, words[f]) for f in FREQUENCIES]
     months = case.client.max_plan_months
+    limits = {f: max_installments(f, months) for f in FREQUENCIES}
+    if offer is not None:  # a settlement in installments allows no more than it says
+        limits = {f: min(n, offer.max_installments) for f, n in limits.items()}
     context = {
         "debtor": g.debtor,
         "case": case,
         "form": form,
         "total": total,
-        "limits": {f: max_installments(f, months) for f in FREQUENCIES},
+        "offer": offer,
+        "limits": limits,
         "words": words,
         "authorisation": authorisation_text(),
     }
@@ -130,7 +135,7 @@ def choose_plan(reference: str):
         )
     except PlanError as exc:
         db.session.rollback()
-        form.count.errors = [_plan_error(str(exc))]
+        form.count.errors = [_plan_error(str(exc), offer)]
         return render_template("portal/plan.html", **context), 400
     if not plan.autopay:
         record_consent(
@@ -147,8 +152,20 @@ def choose_plan(reference: str):
     return redirect(url_for("portal.case", reference=case.reference))
 
 
-def _plan_error(message: str) -> str:
+def _plan_error(message: str, offer: SettlementOffer | None) -> str:
     """The domain's reason, in the debtor's words where we have them."""
+    if offer is not None and "settlement allows at most" in message:
+        return _(
+            "Your settlement allows at most %(count)s payments, a down payment included. "
+            "Choose fewer payments.",
+            count=offer.max_installments,
+        )
+    if offer is not None and "settlement must be paid by" in message:
+        return _(
+            "Your settlement must be paid in full by %(date)s. Choose fewer payments, "
+            "more frequent payments or an earlier first payment.",
+            date=offer.expires_on.isoformat(),
+        )
     if "fit in this client" in message:
         return _("That is more payments than this account allows. Choose fewer payments.")
     if "at least $25" in message and "down payment" not in message:

@@ -1,5 +1,6 @@
 """What a debtor asks of us from the portal: a dispute (with documents) and their contact
-preferences (email and texts, inconvenient times, language). Both feed the contact rules."""
+preferences (email and texts, inconvenient times, language, a monthly statement of balance).
+Both feed the contact rules."""
 
 from __future__ import annotations
 
@@ -22,7 +23,13 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 from agency.documents import UploadRefused, check_upload, store
 from agency.extensions import db
 from agency.timezone import agency_today
-from cases.debtors import DebtorError, set_inconvenient_times, set_language, set_preferences
+from cases.debtors import (
+    DebtorError,
+    set_inconvenient_times,
+    set_language,
+    set_monthly_statements,
+    set_preferences,
+)
 from cases.disputes import DisputeError, record_dispute
 from cases.model import utcnow
 from portal import i18n
@@ -143,13 +150,19 @@ class PreferencesForm(FlaskForm):
     )
     busy_end = StringField(_l("To"), validators=[Optional(), TIME], description=_l("Like 21:00"))
     clear_times = BooleanField(_l("Remove the inconvenient times I gave before"))
+    monthly_statements = BooleanField(
+        _l("Send me a statement of my balance every month"),
+        description=_l("By email, or by text if we can only text you. Untick to stop."),
+    )
 
 
 @bp.route("/preferences", methods=["GET", "POST"])
 @debtor_required
 def preferences():
     debtor = g.debtor
-    form = PreferencesForm(language=i18n.known(debtor.language))
+    form = PreferencesForm(
+        language=i18n.known(debtor.language), monthly_statements=debtor.monthly_statements
+    )
     if form.validate_on_submit():
         emails = {e.id: f"email-{e.id}" in request.form for e in debtor.emails}
         texts = {p.id: f"text-{p.id}" in request.form for p in debtor.phones}
@@ -177,6 +190,9 @@ def preferences():
             actor=debtor_actor(),
         )
         set_language(db.session, debtor, form.language.data, actor=debtor_actor())
+        set_monthly_statements(
+            db.session, debtor, form.monthly_statements.data, actor=debtor_actor()
+        )
         session["portal_lang"] = form.language.data
         db.session.commit()
         flash(_("Your preferences are saved."), "success")

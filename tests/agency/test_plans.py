@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 from pypdf import PdfReader
 
 from cases.documents import Document
+from cases.offers import SettlementOffer
 from cases.plans import PaymentPlan
 from tests.agency.test_casework import act
 
@@ -75,6 +77,44 @@ def test_a_plan_outside_the_bounds_is_refused_with_the_reason(
     assert "within 30 days" in too_late.get_data(as_text=True)
     assert db_session.scalar(sa.select(PaymentPlan)) is None
     assert case.status == "active"
+
+
+def test_a_collector_cannot_stretch_a_settlement_past_the_installments_it_allows(
+    client, login, make_user, make_client, make_case, db_session
+):
+    login(make_user("collector"))
+    case = make_case(make_client(), status="active", principal=100_000)
+    db_session.add(
+        SettlementOffer(
+            case_id=case.id,
+            amount_cents=80_000,
+            balance_cents=100_000,
+            expires_on=dt.date(2027, 1, 20),
+            max_installments=3,
+            status="accepted",
+        )
+    )
+    db_session.flush()
+    weekly = {"plan-frequency": "weekly", "plan-down_payment": ""}
+
+    six = act(client, case, "plans", plan_form(**weekly, **{"plan-count": "6"}))
+    past_the_date = act(client, case, "plans", plan_form(**{"plan-down_payment": ""}))
+
+    assert six.status_code == 422
+    assert "the accepted settlement allows at most 3 payment(s)" in six.get_data(as_text=True)
+    assert past_the_date.status_code == 422
+    assert (
+        "the accepted settlement must be paid by 2027-01-20; this schedule&#39;s last payment "
+        "would be on 2027-02-01" in past_the_date.get_data(as_text=True)
+    )
+    assert db_session.scalar(sa.select(PaymentPlan)) is None
+    assert case.status == "active"
+
+    ok = act(client, case, "plans", plan_form(**weekly))
+
+    assert ok.status_code == 302
+    plan = db_session.scalar(sa.select(PaymentPlan))
+    assert (plan.total_cents, len(plan.installments)) == (80_000, 3)
 
 
 def test_charge_due_without_stripe_runs_when_nothing_is_due(app, cli):

@@ -125,7 +125,7 @@ def test_a_plan_on_an_accepted_settlement_pays_its_amount(db_session, make_clien
             case_id=case.id,
             amount_cents=80_000,
             balance_cents=100_000,
-            expires_on=TODAY + dt.timedelta(days=10),
+            expires_on=TODAY + dt.timedelta(days=21),
             max_installments=4,
             status="accepted",
         )
@@ -136,22 +136,47 @@ def test_a_plan_on_an_accepted_settlement_pays_its_amount(db_session, make_clien
         create_plan(
             db_session,
             case,
-            frequency="monthly",
+            frequency="weekly",
             count=5,
             first_on=TODAY,
             today=TODAY,
             actor=TEST_ACTOR,
         )
+    with pytest.raises(PlanError, match="at most 4 payment"):  # the down payment is one of them
+        create_plan(
+            db_session,
+            case,
+            frequency="weekly",
+            count=4,
+            down_payment_cents=5_000,
+            first_on=TODAY,
+            today=TODAY,
+            actor=TEST_ACTOR,
+        )
+    # Payments after the offer's date do not count toward it: the schedule must end by then.
+    with pytest.raises(PlanError, match="must be paid by 2026-12-14; .* on 2027-02-23"):
+        create_plan(
+            db_session,
+            case,
+            frequency="monthly",
+            count=4,
+            first_on=TODAY,
+            today=TODAY,
+            actor=TEST_ACTOR,
+        )
+    assert db_session.scalar(sa.select(sa.func.count(PaymentPlan.id))) == 0
+    assert case.status == "active"
     plan = create_plan(
         db_session,
         case,
-        frequency="monthly",
+        frequency="weekly",
         count=4,
         first_on=TODAY,
         today=TODAY,
         actor=TEST_ACTOR,
     )
     assert plan.total_cents == 80_000 and plan.offer_id is not None
+    assert plan.installments[-1].due_on == TODAY + dt.timedelta(days=21)
 
 
 @pytest.mark.parametrize("status", ["new", "disputed", "paid"])

@@ -3,6 +3,7 @@ a real local Stripe (localstripe), and confirms on-session an installment that n
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
@@ -12,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
+from cases.offers import SettlementOffer
 from cases.plans import PaymentPlan
 from payments.ledger import LedgerEntry
 from tests.conftest import csrf_from
@@ -118,6 +120,67 @@ def test_a_plan_outside_the_bounds_is_refused_in_plain_words(
     assert "more payments than this account allows" in response.get_data(as_text=True)
     assert db_session.scalar(sa.select(PaymentPlan)) is None
     assert case.status == "active"
+
+
+def accepted_offer_allowing(db_session, case, payments: int, days: int = 30):
+    offer = SettlementOffer(
+        case_id=case.id,
+        amount_cents=75_000,
+        balance_cents=100_000,
+        expires_on=TODAY + dt.timedelta(days=days),
+        max_installments=payments,
+        status="accepted",
+    )
+    db_session.add(offer)
+    db_session.flush()
+    return offer
+
+
+def test_a_settlement_in_3_installments_cannot_become_a_6_installment_plan(
+    client, signed_in, make_client, make_case, db_session
+):
+    case = make_case(make_client(), status="active", principal=100_000)
+    offer = accepted_offer_allowing(db_session, case, 3)
+    signed_in(case)
+    page = client.get(f"/portal/cases/{case.reference}/plan").get_data(as_text=True)
+    assert "pay $750.00 in up to 3 payments, a down payment included, the last one by" in page
+    assert "Weekly: up to 3 payments" in page and "Monthly: up to 3 payments" in page
+
+    six = choose(client, case, frequency="weekly", count="6", autopay=None)
+    three_and_down = choose(
+        client, case, frequency="weekly", count="3", down_payment="100", autopay=None
+    )
+    too_late = choose(client, case, frequency="monthly", count="3", autopay=None)
+
+    for response in (six, three_and_down):
+        assert response.status_code == 400
+        assert "Your settlement allows at most 3 payments" in response.get_data(as_text=True)
+    assert too_late.status_code == 400
+    assert f"must be paid in full by {offer.expires_on.isoformat()}" in too_late.get_data(
+        as_text=True
+    )
+    assert db_session.scalar(sa.select(PaymentPlan)) is None
+    assert case.status == "active"
+
+    response = choose(client, case, frequency="weekly", count="3", autopay=None)
+
+    assert response.status_code == 302
+    plan = db_session.scalar(sa.select(PaymentPlan))
+    assert plan.offer_id == offer.id
+    assert [i.amount_cents for i in plan.installments] == [25_000] * 3
+
+
+def test_the_settlement_limits_are_in_spanish(
+    client, signed_in, make_client, make_case, db_session
+):
+    case = make_case(make_client(), status="active", principal=100_000)
+    case.debtor.language = "es"
+    accepted_offer_allowing(db_session, case, 2)
+    signed_in(case)
+
+    response = choose(client, case, frequency="weekly", count="3", autopay=None)
+
+    assert "Su acuerdo permite como máximo 2 pagos" in response.get_data(as_text=True)
 
 
 def test_the_debtor_confirms_an_installment_their_bank_wanted_authenticated(

@@ -180,3 +180,70 @@ def test_the_clients_discount_is_taken_in_the_portal(db_session, signed_in, make
         as_text=True
     )
     assert db_session.scalar(sa.select(sa.func.count(SettlementOffer.id))) == 1
+
+
+def pdf_text(response) -> str:
+    return " ".join(
+        " ".join(p.extract_text() for p in PdfReader(io.BytesIO(response.data)).pages).split()
+    )
+
+
+def test_a_spanish_speaking_debtor_gets_the_settlement_letter_and_plan_agreement_in_spanish(
+    db_session, signed_in, make_client, make_case
+):
+    case = make_case(make_client(), status="active")
+    case.debtor.language = "es"
+    offer = propose_offer(
+        db_session,
+        case,
+        amount_cents=85_000,
+        expires_on=dt.date(2026, 12, 21),
+        today=TODAY,
+        role="collector",
+        actor=STAFF,
+        max_installments=3,
+    )
+    db_session.flush()
+    client = signed_in(case)
+    accept(client, case, offer)
+    letter = db_session.scalars(
+        sa.select(Document).where(Document.kind == "settlement_letter")
+    ).one()
+
+    text = pdf_text(client.get(f"/portal/cases/{case.reference}/settlement-letters/{letter.id}"))
+
+    assert "Acuerdo de liquidación" in text
+    assert "23 de noviembre de 2026" in text
+    assert "Esta es una comunicación de un cobrador de deudas." in text
+    assert "Monto de la liquidación $850.00" in text and "Usted ahorra $150.00" in text
+    assert "Pagos permitidos hasta 3 pagos" in text
+    assert "Lo que usted aceptó: “Acepto esta oferta: pagaré $850.00" in text
+    assert "Página 1 de 1" in text
+    assert "Settlement" not in text and "This is a communication" not in text
+
+    url = f"/portal/cases/{case.reference}/plan"
+    response = client.post(
+        url,
+        data={
+            "frequency": "weekly",
+            "count": "3",
+            "first_on": "2026-11-30",
+            "csrf_token": csrf_from(client.get(url)),
+        },
+    )
+    assert response.status_code == 302
+    agreement = db_session.scalars(
+        sa.select(Document).where(Document.kind == "plan_agreement")
+    ).one()
+
+    text = pdf_text(client.get(f"/portal/cases/{case.reference}/plan-agreement/{agreement.id}"))
+
+    assert "Acuerdo de plan de pagos" in text
+    assert (
+        "Maria Garcia se compromete a pagar $850.00 como liquidación de la cuenta con "
+        "Acme Plumbing" in text
+    )
+    assert "de forma semanal, según este calendario" in text
+    assert "Cuota Vence el" in text and "3 2026-12-14 $283.34" in text
+    assert "Pague cada cuota a más tardar en su fecha de vencimiento" in text
+    assert "Payment plan" not in text
