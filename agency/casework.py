@@ -230,20 +230,26 @@ def _text_form(case: Case) -> FlaskForm:
     return form
 
 
+# The rows a collector sees at once (ranked among twice as many): they work from the top, and
+# "next case" takes the first callable one.
+QUEUE_PAGE = 25
+
+
 @bp.get("/queue")
 def queue():
     only = request.args.get("only", "")
     collector_id = current_user.id
+    collectors = []  # whose queue to show: a supervisor's choice
     if current_user.role in ("admin", "supervisor"):
         collector_id = request.args.get("collector", current_user.id, type=int)
+        collectors = db.session.scalars(
+            sa.select(User)
+            .where(User.role.in_(("collector", "supervisor")), User.active)
+            .order_by(User.email)
+        ).all()
     rows = queue_for(
-        db.session, collector_id, now=utcnow(), today=agency_today(), limit=50, only=only
+        db.session, collector_id, now=utcnow(), today=agency_today(), limit=QUEUE_PAGE, only=only
     )
-    collectors = db.session.scalars(
-        sa.select(User)
-        .where(User.role.in_(("collector", "supervisor")), User.active)
-        .order_by(User.email)
-    ).all()
     return render_template(
         "agency/queue.html",
         rows=rows,

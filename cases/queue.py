@@ -67,7 +67,7 @@ class QueueRow:
     balance_cents: int
     bucket: int
     callable_now: bool
-    call: Window | None = None  # why not, and from when: worked out for the rows shown
+    call: Window | None = None  # why not, and from when: for the rows shown not callable now
 
     @property
     def reason(self) -> str:
@@ -218,5 +218,6 @@ def queue_for(
     )
     shown = ranked[:limit]
     for row in shown:
-        row.call = window(facts[row.case.id], past.get(row.case.id, []), "call", now)
+        if not row.callable_now:  # why not, and from when
+            row.call = window(facts[row.case.id], past.get(row.case.id, []), "call", now)
     return shown
