@@ -27,7 +27,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from agency.documents import check_upload, read, store
 from agency.extensions import db
-from agency.mail import render_email
+from agency.mail import render_email, render_text
 from agency.money import MoneyField
 from agency.pdf import agency_letterhead, render_pdf
 from agency.plan_agreement import store_agreement
@@ -51,7 +51,7 @@ from cases.debtors import Debtor
 from cases.disputes import open_disputes, record_dispute, send_verification
 from cases.documents import Document
 from cases.ledger import LedgerEntry, balance_cents, balances, itemization
-from cases.messages import MessageError, OutboundMessage, send_case_email
+from cases.messages import OutboundMessage, send_case_email, send_case_text
 from cases.model import utcnow
 from cases.notices import (
     LANGUAGES,
@@ -208,6 +208,7 @@ def _forms(case: Case) -> dict:
         "verification_form": VerificationForm(prefix="ver"),
         "plain_form": FlaskForm(),
         "email_form": _email_form(case),
+        "text_form": _text_form(case),
         "letter_form": LetterForm(prefix="letter"),
         "payment_form": PaymentForm(prefix="pay"),
         "reversal_form": ReversalForm(prefix="rev"),
@@ -223,20 +224,37 @@ def _email_form(case: Case) -> FlaskForm:
     return form
 
 
+def _text_form(case: Case) -> FlaskForm:
+    """Only the phones the debtor agreed to receive texts at and did not opt out of."""
+    form = TextForm(prefix="text")
+    form.to.choices = [
+        p.number for p in case.debtor.phones if p.text_consent and not p.texts_opted_out_at
+    ]
+    if not form.template.data and case.debtor.situation in ("hardship", "juggling"):
+        form.template.data = "payment_options"
+    return form
+
+
+# The rows a collector sees at once (ranked among twice as many): they work from the top, and
+# "next case" takes the first callable one.
+QUEUE_PAGE = 25
+
+
 @bp.get("/queue")
 def queue():
     only = request.args.get("only", "")
     collector_id = current_user.id
+    collectors = []  # whose queue to show: a supervisor's choice
     if current_user.role in ("admin", "supervisor"):
         collector_id = request.args.get("collector", current_user.id, type=int)
+        collectors = db.session.scalars(
+            sa.select(User)
+            .where(User.role.in_(("collector", "supervisor")), User.active)
+            .order_by(User.email)
+        ).all()
     rows = queue_for(
-        db.session, collector_id, now=utcnow(), today=agency_today(), limit=50, only=only
+        db.session, collector_id, now=utcnow(), today=agency_today(), limit=QUEUE_PAGE, only=only
     )
-    collectors = db.session.scalars(
-        sa.select(User)
-        .where(User.role.in_(("collector", "supervisor")), User.active)
-        .order_by(User.email)
-    ).all()
     return render_template(
         "agency/queue.html",
         rows=rows,
@@ -745,6 +763,17 @@ def document(document_id: int):
     )
 
 
+def _message_context(case: Case) -> tuple[str, dict]:
+    """The debtor's language and what the email and text templates show."""
+    language = case.debtor.language if case.debtor.language in LANGUAGES else "en"
+    context = {
+        "case": case,
+        "agency": agency_letterhead(),
+        "balance": balance_cents(db.session, case.id),
+    }
+    return language, context
+
+
 class EmailForm(FlaskForm):
     to = SelectField("To", choices=[])
     template = SelectField(
@@ -759,32 +788,41 @@ class EmailForm(FlaskForm):
 @bp.post("/cases/<reference>/emails")
 def email(reference: str):
     case = staff_case(reference)
-    forms = _forms(case)
-    form = forms["email_form"]
-    if not form.validate_on_submit():
-        return _render_case(case, forms, 422)
-    subject, body = render_email(
-        form.template.data,
-        case.debtor.language if case.debtor.language in LANGUAGES else "en",
-        case=case,
-        agency=agency_letterhead(),
-        balance=balance_cents(db.session, case.id),
-    )
-    try:
+
+    def do(form):
+        language, context = _message_context(case)
+        subject, body = render_email(form.template.data, language, **context)
         send_case_email(
             db.session, case, to=form.to.data, subject=subject, body=body, actor=actor()
         )
-    except ContactRefused as exc:
-        db.session.rollback()
-        flash(f"Not sent: {exc}", "error")
-        return _render_case(case, _forms(case), 422)
-    except MessageError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return _render_case(case, _forms(case), 422)
-    db.session.commit()
-    flash(f"Email queued to {form.to.data}.", "success")
-    return redirect(url_for("staff.case", reference=case.reference))
+        return f"Email queued to {form.to.data}."
+
+    return _act(case, "email_form", do)
+
+
+class TextForm(FlaskForm):
+    # The domain says why a number may not get texts (not on file, no consent, opted out).
+    to = SelectField("To", choices=[], validate_choice=False, validators=[DataRequired()])
+    template = SelectField(
+        "Text",
+        choices=[
+            SelectChoice("text_payment_reminder", "Payment reminder"),
+            SelectChoice("text_payment_options", "Payment options"),
+        ],
+    )
+
+
+@bp.post("/cases/<reference>/texts")
+def text(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        language, context = _message_context(case)
+        body = render_text(form.template.data, language, **context)
+        send_case_text(db.session, case, to=form.to.data, body=body, actor=actor())
+        return f"Text queued to {form.to.data}."
+
+    return _act(case, "text_form", do)
 
 
 STAFF_PAGE = 50

@@ -24,6 +24,12 @@ def render_email(template: str, language: str = "en", **context) -> tuple[str, s
     return subject.removeprefix("Subject:").strip(), body.lstrip("\n")
 
 
+def render_text(template: str, language: str = "en", **context) -> str:
+    """A text message's body from templates/email/<name>.txt in `language` (en or es)."""
+    with force_locale(language):
+        return render_template(f"email/{template}.txt", **context).strip()
+
+
 def deliver(session: Session, message_id: int) -> None:
     """Send one queued message. Sent messages are never sent again (a retried job is safe)."""
     message = session.get(OutboundMessage, message_id, with_for_update=True)

@@ -13,14 +13,13 @@ import logging
 from dataclasses import dataclass, field
 
 import click
-from flask import current_app, render_template
+from flask import current_app
 from flask.cli import AppGroup
-from flask_babel import force_locale
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agency.extensions import db
-from agency.mail import render_email
+from agency.mail import render_email, render_text
 from agency.pdf import agency_letterhead
 from agency.timezone import agency_today, agency_zone
 from cases import audit
@@ -106,11 +105,6 @@ def _statement(session: Session, due: DueReminder) -> dict:
     }
 
 
-def _render_text(language: str, **context) -> str:
-    with force_locale(language):
-        return render_template("email/text_reminder.txt", **context).strip()
-
-
 def _targets(due: DueReminder) -> list[tuple[str, str]]:
     """(channel, to): the debtor's first email open to us, and their first phone that
     consented to texts and has not opted out. A statement goes by one of them: email, or a
@@ -140,7 +134,7 @@ def _send_one(session: Session, due: DueReminder, channel: str, to: str, run: Ru
                     session, due.case, to=to, subject=subject, body=body, actor=SYSTEM
                 )
             else:
-                body = _render_text(language, **context)
+                body = render_text("text_reminder", language, **context)
                 message = send_case_text(session, due.case, to=to, body=body, actor=SYSTEM)
             session.add(
                 SentReminder(

@@ -11,7 +11,7 @@ from agency.extensions import db
 from agency.forms import ClientForm, UserForm
 from agency.security import STAFF, require_roles, roles_required
 from cases import audit
-from cases.case import Case
+from cases.case import WORKED_STATUSES, Case
 from cases.clients import Client, ClientError, create_client, update_client
 from cases.users import User, UserError, create_user, normalise_email, update_user
 from payments.fees import (
@@ -38,7 +38,7 @@ def home():
     mine = db.session.scalar(
         sa.select(sa.func.count())
         .select_from(Case)
-        .where(Case.assigned_to_id == current_user.id, Case.status.in_(("new", "active", "plan")))
+        .where(Case.assigned_to_id == current_user.id, Case.status.in_(WORKED_STATUSES))
     )
     return render_template("agency/home.html", counts=counts, mine=mine)
 

@@ -14,6 +14,8 @@ from cases.model import Base, Timestamped, utcnow
 
 STATUSES = ("new", "active", "plan", "paid", "settled", "disputed", "closed")
 OPEN_STATUSES = ("new", "active", "plan", "disputed")
+# The open cases a collector works from the queue (a disputed case waits for verification).
+WORKED_STATUSES = ("new", "active", "plan")
 CLOSE_REASONS = ("recalled", "uncollectible", "cease", "bankrupt", "deceased", "legal", "duplicate")
 
 # Every allowed move, and only these (SPEC §3). `paid`/`settled` reopen only when a payment
@@ -67,6 +69,17 @@ class Case(Timestamped, Base):
             "status IN ('new','active','plan','paid','settled','disputed','closed')", name="status"
         ),
         sa.CheckConstraint("(status = 'closed') = (close_reason IS NOT NULL)", name="close_reason"),
+        # The queue ranks a collector's whole book from this index alone (cases.queue).
+        sa.Index(
+            "ix_cases_queue",
+            "assigned_to_id",
+            "last_contact_at",
+            "referred_on",
+            "id",
+            postgresql_include=["status"],
+            postgresql_where=sa.text("status IN ('new', 'active', 'plan')"),
+            sqlite_where=sa.text("status IN ('new', 'active', 'plan')"),
+        ),
     )
 
     @property

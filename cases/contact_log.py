@@ -41,8 +41,13 @@ def _time(text: str) -> dt.time:
 
 
 def debtor_facts(case: Case) -> DebtorFacts:
-    debtor = case.debtor
-    address = debtor.primary_address
+    return facts_of(case.debtor, disputed=case.status == "disputed")
+
+
+def facts_of(debtor, *, disputed: bool) -> DebtorFacts:
+    """The facts the rules need about a debtor: a Debtor, or plain rows with the same
+    attributes (the queue reads many debtors' contact points as columns, not ORM objects)."""
+    address = debtor.addresses[0] if debtor.addresses else None
     opted_out = set()
     if debtor.emails and all(e.opted_out_at for e in debtor.emails):
         opted_out.add("email")
@@ -62,7 +67,7 @@ def debtor_facts(case: Case) -> DebtorFacts:
         ),
         cease_requested_at=debtor.cease_requested_at,
         attorney_since=debtor.attorney_since,
-        dispute_hold=case.status == "disputed",
+        dispute_hold=disputed,
         opted_out=frozenset(opted_out),
     )
 

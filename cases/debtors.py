@@ -17,6 +17,12 @@ PHONE_TYPES = ("mobile", "home", "work", "unknown")
 SITUATIONS = ("unknown", "hardship", "juggling", "avoiding")
 
 
+def display_name(kind: str, first_name: str, last_name: str, company_name: str) -> str:
+    if kind == "commercial":
+        return company_name
+    return f"{first_name} {last_name}".strip()
+
+
 class Debtor(Timestamped, Base):
     __tablename__ = "debtors"
 
@@ -53,9 +59,7 @@ class Debtor(Timestamped, Base):
 
     @property
     def display_name(self) -> str:
-        if self.kind == "commercial":
-            return self.company_name
-        return f"{self.first_name} {self.last_name}".strip()
+        return display_name(self.kind, self.first_name, self.last_name, self.company_name)
 
     @property
     def primary_address(self) -> Address | None:

@@ -16,7 +16,7 @@ from cases.plans import Installment, PaymentPlan
 from cases.reminders import SentReminder
 from payments.ledger import post_payment
 from tests.agency.test_casework import act
-from tests.agency.test_reminders import run, sms_server  # noqa: F401 - a fixture
+from tests.agency.test_reminders import run
 from tests.conftest import TEST_ACTOR, csrf_from
 
 NY = ZoneInfo("America/New_York")
@@ -62,7 +62,7 @@ def test_a_statement_goes_out_once_a_month_by_email_with_the_payments_since_the_
     make_client,
     make_case,
     smtp_server,
-    sms_server,  # noqa: F811 - the fixture imported above
+    sms_server,
 ):
     case = asked
     not_asked = make_case(make_client("BLUE", "Bluesky"), status="active", email="jo@example.com")
@@ -139,7 +139,7 @@ def test_nothing_is_sent_after_a_cease_to_a_represented_debtor_or_during_a_dispu
     db_session,
     asked,
     smtp_server,
-    sms_server,  # noqa: F811 - the fixture imported above
+    sms_server,
     why,
 ):
     case = asked
@@ -164,7 +164,7 @@ def test_a_debtor_we_may_only_text_gets_it_by_text_and_one_who_opted_out_of_both
     db_session,
     asked,
     smtp_server,
-    sms_server,  # noqa: F811 - the fixture imported above
+    sms_server,
 ):
     case = asked
     case.debtor.emails[0].opted_out_at = dt.datetime(2026, 11, 24, tzinfo=dt.UTC)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,51 +22,6 @@ NY = ZoneInfo("America/New_York")
 JOB_NAME = "agency.reminders:send_due"
 RECORDED_ON = dt.date(2026, 11, 23)  # the suite's day
 DUE_ON = dt.date(2026, 11, 30)
-
-
-class FakeSms:
-    """A text-message provider on 127.0.0.1 that records what it is asked to send."""
-
-    def __init__(self):
-        self.messages: list[dict] = []
-        received = self.messages
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's hook name
-                length = int(self.headers["Content-Length"])
-                message = json.loads(self.rfile.read(length))
-                message["authorization"] = self.headers["Authorization"]
-                received.append(message)
-                answer = json.dumps({"id": f"sms-{len(received)}"}).encode()
-                self.send_response(201)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/messages"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def sms_server(app):
-    fake = FakeSms()
-    before = (app.config["SMS_API_URL"], app.config["SMS_API_KEY"])
-    app.config["SMS_API_URL"], app.config["SMS_API_KEY"] = fake.url, "test-sms-key"
-    try:
-        yield fake
-    finally:
-        app.config["SMS_API_URL"], app.config["SMS_API_KEY"] = before
-        fake.stop()
 
 
 @pytest.fixture
