@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from cases.case import WORKED_STATUSES, Case
 from cases.clients import Client
-from cases.compliance import Window, check, window
+from cases.compliance import DebtorFacts, PastContact, Window, check, window
 from cases.contact_log import RULES_LOOK_BACK, facts_of, histories
 from cases.debtors import Address, Debtor, Phone, display_name
 from cases.ledger import balances
@@ -26,6 +26,13 @@ BUCKETS = {
 SITUATION_ORDER = {"juggling": 0, "hardship": 1, "unknown": 2, "avoiding": 3}
 # How many more rows than shown are ranked, so callable cases can move ahead of the rest.
 LOOKAHEAD = 2
+# "Callable now" reads further down the book, a batch at a time, when the top cases may not be
+# called at this hour (say, every debtor in the next time zone is still asleep); up to this many,
+# this many at a time.
+CALLABLE_SCAN = 2_000
+CALLABLE_BATCH = 200
+# The filters that are buckets, applied in the ranking query itself.
+FILTER_BUCKETS = {"new": (2,), "promises": (0, 1)}
 
 
 @dataclass
@@ -67,6 +74,8 @@ class QueueRow:
     balance_cents: int
     bucket: int
     callable_now: bool
+    facts: DebtorFacts
+    history: list[PastContact]
     call: Window | None = None  # why not, and from when: for the rows shown not callable now
 
     @property
@@ -81,8 +90,9 @@ class QueueRow:
         return idle_days + self.balance_cents / 50_000 + age_days / 30
 
 
-def _ranked(collector_id: int, today: dt.date) -> sa.Select:
-    """(case id, bucket) of the collector's worked cases in priority order.
+def _ranked(collector_id: int, today: dt.date, buckets: tuple[int, ...] = ()) -> sa.Select:
+    """(case id, bucket) of the collector's worked cases in priority order, of the given
+    buckets only when some are given.
 
     Only columns of the `ix_cases_queue` index are read from cases, so PostgreSQL ranks a
     collector's whole book with an index-only scan; the rest is read for the candidates.
@@ -107,15 +117,16 @@ def _ranked(collector_id: int, today: dt.date) -> sa.Select:
         (sa.or_(Case.status == "new", Case.last_contact_at.is_(None)), 2),
         else_=3,
     )
-    return (
-        sa.select(Case.id, bucket.label("bucket"))
-        .where(Case.assigned_to_id == collector_id, Case.status.in_(WORKED_STATUSES))
-        .order_by(
-            bucket,
-            Case.last_contact_at.asc().nulls_first(),
-            Case.referred_on.asc(),
-            Case.id,
-        )
+    query = sa.select(Case.id, bucket.label("bucket")).where(
+        Case.assigned_to_id == collector_id, Case.status.in_(WORKED_STATUSES)
+    )
+    if buckets:
+        query = query.where(bucket.in_(buckets))
+    return query.order_by(
+        bucket,
+        Case.last_contact_at.asc().nulls_first(),
+        Case.referred_on.asc(),
+        Case.id,
     )
 
 
@@ -180,35 +191,24 @@ def queue_for(
     limit: int = 50,
     only: str = "",
 ) -> list[QueueRow]:
-    """The collector's open cases in priority order, those callable now first."""
-    ranked_ids = session.execute(_ranked(collector_id, today).limit(limit * LOOKAHEAD)).all()
-    ids = [case_id for case_id, _ in ranked_ids]
-    cases = _candidates(session, ids)
-    money = balances(session, ids)
-    past = histories(session, ids, since=now - RULES_LOOK_BACK)
-    facts = {
-        case.id: facts_of(case.debtor, disputed=case.status == "disputed")
-        for case in cases.values()
-    }
-    ranked = [
-        QueueRow(
-            cases[case_id],
-            money[case_id],
-            bucket,
-            not check(facts[case_id], past.get(case_id, []), "call", now),
-        )
-        for case_id, bucket in ranked_ids
-    ]
+    """The collector's open cases in priority order, those callable now first. `only` is
+    "callable", "new" or "promises" (or nothing: all)."""
+    ranked = _ranked(collector_id, today, FILTER_BUCKETS.get(only, ()))
+    batch = limit * LOOKAHEAD
+    end = batch
     if only == "callable":
-        ranked = [r for r in ranked if r.callable_now]
-    elif only == "new":
-        ranked = [r for r in ranked if r.bucket == 2]
-    elif only == "promises":
-        ranked = [r for r in ranked if r.bucket in (0, 1)]
+        batch, end = max(batch, CALLABLE_BATCH), CALLABLE_SCAN
+    rows: list[QueueRow] = []
+    for offset in range(0, end, batch):
+        ranked_ids = session.execute(ranked.limit(batch).offset(offset)).all()
+        found = _rows(session, ranked_ids, now)
+        rows += [r for r in found if r.callable_now] if only == "callable" else found
+        if len(ranked_ids) < batch or len(rows) >= limit:
+            break
     # Among the candidates: callable first, then the bucket, then the debtor's situation
     # (someone juggling payments is worth a call soon, someone in hardship needs a plan
     # conversation, someone avoiding us goes last), then the score.
-    ranked.sort(
+    rows.sort(
         key=lambda r: (
             not r.callable_now,
             r.bucket,
@@ -216,8 +216,24 @@ def queue_for(
             -r.score(now),
         )
     )
-    shown = ranked[:limit]
+    shown = rows[:limit]
     for row in shown:
         if not row.callable_now:  # why not, and from when
-            row.call = window(facts[row.case.id], past.get(row.case.id, []), "call", now)
+            row.call = window(row.facts, row.history, "call", now)
     return shown
+
+
+def _rows(session: Session, ranked_ids: list, now: dt.datetime) -> list[QueueRow]:
+    """The ranked cases as queue rows, each checked against the call rules now."""
+    ids = [case_id for case_id, _ in ranked_ids]
+    cases = _candidates(session, ids)
+    money = balances(session, ids)
+    past = histories(session, ids, since=now - RULES_LOOK_BACK)
+    rows = []
+    for case_id, bucket in ranked_ids:
+        case = cases[case_id]
+        facts = facts_of(case.debtor, disputed=case.status == "disputed")
+        history = past.get(case_id, [])
+        callable_now = not check(facts, history, "call", now)
+        rows.append(QueueRow(case, money[case_id], bucket, callable_now, facts, history))
+    return rows

@@ -212,6 +212,38 @@ def test_the_queue_puts_promises_first_and_callable_cases_ahead(
         assert west.reference not in callable_only
 
 
+def test_next_case_reads_past_a_page_of_cases_that_may_not_be_called_yet(
+    client, login, make_user, make_client, make_case, db_session
+):
+    collector = make_user("collector")
+    acme = make_client()
+    # 60 new Seattle cases rank first (awaiting first contact) but may not be called at 07:30
+    # there; the one case that may be called now ranks below all of them.
+    for n in range(60):
+        seattle = make_case(
+            acme,
+            status="new",
+            last_name=f"West{n}",
+            postal_code="98101",
+            state="WA",
+            phone=f"+1206555{n:04d}",
+        )
+        seattle.assigned_to_id = collector.id
+    east = make_case(acme, status="active", last_name="East")
+    east.assigned_to_id = collector.id
+    east.last_contact_at = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    login(collector)
+    with time_machine.travel(dt.datetime(2026, 11, 23, 10, 30, tzinfo=NY), tick=False):
+        response = client.get("/agency/queue/next")
+        assert response.headers["Location"].endswith(f"/agency/cases/{east.reference}")
+        callable_only = client.get("/agency/queue?only=callable").get_data(as_text=True)
+        assert east.reference in callable_only and "West0" not in callable_only
+    # At 07:30 New York time nobody may be called: the collector is told so.
+    with time_machine.travel(dt.datetime(2026, 11, 23, 7, 30, tzinfo=NY), tick=False):
+        response = client.get("/agency/queue/next", follow_redirects=True)
+        assert "Nothing to call right now" in response.get_data(as_text=True)
+
+
 def test_a_collector_sees_only_their_own_queue(client, login, make_user, make_client, make_case):
     me, other = make_user("collector"), make_user("collector")
     theirs = make_case(make_client(), status="active")
