@@ -39,11 +39,12 @@ from cases import debtors as debtor_rules
 from cases.assignment import WORKERS, AssignmentError, assign, round_robin
 from cases.audit import AuditEvent
 from cases.case import CLOSE_REASONS, STATUSES, Case, TransitionError, change_status, search
+from cases.compliance import window
 from cases.contact_log import (
     ContactRefused,
-    contact_window,
     debtor_facts,
     gate,
+    history,
     record_contact,
 )
 from cases.contacts import CALL_OUTCOMES, CaseNote, ComplianceAlert, Contact, add_note
@@ -77,7 +78,6 @@ from payments.ledger import (
     new_external_id,
     post_payment,
     reverse_payment,
-    reversed_so_far,
 )
 from payments.trust import trust_lines
 from payments.unmatched import UnmatchedPayment, hold_unmatched, match
@@ -284,10 +284,20 @@ def case(reference: str):
     return _render_case(case, _forms(case))
 
 
+def _reversed_amounts(entries: list[LedgerEntry]) -> dict[int, int]:
+    """How much of each payment has been reversed, from the case's entries already read."""
+    reversed_amounts = dict.fromkeys((e.id for e in entries if e.reverses_id is None), 0)
+    for e in entries:
+        if e.reverses_id is not None:
+            reversed_amounts[e.reverses_id] += e.amount_cents
+    return reversed_amounts
+
+
 def _render_case(case: Case, forms: dict, status: int = 200):
     now = utcnow()
     facts = debtor_facts(case)
-    windows = {ch: contact_window(db.session, case, ch, now) for ch in ("call", "text", "email")}
+    past = history(db.session, case.id)
+    windows = {ch: window(facts, past, ch, now) for ch in ("call", "text", "email")}
     local_times = [(zone, now.astimezone(ZoneInfo(zone))) for zone in facts.zones]
     timeline = _timeline(case)
     entries = db.session.scalars(
@@ -313,11 +323,7 @@ def _render_case(case: Case, forms: dict, status: int = 200):
         plan=active_plan(db.session, case.id),
         disputes=open_disputes(db.session, case.id),
         weekdays=WEEKDAYS,
-        reversed_amounts={
-            e.id: reversed_so_far(db.session, e)
-            for e in entries
-            if e.kind in ("payment", "direct_payment")
-        },
+        reversed_amounts=_reversed_amounts(entries),
         documents=db.session.scalars(
             sa.select(Document).where(Document.case_id == case.id).order_by(Document.id.desc())
         ).all(),

@@ -389,6 +389,34 @@ def test_the_queue_and_case_screen_do_not_query_per_row(
     assert many == few
 
 
+def test_the_case_screen_does_not_query_per_timeline_row(
+    app, client, login, make_user, make_client, make_case
+):
+    login(make_user("collector"))
+    case = make_case(make_client(), status="active", principal=50_000)
+    screen = f"/agency/cases/{case.reference}"
+
+    def work(n):
+        for i in range(n):
+            call = {"call-phone": "+12125550100", "call-outcome": "no_answer"}
+            assert act(client, case, "calls", call).status_code == 302
+            assert act(client, case, "notes", {"note-body": f"note {i}"}).status_code == 302
+            payment = {
+                "pay-amount": "1.00",
+                "pay-received_at": "2026-11-20",
+                "pay-method": "check",
+                "pay-reference": f"chk-{case.id}-{i}-{n}",
+            }
+            assert act(client, case, "payments", payment).status_code == 302
+
+    with time_machine.travel(MORNING, tick=False):
+        work(1)
+        few = _queries_for(app, client, screen)
+        work(6)
+        many = _queries_for(app, client, screen)
+    assert many == few
+
+
 def test_staff_post_a_payment_and_a_supervisor_reverses_it(
     client, login, make_user, make_client, make_case, db_session
 ):
