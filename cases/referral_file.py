@@ -690,14 +690,16 @@ def _restore_leading_zeros(digits: str, state: str) -> str | None:
 
 
 def _states_of_zip(zip5: str) -> frozenset[str]:
-    return _zip_states().get(zip5, frozenset())
+    return _zip_states(zip5[:3]).get(zip5, frozenset())
 
 
 @cache
-def _zip_states() -> dict[str, frozenset[str]]:
-    """{ZIP: its states}, built once: zipcodes.matching scans the whole table on every call."""
+def _zip_states(prefix: str) -> dict[str, frozenset[str]]:
+    """{ZIP: its states} for every ZIP starting with these 3 digits. A lookup scans the whole ZIP
+    table, so it is done once per prefix (a file's ZIPs cluster by prefix) instead of once per
+    ZIP; zipcodes.list_all() would do it once but keeps 80 MB of dicts for good."""
     states: dict[str, set[str]] = {}
-    for place in zipcodes.list_all():
+    for place in zipcodes.similar_to(prefix):
         states.setdefault(place["zip_code"], set()).add(place["state"])
     return {zip5: frozenset(found) for zip5, found in states.items()}
 
