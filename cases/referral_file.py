@@ -644,7 +644,8 @@ def _plain_phone(raw: str) -> str | None:
     area, bare_area, exchange, line = match.groups()
     national = (area or bare_area) + exchange + line
     number = phonenumbers.PhoneNumber(country_code=1, national_number=int(national))
-    return "+1" + national if phonenumbers.is_valid_number(number) else None
+    # Valid for the US is valid (is_valid_number finds the region first, then asks this).
+    return "+1" + national if phonenumbers.is_valid_number_for_region(number, "US") else None
 
 
 def _state(cells: _Cells) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -93,6 +95,51 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
+_END = object()
+
+
+def _read_ahead(items: Iterable, size: int = CHUNK_ROWS, depth: int = 2) -> Iterator[list]:
+    """Chunks of `items`, made by a thread of their own up to `depth` chunks ahead of the caller.
+
+    The rows of a file are checked (pure Python) while the caller waits on the database for the
+    chunk before (the driver lets other threads run meanwhile): on 2 cores the checks and the
+    database's work overlap. An exception in the thread is raised here, at its place in the
+    file; stopping early (the caller raising, or closing this generator) stops the thread.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in _chunks(items, size):
+                if not hand(chunk):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            hand(exc)
+            return
+        hand(_END)
+
+    thread = threading.Thread(target=produce, name="referral-rows", daemon=True)
+    thread.start()
+    try:
+        while (item := handoff.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _open_account_numbers(session: Session, client: Client, numbers: list[str]) -> dict:
     """{account number: reference} of the client's open cases among these numbers."""
     query = sa.select(Case.open_account_number, Case.reference).where(
@@ -114,7 +161,7 @@ def _checked(
     session: Session, client: Client, rows: Iterable[ReferralRow | Rejection]
 ) -> Iterator[list[ReferralRow | Rejection]]:
     """Chunks of parse results, with rows that match an open case of the client rejected."""
-    for chunk in _chunks(rows, CHUNK_ROWS):
+    for chunk in _read_ahead(rows):
         numbers = [r.account_number for r in chunk if isinstance(r, ReferralRow)]
         open_cases = _open_account_numbers(session, client, numbers) if numbers else {}
         yield [
@@ -431,16 +478,14 @@ def _open_cases(
     """Open one case per row with bulk inserts (this is the hot path of a 100k-row file)."""
     if not rows:
         return []
-    known = _known_debtors(
-        session, {match_key(r.debtor_type, _debtor_name(r), r.postal_code) for r in rows}
-    )
+    keys = [match_key(r.debtor_type, _debtor_name(r), r.postal_code) for r in rows]
+    known = _known_debtors(session, set(keys))
     debtor_ids: list[int | None] = []
     new_debtors: list[dict] = []
     new_rows: list[ReferralRow] = []
     in_batch: dict[tuple[str, str], int] = {}  # (match key, contact point) -> new-debtor index
     pending: list[tuple[int, int]] = []  # (row index, new-debtor index)
-    for index, row in enumerate(rows):
-        key = match_key(row.debtor_type, _debtor_name(row), row.postal_code)
+    for index, (key, row) in enumerate(zip(keys, rows, strict=True)):
         points = {p for p in (row.phone, row.email) if p}
         # The same debtor: same normalised name and ZIP, and a phone or email in common.
         match = next((d for d, theirs in known.get(key, []) if points & theirs), None)
@@ -467,8 +512,9 @@ def _open_cases(
             pending.append((index, earlier))
         debtor_ids.append(match)
 
-    _insert_rows(session, Debtor, _with_ids(session, Debtor, new_debtors))
-    new_ids = [debtor["id"] for debtor in new_debtors]
+    new_ids = _new_ids(session, Debtor, len(new_debtors))
+    debtors = zip(new_ids, new_debtors, strict=True)
+    _insert_rows(session, Debtor, [{"id": debtor_id} | debtor for debtor_id, debtor in debtors])
     for index, new_index in pending:
         debtor_ids[index] = new_ids[new_index]
     _insert_contact_points(session, list(zip(new_ids, new_rows, strict=True)))
@@ -525,7 +571,7 @@ def _open_cases(
         )
         if amount
     ]
-    _insert_rows(session, LedgerEntry, _with_ids(session, LedgerEntry, placements))
+    _insert_rows(session, LedgerEntry, placements)
     events = [
         {
             "at": now,
@@ -545,7 +591,7 @@ def _open_cases(
         }
         for case_id, reference, row in zip(case_ids, references, rows, strict=True)
     ]
-    _insert_rows(session, audit.AuditEvent, _with_ids(session, audit.AuditEvent, events))
+    _insert_rows(session, audit.AuditEvent, events)
     return references
 
 
@@ -561,23 +607,24 @@ def _insert_contact_points(session: Session, debtors: list[tuple[int, ReferralRo
         }
         for debtor_id, row in debtors
     ]
-    _insert_rows(session, Address, _with_ids(session, Address, addresses))
+    _insert_rows(session, Address, addresses)
     phones = [
         {"debtor_id": debtor_id, "number": row.phone, "type": "unknown", "text_consent": False}
         for debtor_id, row in debtors
         if row.phone
     ]
-    _insert_rows(session, Phone, _with_ids(session, Phone, phones))
+    _insert_rows(session, Phone, phones)
     emails = [
         {"debtor_id": debtor_id, "address": row.email, "consent": True}
         for debtor_id, row in debtors
         if row.email
     ]
-    _insert_rows(session, Email, _with_ids(session, Email, emails))
+    _insert_rows(session, Email, emails)
 
 
-# Rows go in with ids taken beforehand, so no INSERT needs RETURNING: COPY on PostgreSQL (the
-# fastest way in), a plain executemany elsewhere. See docs/benchmarks.md, "Referral import".
+# No INSERT needs RETURNING: the rows that others point to (debtors, cases) go in with ids taken
+# beforehand, the rest take theirs from the database. COPY on PostgreSQL (the fastest way in),
+# a plain executemany elsewhere. See docs/benchmarks.md, "Referral import".
 
 
 def _new_ids(session: Session, model: type[Base], count: int) -> list[int]:
@@ -587,21 +634,14 @@ def _new_ids(session: Session, model: type[Base], count: int) -> list[int]:
     table = model.__table__
     if session.get_bind().dialect.name == "postgresql":
         sequence = sa.func.pg_get_serial_sequence(table.name, "id")
+        taken = sa.func.array_agg(sa.func.nextval(sequence))
         return sorted(
-            session.scalars(
-                sa.select(sa.func.nextval(sequence)).select_from(sa.func.generate_series(1, count))
-            )
+            session.scalar(sa.select(taken).select_from(sa.func.generate_series(1, count)))
         )
     # SQLite: the transaction holds the write lock from its start (BEGIN IMMEDIATE, see
     # agency._sqlite_pragmas), so no one else takes ids meanwhile; max + 1 is SQLite's own rule.
     last = session.scalar(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)))
     return list(range(last + 1, last + 1 + count))
-
-
-def _with_ids(session: Session, model: type[Base], rows: list[dict]) -> list[dict]:
-    for new_id, row in zip(_new_ids(session, model, len(rows)), rows, strict=True):
-        row["id"] = new_id
-    return rows
 
 
 def _insert_rows(session: Session, model: type[Base], rows: list[dict]) -> None:

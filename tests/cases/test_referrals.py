@@ -1,6 +1,8 @@
 """Importing referral files: cases opened with their debtors and itemisation, nothing twice."""
 
 import datetime as dt
+import itertools
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +14,7 @@ from cases.case import Case
 from cases.debtors import Address, Debtor, Email, Phone
 from cases.ledger import LedgerEntry
 from cases.referral_file import FileRefused
-from cases.referrals import ReferralBatch, confirm, import_file, preview
+from cases.referrals import ReferralBatch, _read_ahead, confirm, import_file, preview
 
 AS_OF = dt.date(2026, 11, 23)
 ACTOR = audit.Actor(None, "test")
@@ -390,3 +392,30 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
             (second, "RC-2611-00002", 3, "F-2"),
         ]
     ]
+
+
+def test_rows_are_read_ahead_in_order_in_chunks():
+    assert list(_read_ahead(iter(range(2500)), size=1000)) == [
+        list(range(1000)),
+        list(range(1000, 2000)),
+        list(range(2000, 2500)),
+    ]
+    assert list(_read_ahead(iter([]))) == []
+
+
+def test_a_problem_met_reading_ahead_is_raised_at_its_place():
+    def rows():
+        yield from range(1500)
+        raise FileRefused("the workbook is damaged")
+
+    chunks = _read_ahead(rows(), size=1000)
+    assert next(chunks) == list(range(1000))
+    with pytest.raises(FileRefused, match="damaged"):
+        next(chunks)
+
+
+def test_stopping_early_stops_the_reading_thread():
+    chunks = _read_ahead(itertools.count(), size=10)
+    assert next(chunks) == list(range(10))
+    chunks.close()  # as when the import fails part-way: the endless source is read no further
+    assert not [t for t in threading.enumerate() if t.name == "referral-rows"]
