@@ -419,3 +419,22 @@ def test_stopping_early_stops_the_reading_thread():
     assert next(chunks) == list(range(10))
     chunks.close()  # as when the import fails part-way: the endless source is read no further
     assert not [t for t in threading.enumerate() if t.name == "referral-rows"]
+
+
+def test_the_planner_settings_of_the_lookups_do_not_outlive_them(db_session, make_client):
+    if db_session.get_bind().dialect.name != "postgresql":
+        pytest.skip("planner settings exist on PostgreSQL only")
+    again = csv_file(
+        "B-9,consumer,Maria,Garcia,,,212-555-0100,9 Elm,New York,NY,10001,99.00,,,2026-01-01,"
+    )
+    acme = make_client()
+    import_file(db_session, acme, GOOD, "a.csv", as_of=AS_OF, actor=ACTOR, source="cli")
+    result = import_file(db_session, acme, again, "b.csv", as_of=AS_OF, actor=ACTOR, source="cli")
+    assert result.accepted == 1  # the lookups ran, and found the debtor to link
+    settings = ("enable_seqscan", "enable_hashjoin", "enable_mergejoin", "plan_cache_mode")
+    assert [db_session.scalar(sa.text(f"SHOW {name}")) for name in settings] == [
+        "on",
+        "on",
+        "on",
+        "auto",
+    ]
