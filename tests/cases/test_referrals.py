@@ -433,3 +433,27 @@ def test_the_planner_settings_of_the_lookups_do_not_outlive_them(db_session, mak
         "on",
         "auto",
     ]
+
+
+def test_an_import_that_fails_part_way_leaves_no_thread_reading(db_session, make_client):
+    rows = [
+        f"L-{n},consumer,Ann,Lee{n},,,,1 A St,New York,NY,10001,100,,,2026-01-01,"
+        for n in range(2500)
+    ]
+
+    def progress(done, total):
+        raise RuntimeError("the worker was stopped")
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        import_file(
+            db_session,
+            make_client(),
+            csv_file(*rows),
+            "l.csv",
+            as_of=AS_OF,
+            actor=ACTOR,
+            source="cli",
+            progress=progress,
+        )
+    # At once, while the exception (and the import's frames) may still be referenced.
+    assert not [t for t in threading.enumerate() if t.name == "referral-rows"]
