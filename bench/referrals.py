@@ -648,7 +648,7 @@ def phase_import(client: Client, data: bytes, rejected: list[int]) -> dict:
     labels = {
         "count": "count rows for the progress bar (raw_rows: decode, 2 CSV passes)",
         "open": "parse(): decode + CSV syntax pass",
-        "rows": "parse rows: CSV reader + field checks",
+        "rows": "parse rows: CSV reader + field checks (a thread; overlaps the rest)",
         "cases": "insert: _open_cases (all tables)",
         "known": "  of which _known_debtors lookup",
         "contacts": "  of which addresses, phones, emails (_insert_contact_points)",
@@ -688,8 +688,8 @@ def phase_import(client: Client, data: bytes, rejected: list[int]) -> dict:
     _check(result, _data_rows(data), rejected)
     parts = {label: watch.seconds.get(label, 0.0) for label in labels.values()}
     parts["commit"] = done - committing
-    top_level = [labels[key] for key in ("count", "open", "rows", "cases")] + ["commit"]
-    parts["other (open-case lookups per chunk, batch row, audit)"] = seconds - sum(
+    top_level = [labels[key] for key in ("count", "open", "cases")] + ["commit"]
+    parts["other (waiting for checked rows, open-case lookups, batch row, audit)"] = seconds - sum(
         parts[label] for label in top_level
     )
     return {

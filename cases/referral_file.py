@@ -18,10 +18,16 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 
+import email_validator
 import openpyxl
 import phonenumbers
 import zipcodes
 from email_validator import EmailNotValidError, validate_email
+from email_validator.rfc_constants import (
+    CASE_INSENSITIVE_MAILBOX_NAMES,
+    EMAIL_MAX_LENGTH,
+    LOCAL_PART_MAX_LENGTH,
+)
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a bigger file is refused whole
 MAX_FIELD_CHARS = 1000  # a longer cell rejects its row
@@ -564,16 +570,55 @@ def _email(cells: _Cells) -> str | None:
     raw = cells.get("email")
     if not raw:
         return None
+    plain = _plain_email(raw)
+    if plain is not None:
+        return plain
     try:
         return validate_email(raw, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise _Rejected("email", f"email '{raw}' is not a valid address: {exc}") from None
 
 
+# The usual address: ASCII dot-atom local part, lower-case-able hostname labels, a TLD of letters.
+_PLAIN_EMAIL = re.compile(
+    r"([A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*)"
+    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})",
+    re.ASCII,
+)
+
+
+def _plain_email(raw: str) -> str | None:
+    """What validate_email would normalise a plain address to, at a tenth of its cost; None for
+    any address it might treat otherwise (tests/cases/test_referral_file.py proves they agree).
+
+    validate_email lower-cases the domain and a few role names (info@, sales@...), refuses
+    special-use domains and over-long addresses; all of those are left to it.
+    """
+    match = _PLAIN_EMAIL.fullmatch(raw)
+    if match is None or len(raw) > EMAIL_MAX_LENGTH:
+        return None
+    local, domain = match.groups()
+    domain = domain.lower()
+    if (
+        len(local) > LOCAL_PART_MAX_LENGTH
+        or local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES
+        or "--" in domain  # Punycode (xn--) and the labels RFC 5890 reserves
+        or any(
+            domain == d or domain.endswith("." + d)
+            for d in email_validator.SPECIAL_USE_DOMAIN_NAMES
+        )
+    ):
+        return None
+    return f"{local}@{domain}"
+
+
 def _phone(cells: _Cells) -> str | None:
     raw = cells.get("phone")
     if not raw:
         return None
+    plain = _plain_phone(raw)
+    if plain is not None:
+        return plain
     try:
         number = phonenumbers.parse(raw, "US")
     except phonenumbers.NumberParseException:
@@ -581,6 +626,26 @@ def _phone(cells: _Cells) -> str | None:
     if number is None or not phonenumbers.is_valid_number(number):
         raise _Rejected("phone", f"phone '{raw}' is not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# The usual US shapes: 2125550100, 212-555-0100, (212) 555-0100, +1 212.555.0100, 1-212-...
+_PLAIN_PHONE = re.compile(
+    r"(?:\+?1[ .-]?)?(?:\(([2-9]\d\d)\) ?|([2-9]\d\d)[ .-]?)(\d{3})[ .-]?(\d{4})", re.ASCII
+)
+
+
+def _plain_phone(raw: str) -> str | None:
+    """The E.164 form of a valid number in a usual US shape, without phonenumbers.parse (which
+    costs two thirds of the check); None for anything else, left to the full parse. The test
+    in tests/cases/test_referral_file.py proves the two agree."""
+    match = _PLAIN_PHONE.fullmatch(raw)
+    if match is None:
+        return None
+    area, bare_area, exchange, line = match.groups()
+    national = (area or bare_area) + exchange + line
+    number = phonenumbers.PhoneNumber(country_code=1, national_number=int(national))
+    # Valid for the US is valid (is_valid_number finds the region first, then asks this).
+    return "+1" + national if phonenumbers.is_valid_number_for_region(number, "US") else None
 
 
 def _state(cells: _Cells) -> str:
@@ -625,10 +690,19 @@ def _restore_leading_zeros(digits: str, state: str) -> str | None:
     return None
 
 
-@cache
 def _states_of_zip(zip5: str) -> frozenset[str]:
-    # Cached: a lookup scans the whole ZIP table, and a file repeats its ZIPs many times.
-    return frozenset(place["state"] for place in zipcodes.matching(zip5))
+    return _zip_states(zip5[:3]).get(zip5, frozenset())
+
+
+@cache
+def _zip_states(prefix: str) -> dict[str, frozenset[str]]:
+    """{ZIP: its states} for every ZIP starting with these 3 digits. A lookup scans the whole ZIP
+    table, so it is done once per prefix (a file's ZIPs cluster by prefix) instead of once per
+    ZIP; zipcodes.list_all() would do it once but keeps 80 MB of dicts for good."""
+    states: dict[str, set[str]] = {}
+    for place in zipcodes.similar_to(prefix):
+        states.setdefault(place["zip_code"], set()).add(place["state"])
+    return {zip5: frozenset(found) for zip5, found in states.items()}
 
 
 # --- amounts ---------------------------------------------------------------------------------

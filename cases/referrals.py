@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
 import sqlalchemy as sa
+from psycopg import sql
+from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
 from sqlalchemy.orm import Mapped, Session, deferred, mapped_column, relationship
 
 from cases import audit
@@ -92,28 +97,91 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
+_END = object()
+
+
+def _read_ahead(items: Iterable, size: int = CHUNK_ROWS, depth: int = 2) -> Iterator[list]:
+    """Chunks of `items`, made by a thread of their own up to `depth` chunks ahead of the caller.
+
+    The rows of a file are checked (pure Python) while the caller waits on the database for the
+    chunk before (the driver lets other threads run meanwhile): on 2 cores the checks and the
+    database's work overlap. An exception in the thread is raised here, at its place in the
+    file; stopping early (the caller raising, or closing this generator) stops the thread.
+    """
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in _chunks(items, size):
+                if not hand(chunk):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            hand(exc)
+            return
+        hand(_END)
+
+    thread = threading.Thread(target=produce, name="referral-rows", daemon=True)
+    thread.start()
+    try:
+        while (item := handoff.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _among(session: Session, column: sa.ColumnElement, values: Iterable[str]) -> sa.ColumnElement:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`, one parameter instead of a thousand
+    (psycopg and SQLAlchemy spent more time on the statement's text than the server on it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 def _open_account_numbers(session: Session, client: Client, numbers: list[str]) -> dict:
     """{account number: reference} of the client's open cases among these numbers."""
     query = sa.select(Case.open_account_number, Case.reference).where(
-        Case.client_id == client.id, Case.open_account_number.in_(numbers)
+        Case.client_id == client.id, _among(session, Case.open_account_number, numbers)
     )
-    if session.get_bind().dialect.name != "postgresql":
-        return dict(session.execute(query).all())
     # psycopg 3 prepares a statement from its 5th run, and PostgreSQL's generic plan for this
     # lookup then scans every case an import has just inserted (4 s a chunk at 100,000 rows
-    # instead of 26 ms: bench/referrals.py). Plan it for its values, this statement only.
-    session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    try:
+    # instead of 26 ms: bench/referrals.py). Plan it for its values.
+    with _planned(session, plan_cache_mode="force_custom_plan"):
         return dict(session.execute(query).all())
+
+
+@contextlib.contextmanager
+def _planned(session: Session, **settings: str) -> Iterator[None]:
+    """PostgreSQL planner settings for the statements inside only (elsewhere nothing)."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    # One round trip each way (several statements in one, as the driver allows without
+    # parameters); the names and values are ours, never the file's.
+    session.execute(sa.text("; ".join(f"SET LOCAL {n} = {v}" for n, v in settings.items())))
+    try:
+        yield
     finally:
-        session.execute(sa.text("SET LOCAL plan_cache_mode = auto"))
+        session.execute(sa.text("; ".join(f"SET LOCAL {n} = DEFAULT" for n in settings)))
 
 
 def _checked(
     session: Session, client: Client, rows: Iterable[ReferralRow | Rejection]
 ) -> Iterator[list[ReferralRow | Rejection]]:
     """Chunks of parse results, with rows that match an open case of the client rejected."""
-    for chunk in _chunks(rows, CHUNK_ROWS):
+    for chunk in _read_ahead(rows):
         numbers = [r.account_number for r in chunk if isinstance(r, ReferralRow)]
         open_cases = _open_account_numbers(session, client, numbers) if numbers else {}
         yield [
@@ -409,12 +477,18 @@ def _known_debtors(session: Session, keys: set[str]) -> dict[str, list[tuple[int
     if not keys:
         return {}
     found: dict[str, dict[int, set[str]]] = {}
-    for key, debtor_id, phone, email in session.execute(
+    query = (
         sa.select(Debtor.match_key, Debtor.id, Phone.number, Email.address)
         .outerjoin(Phone, Phone.debtor_id == Debtor.id)
         .outerjoin(Email, Email.debtor_id == Debtor.id)
-        .where(Debtor.match_key.in_(keys))
-    ):
+        .where(_among(session, Debtor.match_key, keys))
+    )
+    # Index lookups for these keys, as on any large table. During a big import into a young
+    # database the planner, with no statistics for the rows just inserted, hash-joins whole
+    # tables instead: 8 ms against 55 ms a chunk at 30,000 debtors, growing with every chunk.
+    with _planned(session, enable_seqscan="off", enable_hashjoin="off", enable_mergejoin="off"):
+        rows = session.execute(query).all()
+    for key, debtor_id, phone, email in rows:
         points = found.setdefault(key, {}).setdefault(debtor_id, set())
         points.update(p for p in (phone, email) if p)
     return {key: list(debtors.items()) for key, debtors in found.items()}
@@ -427,19 +501,17 @@ def _open_cases(
     rows: list[ReferralRow],
     actor: audit.Actor,
 ) -> list[str]:
-    """Open one case per row with Core bulk inserts (this is the hot path of a 100k-row file)."""
+    """Open one case per row with bulk inserts (this is the hot path of a 100k-row file)."""
     if not rows:
         return []
-    known = _known_debtors(
-        session, {match_key(r.debtor_type, _debtor_name(r), r.postal_code) for r in rows}
-    )
+    keys = [match_key(r.debtor_type, _debtor_name(r), r.postal_code) for r in rows]
+    known = _known_debtors(session, set(keys))
     debtor_ids: list[int | None] = []
     new_debtors: list[dict] = []
     new_rows: list[ReferralRow] = []
     in_batch: dict[tuple[str, str], int] = {}  # (match key, contact point) -> new-debtor index
     pending: list[tuple[int, int]] = []  # (row index, new-debtor index)
-    for index, row in enumerate(rows):
-        key = match_key(row.debtor_type, _debtor_name(row), row.postal_code)
+    for index, (key, row) in enumerate(zip(keys, rows, strict=True)):
         points = {p for p in (row.phone, row.email) if p}
         # The same debtor: same normalised name and ZIP, and a phone or email in common.
         match = next((d for d, theirs in known.get(key, []) if points & theirs), None)
@@ -466,20 +538,23 @@ def _open_cases(
             pending.append((index, earlier))
         debtor_ids.append(match)
 
-    if new_debtors:
-        inserted = session.scalars(
-            sa.insert(Debtor).returning(Debtor.id, sort_by_parameter_order=True), new_debtors
-        ).all()
-        for index, new_index in pending:
-            debtor_ids[index] = inserted[new_index]
-        _insert_contact_points(session, list(zip(inserted, new_rows, strict=True)))
+    new_ids = _new_ids(session, Debtor, len(new_debtors))
+    debtors = zip(new_ids, new_debtors, strict=True)
+    _insert_rows(session, Debtor, [{"id": debtor_id} | debtor for debtor_id, debtor in debtors])
+    for index, new_index in pending:
+        debtor_ids[index] = new_ids[new_index]
+    _insert_contact_points(session, list(zip(new_ids, new_rows, strict=True)))
 
     references = next_references(session, batch.as_of, len(rows))
+    case_ids = _new_ids(session, Case, len(rows))
     now = utcnow()
-    case_ids = session.scalars(
-        sa.insert(Case).returning(Case.id, sort_by_parameter_order=True),
+    cases = zip(case_ids, references, debtor_ids, rows, strict=True)
+    _insert_rows(
+        session,
+        Case,
         [
             {
+                "id": case_id,
                 "reference": reference,
                 "client_id": client.id,
                 "debtor_id": debtor_id,
@@ -499,9 +574,9 @@ def _open_cases(
                 "status_changed_at": now,
                 "created_at": now,
             }
-            for reference, debtor_id, row in zip(references, debtor_ids, rows, strict=True)
+            for case_id, reference, debtor_id, row in cases
         ],
-    ).all()
+    )
     placements = [
         {
             "case_id": case_id,
@@ -522,58 +597,104 @@ def _open_cases(
         )
         if amount
     ]
-    session.execute(sa.insert(LedgerEntry), placements)
-    session.execute(
-        sa.insert(audit.AuditEvent),
-        [
-            {
-                "at": now,
-                "actor_user_id": actor.user_id,
-                "actor_label": actor.label,
-                "entity_type": "case",
-                "entity_id": str(case_id),
-                "case_id": case_id,
-                "action": "case.opened",
-                "reason": None,
-                "detail": {
-                    "reference": reference,
-                    "batch": batch.id,
-                    "row": row.row,
-                    "account_number": row.account_number,
-                },
-            }
-            for case_id, reference, row in zip(case_ids, references, rows, strict=True)
-        ],
-    )
+    _insert_rows(session, LedgerEntry, placements)
+    events = [
+        {
+            "at": now,
+            "actor_user_id": actor.user_id,
+            "actor_label": actor.label,
+            "entity_type": "case",
+            "entity_id": str(case_id),
+            "case_id": case_id,
+            "action": "case.opened",
+            "reason": None,
+            "detail": {
+                "reference": reference,
+                "batch": batch.id,
+                "row": row.row,
+                "account_number": row.account_number,
+            },
+        }
+        for case_id, reference, row in zip(case_ids, references, rows, strict=True)
+    ]
+    _insert_rows(session, audit.AuditEvent, events)
     return references
 
 
 def _insert_contact_points(session: Session, debtors: list[tuple[int, ReferralRow]]) -> None:
-    session.execute(
-        sa.insert(Address),
-        [
-            {
-                "debtor_id": debtor_id,
-                "line1": row.address_line1,
-                "line2": row.address_line2,
-                "city": row.city,
-                "state": row.state,
-                "postal_code": row.postal_code,
-            }
-            for debtor_id, row in debtors
-        ],
-    )
+    addresses = [
+        {
+            "debtor_id": debtor_id,
+            "line1": row.address_line1,
+            "line2": row.address_line2,
+            "city": row.city,
+            "state": row.state,
+            "postal_code": row.postal_code,
+        }
+        for debtor_id, row in debtors
+    ]
+    _insert_rows(session, Address, addresses)
     phones = [
         {"debtor_id": debtor_id, "number": row.phone, "type": "unknown", "text_consent": False}
         for debtor_id, row in debtors
         if row.phone
     ]
-    if phones:
-        session.execute(sa.insert(Phone), phones)
+    _insert_rows(session, Phone, phones)
     emails = [
         {"debtor_id": debtor_id, "address": row.email, "consent": True}
         for debtor_id, row in debtors
         if row.email
     ]
-    if emails:
-        session.execute(sa.insert(Email), emails)
+    _insert_rows(session, Email, emails)
+
+
+# No INSERT needs RETURNING: the rows that others point to (debtors, cases) go in with ids taken
+# beforehand, the rest take theirs from the database. COPY on PostgreSQL (the fastest way in),
+# a plain executemany elsewhere. See docs/benchmarks.md, "Referral import".
+
+
+def _new_ids(session: Session, model: type[Base], count: int) -> list[int]:
+    """`count` ids for new rows of the model's table, in ascending order."""
+    if not count:
+        return []
+    table = model.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        # The sequence's name resolved once (an InitPlan), not once per id.
+        sequence = sa.select(sa.func.pg_get_serial_sequence(table.name, "id")).scalar_subquery()
+        taken = sa.func.array_agg(sa.func.nextval(sa.cast(sequence, REGCLASS)))
+        return sorted(
+            session.scalar(sa.select(taken).select_from(sa.func.generate_series(1, count)))
+        )
+    # SQLite: the transaction holds the write lock from its start (BEGIN IMMEDIATE, see
+    # agency._sqlite_pragmas), so no one else takes ids meanwhile; max + 1 is SQLite's own rule.
+    last = session.scalar(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)))
+    return list(range(last + 1, last + 1 + count))
+
+
+def _insert_rows(session: Session, model: type[Base], rows: list[dict]) -> None:
+    """Insert rows that all have the same keys, ids included."""
+    if not rows:
+        return
+    table = model.__table__
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        connection.execute(sa.insert(table), rows)
+        return
+    columns = [table.c[name] for name in rows[0]]
+    # COPY skips what an INSERT statement would have done on the client: the columns' Python
+    # defaults (so every row must name those) and their bind processing (applied here).
+    unset = [c.name for c in table.c if c.default is not None and c.name not in rows[0]]
+    if unset:
+        raise ValueError(f"rows for {table.name} leave out {', '.join(unset)}")
+    binds = [
+        (column.name, column.type.dialect_impl(dialect).bind_processor(dialect))
+        for column in columns
+    ]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+    )
+    cursor = connection.connection.driver_connection.cursor()
+    with cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([bind(row[name]) if bind else row[name] for name, bind in binds])

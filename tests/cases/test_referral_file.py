@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import time
 import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime
 
 import openpyxl
+import phonenumbers
 import pytest
+import zipcodes
+from email_validator import EmailNotValidError, validate_email
 
 from cases import referral_file
 from cases.csvsafe import neutralise, write_csv
@@ -318,6 +322,95 @@ def test_phone_is_normalised_to_e164(phone):
 @pytest.mark.parametrize("phone", ["12345", "call me", "(000) 555-0123", "555-0123"])
 def test_a_bad_phone_is_rejected(phone):
     assert_rejection(rejected(phone=phone), 2, "phone", f"phone '{phone}' is not a valid phone")
+
+
+def _slow_phone(raw: str) -> str | None:
+    """The full phonenumbers check, as _phone does it for any shape the fast path leaves."""
+    try:
+        number = phonenumbers.parse(raw, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _phone_corpus() -> Iterator[str]:
+    rng = random.Random(5)
+    areas = ["212", "617", "415", "800", "555", "911", "999", "211", "100", "012", "305", "867"]
+    areas += [f"{rng.randrange(1000):03d}" for _ in range(40)]
+    shapes = [
+        "{a}{e}{l}", "{a}-{e}-{l}", "({a}) {e}-{l}", "({a}){e}-{l}", "{a}.{e}.{l}", "{a} {e} {l}",
+        "1{a}{e}{l}", "1-{a}-{e}-{l}", "+1{a}{e}{l}", "+1 ({a}) {e}-{l}", "+1.{a}.{e}.{l}",
+        "1 ({a}) {e} {l}", "({a} {e}-{l}", "{a}) {e}-{l}", "{a}--{e}-{l}", "{a}{e}{l}0",
+        "{a}{e}{l} x12", "+ 1 {a} {e} {l}", "+2{a}{e}{l}", "11{a}{e}{l}", "{e}-{l}",
+    ]  # fmt: skip
+    for area in areas:
+        for _ in range(6):
+            exchange = rng.choice(["555", "010", "123", "911", f"{rng.randrange(1000):03d}"])
+            line = f"{rng.randrange(10000):04d}"
+            for shape in shapes:
+                yield shape.format(a=area, e=exchange, l=line)
+
+
+def _fast_path_taken(fast, slow, corpus: Iterator[str]) -> int:
+    """How often the fast path gave an answer; each one must be the slow path's."""
+    taken = 0
+    for raw in corpus:
+        answer = fast(raw)
+        if answer is not None:
+            taken += 1
+            assert answer == slow(raw), raw
+    return taken
+
+
+def test_the_phone_fast_path_agrees_with_phonenumbers():
+    taken = _fast_path_taken(referral_file._plain_phone, _slow_phone, _phone_corpus())
+    assert taken > 500  # the usual shapes of valid numbers do take it
+    for raw in [
+        "(617) 555-0123",
+        "617.555.0123",
+        "+1 617 555 0123",
+        "6175550123",
+        "1-617-555-0123",
+    ]:
+        assert referral_file._plain_phone(raw) == "+16175550123"
+
+
+def _email_corpus() -> Iterator[str]:
+    locals_ = ["jane", "Jane.Doe", "a+b", "x_y-z", "info", "INFO", "Sales", "Postmaster", "a..b"]
+    locals_ += [".a", "a.", "o'brien", "jane doe", "ján", "a" * 64, "a" * 65, "b@c", '"q"', "a/b"]
+    domains = ["example.com", "EXAMPLE.Com", "sub.example.co.uk", "xn--bcher-kva.example"]
+    domains += ["ab--cd.com", "-a.com", "a-.com", "a.b", "a.123", "a.c0m", "localhost", "x.local"]
+    domains += ["x.invalid", "x.onion", "x.test", "x.arpa", "ARPA", "exa_mple.com", "münchen.de"]
+    domains += ["a" * 63 + ".com", "a" * 64 + ".com", ("a" * 60 + ".") * 4 + "com", "x.com."]
+    domains += [("b" * 50 + ".") * 4 + "org", "[127.0.0.1]", "x..com", "x.co-m", "1.2.3.4"]
+    for local in locals_:
+        for domain in domains:
+            yield f"{local}@{domain}"
+    yield from ["jane", "jane@", "@example.com", "Jane <jane@example.com>", "a@b@example.com"]
+
+
+def _slow_email(raw: str) -> str | None:
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError:
+        return None
+
+
+def test_the_email_fast_path_agrees_with_email_validator():
+    assert _fast_path_taken(referral_file._plain_email, _slow_email, _email_corpus()) > 20
+    assert referral_file._plain_email("Jane.Doe@EXAMPLE.com") == "Jane.Doe@example.com"
+    assert referral_file._plain_email("Info@example.com") is None  # left to validate_email
+
+
+def test_the_zip_table_agrees_with_zipcodes_matching():
+    rng = random.Random(7)
+    every_zip = sorted({place["zip_code"] for place in zipcodes.list_all()})
+    samples = rng.sample(every_zip, 300) + ["00000", "99999", "02108", "00501", "96910"]
+    for zip5 in samples:
+        expected = frozenset(place["state"] for place in zipcodes.matching(zip5))
+        assert referral_file._states_of_zip(zip5) == expected, zip5
 
 
 # --- state and ZIP -----------------------------------------------------------------------------

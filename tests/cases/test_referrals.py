@@ -1,17 +1,20 @@
 """Importing referral files: cases opened with their debtors and itemisation, nothing twice."""
 
 import datetime as dt
+import itertools
+import threading
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from cases import audit
 from cases.audit import AuditEvent
 from cases.case import Case
-from cases.debtors import Debtor, Phone
+from cases.debtors import Address, Debtor, Email, Phone
 from cases.ledger import LedgerEntry
 from cases.referral_file import FileRefused
-from cases.referrals import ReferralBatch, confirm, import_file, preview
+from cases.referrals import ReferralBatch, _read_ahead, confirm, import_file, preview
 
 AS_OF = dt.date(2026, 11, 23)
 ACTOR = audit.Actor(None, "test")
@@ -198,3 +201,259 @@ def test_confirm_queues_the_import_once(app, db_session, make_client):
     assert count(db_session, Case) == 2
     with pytest.raises(ValueError, match="already imported"):
         confirm(db_session, batch, actor=ACTOR)
+
+
+def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user):
+    """Every column of every row an import writes, on both databases (COPY on PostgreSQL)."""
+    acme = make_client()
+    user = make_user("admin")
+    data = (
+        "account_number,debtor_type,first_name,last_name,company_name,email,phone,address_line1,"
+        "address_line2,city,state,postal_code,principal,interest,fees,due_date,itemization_date,"
+        "last_payment_date,invoice_number,service_description\n"
+        "F-1,consumer,Zoë,O'Hara,,Zoe@Example.com,+1 617 555 0123,1 Main St,Apt 2,Boston,MA,"
+        "02108-1234,100.10,2.02,3,2026-01-15,2026-02-01,2025-12-01,INV-9,Roof <repair>\n"
+        "F-2,commercial,,,Riverside LLC,,,3 Main,,Seattle,WA,98101,50,,,2026-03-01,,,,\n"
+    ).encode()
+    at = dt.datetime(2026, 11, 23, 15, 30, 45, 123456, tzinfo=dt.UTC)
+    actor = audit.Actor.user(user)
+    with time_machine.travel(at, tick=False):
+        result = import_file(
+            db_session, acme, data, "f.csv", as_of=AS_OF, actor=actor, source="cli"
+        )
+    batch = db_session.scalar(sa.select(ReferralBatch))
+    assert result.cases == ["RC-2611-00001", "RC-2611-00002"]
+
+    def rows(model, *where):
+        """The rows, in the order of their ids (ascending in file order, as before COPY)."""
+        table = model.__table__
+        query = sa.select(table).where(*where).order_by(table.c.id)
+        return [dict(row) for row in db_session.execute(query).mappings()]
+
+    debtors = rows(Debtor)
+    zoe, riverside = (d.pop("id") for d in debtors)
+    assert riverside > zoe
+    unset = {
+        "language": "en",
+        "situation": "unknown",
+        "inconvenient_times": [],
+        "cease_requested_at": None,
+        "attorney_name": None,
+        "attorney_phone": None,
+        "attorney_email": None,
+        "attorney_since": None,
+        "created_at": at,
+    }
+    assert debtors == [
+        unset
+        | {
+            "kind": "consumer",
+            "first_name": "Zoë",
+            "last_name": "O'Hara",
+            "company_name": "",
+            "match_key": "consumer|zoe o hara|02108",
+        },
+        unset
+        | {
+            "kind": "commercial",
+            "first_name": "",
+            "last_name": "",
+            "company_name": "Riverside LLC",
+            "match_key": "commercial|riverside llc|98101",
+        },
+    ]
+
+    def without_ids(model, *where):
+        return [{k: v for k, v in row.items() if k != "id"} for row in rows(model, *where)]
+
+    assert without_ids(Address) == [
+        {
+            "debtor_id": zoe,
+            "line1": "1 Main St",
+            "line2": "Apt 2",
+            "city": "Boston",
+            "state": "MA",
+            "postal_code": "02108-1234",
+        },
+        {
+            "debtor_id": riverside,
+            "line1": "3 Main",
+            "line2": "",
+            "city": "Seattle",
+            "state": "WA",
+            "postal_code": "98101",
+        },
+    ]
+    assert without_ids(Phone) == [
+        {
+            "debtor_id": zoe,
+            "number": "+16175550123",
+            "type": "unknown",
+            "text_consent": False,
+            "calls_opted_out_at": None,
+            "texts_opted_out_at": None,
+        }
+    ]
+    assert without_ids(Email) == [
+        {"debtor_id": zoe, "address": "Zoe@example.com", "consent": True, "opted_out_at": None}
+    ]
+
+    cases = rows(Case)
+    first, second = (c.pop("id") for c in cases)
+    assert second > first
+    common = {
+        "client_id": acme.id,
+        "batch_id": batch.id,
+        "status": "new",
+        "close_reason": None,
+        "assigned_to_id": None,
+        "referred_on": AS_OF,
+        "in_legal": False,
+        "validation_sent_at": None,
+        "validation_period_ends_on": None,
+        "last_contact_at": None,
+        "status_changed_at": at,
+        "created_at": at,
+    }
+    assert cases == [
+        common
+        | {
+            "reference": "RC-2611-00001",
+            "debtor_id": zoe,
+            "batch_row": 2,
+            "account_number": "F-1",
+            "open_account_number": "F-1",
+            "due_date": dt.date(2026, 1, 15),
+            "itemization_date": dt.date(2026, 2, 1),
+            "days_past_due_at_referral": 312,
+            "last_payment_date": dt.date(2025, 12, 1),
+            "invoice_number": "INV-9",
+            "service_description": "Roof <repair>",
+        },
+        common
+        | {
+            "reference": "RC-2611-00002",
+            "debtor_id": riverside,
+            "batch_row": 3,
+            "account_number": "F-2",
+            "open_account_number": "F-2",
+            "due_date": dt.date(2026, 3, 1),
+            "itemization_date": dt.date(2026, 3, 1),
+            "days_past_due_at_referral": 267,
+            "last_payment_date": None,
+            "invoice_number": None,
+            "service_description": None,
+        },
+    ]
+
+    def placement(case_id, reference, component, cents, received):
+        return {
+            "case_id": case_id,
+            "kind": "placement",
+            "component": component,
+            "amount_cents": cents,
+            "fee_bps": 0,
+            "fee_cents": 0,
+            "external_id": f"placement:{reference}:{component}",
+            "method": None,
+            "received_at": received,
+            "reverses_id": None,
+            "memo": None,
+            "recorded_by_id": None,
+            "created_at": at,
+        }
+
+    assert without_ids(LedgerEntry) == [
+        placement(first, "RC-2611-00001", "principal", 10_010, dt.date(2026, 2, 1)),
+        placement(first, "RC-2611-00001", "interest", 202, dt.date(2026, 2, 1)),
+        placement(first, "RC-2611-00001", "fees", 300, dt.date(2026, 2, 1)),
+        placement(second, "RC-2611-00002", "principal", 5_000, dt.date(2026, 3, 1)),
+    ]
+
+    assert without_ids(AuditEvent, AuditEvent.action == "case.opened") == [
+        {
+            "at": at,
+            "actor_user_id": user.id,
+            "actor_label": actor.label,
+            "entity_type": "case",
+            "entity_id": str(case_id),
+            "case_id": case_id,
+            "action": "case.opened",
+            "reason": None,
+            "detail": {"reference": reference, "batch": batch.id, "row": row, "account_number": n},
+        }
+        for case_id, reference, row, n in [
+            (first, "RC-2611-00001", 2, "F-1"),
+            (second, "RC-2611-00002", 3, "F-2"),
+        ]
+    ]
+
+
+def test_rows_are_read_ahead_in_order_in_chunks():
+    assert list(_read_ahead(iter(range(2500)), size=1000)) == [
+        list(range(1000)),
+        list(range(1000, 2000)),
+        list(range(2000, 2500)),
+    ]
+    assert list(_read_ahead(iter([]))) == []
+
+
+def test_a_problem_met_reading_ahead_is_raised_at_its_place():
+    def rows():
+        yield from range(1500)
+        raise FileRefused("the workbook is damaged")
+
+    chunks = _read_ahead(rows(), size=1000)
+    assert next(chunks) == list(range(1000))
+    with pytest.raises(FileRefused, match="damaged"):
+        next(chunks)
+
+
+def test_stopping_early_stops_the_reading_thread():
+    chunks = _read_ahead(itertools.count(), size=10)
+    assert next(chunks) == list(range(10))
+    chunks.close()  # as when the import fails part-way: the endless source is read no further
+    assert not [t for t in threading.enumerate() if t.name == "referral-rows"]
+
+
+def test_the_planner_settings_of_the_lookups_do_not_outlive_them(db_session, make_client):
+    if db_session.get_bind().dialect.name != "postgresql":
+        pytest.skip("planner settings exist on PostgreSQL only")
+    again = csv_file(
+        "B-9,consumer,Maria,Garcia,,,212-555-0100,9 Elm,New York,NY,10001,99.00,,,2026-01-01,"
+    )
+    acme = make_client()
+    import_file(db_session, acme, GOOD, "a.csv", as_of=AS_OF, actor=ACTOR, source="cli")
+    result = import_file(db_session, acme, again, "b.csv", as_of=AS_OF, actor=ACTOR, source="cli")
+    assert result.accepted == 1  # the lookups ran, and found the debtor to link
+    settings = ("enable_seqscan", "enable_hashjoin", "enable_mergejoin", "plan_cache_mode")
+    assert [db_session.scalar(sa.text(f"SHOW {name}")) for name in settings] == [
+        "on",
+        "on",
+        "on",
+        "auto",
+    ]
+
+
+def test_an_import_that_fails_part_way_leaves_no_thread_reading(db_session, make_client):
+    rows = [
+        f"L-{n},consumer,Ann,Lee{n},,,,1 A St,New York,NY,10001,100,,,2026-01-01,"
+        for n in range(2500)
+    ]
+
+    def progress(done, total):
+        raise RuntimeError("the worker was stopped")
+
+    with pytest.raises(RuntimeError, match="stopped"):
+        import_file(
+            db_session,
+            make_client(),
+            csv_file(*rows),
+            "l.csv",
+            as_of=AS_OF,
+            actor=ACTOR,
+            source="cli",
+            progress=progress,
+        )
+    # At once, while the exception (and the import's frames) may still be referenced.
+    assert not [t for t in threading.enumerate() if t.name == "referral-rows"]
