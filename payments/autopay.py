@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -30,7 +31,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cases import audit
 from cases.case import Case
@@ -50,6 +53,7 @@ from payments.webhooks import apply_succeeded_intent
 log = logging.getLogger(__name__)
 AUTOPAY = audit.Actor(None, "autopay")
 LOCK_CLASS = 7007  # the first key of installments' advisory locks on PostgreSQL
+BATCH = 10  # installments a runner claims together, and records together
 
 
 @dataclass
@@ -118,19 +122,17 @@ class _Claims:
             self._connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     @contextmanager
-    def hold(self, installment_id: int) -> Iterator[bool]:
-        """Whether this runner holds the installment (False: another runner is on it)."""
+    def hold(self, installment_ids: list[int]) -> Iterator[list[int]]:
+        """Those of the installments this runner now holds (another runner is on the rest)."""
         if self._connection is None:
-            yield True
+            yield installment_ids
             return
-        key = {"kind": LOCK_CLASS, "id": installment_id}
-        if not self._connection.scalar(sa.text("SELECT pg_try_advisory_lock(:kind, :id)"), key):
-            yield False
-            return
+        ids = {"kind": LOCK_CLASS, "ids": installment_ids}
+        held = list(self._connection.scalars(_TRY_LOCK, ids))
         try:
-            yield True
+            yield held
         finally:
-            self._connection.execute(sa.text("SELECT pg_advisory_unlock(:kind, :id)"), key)
+            self._connection.execute(_UNLOCK, {"kind": LOCK_CLASS, "ids": held})
 
     def close(self) -> None:
         if self._connection is not None:
@@ -138,6 +140,10 @@ class _Claims:
             self._connection.close()
 
 
+_TRY_LOCK = sa.text(
+    "SELECT id FROM unnest(CAST(:ids AS integer[])) AS id WHERE pg_try_advisory_lock(:kind, id)"
+)
+_UNLOCK = sa.text("SELECT pg_advisory_unlock(:kind, id) FROM unnest(CAST(:ids AS integer[])) id")
 _ALONE_IN_MEMORY = threading.Lock()
 
 
@@ -158,56 +164,56 @@ def _alone(session: Session) -> Iterator[None]:
             yield
 
 
-def _claim(session: Session, installment: Installment, today: dt.date) -> bool:
-    """Start a new attempt, if no other run started or finished one since we read it."""
+def _load(session: Session, installment_ids) -> tuple[dict[int, Installment], dict[int, Case]]:
+    """The installments as committed now, with their plans (and the plans' installments), and
+    their cases, by id: a few queries for a whole batch."""
+    installments = (
+        session.scalars(
+            sa.select(Installment)
+            .where(Installment.id.in_(installment_ids))
+            .options(orm.joinedload(Installment.plan).selectinload(PaymentPlan.installments))
+            .execution_options(populate_existing=True)
+        )
+        .unique()
+        .all()
+    )
+    cases = session.scalars(
+        sa.select(Case)
+        .where(Case.id.in_({i.plan.case_id for i in installments}))
+        .execution_options(populate_existing=True)
+    ).all()
+    return {i.id: i for i in installments}, {c.id: c for c in cases}
+
+
+def _claim(session: Session, installments: list[Installment], today: dt.date) -> list[int]:
+    """Start a new attempt on each installment still to be charged: ones another run started
+    or finished since we read them are left alone. The ids claimed."""
+    if not installments:
+        return []
     claimed = session.execute(
         sa.update(Installment)
-        .where(
-            Installment.id == installment.id,
-            Installment.attempts == installment.attempts,
-            _chargeable(today),
-        )
+        .where(Installment.id.in_([i.id for i in installments]), _chargeable(today))
         .values(
             attempts=Installment.attempts + 1,
             status="processing",
             next_attempt_on=None,
             last_error=None,
         )
+        .returning(Installment.id, Installment.attempts)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    return claimed == 1
+    ).all()
+    attempts = dict(claimed)
+    for installment in installments:
+        if installment.id in attempts:
+            set_committed_value(installment, "attempts", attempts[installment.id])
+            set_committed_value(installment, "status", "processing")
+    return list(attempts)
 
 
-def _existing(gateway: PaymentGateway, reference: str, key: str) -> PaymentIntentInfo | None:
-    found = gateway.find_payment_intents(case_reference=reference, idempotency_key=key)
-    if not found:
-        return None
-    return next((i for i in found if i.succeeded), found[-1])
-
-
-def charge_installment(
-    session: Session,
-    gateway: PaymentGateway,
-    installment_id: int,
-    *,
-    today: dt.date,
-    zone: ZoneInfo,
-    run: ChargeRun,
-    after_charge=None,
-) -> None:
-    """One installment whose claim the caller holds: start (or resume) its attempt, charge or
-    reconcile, record the outcome, commit. `after_charge` is a test hook called between
-    Stripe's answer and our commit."""
-    installment = session.get(Installment, installment_id, populate_existing=True)
-    resuming = installment.status == "processing"  # and nobody else holds it: interrupted
-    if not resuming:
-        if not _claim(session, installment, today):
-            session.rollback()
-            return  # another run charged it, or is retrying it later
-        session.refresh(installment)
+def _charge(installment: Installment, case: Case) -> dict:
+    """The arguments of the off-session charge for the installment's current attempt."""
     plan = installment.plan
-    case = session.get(Case, plan.case_id)
-    charge = {
+    return {
         "amount_cents": installment.amount_cents,
         "customer_id": plan.stripe_customer_id,
         "payment_method_id": plan.stripe_payment_method_id,
@@ -219,17 +225,61 @@ def charge_installment(
             "source": "autopay",
         },
     }
-    # The attempt's key is on record before Stripe is called, and no transaction is left open
-    # (on SQLite: no write lock held) while Stripe answers.
+
+
+def _existing(gateway: PaymentGateway, reference: str, key: str) -> PaymentIntentInfo | None:
+    found = gateway.find_payment_intents(case_reference=reference, idempotency_key=key)
+    if not found:
+        return None
+    return next((i for i in found if i.succeeded), found[-1])
+
+
+def charge_batch(
+    session: Session,
+    gateway: PaymentGateway,
+    installment_ids: list[int],
+    *,
+    today: dt.date,
+    zone: ZoneInfo,
+    run: ChargeRun,
+    after_charge=None,
+) -> None:
+    """Installments whose claims the caller holds: start (or resume) their attempts and commit;
+    charge each (or reconcile one interrupted); record the outcomes and commit. An
+    interruption leaves the batch `processing`, for the next run to reconcile. `after_charge`
+    is a test hook called between Stripe's answer and our commit."""
+    installments, cases = _load(session, installment_ids)
+    resuming = {i for i, installment in installments.items() if installment.status == "processing"}
+    fresh = [installments[i] for i in installment_ids if i in installments and i not in resuming]
+    started = [*resuming, *_claim(session, fresh, today)]
+    charges = {i: _charge(installments[i], cases[installments[i].plan.case_id]) for i in started}
+    # The attempts' keys are on record before Stripe is called, and no transaction is left
+    # open (on SQLite: no write lock held) while Stripe answers.
     session.commit()
-    intent = None
-    if resuming:
-        intent = _existing(gateway, charge["case_reference"], charge["idempotency_key"])
-    if intent is None:
-        intent = gateway.charge_off_session(**charge)
-    if after_charge is not None:
-        after_charge(intent)
-    _record_outcome(session, installment, case, intent, today=today, zone=zone, run=run)
+    intents = {}
+    for installment_id, charge in charges.items():
+        try:
+            intent = None
+            if installment_id in resuming:
+                intent = _existing(gateway, charge["case_reference"], charge["idempotency_key"])
+            if intent is None:
+                intent = gateway.charge_off_session(**charge)
+        except GatewayError as exc:
+            log.warning(
+                "installment %s: Stripe failed (%s); next run reconciles", installment_id, exc
+            )
+            run.pending.append(installment_id)
+            continue
+        if after_charge is not None:
+            after_charge(intent)
+        intents[installment_id] = intent
+    if not intents:
+        return
+    installments, cases = _load(session, list(intents))
+    for installment_id, intent in intents.items():
+        installment = installments[installment_id]
+        case = cases[installment.plan.case_id]
+        _record_outcome(session, installment, case, intent, today=today, zone=zone, run=run)
     session.commit()
 
 
@@ -296,41 +346,30 @@ def settle_authenticated(
 
 
 def _charge_each(
-    session: Session, gateway: PaymentGateway, installment_ids: Iterator[int], **kwargs
+    session: Session, gateway: PaymentGateway, batches: Iterator[list[int]], **kwargs
 ) -> None:
-    """One runner: each installment it can claim, each its own unit of work."""
-    run: ChargeRun = kwargs["run"]
+    """One runner: each batch of installments, as many of each as it can claim."""
     claims = _Claims(session)
     try:
-        for installment_id in installment_ids:
-            with claims.hold(installment_id) as held:
-                if not held:
-                    continue  # another run is charging it, and reports it
-                try:
-                    charge_installment(session, gateway, installment_id, **kwargs)
-                except GatewayError as exc:
-                    session.rollback()
-                    log.warning(
-                        "installment %s: Stripe failed (%s); next run reconciles",
-                        installment_id,
-                        exc,
-                    )
-                    run.pending.append(installment_id)
+        for batch in batches:
+            with claims.hold(batch) as held:  # another run is on the rest, and reports them
+                if held:
+                    charge_batch(session, gateway, held, **kwargs)
     finally:
         claims.close()
 
 
-def _dealt(installment_ids: list[int]) -> Callable[[], Iterator[int]]:
-    """Hands each id to exactly one of the threads that iterate over it."""
+def _batches(installment_ids: list[int]) -> Callable[[], Iterator[list[int]]]:
+    """Hands each batch of ids to exactly one of the threads that iterate over it."""
     remaining, lock = iter(installment_ids), threading.Lock()
 
-    def share() -> Iterator[int]:
+    def share() -> Iterator[list[int]]:
         while True:
             with lock:
-                installment_id = next(remaining, None)
-            if installment_id is None:
+                batch = list(itertools.islice(remaining, BATCH))
+            if not batch:
                 return
-            yield installment_id
+            yield batch
 
     return share
 
@@ -347,16 +386,17 @@ def charge_due(
 ) -> ChargeRun:
     """Charge every autopay installment due on `today`, then break plans 10 days past due.
 
-    Commits after each installment (and before each Stripe call): it is its own unit of work,
-    so an interruption loses at most one answer, which the next run reconciles. With `workers`
-    above 1, that many threads charge at once, each in a session `worker_session()` opens."""
+    Installments go in batches of BATCH, each claimed and committed before its Stripe calls,
+    and its outcomes recorded and committed after them: an interruption loses at most one
+    batch's answers, which the next run reconciles. With `workers` above 1, that many threads
+    charge at once, each in a session `worker_session()` opens."""
     run = ChargeRun(today)
     kwargs = {"today": today, "zone": zone, "run": run, "after_charge": after_charge}
     with _alone(session):
         due = due_installments(session, today)
         session.commit()
         if workers > 1 and len(due) > 1:
-            share, errors = _dealt(due), []
+            share, errors = _batches(due), []
 
             def work() -> None:
                 try:
@@ -373,7 +413,7 @@ def charge_due(
             if errors:
                 raise errors[0]
         else:
-            _charge_each(session, gateway, iter(due), **kwargs)
+            _charge_each(session, gateway, _batches(due)(), **kwargs)
         for plan in overdue_plans(session, today):
             break_plan(
                 session,
