@@ -110,10 +110,10 @@ plans_cli = AppGroup("plans", help="Payment plans and autopay.")
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1, 16),
+    type=click.IntRange(1, 6),
     default=1,
     show_default=True,
-    help="Charge this many installments at once (each on its own database connection).",
+    help="Charge this many installments at once (each worker takes two database connections).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def charge_due_command(as_of, workers, as_json):

@@ -236,6 +236,6 @@ def test_workers_out_of_range_are_refused_and_nothing_is_charged(cli, db_session
     )
 
     assert result.exit_code == 2
-    assert "--workers" in result.output and "0 is not in the range 1<=x<=16" in result.output
+    assert "--workers" in result.output and "0 is not in the range 1<=x<=6" in result.output
     db_session.refresh(plan.installments[0])
     assert plan.installments[0].status == "scheduled"
