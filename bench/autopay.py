@@ -151,26 +151,23 @@ def main() -> int:
             load = os.getloadavg()[0]
             zone = ZoneInfo(app.config["AGENCY_TIMEZONE"])
             sessions = worker_sessions(app)
+
+            def charge_due_command():  # as `plans charge-due --workers N` runs it
+                return charge_due(
+                    session,
+                    gateway,
+                    today=TODAY,
+                    zone=zone,
+                    workers=args.workers,
+                    worker_session=sessions,
+                )
+
             started, cpu = time.perf_counter(), time.process_time()
-            run = charge_due(
-                session,
-                gateway,
-                today=TODAY,
-                zone=zone,
-                workers=args.workers,
-                worker_session=sessions,
-            )
+            run = charge_due_command()
             seconds = time.perf_counter() - started
             cpu_ms = (time.process_time() - cpu) * 1000 / max(len(run.charged), 1)
             load = max(load, os.getloadavg()[0])
-            again = charge_due(
-                session,
-                gateway,
-                today=TODAY,
-                zone=zone,
-                workers=args.workers,
-                worker_session=sessions,
-            )
+            again = charge_due_command()
 
             rate = len(run.charged) / seconds
             print(
