@@ -396,6 +396,8 @@ def charge_due(
     and its outcomes recorded and committed after them: an interruption loses at most one
     batch's answers, which the next run reconciles. With `workers` above 1, that many threads
     charge at once, each in a session `worker_session()` opens."""
+    if workers > 1 and worker_session is None:
+        raise ValueError("workers above 1 need a worker_session to open their own sessions")
     run = ChargeRun(today)
     kwargs = {"today": today, "zone": zone, "run": run, "after_charge": after_charge}
     with _alone(session):
