@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
@@ -39,6 +41,21 @@ def _gateway(session: Session, today: dt.date):
                 "are due and were not charged"
             )
     return gateway
+
+
+def worker_sessions(app: Flask):
+    """For `charge_due`'s worker threads: a session of their own, in an app context of their
+    own (so the jobs their commits queue are dispatched as anywhere else)."""
+
+    @contextmanager
+    def open_session() -> Iterator[Session]:
+        with app.app_context():
+            try:
+                yield db.session
+            finally:
+                db.session.remove()
+
+    return open_session
 
 
 def charge_due_job(session: Session, as_of: str | None = None) -> ChargeRun:
@@ -91,11 +108,25 @@ plans_cli = AppGroup("plans", help="Payment plans and autopay.")
     default=None,
     help="The day to charge for, in the agency's time zone (default: today).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 6),
+    default=1,
+    show_default=True,
+    help="Charge this many installments at once (each worker takes two database connections).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def charge_due_command(as_of, as_json):
+def charge_due_command(as_of, workers, as_json):
     """Charge the autopay installments due, retry declined ones, break plans 10 days late."""
     today = as_of.date() if as_of else agency_today()
-    run = charge_due(db.session, _gateway(db.session, today), today=today, zone=agency_zone())
+    run = charge_due(
+        db.session,
+        _gateway(db.session, today),
+        today=today,
+        zone=agency_zone(),
+        workers=workers,
+        worker_session=worker_sessions(current_app._get_current_object()),
+    )
     db.session.commit()
     if as_json:
         click.echo(json.dumps(run.as_json()))

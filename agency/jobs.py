@@ -85,6 +85,8 @@ def init_app(app: Flask) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _dispatch_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a SAVEPOINT released: the jobs wait for the whole unit of work to commit
     pending = take_pending(session)
     if not pending:
         return

@@ -2,23 +2,31 @@
 
 Seeds a database with N active cases, each on a monthly autopay plan whose first installment
 is due today, all charging one saved Visa at a local Stripe (localstripe, run as
-bench/webhooks.py runs it); then runs the charge-due service once, as the command does, and
-times it. Prints charges/s (goal: at least 80/s, near Stripe's live limit of 100 requests/s),
-then runs it a second time (which must charge nothing) and checks against Stripe itself: one
-succeeded PaymentIntent per installment key, no key twice, one ledger entry per installment.
+bench/webhooks.py runs it); then runs the charge-due service once, as the command runs it
+with `--workers`, and times it. Prints charges/s (goal: at least 80/s, near Stripe's live
+limit of 100 requests/s) beside a baseline measured in the same run: the same number of
+threads making bare off-session charges at localstripe, with no database (the ceiling this
+machine and localstripe allow just now). Then runs it a second time (which must charge
+nothing) and checks against Stripe itself: one succeeded PaymentIntent per installment key,
+no key twice, one ledger payment per installment, one receipt job queued per payment.
 Exit 1 if any check fails.
 
-    .venv/bin/python -m bench.autopay [--installments 5000] [--database-url URL]
+    .venv/bin/python -m bench.autopay [--installments 5000] [--workers 4]
+        [--postgres | --database-url URL] [--redis-url redis://127.0.0.1:6379/N]
 
-The default database is a SQLite file in a temporary folder; pass a PostgreSQL URL to time it
-there.
+The default database is a SQLite file in a temporary folder; --postgres makes a fresh
+database `bench_autopay` on the local server. With --redis-url the receipt emails go to RQ's
+`mail` queue there (emptied afterwards), as in production; without, they are kept and
+counted, not sent in-process (a worker sends them, not the charging run).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import concurrent.futures
 import datetime as dt
+import os
 import random
 import sys
 import tempfile
@@ -28,20 +36,60 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from bench.common import reset_database
 from bench.webhooks import SECRET_KEY, seed, start_localstripe, stop
 
 TODAY = dt.date(2026, 11, 23)
+RECEIPT = "portal.receipts:email_receipt"
+
+
+class KeptJobs:
+    """Without Redis: the jobs commits dispatch are kept here, as a queue would keep them."""
+
+    def __init__(self) -> None:
+        self.kept = []
+
+    def dispatch(self, request) -> None:
+        self.kept.append(request)
+
+    def receipts(self) -> int:
+        return sum(1 for r in self.kept if r.func == RECEIPT)
+
+
+def bare_charges(gateway, customer: str, pm: str, n: int, threads: int) -> float:
+    """Charges/s of `n` off-session charges at localstripe from `threads` threads, no database."""
+
+    def one(i: int) -> None:
+        gateway.charge_off_session(
+            amount_cents=2_500,
+            customer_id=customer,
+            payment_method_id=pm,
+            case_reference="RC-BASELINE",
+            idempotency_key=f"baseline-{i}",
+            metadata={"source": "baseline"},
+        )
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, range(n)))
+    return n / (time.perf_counter() - started)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--installments", type=int, default=5000)
-    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--baseline", type=int, default=500, help="bare charges to time first")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--database-url", default=None)
+    where.add_argument("--postgres", action="store_true", help="a fresh bench_autopay database")
+    parser.add_argument("--redis-url", default="")
     args = parser.parse_args()
 
     import stripe
 
     from agency import create_app
+    from agency.autopay import worker_sessions
     from agency.extensions import db
     from cases import audit
     from cases.case import Case, change_status
@@ -51,7 +99,10 @@ def main() -> int:
     from payments.gateway import StripeGateway
 
     work = Path(tempfile.mkdtemp(prefix="bench-autopay-"))
-    url = args.database_url or f"sqlite:///{work / 'bench.sqlite'}"
+    if args.postgres:
+        url = reset_database("bench_autopay")
+    else:
+        url = args.database_url or f"sqlite:///{work / 'bench.sqlite'}"
     localstripe, stripe_url = start_localstripe(work / "localstripe.log")
     try:
         gateway = StripeGateway(SECRET_KEY, "whsec_bench", api_base=stripe_url)
@@ -72,7 +123,12 @@ def main() -> int:
 
         print(f"seeding {args.installments} cases on autopay plans ...", flush=True)
         seed(url, args.installments, random.Random(7))
-        app = create_app({"DATABASE_URL": url, "REDIS_URL": "", "SECRET_KEY": "bench"})
+        app = create_app({"DATABASE_URL": url, "REDIS_URL": args.redis_url, "SECRET_KEY": "bench"})
+        if args.redis_url:
+            mail = app.extensions["recourse.jobs"].queue("mail")
+            mail.empty()
+        else:
+            kept = app.extensions["recourse.jobs"] = KeptJobs()
         actor = audit.Actor(None, "bench")
         with app.app_context():
             session = db.session
@@ -91,39 +147,66 @@ def main() -> int:
                 save_card(session, plan, customer_id=customer, payment_method_id=pm, actor=actor)
             session.commit()
 
+            baseline = bare_charges(gateway, customer, pm, args.baseline, args.workers)
+            load = os.getloadavg()[0]
             zone = ZoneInfo(app.config["AGENCY_TIMEZONE"])
-            started = time.perf_counter()
-            run = charge_due(session, gateway, today=TODAY, zone=zone)
+            sessions = worker_sessions(app)
+
+            def charge_due_command():  # as `plans charge-due --workers N` runs it
+                return charge_due(
+                    session,
+                    gateway,
+                    today=TODAY,
+                    zone=zone,
+                    workers=args.workers,
+                    worker_session=sessions,
+                )
+
+            started, cpu = time.perf_counter(), time.process_time()
+            run = charge_due_command()
             seconds = time.perf_counter() - started
-            again = charge_due(session, gateway, today=TODAY, zone=zone)
+            cpu_ms = (time.process_time() - cpu) * 1000 / max(len(run.charged), 1)
+            load = max(load, os.getloadavg()[0])
+            again = charge_due_command()
 
             rate = len(run.charged) / seconds
             print(
-                f"charged {len(run.charged)} installments in {seconds:.1f} s: {rate:.0f} charges/s "
-                f"(goal >= 80/s); failed {len(run.failed)}, pending {len(run.pending)}"
+                f"{db.engine.dialect.name}, {args.workers} workers, receipts "
+                f"{'on RQ' if args.redis_url else 'kept (not run)'}: charged "
+                f"{len(run.charged)} installments in {seconds:.1f} s: {rate:.0f} charges/s "
+                f"(goal >= 80/s); failed {len(run.failed)}, pending {len(run.pending)}\n"
+                f"baseline, bare charges at localstripe from {args.workers} threads: "
+                f"{baseline:.0f}/s (ratio {rate / baseline:.2f}); 1-min load average up to "
+                f"{load:.1f} on {os.cpu_count()} cores; this process's CPU {cpu_ms:.1f} ms a charge"
             )
             keys = collections.Counter()
             for intent in api.v1.payment_intents.list(params={"limit": 100}).auto_paging_iter():
-                if intent.status == "succeeded":
-                    keys[intent.metadata["idempotency_key"]] += 1
+                meta = intent.metadata.to_dict()
+                if intent.status == "succeeded" and meta.get("source") == "autopay":
+                    keys[meta["idempotency_key"]] += 1
             duplicates = sum(n - 1 for n in keys.values() if n > 1)
-            entries = session.scalar(
-                sa.select(sa.func.count())
+            entries, distinct = session.execute(
+                sa.select(sa.func.count(), sa.func.count(sa.distinct(LedgerEntry.external_id)))
                 .select_from(LedgerEntry)
                 .where(LedgerEntry.kind == "payment")
-            )
+            ).one()
+            receipts = mail.count if args.redis_url else kept.receipts()
             print(
                 f"second run charged {len(again.charged)}; Stripe has {sum(keys.values())} "
                 f"succeeded PaymentIntents for {len(keys)} keys ({duplicates} duplicates); "
-                f"ledger has {entries} payments"
+                f"ledger has {entries} payments ({distinct} distinct PaymentIntents); "
+                f"{receipts} receipt jobs queued"
             )
             ok = (
                 len(run.charged) == args.installments
                 and not again.charged
                 and duplicates == 0
                 and len(keys) == args.installments
-                and entries == args.installments
+                and entries == distinct == args.installments
+                and receipts == args.installments
             )
+            if args.redis_url:
+                mail.empty()
             db.engine.dispose()
         print("OK" if ok else "FAILED")
         return 0 if ok else 1

@@ -5,17 +5,35 @@ Stripe hears of it. An installment found `processing` on a later run was interru
 the call and the commit: its PaymentIntent is looked up by that key in Stripe's metadata and
 its outcome used, and the card is charged only when Stripe has none (localstripe ignores
 idempotency keys, so this lookup is what keeps a rerun from charging again).
+
+Runs may overlap (two workers, the daily job and a manual run). A runner works on an
+installment only while it holds that installment's claim, a lock that lives exactly as long
+as the runner: on PostgreSQL a session advisory lock on a connection of its own (taken with
+`pg_try_advisory_lock`, so a held one is skipped, and dropped by the server when the
+runner's connection dies); on SQLite, one run at a time (an exclusive `flock` on a file beside
+the database, dropped by the kernel when the process dies). A row lock cannot do this: it
+ends with the commit that must come before the Stripe call. So `processing` with nobody
+holding the claim means interrupted, and only the one runner holding it reconciles; a new
+attempt is started by a conditional UPDATE that only one runner can win.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import itertools
 import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cases import audit
 from cases.case import Case
@@ -34,6 +52,8 @@ from payments.webhooks import apply_succeeded_intent
 
 log = logging.getLogger(__name__)
 AUTOPAY = audit.Actor(None, "autopay")
+LOCK_CLASS = 7007  # the first key of installments' advisory locks on PostgreSQL
+BATCH = 10  # installments a runner claims together, and records together
 
 
 @dataclass
@@ -56,10 +76,25 @@ class ChargeRun:
         }
 
 
-def due_installments(session: Session, today: dt.date) -> list[int]:
-    """Ids of autopay installments to charge today: due and not yet tried, due for a retry, or
-    interrupted mid-attempt. One 10 days past due is not charged: its plan is broken."""
+def _chargeable(today: dt.date) -> sa.ColumnElement[bool]:
+    """By its own columns, an installment to charge today: due and not yet tried, or due for a
+    retry. One 10 days past due is not charged: its plan is broken."""
     cutoff = today - dt.timedelta(days=BREAK_AFTER_DAYS)
+    return sa.and_(
+        Installment.due_on > cutoff,
+        sa.or_(
+            sa.and_(Installment.status == "scheduled", Installment.due_on <= today),
+            sa.and_(
+                Installment.status == "failed",
+                Installment.next_attempt_on.is_not(None),
+                Installment.next_attempt_on <= today,
+            ),
+        ),
+    )
+
+
+def due_installments(session: Session, today: dt.date) -> list[int]:
+    """Ids of autopay installments to charge today, or interrupted mid-attempt."""
     return list(
         session.scalars(
             sa.select(Installment.id)
@@ -68,46 +103,134 @@ def due_installments(session: Session, today: dt.date) -> list[int]:
                 PaymentPlan.status == "active",
                 PaymentPlan.autopay.is_(True),
                 PaymentPlan.stripe_payment_method_id.is_not(None),
-                sa.or_(
-                    Installment.status == "processing",
-                    sa.and_(
-                        Installment.due_on > cutoff,
-                        sa.or_(
-                            sa.and_(Installment.status == "scheduled", Installment.due_on <= today),
-                            sa.and_(
-                                Installment.status == "failed",
-                                Installment.next_attempt_on.is_not(None),
-                                Installment.next_attempt_on <= today,
-                            ),
-                        ),
-                    ),
-                ),
+                sa.or_(Installment.status == "processing", _chargeable(today)),
             )
             .order_by(Installment.due_on, Installment.id)
         )
     )
 
 
-def _claim(session: Session, installment: Installment) -> bool:
-    """Start a new attempt, if no other run started one since we read it."""
+class _Claims:
+    """One runner's claims on installments (see the module's docstring). On PostgreSQL, advisory
+    locks on a connection of the runner's own, outside its transactions; on SQLite the run is
+    alone (`_alone`) and every claim is granted."""
+
+    def __init__(self, session: Session):
+        engine = session.get_bind().engine
+        self._connection = None
+        if engine.dialect.name == "postgresql":
+            self._connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    @contextmanager
+    def hold(self, installment_ids: list[int]) -> Iterator[list[int]]:
+        """Those of the installments this runner now holds (another runner is on the rest)."""
+        if self._connection is None:
+            yield installment_ids
+            return
+        ids = {"kind": LOCK_CLASS, "ids": installment_ids}
+        held = list(self._connection.scalars(_TRY_LOCK, ids))
+        try:
+            yield held
+        finally:
+            self._connection.execute(_UNLOCK, {"kind": LOCK_CLASS, "ids": held})
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+            self._connection.close()
+
+
+_TRY_LOCK = sa.text(
+    "SELECT id FROM unnest(CAST(:ids AS integer[])) AS id WHERE pg_try_advisory_lock(:kind, id)"
+)
+_UNLOCK = sa.text("SELECT pg_advisory_unlock(:kind, id) FROM unnest(CAST(:ids AS integer[])) id")
+_ALONE_IN_MEMORY = threading.Lock()
+
+
+@contextmanager
+def _alone(session: Session) -> Iterator[None]:
+    """On SQLite, wait for any other charge run on this database to end, and keep others out
+    until this one does. On PostgreSQL runs overlap: the claims keep them apart."""
+    engine = session.get_bind().engine
+    database = engine.url.database
+    if engine.dialect.name != "sqlite":
+        yield
+    elif not database or database == ":memory:":
+        with _ALONE_IN_MEMORY:
+            yield
+    else:
+        with Path(f"{database}.charge-due.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes or the process dies
+            yield
+
+
+def _load(session: Session, installment_ids) -> tuple[dict[int, Installment], dict[int, Case]]:
+    """The installments as committed now, with their plans (and the plans' installments), and
+    their cases, by id: three queries for a whole batch."""
+    plans = session.scalars(
+        sa.select(PaymentPlan)
+        .where(
+            PaymentPlan.id.in_(
+                sa.select(Installment.plan_id).where(Installment.id.in_(installment_ids))
+            )
+        )
+        .options(orm.selectinload(PaymentPlan.installments))
+        .execution_options(populate_existing=True)
+    ).all()
+    cases = session.scalars(
+        sa.select(Case)
+        .where(Case.id.in_([p.case_id for p in plans]))
+        .execution_options(populate_existing=True)
+    ).all()
+    wanted, installments = set(installment_ids), {}
+    for plan in plans:
+        for installment in plan.installments:
+            set_committed_value(installment, "plan", plan)  # no lazy load for what is here
+            if installment.id in wanted:
+                installments[installment.id] = installment
+    return installments, {c.id: c for c in cases}
+
+
+def _claim(session: Session, installments: list[Installment], today: dt.date) -> list[int]:
+    """Start a new attempt on each installment still to be charged: ones another run started
+    or finished since we read them are left alone. The ids claimed."""
+    if not installments:
+        return []
     claimed = session.execute(
         sa.update(Installment)
-        .where(
-            Installment.id == installment.id,
-            Installment.attempts == installment.attempts,
-            Installment.status.in_(("scheduled", "failed")),
-        )
+        .where(Installment.id.in_([i.id for i in installments]), _chargeable(today))
         .values(
             attempts=Installment.attempts + 1,
             status="processing",
             next_attempt_on=None,
             last_error=None,
         )
+        .returning(Installment.id, Installment.attempts)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    session.commit()  # the key is on record before Stripe is called
-    session.refresh(installment)
-    return claimed == 1
+    ).all()
+    attempts = dict(claimed)
+    for installment in installments:
+        if installment.id in attempts:
+            set_committed_value(installment, "attempts", attempts[installment.id])
+            set_committed_value(installment, "status", "processing")
+    return list(attempts)
+
+
+def _charge(installment: Installment, case: Case) -> dict:
+    """The arguments of the off-session charge for the installment's current attempt."""
+    plan = installment.plan
+    return {
+        "amount_cents": installment.amount_cents,
+        "customer_id": plan.stripe_customer_id,
+        "payment_method_id": plan.stripe_payment_method_id,
+        "case_reference": case.reference,
+        "idempotency_key": installment.idempotency_key,
+        "metadata": {
+            "installment_id": str(installment.id),
+            "plan_id": str(plan.id),
+            "source": "autopay",
+        },
+    }
 
 
 def _existing(gateway: PaymentGateway, reference: str, key: str) -> PaymentIntentInfo | None:
@@ -117,42 +240,52 @@ def _existing(gateway: PaymentGateway, reference: str, key: str) -> PaymentInten
     return next((i for i in found if i.succeeded), found[-1])
 
 
-def charge_installment(
+def charge_batch(
     session: Session,
     gateway: PaymentGateway,
-    installment_id: int,
+    installment_ids: list[int],
     *,
     today: dt.date,
     zone: ZoneInfo,
     run: ChargeRun,
     after_charge=None,
 ) -> None:
-    """One installment: start (or resume) its attempt, charge or reconcile, record the outcome,
-    commit. `after_charge` is a test hook called between Stripe's answer and our commit."""
-    installment = session.get(Installment, installment_id)
-    plan = installment.plan
-    case = session.get(Case, plan.case_id)
-    intent = None
-    if installment.status == "processing":
-        intent = _existing(gateway, case.reference, installment.idempotency_key)
-    elif not _claim(session, installment):
-        return  # another run took it
-    if intent is None:
-        intent = gateway.charge_off_session(
-            amount_cents=installment.amount_cents,
-            customer_id=plan.stripe_customer_id,
-            payment_method_id=plan.stripe_payment_method_id,
-            case_reference=case.reference,
-            idempotency_key=installment.idempotency_key,
-            metadata={
-                "installment_id": str(installment.id),
-                "plan_id": str(plan.id),
-                "source": "autopay",
-            },
-        )
-    if after_charge is not None:
-        after_charge(intent)
-    _record_outcome(session, installment, case, intent, today=today, zone=zone, run=run)
+    """Installments whose claims the caller holds: start (or resume) their attempts and commit;
+    charge each (or reconcile one interrupted); record the outcomes and commit. An
+    interruption leaves the batch `processing`, for the next run to reconcile. `after_charge`
+    is a test hook called between Stripe's answer and our commit."""
+    installments, cases = _load(session, installment_ids)
+    resuming = {i for i, installment in installments.items() if installment.status == "processing"}
+    fresh = [installments[i] for i in installment_ids if i in installments and i not in resuming]
+    started = [*resuming, *_claim(session, fresh, today)]
+    charges = {i: _charge(installments[i], cases[installments[i].plan.case_id]) for i in started}
+    # The attempts' keys are on record before Stripe is called, and no transaction is left
+    # open (on SQLite: no write lock held) while Stripe answers.
+    session.commit()
+    intents = {}
+    for installment_id, charge in charges.items():
+        try:
+            intent = None
+            if installment_id in resuming:
+                intent = _existing(gateway, charge["case_reference"], charge["idempotency_key"])
+            if intent is None:
+                intent = gateway.charge_off_session(**charge)
+        except GatewayError as exc:
+            log.warning(
+                "installment %s: Stripe failed (%s); next run reconciles", installment_id, exc
+            )
+            run.pending.append(installment_id)
+            continue
+        if after_charge is not None:
+            after_charge(intent)
+        intents[installment_id] = intent
+    if not intents:
+        return
+    installments, cases = _load(session, list(intents))
+    for installment_id, intent in intents.items():
+        installment = installments[installment_id]
+        case = cases[installment.plan.case_id]
+        _record_outcome(session, installment, case, intent, today=today, zone=zone, run=run)
     session.commit()
 
 
@@ -218,44 +351,85 @@ def settle_authenticated(
     return True
 
 
+def _charge_each(
+    session: Session, gateway: PaymentGateway, batches: Iterator[list[int]], **kwargs
+) -> None:
+    """One runner: each batch of installments, as many of each as it can claim."""
+    claims = _Claims(session)
+    try:
+        for batch in batches:
+            with claims.hold(batch) as held:  # another run is on the rest, and reports them
+                if held:
+                    charge_batch(session, gateway, held, **kwargs)
+    finally:
+        claims.close()
+
+
+def _batches(installment_ids: list[int]) -> Callable[[], Iterator[list[int]]]:
+    """Hands each batch of ids to exactly one of the threads that iterate over it."""
+    remaining, lock = iter(installment_ids), threading.Lock()
+
+    def share() -> Iterator[list[int]]:
+        while True:
+            with lock:
+                batch = list(itertools.islice(remaining, BATCH))
+            if not batch:
+                return
+            yield batch
+
+    return share
+
+
 def charge_due(
     session: Session,
     gateway: PaymentGateway,
     *,
     today: dt.date,
     zone: ZoneInfo,
+    workers: int = 1,
+    worker_session: Callable[[], AbstractContextManager[Session]] | None = None,
     after_charge=None,
 ) -> ChargeRun:
     """Charge every autopay installment due on `today`, then break plans 10 days past due.
 
-    Commits after each installment (and before each Stripe call): it is its own unit of work,
-    so an interruption loses at most one answer, which the next run reconciles."""
+    Installments go in batches of BATCH, each claimed and committed before its Stripe calls,
+    and its outcomes recorded and committed after them: an interruption loses at most one
+    batch's answers, which the next run reconciles. With `workers` above 1, that many threads
+    charge at once, each in a session `worker_session()` opens."""
+    if workers > 1 and worker_session is None:
+        raise ValueError("workers above 1 need a worker_session to open their own sessions")
     run = ChargeRun(today)
-    for installment_id in due_installments(session, today):
-        try:
-            charge_installment(
+    kwargs = {"today": today, "zone": zone, "run": run, "after_charge": after_charge}
+    with _alone(session):
+        due = due_installments(session, today)
+        session.commit()
+        if workers > 1 and len(due) > 1:
+            share, errors = _batches(due), []
+
+            def work() -> None:
+                try:
+                    with worker_session() as own:
+                        _charge_each(own, gateway, share(), **kwargs)
+                except Exception as exc:  # noqa: BLE001 - raised below, once all have stopped
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=work) for _ in range(min(workers, len(due)))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            if errors:
+                raise errors[0]
+        else:
+            _charge_each(session, gateway, _batches(due)(), **kwargs)
+        for plan in overdue_plans(session, today):
+            break_plan(
                 session,
-                gateway,
-                installment_id,
-                today=today,
-                zone=zone,
-                run=run,
-                after_charge=after_charge,
+                plan,
+                actor=AUTOPAY,
+                reason=f"an installment is {BREAK_AFTER_DAYS} days past due",
             )
-        except GatewayError as exc:
-            session.rollback()
-            log.warning(
-                "installment %s: Stripe failed (%s); next run reconciles", installment_id, exc
-            )
-            run.pending.append(installment_id)
-    for plan in overdue_plans(session, today):
-        break_plan(
-            session,
-            plan,
-            actor=AUTOPAY,
-            reason=f"an installment is {BREAK_AFTER_DAYS} days past due",
-        )
-        run.broken.append(plan.id)
-    session.commit()
+            run.broken.append(plan.id)
+        session.commit()
     log.info("plans charge-due %s: %s", today, run.as_json())
     return run

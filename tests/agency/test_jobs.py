@@ -31,6 +31,17 @@ def test_a_job_runs_after_the_commit(app, db_session):
     assert ran(db_session, "after-commit")
 
 
+def test_a_savepoint_released_does_not_send_the_jobs_before_the_commit(app, db_session):
+    enqueue(db_session, JOB, "savepoint")
+    with db_session.begin_nested():  # as posting a payment does, several in one transaction
+        pass
+    drain_jobs(app)
+    assert not ran(db_session, "savepoint")
+    db_session.commit()
+    drain_jobs(app)
+    assert ran(db_session, "savepoint")
+
+
 def test_a_job_is_dropped_when_its_transaction_rolls_back(app, db_session):
     enqueue(db_session, JOB, "rolled-back")
     db_session.rollback()

@@ -226,3 +226,16 @@ def test_the_daily_job_is_on_the_cron_scheduler(app, redis_url):
     register_cron(scheduler)
     [job] = scheduler.get_jobs()
     assert (job.args, job.cron, job.queue_name) == ((JOB,), SCHEDULE, "payments")
+
+
+def test_workers_out_of_range_are_refused_and_nothing_is_charged(cli, db_session, autopay_case):
+    case, plan = autopay_case()
+
+    result = cli.invoke(
+        args=["plans", "charge-due", "--as-of", TODAY.isoformat(), "--workers", "0"]
+    )
+
+    assert result.exit_code == 2
+    assert "--workers" in result.output and "0 is not in the range 1<=x<=6" in result.output
+    db_session.refresh(plan.installments[0])
+    assert plan.installments[0].status == "scheduled"
