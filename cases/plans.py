@@ -379,10 +379,12 @@ def mark_paid(session: Session, installment: Installment, *, actor: audit.Actor)
 
 
 def break_plan(session: Session, plan: PaymentPlan, *, actor: audit.Actor, reason: str) -> None:
-    """A broken plan: its unpaid installments are missed and the case goes back to `active`."""
+    """A broken plan: its unpaid installments are missed and the case goes back to `active`.
+    One mid-attempt (`processing`) stays so: Stripe may have charged it, and `plans charge-due`
+    reconciles it whatever the plan's status."""
     plan.status = "broken"
     for installment in plan.installments:
-        if installment.status != "paid":
+        if installment.status not in ("paid", "processing"):
             installment.status = "missed"
             installment.next_attempt_on = None
     audit.record(

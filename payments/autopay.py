@@ -52,6 +52,8 @@ from payments.webhooks import apply_succeeded_intent
 
 log = logging.getLogger(__name__)
 AUTOPAY = audit.Actor(None, "autopay")
+# A PaymentIntent in these states may still succeed: its installment stays `processing`.
+PENDING = ("processing", "requires_capture")
 LOCK_CLASS = 7007  # the first key of installments' advisory locks on PostgreSQL
 BATCH = 10  # installments a runner claims together, and records together
 
@@ -94,16 +96,22 @@ def _chargeable(today: dt.date) -> sa.ColumnElement[bool]:
 
 
 def due_installments(session: Session, today: dt.date) -> list[int]:
-    """Ids of autopay installments to charge today, or interrupted mid-attempt."""
+    """Ids of autopay installments to charge today, or interrupted mid-attempt (to reconcile,
+    even if their plan broke meanwhile)."""
     return list(
         session.scalars(
             sa.select(Installment.id)
             .join(PaymentPlan)
             .where(
-                PaymentPlan.status == "active",
-                PaymentPlan.autopay.is_(True),
-                PaymentPlan.stripe_payment_method_id.is_not(None),
-                sa.or_(Installment.status == "processing", _chargeable(today)),
+                sa.or_(
+                    Installment.status == "processing",
+                    sa.and_(
+                        PaymentPlan.status == "active",
+                        PaymentPlan.autopay.is_(True),
+                        PaymentPlan.stripe_payment_method_id.is_not(None),
+                        _chargeable(today),
+                    ),
+                )
             )
             .order_by(Installment.due_on, Installment.id)
         )
@@ -262,12 +270,15 @@ def charge_batch(
     # The attempts' keys are on record before Stripe is called, and no transaction is left
     # open (on SQLite: no write lock held) while Stripe answers.
     session.commit()
-    intents = {}
+    intents, abandoned = {}, []
     for installment_id, charge in charges.items():
         try:
             intent = None
             if installment_id in resuming:
                 intent = _existing(gateway, charge["case_reference"], charge["idempotency_key"])
+                if intent is None and installments[installment_id].plan.status != "active":
+                    abandoned.append(installment_id)  # never charged, and its plan broke
+                    continue
             if intent is None:
                 intent = gateway.charge_off_session(**charge)
         except GatewayError as exc:
@@ -279,14 +290,23 @@ def charge_batch(
         if after_charge is not None:
             after_charge(intent)
         intents[installment_id] = intent
-    if not intents:
+    if not intents and not abandoned:
         return
-    installments, cases = _load(session, list(intents))
+    installments, cases = _load(session, [*intents, *abandoned])
     for installment_id, intent in intents.items():
         installment = installments[installment_id]
         case = cases[installment.plan.case_id]
         _record_outcome(session, installment, case, intent, today=today, zone=zone, run=run)
+    for installment_id in abandoned:
+        _missed(installments[installment_id], "plan broken before it was charged", run)
     session.commit()
+
+
+def _missed(installment: Installment, why: str, run: ChargeRun) -> None:
+    installment.status = "missed"
+    installment.next_attempt_on = None
+    installment.last_error = why[:80]
+    run.failed.append(installment.id)
 
 
 def _record_outcome(
@@ -311,6 +331,9 @@ def _record_outcome(
         mark_paid(session, installment, actor=AUTOPAY)
         audit.record(session, AUTOPAY, "installment", installment.id, "installment.paid", **details)
         run.charged.append(installment.id)
+    elif installment.plan.status != "active" and intent.status not in PENDING:
+        # Reconciled after its plan broke, and not paid: missed like the plan's others.
+        _missed(installment, intent.last_error_code or intent.status, run)
     elif intent.needs_authentication:
         installment.status = "failed"
         installment.last_error = "authentication_required"
@@ -320,7 +343,7 @@ def _record_outcome(
         )
         enqueue(session, "agency.autopay:email_authentication", installment.id, queue="mail")
         run.needs_authentication.append(installment.id)
-    elif intent.status in ("processing", "requires_capture"):
+    elif intent.status in PENDING:
         run.pending.append(installment.id)  # stays `processing`: the next run reconciles it
     else:
         installment.status = "failed"

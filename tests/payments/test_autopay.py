@@ -13,7 +13,7 @@ import time_machine
 
 from cases.audit import AuditEvent
 from cases.messages import OutboundMessage
-from cases.plans import create_plan, save_card
+from cases.plans import Installment, PaymentPlan, break_plan, create_plan, save_card
 from payments.autopay import charge_due
 from payments.ledger import LedgerEntry
 from tests.conftest import TEST_ACTOR, drain_jobs
@@ -132,6 +132,40 @@ def test_a_run_killed_between_the_charge_and_the_commit_never_charges_again(
     assert entry.external_id == intents[0].id
     first = db_session.get(type(plan.installments[0]), first_id)
     assert (first.status, first.attempts) == ("paid", 1)
+
+
+def test_an_interrupted_charge_is_reconciled_even_after_its_plan_broke(
+    cli, db_session, autopay_case, gateway
+):
+    case, plan = autopay_case()
+    first_id, second_id = plan.installments[0].id, plan.installments[1].id
+
+    class Killed(Exception):
+        pass
+
+    def kill(intent):
+        raise Killed(intent.id)
+
+    with pytest.raises(Killed):
+        charge_due(db_session, gateway, today=TODAY, zone=dt.UTC, after_charge=kill)
+    db_session.rollback()  # charged at Stripe, not recorded here
+    # The second installment's attempt was on record when its worker died before calling Stripe.
+    second = db_session.get(Installment, second_id)
+    second.status, second.attempts = "processing", 1
+    break_plan(db_session, db_session.get(PaymentPlan, plan.id), actor=TEST_ACTOR, reason="test")
+    db_session.commit()
+
+    output = json.loads(charge(cli, TODAY, "--json"))
+
+    assert (output["charged"], output["failed"]) == (1, 1)
+    [intent] = gateway.find_payment_intents(case_reference=case.reference)  # nothing new charged
+    [entry] = payments(db_session, case)
+    assert entry.external_id == intent.id  # the charge Stripe took is on the ledger, once
+    db_session.expire_all()
+    assert db_session.get(Installment, first_id).status == "paid"
+    assert db_session.get(Installment, second_id).status == "missed"
+    assert db_session.get(PaymentPlan, plan.id).status == "broken"
+    assert json.loads(charge(cli, TODAY, "--json"))["charged"] == 0
 
 
 def test_paying_every_installment_completes_the_plan(cli, db_session, autopay_case, gateway):
