@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from cases import audit
+from cases import audit, stamps
 from cases.case import Case
 from cases.jobs import enqueue
 from cases.plans import (
@@ -105,6 +105,7 @@ def _claim(session: Session, installment: Installment) -> bool:
         )
         .execution_options(synchronize_session=False)
     ).rowcount
+    stamps.touch(session, plan_ids=[installment.plan_id])  # a bulk update: no flush hook
     session.commit()  # the key is on record before Stripe is called
     session.refresh(installment)
     return claimed == 1
