@@ -98,18 +98,27 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION + ".digest"] = _digest(app)
 
 
-def stamps(*where: sa.ColumnElement[bool]) -> list[tuple[int, int, int]]:
-    """(case id, case stamp, client stamp) of the signed-in debtor's cases matching `where`:
-    one query that is both the tenancy check and the freshness check."""
-    return [
-        tuple(row)
-        for row in db.session.execute(
-            sa.select(Case.id, Case.stamp, Client.stamp)
-            .join(Client, Client.id == Case.client_id)
-            .where(Case.debtor_id == g.debtor_id, *where)
-            .order_by(Case.id)
+_cases, _clients = Case.__table__.c, Client.__table__.c
+# Built once (Core, not ORM: this runs on every view of the pages).
+DEBTOR_STAMPS = (
+    sa.select(_cases.id, _cases.stamp, _clients.stamp)
+    .join_from(Case.__table__, Client.__table__, _clients.id == _cases.client_id)
+    .where(_cases.debtor_id == sa.bindparam("debtor_id"))
+    .order_by(_cases.id)
+)
+CASE_STAMPS = DEBTOR_STAMPS.where(_cases.reference == sa.bindparam("reference"))
+
+
+def stamps(reference: str | None = None) -> list[tuple[int, int, int]]:
+    """(case id, case stamp, client stamp) of the signed-in debtor's cases, or of the one with
+    this reference if it is theirs: one query that is both the tenancy and the freshness check."""
+    if reference is None:
+        rows = db.session.execute(DEBTOR_STAMPS, {"debtor_id": g.debtor_id})
+    else:
+        rows = db.session.execute(
+            CASE_STAMPS, {"debtor_id": g.debtor_id, "reference": reference.strip().upper()}
         )
-    ]
+    return [tuple(row) for row in rows]
 
 
 def cached(shown: list[tuple[int, int, int]], template: str, context: Callable[[], dict]) -> str:

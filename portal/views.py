@@ -150,7 +150,7 @@ def home():
 @bp.get("/cases/<reference>")
 @debtor_id_required
 def case(reference: str):
-    shown = pages.stamps(Case.reference == reference.strip().upper())
+    shown = pages.stamps(reference)
     if not shown:
         abort(404)
 
