@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from flask import template_rendered
+from flask import g, template_rendered
+from sqlalchemy import event
 
 from agency.documents import store
+from agency.extensions import db
 from cases import audit
 from cases.case import change_status
 from cases.clients import update_client
@@ -22,6 +24,7 @@ from cases.plans import create_plan, mark_paid
 from cases.stamps import CASE_RECORDS
 from payments.autopay import _claim
 from payments.ledger import post_adjustment, post_payment, reverse_payment
+from portal import pages
 from tests.conftest import csrf_from, portal_sign_in
 
 STAFF = audit.Actor(None, "user:collector")
@@ -324,3 +327,27 @@ def test_stamps_change_in_the_same_transaction(db_session, make_client, make_cas
     db_session.flush()
     after = db_session.scalar(sa.select(Case.stamp).where(Case.id == case.id))
     assert after != before
+
+
+def test_on_postgresql_a_cached_view_reads_its_stamps_outside_a_transaction(app):
+    """The app's own session on the engine's pool (not the tests' connection): the stamps are
+    read in autocommit, and the session reads in a transaction again after that."""
+    autocommit = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        autocommit.append(conn.connection.dbapi_connection.autocommit)
+
+    with app.test_request_context("/portal/"):
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("a PostgreSQL matter")
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            g.debtor_id = -1  # no one's: nothing found, nothing to clean up
+            assert pages.stamps() == [] and pages.stamps("RC-0000-00000") == []
+            assert not db.session().in_transaction()
+            assert db.session.scalar(sa.text("SELECT 1")) == 1
+            assert db.session().in_transaction()
+        finally:
+            db.session.remove()
+            event.remove(db.engine, "before_cursor_execute", seen)
+    assert autocommit == [True, True, False]
