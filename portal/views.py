@@ -144,7 +144,11 @@ def home():
 
     # All the debtor's cases, closed ones too: the page shows the debtor's name, and a change
     # to the debtor changes the stamps of all their cases.
-    return pages.cached(pages.stamps(), "portal/home.html", context)
+    shown = pages.stamps()
+    if not shown:  # no case of theirs left (no debtor either): as if signed out
+        sign_out()
+        return redirect(url_for("portal.login"))
+    return pages.cached(shown, "portal/home.html", context)
 
 
 @bp.get("/cases/<reference>")

@@ -96,6 +96,17 @@ def test_another_debtor_is_not_served_the_cached_page(
     assert case.reference not in intruder.get("/portal/").get_data(as_text=True)
 
 
+def test_a_session_whose_debtor_has_no_case_is_signed_out(db_session, client):
+    from cases.model import utcnow
+    from portal.access import SEEN_KEY, SESSION_KEY
+
+    with client.session_transaction() as session:
+        session[SESSION_KEY], session[SEEN_KEY] = 999_999, utcnow().timestamp()
+    response = client.get("/portal/")
+    assert response.status_code == 302 and response.location.endswith("/portal/login")
+    assert client.get("/portal/cases/RC-2611-00001").status_code == 302
+
+
 def test_a_page_with_a_message_is_rendered_for_it(
     db_session, signed_in, rendered, make_client, make_case
 ):
