@@ -117,23 +117,23 @@ def stamps(reference: str | None = None) -> list[tuple[int, int, int]]:
     else:
         statement = CASE_STAMPS
         params = {"debtor_id": g.debtor_id, "reference": reference.strip().upper()}
-    session = db.session()  # this request's Session, out of the scoped registry
-    bind = session.get_bind()
+    orm = db.session()  # this request's Session, out of the scoped registry
+    bind = orm.get_bind()
     if not (
         isinstance(bind, sa.Engine)
         and bind.dialect.name == "postgresql"
-        and not session.in_transaction()
+        and not orm.in_transaction()
     ):  # SQLite, or a session bound to a connection of its own (the tests')
-        return [tuple(row) for row in session.execute(statement, params)]
+        return [tuple(row) for row in orm.execute(statement, params)]
     # On PostgreSQL, outside a transaction: one SELECT sees what it would see at READ
     # COMMITTED, without the BEGIN and ROLLBACK round trips (half of a cached view's). Then
     # the session lets the connection go, so a page rendered after this reads in a
     # transaction of its own, as every other request does.
-    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    connection = orm.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     try:
         return [tuple(row) for row in connection.execute(statement, params)]
     finally:
-        session.close()
+        orm.close()
 
 
 def cached(shown: list[tuple[int, int, int]], template: str, context: Callable[[], dict]) -> str:
