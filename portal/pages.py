@@ -126,14 +126,11 @@ def stamps(reference: str | None = None) -> list[tuple[int, int, int]]:
     ):  # SQLite, or a session bound to a connection of its own (the tests')
         return [tuple(row) for row in orm.execute(statement, params)]
     # On PostgreSQL, outside a transaction: one SELECT sees what it would see at READ
-    # COMMITTED, without the BEGIN and ROLLBACK round trips (half of a cached view's). Then
-    # the session lets the connection go, so a page rendered after this reads in a
+    # COMMITTED, without the BEGIN and ROLLBACK round trips (half of a cached view's). The
+    # connection goes back to the pool at once, so a page rendered after this reads in a
     # transaction of its own, as every other request does.
-    connection = orm.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    try:
+    with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         return [tuple(row) for row in connection.execute(statement, params)]
-    finally:
-        orm.close()
 
 
 def cached(shown: list[tuple[int, int, int]], template: str, context: Callable[[], dict]) -> str:
