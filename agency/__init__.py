@@ -42,9 +42,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     jobs.init_app(app)
     _init_gateway(app)
     _register_blueprints(app)
-    from portal import i18n
+    from portal import i18n, pages
 
     i18n.init_app(app)
+    pages.init_app(app)
     app.add_template_filter(ZoneInfo, "tz")
     app.add_template_filter(dt.date.fromisoformat, "todate")
 

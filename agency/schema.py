@@ -13,6 +13,7 @@ from cases import (
     offers,
     plans,
     referrals,
+    stamps,  # noqa: F401 (the hook that keeps the portal's page stamps current)
     users,
 )
 from payments import fees, remittance, statements, unmatched, webhooks

@@ -99,6 +99,9 @@ def fill(url: str, debtors: int) -> str:
                 print(f"\r  filled {i + 1:,}/{debtors:,} debtors", end="", file=sys.stderr)
         db.session.commit()
         print(file=sys.stderr)
+        # As autovacuum would leave the tables (the fill updated each case row many times).
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
         db.engine.dispose()
     return first
 

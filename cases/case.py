@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from cases import audit
 from cases.clients import Client
 from cases.debtors import Debtor
-from cases.model import Base, Timestamped, utcnow
+from cases.model import Base, Timestamped, new_stamp, utcnow
 
 STATUSES = ("new", "active", "plan", "paid", "settled", "disputed", "closed")
 OPEN_STATUSES = ("new", "active", "plan", "disputed")
@@ -59,6 +59,8 @@ class Case(Timestamped, Base):
     validation_period_ends_on: Mapped[dt.date | None]
     last_contact_at: Mapped[dt.datetime | None]
     status_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Changes with everything the debtor portal shows about the case (cases/stamps.py).
+    stamp: Mapped[int] = mapped_column(sa.BigInteger, default=new_stamp, server_default="0")
 
     client: Mapped[Client] = relationship()
     debtor: Mapped[Debtor] = relationship()

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cases import audit
-from cases.model import Base, Timestamped
+from cases.model import Base, Timestamped, new_stamp
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,19}$")
 
@@ -26,6 +26,8 @@ class Client(Timestamped, Base):
     # The client's own referral-file header names mapped to ours (remembered per client).
     header_mapping: Mapped[dict[str, str]] = mapped_column(default=dict)
     active: Mapped[bool] = mapped_column(default=True)
+    # Changes with the client's name, terms and discount bands (cases/stamps.py).
+    stamp: Mapped[int] = mapped_column(sa.BigInteger, default=new_stamp, server_default="0")
 
     def __repr__(self) -> str:
         return f"<Client {self.code}>"

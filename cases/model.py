@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +16,12 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def new_stamp() -> int:
+    """A fresh version stamp (cases/stamps.py): random, so that no two versions of a row share
+    one, even across a restored database or rolled-back test transactions."""
+    return secrets.randbits(62)
 
 
 def utcnow() -> dt.datetime:

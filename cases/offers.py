@@ -401,7 +401,12 @@ def band_quote(session: Session, case: Case, today: dt.date) -> tuple[OfferBand,
         )
     ):
         return None
-    balance = balance_cents(session, case.id)
+    return discount_on(session, case, balance_cents(session, case.id))
+
+
+def discount_on(session: Session, case: Case, balance: int) -> tuple[OfferBand, int, int] | None:
+    """The client's discount band for this balance, as band_quote gives it, for a caller
+    that has the balance and knows the case is open to one with no live offer."""
     band = next((b for b in bands_of(session, case.client_id) if b.covers(balance)), None)
     if band is None or balance <= 0:
         return None

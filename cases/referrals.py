@@ -22,7 +22,7 @@ from cases.clients import Client
 from cases.debtors import Address, Debtor, Email, Phone, match_key
 from cases.jobs import enqueue
 from cases.ledger import LedgerEntry
-from cases.model import Base, Timestamped, utcnow
+from cases.model import Base, Timestamped, new_stamp, utcnow
 from cases.referral_file import ReferralRow, Rejection, parse, raw_rows
 
 BATCH_STATUSES = (
@@ -573,6 +573,7 @@ def _open_cases(
                 "in_legal": False,
                 "status_changed_at": now,
                 "created_at": now,
+                "stamp": new_stamp(),
             }
             for case_id, reference, debtor_id, row in cases
         ],

@@ -35,7 +35,7 @@ from sqlalchemy import orm
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from cases import audit
+from cases import audit, stamps
 from cases.case import Case
 from cases.jobs import enqueue
 from cases.plans import (
@@ -217,6 +217,8 @@ def _claim(session: Session, installments: list[Installment], today: dt.date) ->
         .execution_options(synchronize_session=False)
     ).all()
     attempts = dict(claimed)
+    # A bulk update: no flush hook changes the portal's stamps, so this does.
+    stamps.touch(session, plan_ids=[i.plan_id for i in installments if i.id in attempts])
     for installment in installments:
         if installment.id in attempts:
             set_committed_value(installment, "attempts", attempts[installment.id])

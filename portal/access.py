@@ -43,7 +43,8 @@ def sign_out() -> None:
     session.pop(SEEN_KEY, None)
 
 
-def signed_in_debtor() -> Debtor | None:
+def signed_in_debtor_id() -> int | None:
+    """The signed-in debtor's id, from the session alone (no database read)."""
     debtor_id = session.get(SESSION_KEY)
     seen = session.get(SEEN_KEY)
     if debtor_id is None or seen is None:
@@ -55,18 +56,37 @@ def signed_in_debtor() -> Debtor | None:
         return None
     if idle > RENEW_AFTER:  # not on every request: each renewal re-signs the cookie
         session[SEEN_KEY] = now.timestamp()
-    return db.session.get(Debtor, debtor_id)
+    return debtor_id
 
 
-def debtor_required(view):
+def signed_in_debtor() -> Debtor | None:
+    debtor_id = signed_in_debtor_id()
+    return None if debtor_id is None else db.session.get(Debtor, debtor_id)
+
+
+def _signed_in_only(view, load_debtor: bool):
     @wraps(view)
     def wrapper(*args, **kwargs):
-        g.debtor = signed_in_debtor()
-        if g.debtor is None:
+        g.debtor_id = signed_in_debtor_id()
+        g.debtor = None
+        if load_debtor and g.debtor_id is not None:
+            g.debtor = db.session.get(Debtor, g.debtor_id)
+        if g.debtor_id is None or (load_debtor and g.debtor is None):
             return redirect(url_for("portal.login", next=request.path))
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def debtor_required(view):
+    """Signed in: `g.debtor` is the debtor, `g.debtor_id` their id."""
+    return _signed_in_only(view, load_debtor=True)
+
+
+def debtor_id_required(view):
+    """Signed in, for pages that read the debtor's records by `g.debtor_id` in their own query
+    (and load `g.debtor` only if they need it): one database read fewer."""
+    return _signed_in_only(view, load_debtor=False)
 
 
 def debtor_actor() -> audit.Actor:
@@ -78,7 +98,7 @@ def own_case(reference: str) -> Case:
     case = db.session.scalar(
         sa.select(Case)
         .options(joinedload(Case.client))
-        .where(Case.reference == reference.strip().upper(), Case.debtor_id == g.debtor.id)
+        .where(Case.reference == reference.strip().upper(), Case.debtor_id == g.debtor_id)
     )
     return case or abort(404)
 
@@ -91,7 +111,7 @@ def own_payment(entry_id: int) -> LedgerEntry:
         .where(
             LedgerEntry.id == entry_id,
             LedgerEntry.kind == "payment",
-            Case.debtor_id == g.debtor.id,
+            Case.debtor_id == g.debtor_id,
         )
     )
     return entry or abort(404)
@@ -104,7 +124,7 @@ def own_document(document_id: int, kinds: tuple[str, ...]) -> Document:
         .where(
             Document.id == document_id,
             Document.kind.in_(kinds),
-            Case.debtor_id == g.debtor.id,
+            Case.debtor_id == g.debtor_id,
         )
     )
     return document or abort(404)

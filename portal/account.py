@@ -8,19 +8,26 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from cases.case import Case
 from cases.disputes import Dispute, open_disputes
 from cases.documents import Document
 from cases.ledger import LedgerEntry, cents_sum, itemize
-from cases.offers import SettlementOffer, band_expiry, band_quote
+from cases.offers import (
+    LIVE,
+    OFFERABLE_CASE_STATUSES,
+    SettlementOffer,
+    band_expiry,
+    discount_on,
+)
 from cases.plans import Installment, PaymentPlan
 
 MONEY_KINDS = ("payment", "direct_payment", "reversal")
 # Offers a debtor can act on: approved for them (inside a collector's authority, or by a
 # supervisor), or accepted and waiting for the payment. Expired ones are not shown.
 VISIBLE_OFFERS = ("approved", "accepted")
+SHOWN_DOCUMENTS = ("validation_notice", "plan_agreement", "settlement_letter")
 
 
 @dataclass
@@ -41,66 +48,63 @@ class Account:
 
 
 def account(session: Session, case: Case, today: dt.date) -> Account:
-    plan = session.scalar(
-        sa.select(PaymentPlan)
-        .where(PaymentPlan.case_id == case.id, PaymentPlan.status == "active")
-        .order_by(PaymentPlan.id.desc())
+    """Everything the case page shows, in one read of each kind of record."""
+    plan = (
+        session.scalars(
+            sa.select(PaymentPlan)
+            .options(joinedload(PaymentPlan.installments))
+            .where(PaymentPlan.case_id == case.id, PaymentPlan.status == "active")
+            .order_by(PaymentPlan.id.desc())
+        )
+        .unique()
+        .first()
     )
-    upcoming = None
-    quote = band_quote(session, case, today)
-    if plan is not None:
-        upcoming = next((i for i in plan.installments if i.status != "paid"), None)
     # One read of the ledger for the balance, the itemisation and the history.
     entries = session.scalars(
         sa.select(LedgerEntry)
         .where(LedgerEntry.case_id == case.id)
         .order_by(LedgerEntry.received_at.desc(), LedgerEntry.id.desc())
     ).all()
+    balance = sum(e.amount_cents for e in entries)
+    live_offers = session.scalars(
+        sa.select(SettlementOffer)
+        .where(
+            SettlementOffer.case_id == case.id,
+            SettlementOffer.status.in_(LIVE),
+            SettlementOffer.expires_on >= today,
+        )
+        .order_by(SettlementOffer.expires_on)
+    ).all()
+    # As band_quote decides it: open to offers, and no live one.
+    quote = (
+        discount_on(session, case, balance)
+        if case.status in OFFERABLE_CASE_STATUSES and not live_offers
+        else None
+    )
+    documents = session.scalars(
+        sa.select(Document)
+        .where(Document.case_id == case.id, Document.kind.in_(SHOWN_DOCUMENTS))
+        .order_by(Document.id)
+    ).all()
+
+    def latest(kind: str) -> Document | None:
+        return next((d for d in reversed(documents) if d.kind == kind), None)
+
     return Account(
         case=case,
-        balance_cents=sum(e.amount_cents for e in entries),
+        balance_cents=balance,
         itemization=itemize(case, entries),
         payments=[e for e in entries if e.kind in MONEY_KINDS],
-        validation_notice=validation_notice(session, case.id),
-        offers=list(
-            session.scalars(
-                sa.select(SettlementOffer)
-                .where(
-                    SettlementOffer.case_id == case.id,
-                    SettlementOffer.status.in_(VISIBLE_OFFERS),
-                    SettlementOffer.expires_on >= today,
-                )
-                .order_by(SettlementOffer.expires_on)
-            )
-        ),
+        validation_notice=latest("validation_notice"),
+        offers=[o for o in live_offers if o.status in VISIBLE_OFFERS],
         plan=plan,
-        next_installment=upcoming,
-        plan_agreement=(
-            session.scalar(
-                sa.select(Document)
-                .where(Document.case_id == case.id, Document.kind == "plan_agreement")
-                .order_by(Document.id.desc())
-            )
-            if plan is not None
-            else None
+        next_installment=(
+            next((i for i in plan.installments if i.status != "paid"), None) if plan else None
         ),
+        plan_agreement=latest("plan_agreement") if plan is not None else None,
         open_disputes=open_disputes(session, case.id),
-        settlement_letters=list(
-            session.scalars(
-                sa.select(Document)
-                .where(Document.case_id == case.id, Document.kind == "settlement_letter")
-                .order_by(Document.id)
-            )
-        ),
+        settlement_letters=[d for d in documents if d.kind == "settlement_letter"],
         discount=(quote[1], quote[2], band_expiry(quote[0], today)) if quote else None,
-    )
-
-
-def validation_notice(session: Session, case_id: int) -> Document | None:
-    return session.scalar(
-        sa.select(Document)
-        .where(Document.case_id == case_id, Document.kind == "validation_notice")
-        .order_by(Document.id.desc())
     )
 
 

@@ -28,12 +28,13 @@ from agency.pdf import agency_letterhead, render_pdf
 from agency.timezone import agency_today
 from cases import audit
 from cases.case import OPEN_STATUSES, Case, case_by_reference
-from cases.debtors import fold, set_language
+from cases.debtors import Debtor, fold, set_language
 from cases.users import clear_failures, locked_keys, record_failure
 from payments.ledger import balances
-from portal import i18n
+from portal import i18n, pages
 from portal.access import (
     bp,
+    debtor_id_required,
     debtor_required,
     own_case,
     own_document,
@@ -126,33 +127,46 @@ def language():
 
 
 @bp.get("/")
-@debtor_required
+@debtor_id_required
 def home():
-    cases = db.session.scalars(
-        sa.select(Case)
-        .options(joinedload(Case.client))
-        .where(Case.debtor_id == g.debtor.id, Case.status.in_(OPEN_STATUSES))
-        .order_by(Case.reference)
-    ).all()
-    return render_template(
-        "portal/home.html",
-        debtor=g.debtor,
-        cases=cases,
-        balances=balances(db.session, [c.id for c in cases]),
-    )
+    def context() -> dict:
+        cases = db.session.scalars(
+            sa.select(Case)
+            .options(joinedload(Case.client))
+            .where(Case.debtor_id == g.debtor_id, Case.status.in_(OPEN_STATUSES))
+            .order_by(Case.reference)
+        ).all()
+        return {
+            "debtor": db.session.get(Debtor, g.debtor_id),
+            "cases": cases,
+            "balances": balances(db.session, [c.id for c in cases]),
+        }
+
+    # All the debtor's cases, closed ones too: the page shows the debtor's name, and a change
+    # to the debtor changes the stamps of all their cases.
+    shown = pages.stamps()
+    if not shown:  # no case of theirs left (no debtor either): as if signed out
+        sign_out()
+        return redirect(url_for("portal.login"))
+    return pages.cached(shown, "portal/home.html", context)
 
 
 @bp.get("/cases/<reference>")
-@debtor_required
+@debtor_id_required
 def case(reference: str):
-    found = own_case(reference)
-    return render_template(
-        "portal/case.html",
-        debtor=g.debtor,
-        a=account(db.session, found, agency_today()),
-        offer_wording=lambda o: acceptance_wording(o.amount_cents, o.expires_on),
-        offer_wording_for=acceptance_wording,
-    )
+    shown = pages.stamps(reference)
+    if not shown:
+        abort(404)
+
+    def context() -> dict:
+        return {
+            "debtor": db.session.get(Debtor, g.debtor_id),
+            "a": account(db.session, own_case(reference), agency_today()),
+            "offer_wording": lambda o: acceptance_wording(o.amount_cents, o.expires_on),
+            "offer_wording_for": acceptance_wording,
+        }
+
+    return pages.cached(shown, "portal/case.html", context)
 
 
 @bp.get("/cases/<reference>/validation-notice/<int:document_id>")

@@ -242,6 +242,7 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
         "attorney_phone": None,
         "attorney_email": None,
         "attorney_since": None,
+        "monthly_statements": False,
         "created_at": at,
     }
     assert debtors == [
@@ -301,6 +302,8 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
     cases = rows(Case)
     first, second = (c.pop("id") for c in cases)
     assert second > first
+    stamps = [c.pop("stamp") for c in cases]  # the portal's version stamps: random, set
+    assert all(stamps) and stamps[0] != stamps[1]
     common = {
         "client_id": acme.id,
         "batch_id": batch.id,

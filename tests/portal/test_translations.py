@@ -49,3 +49,30 @@ def test_the_compiled_catalogue_matches_the_po():
     with (SPANISH / "messages.mo").open("rb") as f:
         mo = {_key(m.id): _key(m.string) for m in read_mo(f) if m.id}
     assert mo == po, "run: pybabel compile -d portal/translations"
+
+
+def test_a_render_uses_the_language_in_force_when_it_starts(app):
+    """Templates translate through gettext bound once per render (portal/i18n.py): what is
+    rendered under force_locale (as emails are, agency/mail.py) during an English page's
+    request is in that language, and the page after it in English again; plurals and
+    escaping as Jinja's own gettext does them."""
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    page = (
+        '{{ _("Hello, %(name)s", name=who) }} '
+        '{{ ngettext("We recorded your dispute of account %(reference)s, with %(num)d document.",'
+        ' "We recorded your dispute of account %(reference)s, with %(num)d documents.",'
+        " n, reference=who) }}"
+    )
+    with app.test_request_context("/portal/", headers={"Accept-Language": "en"}):
+        assert render_template_string(page, who="<b>", n=2) == (
+            "Hello, &lt;b&gt; We recorded your dispute of account &lt;b&gt;, with 2 documents."
+        )
+        with force_locale("es"):
+            assert render_template_string(page, who="x", n=1) == (
+                "Hola, x Registramos su disputa de la cuenta x, con 1 documento."
+            )
+        assert render_template_string(page, who="x", n=1).startswith("Hello, x We recorded")
+    with app.test_request_context("/portal/", headers={"Accept-Language": "es"}):
+        assert render_template_string(page, who="x", n=3).endswith("con 3 documentos.")

@@ -1,0 +1,159 @@
+"""The signed-in balance pages (accounts and case), rendered once per version of what they show
+and served from a cache until that changes.
+
+A page's key holds the version stamps of the cases and clients it shows (cases/stamps.py:
+changed in the same transaction as any change the page shows, and read before the page's
+data, so a cached page is never older than its key), the signed-in debtor, the address, the
+language and the day (offers and discounts depend on it), and a digest of the templates and
+translations. What belongs to the session is never cached: the CSRF tokens are put in on each
+request, and a page that carries a flashed message is rendered afresh. Entries live in Redis
+when REDIS_URL is set (for an hour at most), else in a small in-process LRU."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g, render_template, request, session
+from flask_wtf.csrf import generate_csrf
+
+from agency.extensions import db
+from agency.timezone import agency_today
+from cases.case import Case
+from cases.clients import Client
+from portal import i18n
+
+log = logging.getLogger(__name__)
+EXTENSION = "recourse.portal_pages"
+
+
+class LocalPages:
+    """Rendered pages in this process, the least recently used dropped first."""
+
+    def __init__(self, size: int = 1024):
+        self.size = size
+        self._entries: OrderedDict[str, list[str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> list[str] | None:
+        with self._lock:
+            parts = self._entries.get(key)
+            if parts is not None:
+                self._entries.move_to_end(key)
+            return parts
+
+    def set(self, key: str, parts: list[str]) -> None:
+        with self._lock:
+            self._entries[key] = parts
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+class RedisPages:
+    """Rendered pages shared by every process; an unreachable Redis only means a miss."""
+
+    TTL_SECONDS = 3600
+
+    def __init__(self, url: str):
+        from redis import Redis
+
+        self.redis = Redis.from_url(url)
+
+    def get(self, key: str) -> list[str] | None:
+        try:
+            raw = self.redis.get(key)
+        except Exception:  # noqa: BLE001 - the page is rendered instead
+            log.warning("portal page cache: Redis unreachable", exc_info=True)
+            return None
+        return None if raw is None else json.loads(raw)
+
+    def set(self, key: str, parts: list[str]) -> None:
+        try:
+            self.redis.set(key, json.dumps(parts), ex=self.TTL_SECONDS)
+        except Exception:  # noqa: BLE001
+            log.warning("portal page cache: Redis unreachable", exc_info=True)
+
+
+def _digest(app: Flask) -> str:
+    """Of the templates and translations: a deploy that changes them starts a new cache."""
+    digest = hashlib.blake2b(digest_size=8)
+    folders = [Path(app.root_path, app.template_folder), i18n.TRANSLATIONS]
+    for path in sorted(p for folder in folders for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def init_app(app: Flask) -> None:
+    url = app.config.get("REDIS_URL")
+    app.extensions[EXTENSION] = RedisPages(url) if url else LocalPages()
+    app.extensions[EXTENSION + ".digest"] = _digest(app)
+
+
+_cases, _clients = Case.__table__.c, Client.__table__.c
+# Built once (Core, not ORM: this runs on every view of the pages).
+DEBTOR_STAMPS = (
+    sa.select(_cases.id, _cases.stamp, _clients.stamp)
+    .join_from(Case.__table__, Client.__table__, _clients.id == _cases.client_id)
+    .where(_cases.debtor_id == sa.bindparam("debtor_id"))
+    .order_by(_cases.id)
+)
+CASE_STAMPS = DEBTOR_STAMPS.where(_cases.reference == sa.bindparam("reference"))
+
+
+def stamps(reference: str | None = None) -> list[tuple[int, int, int]]:
+    """(case id, case stamp, client stamp) of the signed-in debtor's cases, or of the one with
+    this reference if it is theirs: one query that is both the tenancy and the freshness check."""
+    if reference is None:
+        statement, params = DEBTOR_STAMPS, {"debtor_id": g.debtor_id}
+    else:
+        statement = CASE_STAMPS
+        params = {"debtor_id": g.debtor_id, "reference": reference.strip().upper()}
+    orm = db.session()  # this request's Session, out of the scoped registry
+    bind = orm.get_bind()
+    if not (
+        isinstance(bind, sa.Engine)
+        and bind.dialect.name == "postgresql"
+        and not orm.in_transaction()
+    ):  # SQLite, or a session bound to a connection of its own (the tests')
+        return [tuple(row) for row in orm.execute(statement, params)]
+    # On PostgreSQL, outside a transaction: one SELECT sees what it would see at READ
+    # COMMITTED, without the BEGIN and ROLLBACK round trips (half of a cached view's). The
+    # connection goes back to the pool at once, so a page rendered after this reads in a
+    # transaction of its own, as every other request does.
+    with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return [tuple(row) for row in connection.execute(statement, params)]
+
+
+def cached(shown: list[tuple[int, int, int]], template: str, context: Callable[[], dict]) -> str:
+    """`template` rendered with `context()`, or the copy rendered before for the same stamps
+    (`shown`), address, language and day; with this session's CSRF token put in."""
+    if "_flashes" in session:  # this response carries a message of its own
+        return render_template(template, **context())
+    app = current_app._get_current_object()
+    key = "|".join(
+        [
+            app.extensions[EXTENSION + ".digest"],
+            str(g.debtor_id),
+            request.path,
+            i18n.portal_locale(),
+            agency_today().isoformat(),
+            json.dumps(shown),
+        ]
+    )
+    key = "recourse:portal-page:" + hashlib.blake2b(key.encode(), digest_size=20).hexdigest()
+    store = app.extensions[EXTENSION]
+    parts = store.get(key)
+    if parts is None:
+        slot = secrets.token_hex(16)  # stands for the token while rendering
+        parts = render_template(template, **context(), csrf_token=lambda: slot).split(slot)
+        store.set(key, parts)
+    return generate_csrf().join(parts)
