@@ -529,6 +529,7 @@ def _open_cases(
                         "language": "en",
                         "situation": "unknown",
                         "inconvenient_times": [],
+                        "monthly_statements": False,
                         "created_at": utcnow(),
                     }
                 )
