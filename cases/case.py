@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
@@ -126,6 +127,12 @@ def next_references(session: Session, on: dt.date, count: int = 1) -> list[str]:
     return [f"RC-{prefix}-{n:05d}" for n in range(first, updated + 1)]
 
 
+# Called as hook(session, case, actor) when a case ends paid, settled or closed: cases.plans
+# registers one that cancels the payment plan in force, so nothing more is charged.
+ON_END: list[Callable[[Session, Case, audit.Actor], None]] = []
+ENDED_STATUSES = ("paid", "settled", "closed")
+
+
 def change_status(
     session: Session,
     case: Case,
@@ -162,6 +169,9 @@ def change_status(
         reason=reason.strip(),
         **{"from": old, "to": new_status, "close_reason": close_reason},
     )
+    if new_status in ENDED_STATUSES:
+        for hook in ON_END:
+            hook(session, case, actor)
 
 
 def case_by_reference(session: Session, reference: str) -> Case | None:

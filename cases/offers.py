@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from cases import audit
 from cases.case import Case
 from cases.clients import Client
-from cases.ledger import balance_cents
+from cases.ledger import LedgerEntry, balance_cents, cents_sum
 from cases.model import Base, Timestamped, utcnow
 
 OFFER_STATUSES = ("proposed", "approved", "accepted", "paid", "expired", "withdrawn")
@@ -462,3 +462,14 @@ def take_band_offer(
 
 def band_expiry(band: OfferBand, today: dt.date) -> dt.date:
     return today + dt.timedelta(days=band.valid_days)
+
+
+def paid_toward(session: Session, offer: SettlementOffer) -> int:
+    """What the debtor paid since the offer was made (payments less their reversals)."""
+    return -session.scalar(
+        sa.select(cents_sum(LedgerEntry.amount_cents)).where(
+            LedgerEntry.case_id == offer.case_id,
+            LedgerEntry.kind.in_(("payment", "direct_payment", "reversal")),
+            LedgerEntry.created_at >= offer.created_at,
+        )
+    )

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from cases import audit
-from cases.case import Case, change_status
+from cases.case import ON_END, Case, change_status
 from cases.ledger import balance_cents
 from cases.model import Base, Timestamped, utcnow
-from cases.offers import SettlementOffer
+from cases.offers import SettlementOffer, paid_toward
 
 FREQUENCIES = ("weekly", "biweekly", "monthly")
 PLAN_STATUSES = ("active", "completed", "broken", "cancelled")
@@ -236,10 +236,11 @@ def accepted_offer(session: Session, case_id: int) -> SettlementOffer | None:
 
 
 def plan_total(session: Session, case: Case) -> tuple[int, SettlementOffer | None]:
-    """What a plan on this case pays: an accepted settlement's amount, or the balance."""
+    """What a plan on this case pays: what is left of an accepted settlement (its amount less
+    what was paid toward it), or the balance."""
     offer = accepted_offer(session, case.id)
     if offer is not None:
-        return offer.amount_cents, offer
+        return offer.amount_cents - paid_toward(session, offer), offer
     return balance_cents(session, case.id), None
 
 
@@ -371,11 +372,35 @@ def mark_paid(session: Session, installment: Installment, *, actor: audit.Actor)
     installment.last_error = None
     installment.next_attempt_on = None
     plan = installment.plan
-    if plan.status == "active" and all(i.status == "paid" for i in plan.installments):
+    # "cancelled" too: the last installment's payment ends the case first (cancel_plan_of_ended_case)
+    if plan.status in ("active", "cancelled") and all(
+        i.status == "paid" for i in plan.installments
+    ):
         plan.status = "completed"
         audit.record(
             session, actor, "payment_plan", plan.id, "plan.completed", case_id=plan.case_id
         )
+
+
+def cancel_plan_of_ended_case(session: Session, case: Case, actor: audit.Actor) -> None:
+    """A case paid, settled or closed: its plan in force is cancelled and no installment is
+    charged again. One mid-attempt stays `processing`, for `plans charge-due` to reconcile."""
+    plan = active_plan(session, case.id)
+    if plan is None:
+        return
+    plan.status = "cancelled"
+    audit.record(
+        session,
+        actor,
+        "payment_plan",
+        plan.id,
+        "plan.cancelled",
+        case_id=case.id,
+        reason=f"the case is {case.status}",
+    )
+
+
+ON_END.append(cancel_plan_of_ended_case)
 
 
 def break_plan(session: Session, plan: PaymentPlan, *, actor: audit.Actor, reason: str) -> None:

@@ -106,6 +106,8 @@ def due_installments(session: Session, today: dt.date) -> list[int]:
                 sa.or_(
                     Installment.status == "processing",
                     sa.and_(
+                        # Only while the case is on its plan: not during a dispute hold.
+                        PaymentPlan.case_id.in_(sa.select(Case.id).where(Case.status == "plan")),
                         PaymentPlan.status == "active",
                         PaymentPlan.autopay.is_(True),
                         PaymentPlan.stripe_payment_method_id.is_not(None),

@@ -24,7 +24,7 @@ from cases.ledger import (
     cents_sum,
     post_placement,
 )
-from cases.offers import SettlementOffer, accepted_offer, mark_paid
+from cases.offers import SettlementOffer, accepted_offer, mark_paid, paid_toward
 from payments.fees import current_schedule, fee_cents
 
 __all__ = [
@@ -139,17 +139,6 @@ def post_payment(
     if owed - amount_cents <= 0 and case.status in ("new", "active", "plan", "disputed"):
         change_status(session, case, "paid", actor=actor, reason="balance paid in full")
     return entry
-
-
-def paid_toward(session: Session, offer: SettlementOffer) -> int:
-    """What the debtor paid since the offer was made (payments less their reversals)."""
-    return -session.scalar(
-        sa.select(cents_sum(LedgerEntry.amount_cents)).where(
-            LedgerEntry.case_id == offer.case_id,
-            LedgerEntry.kind.in_(("payment", "direct_payment", "reversal")),
-            LedgerEntry.created_at >= offer.created_at,
-        )
-    )
 
 
 def settle_if_offer_paid(

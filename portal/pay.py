@@ -20,9 +20,8 @@ from agency.money import format_cents, parse_cents
 from agency.timezone import agency_today
 from cases.case import case_by_reference
 from cases.ledger import balance_cents
-from cases.offers import accepted_offer
+from cases.offers import accepted_offer, paid_toward
 from payments.gateway import GatewayError, PaymentGateway, PaymentIntentInfo
-from payments.ledger import paid_toward
 from payments.webhooks import apply_succeeded_intent
 from portal.access import bp, debtor_required, own_case
 

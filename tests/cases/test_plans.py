@@ -179,6 +179,44 @@ def test_a_plan_on_an_accepted_settlement_pays_its_amount(db_session, make_clien
     assert plan.installments[-1].due_on == TODAY + dt.timedelta(days=21)
 
 
+def test_a_plan_on_a_settlement_partly_paid_pays_only_the_rest(db_session, make_client, make_case):
+    from payments.ledger import post_payment
+
+    case = make_case(make_client(), principal=100_000, status="active")
+    offer = SettlementOffer(
+        case_id=case.id,
+        amount_cents=80_000,
+        balance_cents=100_000,
+        expires_on=TODAY + dt.timedelta(days=21),
+        max_installments=4,
+        status="accepted",
+    )
+    db_session.add(offer)
+    db_session.flush()
+    post_payment(
+        db_session,
+        case,
+        20_000,
+        external_id="check-1001",
+        received_at=TODAY,
+        method="check",
+        actor=TEST_ACTOR,
+    )
+
+    plan = create_plan(
+        db_session,
+        case,
+        frequency="weekly",
+        count=3,
+        first_on=TODAY + dt.timedelta(days=1),
+        today=TODAY,
+        actor=TEST_ACTOR,
+    )
+
+    assert plan.total_cents == 60_000  # $800 agreed, $200 already paid toward it
+    assert [i.amount_cents for i in plan.installments] == [20_000] * 3
+
+
 @pytest.mark.parametrize("status", ["new", "disputed", "paid"])
 def test_only_an_active_case_takes_a_plan(db_session, make_client, make_case, status):
     case = make_case(make_client(), status=status)

@@ -12,10 +12,11 @@ import sqlalchemy as sa
 import time_machine
 
 from cases.audit import AuditEvent
+from cases.disputes import record_dispute
 from cases.messages import OutboundMessage
 from cases.plans import Installment, PaymentPlan, break_plan, create_plan, save_card
 from payments.autopay import charge_due
-from payments.ledger import LedgerEntry
+from payments.ledger import LedgerEntry, post_payment
 from tests.conftest import TEST_ACTOR, drain_jobs
 from tests.payments.test_gateway import DECLINED, NEEDS_3DS, VISA, card
 from tests.payments.test_portal_pay import portal_stripe  # noqa: F401 - a fixture
@@ -179,6 +180,49 @@ def test_paying_every_installment_completes_the_plan(cli, db_session, autopay_ca
     assert [i.status for i in plan.installments] == ["paid", "paid"]
     assert case.status == "paid"
     assert len(gateway.find_payment_intents(case_reference=case.reference)) == 2
+
+
+def test_a_case_paid_off_another_way_cancels_its_plan_and_nothing_more_is_charged(
+    cli, db_session, autopay_case, gateway
+):
+    case, plan = autopay_case(principal=100_000)
+    charge(cli, TODAY)  # the first $250 by autopay
+    # The debtor pays the rest by check: the case is paid, the plan in force is cancelled.
+    post_payment(
+        db_session,
+        case,
+        75_000,
+        external_id=f"check-{case.reference}",
+        received_at=TODAY,
+        method="check",
+        actor=TEST_ACTOR,
+    )
+    db_session.commit()
+    db_session.refresh(plan)
+    assert (case.status, plan.status) == ("paid", "cancelled")
+
+    output = json.loads(charge(cli, TODAY + dt.timedelta(days=31), "--json"))
+
+    assert output["charged"] == 0
+    assert len(gateway.find_payment_intents(case_reference=case.reference)) == 1
+
+
+def test_a_case_held_by_a_dispute_is_not_charged(cli, db_session, autopay_case, gateway):
+    case, plan = autopay_case()
+    case.validation_period_ends_on = TODAY + dt.timedelta(days=20)
+    record_dispute(
+        db_session,
+        case,
+        reason="not my debt",
+        channel="call",
+        received_at=dt.datetime(2026, 11, 22, 15, tzinfo=dt.UTC),
+        actor=TEST_ACTOR,
+    )
+    db_session.commit()
+    assert case.status == "disputed"
+
+    assert json.loads(charge(cli, TODAY, "--json"))["charged"] == 0
+    assert gateway.find_payment_intents(case_reference=case.reference) == []
 
 
 def test_a_declined_card_is_retried_after_three_days_then_the_plan_breaks(
