@@ -32,6 +32,7 @@ from portal import i18n
 
 log = logging.getLogger(__name__)
 EXTENSION = "recourse.portal_pages"
+STAMPS_ENGINE = EXTENSION + ".stamps_engine"
 
 
 class LocalPages:
@@ -96,6 +97,15 @@ def init_app(app: Flask) -> None:
     url = app.config.get("REDIS_URL")
     app.extensions[EXTENSION] = RedisPages(url) if url else LocalPages()
     app.extensions[EXTENSION + ".digest"] = _digest(app)
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgresql"):
+        # The stamps are read on a pool of their own: in autocommit (no BEGIN and ROLLBACK) and
+        # without the app pool's pre-ping (a round trip on every checkout, half of a cached
+        # view's). A connection the server dropped is handled in `_read_stamps` instead.
+        options = {**app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}), "pool_pre_ping": False}
+        app.extensions[STAMPS_ENGINE] = sa.create_engine(
+            uri, isolation_level="AUTOCOMMIT", **options
+        )
 
 
 _cases, _clients = Case.__table__.c, Client.__table__.c
@@ -118,19 +128,40 @@ def stamps(reference: str | None = None) -> list[tuple[int, int, int]]:
         statement = CASE_STAMPS
         params = {"debtor_id": g.debtor_id, "reference": reference.strip().upper()}
     orm = db.session()  # this request's Session, out of the scoped registry
-    bind = orm.get_bind()
-    if not (
-        isinstance(bind, sa.Engine)
-        and bind.dialect.name == "postgresql"
-        and not orm.in_transaction()
-    ):  # SQLite, or a session bound to a connection of its own (the tests')
+    engine = current_app.extensions.get(STAMPS_ENGINE)
+    if engine is None or not isinstance(orm.get_bind(), sa.Engine) or orm.in_transaction():
+        # SQLite, or a session bound to a connection of its own (the tests'), or one that
+        # already reads in a transaction.
         return [tuple(row) for row in orm.execute(statement, params)]
     # On PostgreSQL, outside a transaction: one SELECT sees what it would see at READ
-    # COMMITTED, without the BEGIN and ROLLBACK round trips (half of a cached view's). The
-    # connection goes back to the pool at once, so a page rendered after this reads in a
-    # transaction of its own, as every other request does.
-    with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return [tuple(row) for row in connection.execute(statement, params)]
+    # COMMITTED. The connection goes back to its pool at once, so a page rendered after this
+    # reads in a transaction of its own, as every other request does.
+    return _read_stamps(engine, statement, params)
+
+
+def dispose(app: Flask) -> None:
+    """Close the stamps pool's connections (as `db.engine.dispose()` does the app's)."""
+    engine = app.extensions.get(STAMPS_ENGINE)
+    if engine is not None:
+        engine.dispose()
+
+
+def _read_stamps(engine: sa.Engine, statement: sa.Select, params: dict) -> list[tuple]:
+    """The stamps query on the stamps pool. A connection the server dropped (a restart, a
+    failover) fails its statement; SQLAlchemy then discards the pool's connections, and this
+    read, which changes nothing, is tried once more on a new one."""
+
+    def read() -> list[tuple]:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(statement, params)]
+
+    try:
+        return read()
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("portal stamps: the database dropped a connection; reading again")
+        return read()
 
 
 def cached(shown: list[tuple[int, int, int]], template: str, context: Callable[[], dict]) -> str:

@@ -31,6 +31,7 @@ from cases.debtors import Address, Debtor, Email, Phone, match_key
 from cases.users import User, create_user, issue_token
 from payments.fees import parse_tiers, set_schedule
 from payments.ledger import post_placement
+from portal import pages
 
 PASSWORD = "correct-horse-battery"
 TEST_ACTOR = audit.Actor(None, "test")
@@ -127,6 +128,7 @@ def app(database_url, redis_url, tmp_path_factory):
     yield app
     with app.app_context():
         db.engine.dispose()
+        pages.dispose(app)
 
 
 # The suite lives on a fixed day, so no date in a test depends on the day it runs (signed

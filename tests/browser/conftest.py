@@ -20,6 +20,7 @@ from werkzeug.serving import make_server
 from agency import create_app
 from agency.extensions import db
 from agency.settings import database_uri
+from portal import pages
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -80,6 +81,7 @@ def build_browser_app(tmp_path_factory, **config) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.engine.dispose()
+        pages.dispose(app)
 
 
 @pytest.fixture(scope="module")

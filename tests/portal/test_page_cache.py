@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -355,7 +356,9 @@ def test_on_postgresql_a_cached_view_reads_its_stamps_outside_a_transaction(app)
     with app.test_request_context("/portal/"):
         if db.engine.dialect.name != "postgresql":
             pytest.skip("a PostgreSQL matter")
-        event.listen(db.engine, "before_cursor_execute", seen)
+        engines = (db.engine, app.extensions[pages.STAMPS_ENGINE])
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", seen)
         try:
             g.debtor_id = -1  # no one's: nothing found, nothing to clean up
             assert pages.stamps() == [] and pages.stamps("RC-0000-00000") == []
@@ -364,5 +367,33 @@ def test_on_postgresql_a_cached_view_reads_its_stamps_outside_a_transaction(app)
             assert db.session().in_transaction()
         finally:
             db.session.remove()
-            event.remove(db.engine, "before_cursor_execute", seen)
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", seen)
     assert autocommit == [True, True, False]
+
+
+def test_on_postgresql_the_stamps_survive_a_connection_the_server_dropped(app):
+    """The stamps pool has no pre-ping: a connection the server ended is found on use, and the
+    read is made again on a new one."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("a PostgreSQL matter")
+    engine = app.extensions[pages.STAMPS_ENGINE]
+    with app.test_request_context("/portal/"):
+        g.debtor_id = -1
+        with engine.connect() as connection:  # the pool's connection, and its server process
+            pid = connection.scalar(sa.text("SELECT pg_backend_pid()"))
+        with db.engine.connect() as other:
+            assert other.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        for _ in range(50):  # until the server has ended it
+            with db.engine.connect() as other:
+                gone = not other.scalar(
+                    sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": pid},
+                )
+            if gone:
+                break
+            time.sleep(0.05)
+
+        assert pages.stamps() == []
+        with engine.connect() as connection:
+            assert connection.scalar(sa.text("SELECT pg_backend_pid()")) != pid
