@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 from cases import audit
 from cases.case import OPEN_STATUSES, Case
 from cases.debtors import Debtor
-from cases.ledger import LedgerEntry, balance_cents
+from cases.ledger import LedgerEntry, balances
 from cases.model import Base, Timestamped
 from cases.plans import Installment, PaymentPlan, PromiseToPay
 
@@ -192,12 +192,13 @@ def due_statements(session: Session, *, today: dt.date) -> list[DueReminder]:
         .where(Debtor.monthly_statements, Case.status.in_(STATEMENT_CASE_STATUSES))
         .order_by(Case.id)
     ).all()
-    found = []
-    for case in cases:
-        balance = balance_cents(session, case.id)
-        if balance > 0:
-            found.append(DueReminder(STATEMENT, case, balance, today, month=f"{today:%Y-%m}"))
-    return found
+    owed = balances(session, [case.id for case in cases])
+    month = f"{today:%Y-%m}"
+    return [
+        DueReminder(STATEMENT, case, owed[case.id], today, month=month)
+        for case in cases
+        if owed[case.id] > 0
+    ]
 
 
 def statement_period_start(
