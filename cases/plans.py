@@ -13,7 +13,7 @@ from cases import audit
 from cases.case import ON_END, Case, change_status
 from cases.ledger import balance_cents
 from cases.model import Base, Timestamped, utcnow
-from cases.offers import SettlementOffer, paid_toward
+from cases.offers import SettlementOffer, accepted_offer, paid_toward
 
 FREQUENCIES = ("weekly", "biweekly", "monthly")
 PLAN_STATUSES = ("active", "completed", "broken", "cancelled")
@@ -224,14 +224,6 @@ def active_plan(session: Session, case_id: int) -> PaymentPlan | None:
         sa.select(PaymentPlan)
         .where(PaymentPlan.case_id == case_id, PaymentPlan.status == "active")
         .order_by(PaymentPlan.id.desc())
-    )
-
-
-def accepted_offer(session: Session, case_id: int) -> SettlementOffer | None:
-    return session.scalar(
-        sa.select(SettlementOffer)
-        .where(SettlementOffer.case_id == case_id, SettlementOffer.status == "accepted")
-        .order_by(SettlementOffer.id.desc())
     )
 
 

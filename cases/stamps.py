@@ -3,14 +3,16 @@ change itself, so that a page cached under a stamp is never served after that ch
 
 A case's stamp changes with every flush that adds, changes or removes the case, its debtor, a
 ledger entry, settlement offer, payment plan or installment, dispute or document of the case.
-A client's stamp changes with the client (name, terms) and its discount bands. This happens
-in an `after_flush` hook on every session, so the domain functions need not remember it; the
-few bulk statements that bypass the unit of work call `touch` themselves (see
-tests/portal/test_page_cache.py, which also fails on a new, unlisted one)."""
+A client's stamp changes with the client (name, terms) and its discount bands. Hooks on every
+session do this, so the domain functions need not remember it: each flush notes what it
+changed, and the transaction's commit stamps it all in one statement (one per table), however
+many flushes came before. The few bulk statements that bypass the unit of work call `touch`
+themselves (see tests/portal/test_page_cache.py, which also fails on a new, unlisted one)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from itertools import chain
 
 import sqlalchemy as sa
@@ -28,6 +30,16 @@ from cases.offers import OfferBand, SettlementOffer
 from cases.plans import Installment, PaymentPlan
 
 CASE_RECORDS = (LedgerEntry, SettlementOffer, PaymentPlan, Dispute, Document)
+_NOTED = "recourse.stamps.noted"  # in session.info: what this transaction's flushes changed
+
+
+@dataclass
+class _Changed:
+    case_ids: set[int] = field(default_factory=set)
+    plan_ids: set[int] = field(default_factory=set)
+    debtor_ids: set[int] = field(default_factory=set)
+    client_ids: set[int] = field(default_factory=set)
+    committing: bool = False  # stamped already: a later flush in this commit stamps at once
 
 
 def touch(
@@ -62,33 +74,59 @@ def touch(
 
 
 @event.listens_for(Session, "after_flush")
-def _stamp_what_changed(session: Session, _flush_context) -> None:
-    case_ids, plan_ids, debtor_ids, client_ids = set(), set(), set(), set()
+def _note_what_changed(session: Session, _flush_context) -> None:
+    noted = session.info.setdefault(_NOTED, _Changed())
     changed = chain(
         session.new,
         (o for o in session.dirty if session.is_modified(o, include_collections=False)),
         session.deleted,
     )
+    now = _Changed() if noted.committing else noted
     for obj in changed:
         if isinstance(obj, CASE_RECORDS):
-            case_ids.add(obj.case_id)
+            now.case_ids.add(obj.case_id)
         elif isinstance(obj, Installment):
-            plan_ids.add(obj.plan_id)
+            now.plan_ids.add(obj.plan_id)
         elif isinstance(obj, OfferBand):
-            client_ids.add(obj.client_id)
+            now.client_ids.add(obj.client_id)
         elif obj in session.new:
             continue  # a new case, debtor or client: nothing was shown of it before
         elif isinstance(obj, Case):
-            case_ids.add(obj.id)
+            now.case_ids.add(obj.id)
         elif isinstance(obj, Debtor):
-            debtor_ids.add(obj.id)
+            now.debtor_ids.add(obj.id)
         elif isinstance(obj, Client):
-            client_ids.add(obj.id)
-    if case_ids or plan_ids or debtor_ids or client_ids:
+            now.client_ids.add(obj.id)
+    if noted.committing:
+        _stamp(session, now)
+
+
+@event.listens_for(Session, "before_commit")
+def _stamp_what_changed(session: Session) -> None:
+    """The transaction commits: flush what is pending, then stamp everything its flushes
+    changed. (A savepoint's release is not a commit: the transaction's own commit stamps.)"""
+    if session.in_nested_transaction():
+        return
+    session.flush()
+    noted = session.info.setdefault(_NOTED, _Changed())
+    _stamp(session, noted)
+    noted.committing = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction) -> None:
+    if transaction.parent is None:  # committed (stamped) or rolled back (nothing to stamp)
+        session.info.pop(_NOTED, None)
+
+
+def _stamp(session: Session, changed: _Changed) -> None:
+    if changed.case_ids or changed.plan_ids or changed.debtor_ids or changed.client_ids:
         touch(
             session,
-            case_ids=case_ids,
-            plan_ids=plan_ids,
-            debtor_ids=debtor_ids,
-            client_ids=client_ids,
+            case_ids=changed.case_ids,
+            plan_ids=changed.plan_ids,
+            debtor_ids=changed.debtor_ids,
+            client_ids=changed.client_ids,
         )
+        for ids in (changed.case_ids, changed.plan_ids, changed.debtor_ids, changed.client_ids):
+            ids.clear()

@@ -323,7 +323,6 @@ def _record_outcome(
     zone: ZoneInfo,
     run: ChargeRun,
 ) -> None:
-    installment.payment_intent_id = intent.id
     details = {
         "case_id": case.id,
         "payment_intent": intent.id,
@@ -331,7 +330,10 @@ def _record_outcome(
         "amount_cents": installment.amount_cents,
     }
     if intent.succeeded:
-        apply_succeeded_intent(session, intent, intent.created.astimezone(zone).date())
+        apply_succeeded_intent(session, intent, intent.created.astimezone(zone).date(), case)
+    # Set after the posting's queries, so one UPDATE writes it with the outcome.
+    installment.payment_intent_id = intent.id
+    if intent.succeeded:
         mark_paid(session, installment, actor=AUTOPAY)
         audit.record(session, AUTOPAY, "installment", installment.id, "installment.paid", **details)
         run.charged.append(installment.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
 from cases import audit
 from cases.clients import Client
@@ -112,11 +112,13 @@ def set_schedule(
 
 
 def current_schedule(session: Session, client_id: int) -> FeeSchedule | None:
+    """The client's schedule in force, with its tiers: one query."""
     return session.scalar(
         sa.select(FeeSchedule)
         .where(FeeSchedule.client_id == client_id)
         .order_by(FeeSchedule.effective_from.desc(), FeeSchedule.id.desc())
         .limit(1)
+        .options(joinedload(FeeSchedule.tiers))
     )
 
 

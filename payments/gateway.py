@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+import requests
 import stripe
 
 CURRENCY = "usd"
@@ -149,6 +150,23 @@ def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> s
     return f"t={t},v1={mac}"
 
 
+class _RequestsClient(stripe.RequestsClient):
+    """Stripe's HTTP client (a `requests` session per thread), with the environment's proxy
+    settings read once, here: left to itself, `requests` reads them from the environment on
+    every request, a tenth of an autopay charge's CPU."""
+
+    def __init__(self, api_base: str, timeout_seconds: float) -> None:
+        proxies = requests.utils.get_environ_proxies(api_base)
+        super().__init__(timeout=timeout_seconds, proxy=proxies or None)
+
+    def _request_internal(self, *args, **kwargs):
+        if getattr(self._thread_local, "session", None) is None:
+            session = requests.Session()
+            session.trust_env = False  # proxies as read above; certificates are Stripe's own
+            self._thread_local.session = session
+        return super()._request_internal(*args, **kwargs)
+
+
 _T = TypeVar("_T")
 
 
@@ -170,7 +188,7 @@ class StripeGateway:
             max_network_retries = 0 if api_base else 2
         self.api_base = api_base
         self._webhook_secret = webhook_secret
-        self._http = stripe.RequestsClient(timeout=timeout_seconds)
+        self._http = _RequestsClient(api_base or stripe.DEFAULT_API_BASE, timeout_seconds)
         self._client = stripe.StripeClient(
             secret_key,
             base_addresses={"api": api_base} if api_base else None,
@@ -354,8 +372,10 @@ class StripeGateway:
             "metadata": _metadata(metadata, case_reference, idempotency_key),
         }
         try:
-            intent = self._client.v1.payment_intents.create(
-                params=params, options={"idempotency_key": idempotency_key}
+            # Raw: the answer's JSON as it is, not built into a StripeObject and taken apart
+            # again (a tenth of an autopay charge's CPU). Errors are raised all the same.
+            answer = self._client.raw_request(
+                "post", "/v1/payment_intents", idempotency_key=idempotency_key, **params
             )
         except stripe.CardError as e:
             failed = self._failed_intent(e)
@@ -364,7 +384,7 @@ class StripeGateway:
             return failed
         except stripe.StripeError as e:
             raise _gateway_error(e) from e
-        return _intent_info(intent.to_dict())
+        return _intent_info(answer.data)
 
     def _failed_intent(self, e: stripe.CardError) -> PaymentIntentInfo | None:
         """The PaymentIntent a declined confirmation left behind. Stripe puts it in the error;

@@ -94,17 +94,18 @@ def _case_for(session: Session, intent: PaymentIntentInfo) -> Case | None:
 
 
 def apply_succeeded_intent(
-    session: Session, intent: PaymentIntentInfo, received_at: dt.date
+    session: Session, intent: PaymentIntentInfo, received_at: dt.date, case: Case | None = None
 ) -> LedgerEntry | None:
-    """Post a succeeded PaymentIntent once (whoever created it), or keep it as unmatched."""
+    """Post a succeeded PaymentIntent once (whoever created it), or keep it as unmatched. The
+    case is the one its metadata names; a caller that has it loaded already may pass it."""
     if not intent.succeeded:
         return None
-    already = posted(session, intent.id)
-    if already is not None:
-        return already
-    case = _case_for(session, intent)
+    case = case or _case_for(session, intent)
     amount = intent.amount_received_cents or intent.amount_cents
     if case is None:
+        already = posted(session, intent.id)  # matched to a case by hand since
+        if already is not None:
+            return already
         hold_unmatched(
             session,
             external_id=intent.id,

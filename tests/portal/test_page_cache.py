@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from flask import g, template_rendered
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from agency.documents import store
 from agency.extensions import db
@@ -333,16 +334,66 @@ def test_every_bulk_statement_on_what_the_pages_show_is_listed_here():
     }
 
 
-def test_stamps_change_in_the_same_transaction(db_session, make_client, make_case):
+def test_stamps_change_in_the_same_transaction_once_at_its_commit(
+    db_session, make_client, make_case
+):
     from cases.case import Case
 
     case = make_case(make_client(), status="active")
+    db_session.commit()
+
+    def stamp():
+        return db_session.scalar(sa.select(Case.stamp).where(Case.id == case.id))
+
+    updates = []
+
+    def count(conn, cursor, statement, *args):
+        if statement.startswith("UPDATE cases SET stamp"):
+            updates.append(statement)
+
+    before = stamp()
+    event.listen(db_session.get_bind(), "before_cursor_execute", count)
+    try:
+        # Several flushes in one transaction (posting alone flushes three times) ...
+        _pay(db_session, case, ref="check:1")
+        db_session.flush()
+        _pay(db_session, case, ref="check:2")
+        db_session.flush()
+        # ... are stamped by its commit, in one statement.
+        assert not updates
+        db_session.commit()
+    finally:
+        event.remove(db_session.get_bind(), "before_cursor_execute", count)
+    assert len(updates) == 1
+    assert stamp() != before
+
+    # A transaction rolled back leaves nothing to stamp at the next one's commit.
+    before = stamp()
+    _pay(db_session, case, ref="check:3")
     db_session.flush()
+    db_session.rollback()
+    db_session.commit()
+    assert stamp() == before
+
+
+def test_a_change_made_while_the_commit_stamps_is_stamped_too(db_session, make_client, make_case):
+    """Another before-commit hook, run after the stamping one, changes what a page shows: the
+    flush that writes it stamps at once."""
+    from cases.case import Case
+
+    case = make_case(make_client(), status="active")
+    db_session.commit()
     before = db_session.scalar(sa.select(Case.stamp).where(Case.id == case.id))
-    _pay(db_session, case)
-    db_session.flush()
-    after = db_session.scalar(sa.select(Case.stamp).where(Case.id == case.id))
-    assert after != before
+
+    def late_change(session):
+        case.debtor.first_name = "Late"
+
+    event.listen(Session, "before_commit", late_change)
+    try:
+        db_session.commit()
+    finally:
+        event.remove(Session, "before_commit", late_change)
+    assert db_session.scalar(sa.select(Case.stamp).where(Case.id == case.id)) != before
 
 
 def test_on_postgresql_a_cached_view_reads_its_stamps_outside_a_transaction(app):
