@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
 import click
@@ -43,19 +44,30 @@ def _gateway(session: Session, today: dt.date):
     return gateway
 
 
-def worker_sessions(app: Flask):
-    """For `charge_due`'s worker threads: a session of their own, in an app context of their
-    own (so the jobs their commits queue are dispatched as anywhere else)."""
+class WorkerSessions:
+    """Opens a session for one of `charge_due`'s worker processes: in that process, an app made
+    from the same settings, in an app context that lasts as long as the session (so the jobs its
+    commits queue are dispatched as anywhere else). Pickles, to reach the worker processes."""
+
+    def __init__(self, config: dict):
+        self.config = config
 
     @contextmanager
-    def open_session() -> Iterator[Session]:
+    def __call__(self) -> Iterator[Session]:
+        from agency import create_app
+
+        app = create_app(self.config)
         with app.app_context():
             try:
                 yield db.session
             finally:
                 db.session.remove()
+                db.engine.dispose()
 
-    return open_session
+
+def worker_sessions(app: Flask) -> WorkerSessions:
+    """For `charge_due`'s worker processes: sessions on this app's database."""
+    return WorkerSessions(dict(app.config))
 
 
 def charge_due_job(session: Session, as_of: str | None = None) -> ChargeRun:
@@ -113,20 +125,28 @@ plans_cli = AppGroup("plans", help="Payment plans and autopay.")
     type=click.IntRange(1, 6),
     default=1,
     show_default=True,
-    help="Charge this many installments at once (each worker takes two database connections).",
+    help="Worker processes charging at once (each takes two database connections).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def charge_due_command(as_of, workers, as_json):
     """Charge the autopay installments due, retry declined ones, break plans 10 days late."""
     today = as_of.date() if as_of else agency_today()
-    run = charge_due(
-        db.session,
-        _gateway(db.session, today),
-        today=today,
-        zone=agency_zone(),
-        workers=workers,
-        worker_session=worker_sessions(current_app._get_current_object()),
-    )
+    try:
+        run = charge_due(
+            db.session,
+            _gateway(db.session, today),
+            today=today,
+            zone=agency_zone(),
+            workers=workers,
+            worker_session=worker_sessions(current_app._get_current_object()),
+        )
+    except ValueError as exc:  # e.g. worker processes on an in-memory database
+        raise click.ClickException(str(exc)) from None
+    except BrokenProcessPool:
+        raise click.ClickException(
+            "a worker process died; run the command again: the installments it was charging "
+            "are looked up at Stripe and none is charged twice"
+        ) from None
     db.session.commit()
     if as_json:
         click.echo(json.dumps(run.as_json()))

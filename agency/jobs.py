@@ -50,6 +50,10 @@ class InProcessRunner:
         self.ran: list[JobRequest] = []
         self.failed: list[tuple[JobRequest, BaseException]] = []
 
+    def dispatch_all(self, requests: list[JobRequest]) -> None:
+        for request in requests:
+            self.dispatch(request)
+
     def dispatch(self, request: JobRequest) -> None:
         self.ran.append(request)
         with self.app.app_context():
@@ -73,9 +77,21 @@ class RQRunner:
         return Queue(name, connection=self.connection)
 
     def dispatch(self, request: JobRequest) -> None:
-        self.queue(request.queue).enqueue(
-            rq_entry, request.func, *request.args, job_id=request.job_id
-        )
+        self.dispatch_all([request])
+
+    def dispatch_all(self, requests: list[JobRequest]) -> None:
+        """A commit's jobs, onto their queues in one round trip to Redis."""
+        from rq import Queue
+
+        by_queue: dict[str, list] = {}
+        for request in requests:
+            by_queue.setdefault(request.queue, []).append(
+                Queue.prepare_data(rq_entry, (request.func, *request.args), job_id=request.job_id)
+            )
+        with self.connection.pipeline() as pipe:
+            for name, jobs in by_queue.items():
+                self.queue(name).enqueue_many(jobs, pipeline=pipe)
+            pipe.execute()
 
 
 def init_app(app: Flask) -> None:
@@ -90,9 +106,7 @@ def _dispatch_after_commit(session: Session) -> None:
     pending = take_pending(session)
     if not pending:
         return
-    runner = current_app.extensions["recourse.jobs"]
-    for request in pending:
-        runner.dispatch(request)
+    current_app.extensions["recourse.jobs"].dispatch_all(pending)
 
 
 @event.listens_for(Session, "after_soft_rollback")

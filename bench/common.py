@@ -1,6 +1,9 @@
-"""What every benchmark needs: a fresh PostgreSQL database of its own, and COPY."""
+"""What every benchmark needs: a fresh PostgreSQL database of its own, COPY, and the machine's
+CPU time."""
 
 from __future__ import annotations
+
+import os
 
 import sqlalchemy as sa
 
@@ -24,3 +27,12 @@ def copy(conn, table: str, columns: list[str], rows) -> None:
     with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
         for row in rows:
             cp.write_row(row)
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time the whole machine has spent busy since boot, all processes (Linux /proc/stat):
+    the difference over a run counts the work of every process in it, ours and the servers'."""
+    with open("/proc/stat") as stat:
+        fields = [int(f) for f in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")

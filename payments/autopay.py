@@ -11,7 +11,8 @@ installment only while it holds that installment's claim, a lock that lives exac
 as the runner: on PostgreSQL a session advisory lock on a connection of its own (taken with
 `pg_try_advisory_lock`, so a held one is skipped, and dropped by the server when the
 runner's connection dies); on SQLite, one run at a time (an exclusive `flock` on a file beside
-the database, dropped by the kernel when the process dies). A row lock cannot do this: it
+the database, dropped by the kernel when the process dies), whose worker processes are each
+handed batches of their own. A row lock cannot do this: it
 ends with the commit that must come before the Stripe call. So `processing` with nobody
 holding the claim means interrupted, and only the one runner holding it reconciles; a new
 attempt is started by a conditional UPDATE that only one runner can win.
@@ -21,11 +22,13 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import itertools
 import logging
+import multiprocessing
+import multiprocessing.util
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -66,6 +69,11 @@ class ChargeRun:
     needs_authentication: list[int] = field(default_factory=list)
     pending: list[int] = field(default_factory=list)  # Stripe unreachable or still processing
     broken: list[int] = field(default_factory=list)  # plan ids
+
+    def add(self, other: ChargeRun) -> None:
+        """What another runner (a worker process) did, added to this run's."""
+        for name in ("charged", "failed", "needs_authentication", "pending", "broken"):
+            getattr(self, name).extend(getattr(other, name))
 
     def as_json(self) -> dict:
         return {
@@ -297,10 +305,16 @@ def charge_batch(
     if not intents and not abandoned:
         return
     installments, cases = _load(session, [*intents, *abandoned])
+    # The payments first, then the installments' outcomes: these are written together, not
+    # one by one between the postings (a flush less a charge).
+    for installment_id, intent in intents.items():
+        if intent.succeeded:
+            case = cases[installments[installment_id].plan.case_id]
+            apply_succeeded_intent(session, intent, intent.created.astimezone(zone).date(), case)
     for installment_id, intent in intents.items():
         installment = installments[installment_id]
         case = cases[installment.plan.case_id]
-        _record_outcome(session, installment, case, intent, today=today, zone=zone, run=run)
+        _record_outcome(session, installment, case, intent, today=today, run=run)
     for installment_id in abandoned:
         _missed(installments[installment_id], "plan broken before it was charged", run)
     session.commit()
@@ -320,7 +334,6 @@ def _record_outcome(
     intent: PaymentIntentInfo,
     *,
     today: dt.date,
-    zone: ZoneInfo,
     run: ChargeRun,
 ) -> None:
     details = {
@@ -329,11 +342,8 @@ def _record_outcome(
         "attempt": installment.attempts,
         "amount_cents": installment.amount_cents,
     }
-    if intent.succeeded:
-        apply_succeeded_intent(session, intent, intent.created.astimezone(zone).date(), case)
-    # Set after the posting's queries, so one UPDATE writes it with the outcome.
     installment.payment_intent_id = intent.id
-    if intent.succeeded:
+    if intent.succeeded:  # and posted, by the caller
         mark_paid(session, installment, actor=AUTOPAY)
         audit.record(session, AUTOPAY, "installment", installment.id, "installment.paid", **details)
         run.charged.append(installment.id)
@@ -381,7 +391,7 @@ def settle_authenticated(
 
 
 def _charge_each(
-    session: Session, gateway: PaymentGateway, batches: Iterator[list[int]], **kwargs
+    session: Session, gateway: PaymentGateway, batches: list[list[int]], **kwargs
 ) -> None:
     """One runner: each batch of installments, as many of each as it can claim."""
     claims = _Claims(session)
@@ -394,19 +404,68 @@ def _charge_each(
         claims.close()
 
 
-def _batches(installment_ids: list[int]) -> Callable[[], Iterator[list[int]]]:
-    """Hands each batch of ids to exactly one of the threads that iterate over it."""
-    remaining, lock = iter(installment_ids), threading.Lock()
+# In a worker process: its own session, claims, gateway and day (set by `_start_worker`).
+_WORKER: dict = {}
 
-    def share() -> Iterator[list[int]]:
-        while True:
-            with lock:
-                batch = list(itertools.islice(remaining, BATCH))
-            if not batch:
-                return
-            yield batch
 
-    return share
+def _charge_in_processes(
+    open_session: Callable[[], AbstractContextManager[Session]],
+    gateway: PaymentGateway,
+    batches: list[list[int]],
+    workers: int,
+    *,
+    today: dt.date,
+    zone: ZoneInfo,
+    run: ChargeRun,
+) -> None:
+    """Batches shared out among `workers` processes as each becomes free. Processes, not
+    threads: a charge costs milliseconds of Python, and threads of one process share one
+    core. They fork from a server process that imported this module and the session opener's
+    beforehand (so each starts in a moment), and that holds no connection to inherit."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__, type(open_session).__module__])
+    pool = ProcessPoolExecutor(
+        workers, context, initializer=_start_worker, initargs=(open_session, gateway, today, zone)
+    )
+    try:
+        for part in pool.map(_charge_in_worker, batches):
+            run.add(part)
+    except BaseException:
+        # A worker that died (BrokenProcessPool) or failed: its batch stays `processing`, for
+        # the next run to reconcile; the batches not begun are not.
+        pool.shutdown(cancel_futures=True)
+        raise
+    pool.shutdown()  # the workers end their sessions and claims as they exit
+
+
+def _start_worker(open_session, gateway: PaymentGateway, today: dt.date, zone: ZoneInfo) -> None:
+    resources = ExitStack()
+    session = resources.enter_context(open_session())
+    claims = _Claims(session)
+    resources.callback(claims.close)
+    _WORKER.update(session=session, claims=claims, gateway=gateway, today=today, zone=zone)
+    multiprocessing.util.Finalize(None, resources.close, exitpriority=10)
+
+
+def _charge_in_worker(batch: list[int]) -> ChargeRun:
+    worker = _WORKER
+    run = ChargeRun(worker["today"])
+    with worker["claims"].hold(batch) as held:  # another run is on the rest, and reports them
+        if held:
+            charge_batch(
+                worker["session"],
+                worker["gateway"],
+                held,
+                today=worker["today"],
+                zone=worker["zone"],
+                run=run,
+            )
+    return run
+
+
+def _shared_in_memory(session: Session) -> bool:
+    engine = session.get_bind().engine
+    return engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
 
 
 def charge_due(
@@ -423,34 +482,40 @@ def charge_due(
 
     Installments go in batches of BATCH, each claimed and committed before its Stripe calls,
     and its outcomes recorded and committed after them: an interruption loses at most one
-    batch's answers, which the next run reconciles. With `workers` above 1, that many threads
-    charge at once, each in a session `worker_session()` opens."""
+    batch's answers, which the next run reconciles. With `workers` above 1, that many worker
+    processes charge at once, each in a session `worker_session()` opens there: it and
+    `gateway` must pickle (agency.autopay.worker_sessions, StripeGateway)."""
     if workers > 1 and worker_session is None:
         raise ValueError("workers above 1 need a worker_session to open their own sessions")
+    if workers > 1 and after_charge is not None:
+        raise ValueError("after_charge (a test hook) runs in this process: use one worker")
+    if workers > 1 and _shared_in_memory(session):
+        raise ValueError("worker processes cannot share an in-memory SQLite database")
     run = ChargeRun(today)
-    kwargs = {"today": today, "zone": zone, "run": run, "after_charge": after_charge}
     with _alone(session):
         due = due_installments(session, today)
         session.commit()
-        if workers > 1 and len(due) > 1:
-            share, errors = _batches(due), []
-
-            def work() -> None:
-                try:
-                    with worker_session() as own:
-                        _charge_each(own, gateway, share(), **kwargs)
-                except Exception as exc:  # noqa: BLE001 - raised below, once all have stopped
-                    errors.append(exc)
-
-            threads = [threading.Thread(target=work) for _ in range(min(workers, len(due)))]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            if errors:
-                raise errors[0]
+        batches = [due[i : i + BATCH] for i in range(0, len(due), BATCH)]
+        if workers > 1 and len(batches) > 1:
+            _charge_in_processes(
+                worker_session,
+                gateway,
+                batches,
+                min(workers, len(batches)),
+                today=today,
+                zone=zone,
+                run=run,
+            )
         else:
-            _charge_each(session, gateway, _batches(due)(), **kwargs)
+            _charge_each(
+                session,
+                gateway,
+                batches,
+                today=today,
+                zone=zone,
+                run=run,
+                after_charge=after_charge,
+            )
         for plan in overdue_plans(session, today):
             break_plan(
                 session,

@@ -150,6 +150,16 @@ def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> s
     return f"t={t},v1={mac}"
 
 
+def _gateway_from(cls, secret_key, webhook_secret, api_base, retries, timeout) -> StripeGateway:
+    return cls(
+        secret_key,
+        webhook_secret,
+        api_base,
+        max_network_retries=retries,
+        timeout_seconds=timeout,
+    )
+
+
 class _RequestsClient(stripe.RequestsClient):
     """Stripe's HTTP client (a `requests` session per thread), with the environment's proxy
     settings read once, here: left to itself, `requests` reads them from the environment on
@@ -186,6 +196,13 @@ class StripeGateway:
         # make a second object. None: 2 against Stripe, 0 against a custom `api_base`.
         if max_network_retries is None:
             max_network_retries = 0 if api_base else 2
+        self._settings = (
+            secret_key,
+            webhook_secret,
+            api_base,
+            max_network_retries,
+            timeout_seconds,
+        )
         self.api_base = api_base
         self._webhook_secret = webhook_secret
         self._http = _RequestsClient(api_base or stripe.DEFAULT_API_BASE, timeout_seconds)
@@ -198,6 +215,11 @@ class StripeGateway:
 
     def __repr__(self) -> str:
         return f"StripeGateway(api_base={self.api_base!r})"
+
+    def __reduce__(self):
+        """Pickled as its settings (for autopay's worker processes): each copy has its own
+        HTTP connections."""
+        return (_gateway_from, (type(self), *self._settings))
 
     def close(self) -> None:
         """Close this thread's pooled HTTP connection (tests; long-lived workers need not)."""

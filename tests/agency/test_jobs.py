@@ -77,6 +77,22 @@ def test_with_redis_jobs_wait_on_their_named_queue(app, db_session, redis_url):
     assert ran(db_session, "queued")
 
 
+def test_with_redis_a_commits_jobs_go_to_their_queues_together_in_order(app, db_session, redis_url):
+    if not redis_url:
+        pytest.skip("runs with TEST_REDIS_URL (the PostgreSQL + Redis run)")
+    runner = app.extensions["recourse.jobs"]
+    queues = {name: runner.queue(name) for name in ("imports", "mail")}
+    for queue in queues.values():
+        queue.empty()
+    for label, queue in (("m1", "mail"), ("i1", "imports"), ("m2", "mail"), ("m3", "mail")):
+        enqueue(db_session, JOB, label, queue=queue)
+    db_session.commit()
+    assert [job.args[1] for job in queues["mail"].jobs] == ["m1", "m2", "m3"]
+    assert [job.args[1] for job in queues["imports"].jobs] == ["i1"]
+    drain_jobs(app)
+    assert all(ran(db_session, label) for label in ("m1", "i1", "m2", "m3"))
+
+
 def test_worker_command_needs_redis(cli, redis_url):
     if redis_url:
         result = cli.invoke(args=["worker", "--burst", "mail"])

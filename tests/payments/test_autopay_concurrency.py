@@ -1,5 +1,5 @@
 """Two `plans charge-due` runs at once (two workers, or the daily job and a manual run), each
-with worker threads of its own, against localstripe: every installment is charged once at
+with worker processes of its own, against localstripe: every installment is charged once at
 Stripe and posted once, also when all of them were left `processing` by a killed run.
 
 Each test has a database of its own (committed data, seen by every thread and by no other
@@ -8,9 +8,11 @@ test): a fresh PostgreSQL database beside the test one, or a SQLite file."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 
 import pytest
 import sqlalchemy as sa
@@ -29,6 +31,8 @@ from cases.ledger import LedgerEntry, post_placement
 from cases.plans import Installment, create_plan, save_card
 from payments.autopay import ChargeRun, charge_due
 from payments.fees import parse_tiers, set_schedule
+from payments.gateway import StripeGateway
+from tests.payments.conftest import SECRET_KEY
 from tests.payments.test_gateway import VISA, card
 
 ACTOR = audit.Actor(None, "race")
@@ -118,7 +122,7 @@ def seed(app: Flask, gateway, stripe_api) -> list[str]:
 
 
 def race(app: Flask, gateway) -> list[ChargeRun]:
-    """RUNS charge runs started together, each with WORKERS threads."""
+    """RUNS charge runs started together, each with WORKERS worker processes."""
     barrier, runs, errors = threading.Barrier(RUNS), [], []
 
     def one_run() -> None:
@@ -149,11 +153,12 @@ def race(app: Flask, gateway) -> list[ChargeRun]:
     return runs
 
 
-def assert_each_charged_once(app: Flask, gateway, references: list[str], runs) -> None:
+def assert_each_charged_once(app: Flask, gateway, references: list[str], runs=None) -> None:
     for reference in references:
         intents = gateway.find_payment_intents(case_reference=reference)
         assert [i.status for i in intents] == ["succeeded"], reference
-    assert sum(len(run.charged) for run in runs) == CASES
+    if runs is not None:
+        assert sum(len(run.charged) for run in runs) == CASES
     with app.app_context():
         firsts = db.session.scalars(sa.select(Installment).where(Installment.seq == 1)).all()
         assert sorted((i.status, i.attempts) for i in firsts) == [("paid", 1)] * CASES
@@ -199,3 +204,86 @@ def test_two_runs_reconciling_the_same_interrupted_installments_charge_each_once
     runs = race(race_app, gateway)
 
     assert_each_charged_once(race_app, gateway, references, runs)
+
+
+class DiesAfterCharging(StripeGateway):
+    """In a worker process: dies, as if killed, right after Stripe took its third charge and
+    before the worker could record it."""
+
+    def charge_off_session(self, **charge):
+        intent = super().charge_off_session(**charge)
+        self.charges = getattr(self, "charges", 0) + 1
+        if self.charges == 3:
+            os._exit(1)
+        return intent
+
+
+def test_a_worker_process_killed_mid_batch_leaves_nothing_to_charge_twice(
+    race_app, gateway, stripe_api, localstripe_url
+):
+    references = seed(race_app, gateway, stripe_api)
+    dying = DiesAfterCharging(SECRET_KEY, "whsec_test", api_base=localstripe_url)
+    with race_app.app_context():
+        with pytest.raises(BrokenProcessPool):
+            charge_due(
+                db.session,
+                dying,
+                today=TODAY,
+                zone=dt.UTC,
+                workers=2,
+                worker_session=worker_sessions(race_app),
+            )
+        db.session.remove()
+        left = db.session.scalars(
+            sa.select(Installment.id).where(Installment.status == "processing")
+        ).all()
+        assert len(left) >= 3  # the dead worker's batch, of which Stripe charged three
+        rerun = charge_due(
+            db.session,
+            gateway,
+            today=TODAY,
+            zone=dt.UTC,
+            workers=2,
+            worker_session=worker_sessions(race_app),
+        )
+        db.session.remove()
+    assert set(left) <= set(rerun.charged)
+    assert_each_charged_once(race_app, gateway, references)
+
+
+def test_the_command_charges_with_worker_processes(race_app, gateway, stripe_api, localstripe_url):
+    references = seed(race_app, gateway, stripe_api)
+    app = create_app(
+        {**race_app.config, "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_API_BASE": localstripe_url}
+    )
+    try:
+        args = ["plans", "charge-due", "--as-of", TODAY.isoformat(), "--workers", "3"]
+        result = app.test_cli_runner().invoke(args=args)
+        assert result.exit_code == 0, result.output
+        assert f"{TODAY}: {CASES} charged, 0 failed" in result.output
+        again = app.test_cli_runner().invoke(args=args)
+        assert f"{TODAY}: 0 charged, 0 failed" in again.output
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    assert_each_charged_once(race_app, gateway, references)
+
+
+def test_worker_processes_on_an_in_memory_database_are_refused(gateway):
+    app = create_app({"DATABASE_URL": "sqlite://", "REDIS_URL": "", "SECRET_KEY": "mem"})
+    with app.app_context():
+        upgrade()
+        with pytest.raises(ValueError, match="cannot share an in-memory SQLite database"):
+            charge_due(
+                db.session,
+                gateway,
+                today=TODAY,
+                zone=dt.UTC,
+                workers=2,
+                worker_session=worker_sessions(app),
+            )
+        result = app.test_cli_runner().invoke(
+            args=["plans", "charge-due", "--as-of", TODAY.isoformat(), "--workers", "2"]
+        )
+        assert result.exit_code == 1
+        assert "cannot share an in-memory SQLite database" in result.output
