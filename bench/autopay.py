@@ -13,6 +13,7 @@ payment. Exit 1 if any check fails.
 
     .venv/bin/python -m bench.autopay [--installments 5000] [--workers 4]
         [--postgres | --database-url URL] [--redis-url redis://127.0.0.1:6379/N]
+        [--chart docs/autopay.svg]
 
 The default database is a SQLite file in a temporary folder; --postgres makes a fresh
 database `bench_autopay` on the local server. With --redis-url the receipt emails go to RQ's
@@ -37,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from bench.chart import write_bars
 from bench.common import machine_cpu_seconds, reset_database
 from bench.webhooks import SECRET_KEY, seed, start_localstripe, stop
 
@@ -71,6 +73,7 @@ def main() -> int:
     where.add_argument("--database-url", default=None)
     where.add_argument("--postgres", action="store_true", help="a fresh bench_autopay database")
     parser.add_argument("--redis-url", default="")
+    parser.add_argument("--chart", default=None, help="draw the run's figures to this SVG file")
     args = parser.parse_args()
 
     import stripe
@@ -193,6 +196,18 @@ def main() -> int:
             )
             if args.redis_url:
                 mail.empty()
+            if args.chart:
+                write_bars(
+                    args.chart,
+                    f"plans charge-due, {args.installments:,} installments, "
+                    f"{db.engine.dialect.name}",
+                    "charges/s",
+                    [
+                        (f"charge-due, {args.workers} worker processes", rate),
+                        (f"bare charges, {args.workers} threads (baseline)", baseline),
+                    ],
+                    goal=80,
+                )
             db.engine.dispose()
         print("OK" if ok else "FAILED")
         return 0 if ok else 1

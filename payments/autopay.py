@@ -12,10 +12,10 @@ as the runner: on PostgreSQL a session advisory lock on a connection of its own 
 `pg_try_advisory_lock`, so a held one is skipped, and dropped by the server when the
 runner's connection dies); on SQLite, one run at a time (an exclusive `flock` on a file beside
 the database, dropped by the kernel when the process dies), whose worker processes are each
-handed batches of their own. A row lock cannot do this: it
-ends with the commit that must come before the Stripe call. So `processing` with nobody
-holding the claim means interrupted, and only the one runner holding it reconciles; a new
-attempt is started by a conditional UPDATE that only one runner can win.
+handed batches of their own. A row lock cannot do this: it ends with the commit that must
+come before the Stripe call. So `processing` with nobody holding the claim means interrupted,
+and only the one runner holding it reconciles; a new attempt is started by a conditional
+UPDATE that only one runner can win.
 """
 
 from __future__ import annotations

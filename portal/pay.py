@@ -29,6 +29,12 @@ MIN_PAYMENT_CENTS = 500
 PAYABLE = ("new", "active", "plan", "disputed")
 
 
+@bp.app_template_global()
+def can_pay(status: str, balance_cents: int) -> bool:
+    """Whether the portal offers a card payment on a case: open, and owing the minimum."""
+    return status in PAYABLE and balance_cents >= MIN_PAYMENT_CENTS
+
+
 class AmountForm(FlaskForm):
     amount = StringField(
         _l("Amount to pay (US dollars)"),
@@ -66,7 +72,7 @@ def _amount(form: AmountForm, balance: int) -> int | None:
 def pay(reference: str):
     case = own_case(reference)
     balance = balance_cents(db.session, case.id)
-    if case.status not in PAYABLE or balance < MIN_PAYMENT_CENTS:
+    if not can_pay(case.status, balance):
         flash(_("There is nothing to pay on this account."), "info")
         return redirect(url_for("portal.case", reference=case.reference))
     offer = accepted_offer(db.session, case.id)

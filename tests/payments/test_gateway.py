@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pickle
 import socket
 import time
 import uuid
@@ -335,16 +336,59 @@ def test_unknown_payment_intent_is_a_gateway_error(gateway):
 
 
 def test_unreachable_stripe_is_a_retryable_gateway_error():
-    with socket.socket() as probe:  # a 127.0.0.1 port nothing listens on once closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    offline = StripeGateway(SECRET_KEY, WEBHOOK_SECRET, api_base=f"http://127.0.0.1:{port}")
+    offline = StripeGateway(SECRET_KEY, WEBHOOK_SECRET, api_base=f"http://127.0.0.1:{_dead_port()}")
 
     with pytest.raises(GatewayError, match="Could not reach Stripe") as down:
         offline.retrieve_payment_intent("pi_anything")
 
     assert down.value.retryable
     offline.close()
+
+
+def _dead_port() -> int:
+    with socket.socket() as probe:  # a 127.0.0.1 port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_proxy_is_the_one_set_when_the_gateway_was_made(
+    localstripe_url, monkeypatch, case_reference
+):
+    """Proxy settings are read from the environment once, when the gateway is made (not on
+    every request, which cost a tenth of a charge's CPU), and then used."""
+    dead_proxy = f"http://127.0.0.1:{_dead_port()}"
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    made_without = StripeGateway(SECRET_KEY, WEBHOOK_SECRET, api_base=localstripe_url)
+    monkeypatch.setenv("HTTP_PROXY", dead_proxy)
+    made_with = StripeGateway(SECRET_KEY, WEBHOOK_SECRET, api_base=localstripe_url)
+    try:
+        # Made before the proxy was set: goes straight to Stripe.
+        assert made_without.find_payment_intents(case_reference=case_reference) == []
+        # Made after: goes through the (dead) proxy.
+        with pytest.raises(GatewayError, match="Could not reach Stripe"):
+            made_with.find_payment_intents(case_reference=case_reference)
+    finally:
+        made_without.close()
+        made_with.close()
+
+
+def test_a_gateway_pickles_as_its_settings(gateway, stripe_api, case_reference):
+    """For autopay's worker processes: a copy reaches the same Stripe with connections of its
+    own."""
+    copy = pickle.loads(pickle.dumps(gateway))
+    customer_id = copy.ensure_customer(debtor_id=_debtor_id(), name="Pia Copy", email=None)
+    charged = copy.charge_off_session(
+        amount_cents=2_500,
+        customer_id=customer_id,
+        payment_method_id=card(stripe_api, VISA, customer_id),
+        case_reference=case_reference,
+        idempotency_key="installment-copy-1",
+    )
+    assert [i.id for i in gateway.find_payment_intents(case_reference=case_reference)] == [
+        charged.id
+    ]
+    copy.close()
 
 
 # -- webhooks --------------------------------------------------------------------------------

@@ -158,6 +158,18 @@ def test_amounts_outside_five_dollars_to_the_balance_are_refused(
     assert start_payment(client, case, "100.00").status_code == 200
 
 
+@pytest.mark.parametrize(("principal", "offered"), [(499, False), (500, True)])
+def test_pay_is_offered_from_five_dollars_owed(
+    db_session, signed_in, make_client, make_case, principal, offered
+):
+    case = make_case(make_client(), principal=principal, status="active")
+    client = signed_in(case)
+    pay = f"/portal/cases/{case.reference}/pay"
+    for page in ("/portal/", f"/portal/cases/{case.reference}"):
+        assert (pay in client.get(page).get_data(as_text=True)) is offered, page
+    assert (client.get(pay).status_code == 200) is offered
+
+
 def test_another_debtors_payment_is_not_found(
     db_session, client, signed_in, make_client, make_case, portal_stripe
 ):
