@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from agency.extensions import db
 from agency.mail import render_email
 from agency.pdf import agency_letterhead
+from agency.settings import MAX_AUTOPAY_WORKERS
 from agency.timezone import agency_today, agency_zone
 from cases.case import Case
 from cases.contact_log import ContactRefused
@@ -71,9 +72,18 @@ def worker_sessions(app: Flask) -> WorkerSessions:
 
 
 def charge_due_job(session: Session, as_of: str | None = None) -> ChargeRun:
-    """The daily job: charge what is due today (in the agency's time zone)."""
+    """The daily job: charge what is due today (in the agency's time zone), with
+    AUTOPAY_WORKERS worker processes."""
     today = dt.date.fromisoformat(as_of) if as_of else agency_today()
-    return charge_due(session, _gateway(session, today), today=today, zone=agency_zone())
+    app = current_app._get_current_object()
+    return charge_due(
+        session,
+        _gateway(session, today),
+        today=today,
+        zone=agency_zone(),
+        workers=app.config["AUTOPAY_WORKERS"],
+        worker_session=worker_sessions(app),
+    )
 
 
 def email_authentication(session: Session, installment_id: int) -> None:
@@ -122,7 +132,7 @@ plans_cli = AppGroup("plans", help="Payment plans and autopay.")
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1, 6),
+    type=click.IntRange(1, MAX_AUTOPAY_WORKERS),
     default=1,
     show_default=True,
     help="Worker processes charging at once (each takes two database connections).",

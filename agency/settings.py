@@ -25,7 +25,9 @@ ENV_KEYS = (
     "DOCUMENT_STORE",
     "SMS_API_URL",
     "SMS_API_KEY",
+    "AUTOPAY_WORKERS",
 )
+MAX_AUTOPAY_WORKERS = 6
 
 
 def database_uri(url: str) -> str:
@@ -34,6 +36,18 @@ def database_uri(url: str) -> str:
         if url.startswith(plain):
             return "postgresql+psycopg://" + url[len(plain) :]
     return url
+
+
+def _autopay_workers(value: Any) -> int:
+    try:
+        workers = int(value)
+    except (TypeError, ValueError):
+        workers = 0
+    if not 1 <= workers <= MAX_AUTOPAY_WORKERS:
+        raise ValueError(
+            f"AUTOPAY_WORKERS must be a whole number from 1 to {MAX_AUTOPAY_WORKERS}, not {value!r}"
+        )
+    return workers
 
 
 def _bool(value: Any) -> bool:
@@ -62,6 +76,8 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
         # A text-message provider that takes {"to", "body"} as JSON and answers {"id"}.
         "SMS_API_URL": "",
         "SMS_API_KEY": "",
+        # Worker processes of the daily autopay job (`plans charge-due --workers`).
+        "AUTOPAY_WORKERS": 1,
     }
     settings.update({k: environ[k] for k in ENV_KEYS if environ.get(k) not in (None, "")})
     settings.update(overrides)
@@ -77,6 +93,7 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
         )
     settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["DATABASE_URL"])
     settings["MAIL_PORT"] = int(settings["MAIL_PORT"])
+    settings["AUTOPAY_WORKERS"] = _autopay_workers(settings["AUTOPAY_WORKERS"])
     settings["SESSION_COOKIE_SECURE"] = _bool(settings["SESSION_COOKIE_SECURE"])
     settings.setdefault("SESSION_COOKIE_HTTPONLY", True)
     settings.setdefault("SESSION_COOKIE_SAMESITE", "Lax")

@@ -20,7 +20,7 @@ from flask import Flask
 from flask_migrate import upgrade
 
 from agency import create_app
-from agency.autopay import worker_sessions
+from agency.autopay import charge_due_job, worker_sessions
 from agency.extensions import db
 from agency.settings import database_uri
 from cases import audit
@@ -251,11 +251,39 @@ def test_a_worker_process_killed_mid_batch_leaves_nothing_to_charge_twice(
     assert_each_charged_once(race_app, gateway, references)
 
 
+def with_stripe(race_app: Flask, localstripe_url: str, **settings) -> Flask:
+    """The race app's database, with Stripe configured as the command and the job find it."""
+    return create_app(
+        {
+            **race_app.config,
+            "STRIPE_SECRET_KEY": SECRET_KEY,
+            "STRIPE_API_BASE": localstripe_url,
+            **settings,
+        }
+    )
+
+
+def test_the_daily_job_charges_with_autopay_workers_processes(
+    race_app, gateway, stripe_api, localstripe_url
+):
+    references = seed(race_app, gateway, stripe_api)
+    app = with_stripe(race_app, localstripe_url, AUTOPAY_WORKERS="3")
+    try:
+        with app.app_context():
+            run = charge_due_job(db.session, TODAY.isoformat())
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    assert len(run.charged) == CASES
+    assert_each_charged_once(race_app, gateway, references, [run])
+
+
 def test_the_command_charges_with_worker_processes(race_app, gateway, stripe_api, localstripe_url):
     references = seed(race_app, gateway, stripe_api)
-    app = create_app(
-        {**race_app.config, "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_API_BASE": localstripe_url}
-    )
+    app = with_stripe(race_app, localstripe_url)
     try:
         args = ["plans", "charge-due", "--as-of", TODAY.isoformat(), "--workers", "3"]
         result = app.test_cli_runner().invoke(args=args)
