@@ -134,7 +134,7 @@ def _sqlite_pragmas(engine: sa.Engine) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     # Their routes register on the staff and client-area blueprints.
-    from agency import casework, reports, settlements, statements  # noqa: F401
+    from agency import caseload, casework, money_desk, reports, settlements, statements  # noqa: F401
     from agency.api import bp as api_bp
     from agency.auth import bp as auth_bp
     from agency.client_area import bp as client_bp

@@ -9,36 +9,38 @@ import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
-from sqlalchemy.orm import selectinload
-from wtforms import (
-    BooleanField,
-    DateField,
-    DateTimeLocalField,
-    IntegerField,
-    SelectChoice,
-    SelectField,
-    SelectMultipleField,
-    StringField,
-    TextAreaField,
-    TimeField,
-)
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
+from agency.case_forms import (
+    WEEKDAYS,
+    AttorneyForm,
+    CallForm,
+    CloseForm,
+    DisputeForm,
+    EmailForm,
+    InconvenientForm,
+    LetterForm,
+    NoteForm,
+    OfferForm,
+    OptOutForm,
+    PaymentForm,
+    PlanForm,
+    PromiseForm,
+    ReversalForm,
+    SituationForm,
+    StatementsForm,
+    TextForm,
+    VerificationForm,
+)
 from agency.documents import check_upload, read, store
 from agency.extensions import db
 from agency.mail import render_email, render_text
-from agency.money import MoneyField
 from agency.pdf import agency_letterhead, render_pdf
 from agency.plan_agreement import store_agreement
-from agency.security import roles_required
 from agency.staff import actor, bp
 from agency.timezone import agency_today, agency_zone
-from cases import audit
 from cases import debtors as debtor_rules
-from cases.assignment import WORKERS, AssignmentError, assign, round_robin
 from cases.audit import AuditEvent
-from cases.case import CLOSE_REASONS, STATUSES, Case, TransitionError, change_status, search
+from cases.case import Case, TransitionError, change_status
 from cases.compliance import window
 from cases.contact_log import (
     ContactRefused,
@@ -47,11 +49,10 @@ from cases.contact_log import (
     history,
     record_contact,
 )
-from cases.contacts import CALL_OUTCOMES, CaseNote, ComplianceAlert, Contact, add_note
-from cases.debtors import Debtor
+from cases.contacts import CaseNote, Contact, add_note
 from cases.disputes import open_disputes, record_dispute, send_verification
 from cases.documents import Document
-from cases.ledger import LedgerEntry, balance_cents, balances, itemization
+from cases.ledger import LedgerEntry, balance_cents, itemization
 from cases.messages import OutboundMessage, send_case_email, send_case_text
 from cases.model import utcnow
 from cases.notices import (
@@ -64,8 +65,6 @@ from cases.notices import (
 )
 from cases.offers import SettlementOffer
 from cases.plans import (
-    FREQUENCIES,
-    FREQUENCY_LABELS,
     PromiseToPay,
     active_plan,
     create_plan,
@@ -73,114 +72,6 @@ from cases.plans import (
 )
 from cases.queue import queue_for
 from cases.users import User
-from payments.ledger import (
-    DuplicatePosting,
-    new_external_id,
-    post_payment,
-    reverse_payment,
-)
-from payments.trust import trust_lines
-from payments.unmatched import UnmatchedPayment, hold_unmatched, match
-
-WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-
-
-class CallForm(FlaskForm):
-    phone = SelectField("Number called", choices=[])
-    outcome = SelectField("Outcome", choices=list(CALL_OUTCOMES))
-    occurred_at = DateTimeLocalField(
-        "When (agency time; leave empty for now)", validators=[Optional()]
-    )
-    note = TextAreaField("Note", validators=[Optional(), Length(max=5000)])
-
-
-class NoteForm(FlaskForm):
-    body = TextAreaField("Note", validators=[DataRequired(), Length(max=5000)])
-
-
-class PromiseForm(FlaskForm):
-    amount = MoneyField("Amount promised", validators=[InputRequired()])
-    due_on = DateField("Due on", validators=[DataRequired()])
-
-
-class PlanForm(FlaskForm):
-    frequency = SelectField(
-        "How often",
-        choices=[SelectChoice(f, FREQUENCY_LABELS[f].capitalize()) for f in FREQUENCIES],
-    )
-    count = IntegerField("Number of installments", validators=[InputRequired()])
-    down_payment = MoneyField("Down payment (optional)", validators=[Optional()])
-    first_on = DateField("First payment on (within 30 days)", validators=[DataRequired()])
-    autopay = BooleanField("Autopay: the debtor saves a card in the portal")
-
-
-class DisputeForm(FlaskForm):
-    document = FileField("Documents the debtor sent (PDF, PNG or JPEG, up to 10 MB)")
-    reason = TextAreaField(
-        "What the debtor disputes", validators=[DataRequired(), Length(max=5000)]
-    )
-    channel = SelectField("Received by", choices=["call", "letter", "email", "portal"])
-
-
-class AttorneyForm(FlaskForm):
-    name = StringField("Attorney's name", validators=[DataRequired(), Length(max=200)])
-    phone = StringField("Attorney's phone", validators=[Optional(), Length(max=20)])
-    email = StringField("Attorney's email", validators=[Optional(), Length(max=254)])
-
-
-class InconvenientForm(FlaskForm):
-    days = SelectMultipleField(
-        "Days",
-        choices=[SelectChoice(str(i), d) for i, d in enumerate(WEEKDAYS)],
-        validators=[DataRequired()],
-    )
-    start = TimeField("From", validators=[DataRequired()])
-    end = TimeField("Until", validators=[DataRequired()])
-
-
-class OptOutForm(FlaskForm):
-    channel = SelectField("Channel", choices=["email", "text", "call"])
-
-
-class StatementsForm(FlaskForm):
-    wanted = BooleanField("The debtor asked for a monthly statement of balance")
-
-
-class SituationForm(FlaskForm):
-    situation = SelectField("Situation", choices=list(debtor_rules.SITUATIONS))
-
-
-class CloseForm(FlaskForm):
-    close_reason = SelectField("Close reason", choices=list(CLOSE_REASONS))
-    reason = TextAreaField("Why", validators=[DataRequired(), Length(max=1000)])
-
-
-class LetterForm(FlaskForm):
-    kind = SelectField(
-        "Letter",
-        choices=[
-            SelectChoice("collection", "Collection letter"),
-            SelectChoice("cease_confirmation", "Confirmation that collection stopped"),
-        ],
-    )
-
-
-class OfferForm(FlaskForm):
-    amount = MoneyField("Settlement amount", validators=[Optional()])
-    percent = StringField(
-        "or percent of the balance (e.g. 80)", validators=[Optional(), Length(max=10)]
-    )
-    expires_on = DateField("Expires on (at most 60 days)", validators=[DataRequired()])
-    installments = SelectField(
-        "Payments",
-        choices=[SelectChoice("1", "One payment")]
-        + [SelectChoice(str(n), f"Up to {n} installments") for n in range(2, 13)],
-    )
-
-
-class VerificationForm(FlaskForm):
-    document = FileField("Verification from the client (optional: PDF, PNG or JPEG)")
-    note = TextAreaField("What was sent", validators=[DataRequired(), Length(max=1000)])
 
 
 def staff_case(reference: str) -> Case:
@@ -359,7 +250,7 @@ def _timeline(case: Case) -> list[dict]:
     return items[:200]
 
 
-def _act(case: Case, form_key: str, action) -> object:
+def act(case: Case, form_key: str, action) -> object:
     """Validate one of the case screen's forms, run its action, commit, or show the errors."""
     forms = _forms(case)
     form = forms[form_key]
@@ -414,13 +305,13 @@ def log_call(reference: str):
             )
         return "Call logged."
 
-    return _act(case, "call_form", do)
+    return act(case, "call_form", do)
 
 
 @bp.post("/cases/<reference>/notes")
 def note(reference: str):
     case = staff_case(reference)
-    return _act(
+    return act(
         case,
         "note_form",
         lambda f: (add_note(db.session, case, f.body.data, actor=actor()), "Note added.")[1],
@@ -442,7 +333,7 @@ def promise(reference: str):
         )
         return "Promise to pay recorded."
 
-    return _act(case, "promise_form", do)
+    return act(case, "promise_form", do)
 
 
 @bp.post("/cases/<reference>/plans")
@@ -464,7 +355,7 @@ def plan(reference: str):
         store_agreement(case, plan, uploaded_by_id=current_user.id)
         return f"Payment plan set up: {len(plan.installments)} payments."
 
-    return _act(case, "plan_form", do)
+    return act(case, "plan_form", do)
 
 
 @bp.post("/cases/<reference>/disputes")
@@ -486,7 +377,7 @@ def dispute(reference: str):
             return "Dispute recorded. The case is on hold until verification is sent."
         return "Dispute recorded (outside the validation period: flagged, not held)."
 
-    return _act(case, "dispute_form", do)
+    return act(case, "dispute_form", do)
 
 
 def _store_upload(upload, case: Case, kind: str) -> Document | None:
@@ -519,7 +410,7 @@ def verification(reference: str):
         )
         return "Verification sent; collection may resume."
 
-    return _act(case, "verification_form", do)
+    return act(case, "verification_form", do)
 
 
 @bp.post("/cases/<reference>/letters")
@@ -530,7 +421,7 @@ def letter(reference: str):
         _send_letter(case, form.kind.data)
         return "Letter generated and recorded as sent."
 
-    return _act(case, "letter_form", do)
+    return act(case, "letter_form", do)
 
 
 def _send_letter(case: Case, kind: str, note: str = "") -> Document:
@@ -575,7 +466,7 @@ def cease(reference: str):
         )
         return "Cease request recorded: only the notices the law allows may be sent."
 
-    return _act(case, "plain_form", do)
+    return act(case, "plain_form", do)
 
 
 @bp.post("/cases/<reference>/attorney")
@@ -595,7 +486,7 @@ def attorney(reference: str):
         )
         return "Attorney recorded: contact goes to the attorney from now on."
 
-    return _act(case, "attorney_form", do)
+    return act(case, "attorney_form", do)
 
 
 @bp.post("/cases/<reference>/inconvenient-times")
@@ -615,7 +506,7 @@ def inconvenient(reference: str):
         )
         return "Inconvenient time recorded."
 
-    return _act(case, "inconvenient_form", do)
+    return act(case, "inconvenient_form", do)
 
 
 @bp.post("/cases/<reference>/opt-out")
@@ -628,7 +519,7 @@ def opt_out(reference: str):
         )
         return f"The debtor is opted out of {form.channel.data}."
 
-    return _act(case, "optout_form", do)
+    return act(case, "optout_form", do)
 
 
 @bp.post("/cases/<reference>/monthly-statements")
@@ -644,7 +535,7 @@ def monthly_statements(reference: str):
             return "The debtor gets a statement of balance every month (the reminders job)."
         return "No more monthly statements for the debtor."
 
-    return _act(case, "statements_form", do)
+    return act(case, "statements_form", do)
 
 
 @bp.post("/cases/<reference>/situation")
@@ -657,7 +548,7 @@ def situation(reference: str):
         )
         return "Situation saved."
 
-    return _act(case, "situation_form", do)
+    return act(case, "situation_form", do)
 
 
 @bp.post("/cases/<reference>/close")
@@ -675,48 +566,7 @@ def close(reference: str):
         )
         return f"Case closed ({form.close_reason.data})."
 
-    return _act(case, "close_form", do)
-
-
-@bp.get("/alerts")
-@roles_required("admin", "supervisor")
-def alerts():
-    rows = db.session.execute(
-        sa.select(ComplianceAlert, Case.reference, Contact)
-        .join(Case, Case.id == ComplianceAlert.case_id)
-        .join(Contact, Contact.id == ComplianceAlert.contact_id)
-        .where(ComplianceAlert.resolved_at.is_(None))
-        .order_by(ComplianceAlert.created_at.desc())
-        .limit(200)
-    ).all()
-    return render_template("agency/alerts.html", rows=rows, form=FlaskForm())
-
-
-@bp.post("/alerts/<int:alert_id>/resolve")
-@roles_required("admin", "supervisor")
-def resolve_alert(alert_id: int):
-    alert = db.session.get(ComplianceAlert, alert_id) or abort(404)
-    if not FlaskForm().validate_on_submit():
-        abort(400)
-    note = request.form.get("resolution", "").strip()[:1000]
-    if not note:
-        flash("Say what was done about it.", "error")
-        return redirect(url_for("staff.alerts"))
-    alert.resolved_at = utcnow()
-    alert.resolved_by_id = current_user.id
-    alert.resolution = note
-    audit.record(
-        db.session,
-        actor(),
-        "compliance_alert",
-        alert.id,
-        "alert.resolved",
-        case_id=alert.case_id,
-        reason=note,
-    )
-    db.session.commit()
-    flash("Alert resolved.", "success")
-    return redirect(url_for("staff.alerts"))
+    return act(case, "close_form", do)
 
 
 @bp.post("/cases/<reference>/validation-notice")
@@ -780,17 +630,6 @@ def _message_context(case: Case) -> tuple[str, dict]:
     return language, context
 
 
-class EmailForm(FlaskForm):
-    to = SelectField("To", choices=[])
-    template = SelectField(
-        "Email",
-        choices=[
-            SelectChoice("payment_reminder", "Payment reminder"),
-            SelectChoice("payment_options", "Payment options"),
-        ],
-    )
-
-
 @bp.post("/cases/<reference>/emails")
 def email(reference: str):
     case = staff_case(reference)
@@ -803,19 +642,7 @@ def email(reference: str):
         )
         return f"Email queued to {form.to.data}."
 
-    return _act(case, "email_form", do)
-
-
-class TextForm(FlaskForm):
-    # The domain says why a number may not get texts (not on file, no consent, opted out).
-    to = SelectField("To", choices=[], validate_choice=False, validators=[DataRequired()])
-    template = SelectField(
-        "Text",
-        choices=[
-            SelectChoice("text_payment_reminder", "Payment reminder"),
-            SelectChoice("text_payment_options", "Payment options"),
-        ],
-    )
+    return act(case, "email_form", do)
 
 
 @bp.post("/cases/<reference>/texts")
@@ -828,228 +655,4 @@ def text(reference: str):
         send_case_text(db.session, case, to=form.to.data, body=body, actor=actor())
         return f"Text queued to {form.to.data}."
 
-    return _act(case, "text_form", do)
-
-
-STAFF_PAGE = 50
-
-
-@bp.get("/cases")
-def cases():
-    page = max(request.args.get("page", 1, type=int), 1)
-    q = request.args.get("q", "").strip()[:100]
-    status = request.args.get("status", "")
-    query = search(sa.select(Case).join(Debtor, Debtor.id == Case.debtor_id), q, status)
-    if request.args.get("unassigned"):
-        query = query.where(Case.assigned_to_id.is_(None))
-    rows = db.session.scalars(
-        query.options(selectinload(Case.debtor), selectinload(Case.client))
-        .order_by(Case.id.desc())
-        .limit(STAFF_PAGE)
-        .offset((page - 1) * STAFF_PAGE)
-    ).all()
-    workers = db.session.scalars(
-        sa.select(User).where(User.role.in_(WORKERS), User.active).order_by(User.email)
-    ).all()
-    names = {u.id: u.email for u in workers}
-    return render_template(
-        "agency/cases.html",
-        cases=rows,
-        balances=balances(db.session, [c.id for c in rows]),
-        q=q,
-        status=status,
-        statuses=STATUSES,
-        page=page,
-        page_size=STAFF_PAGE,
-        workers=workers,
-        names=names,
-        form=FlaskForm(),
-    )
-
-
-@bp.post("/cases/assign")
-@roles_required("admin", "supervisor")
-def assign_cases():
-    if not FlaskForm().validate_on_submit():
-        abort(400)
-    try:
-        ids = [int(i) for i in request.form.getlist("case_id")]
-        count = assign(
-            db.session, ids, request.form.get("collector_id", type=int) or 0, actor=actor()
-        )
-    except (ValueError, AssignmentError) as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-    else:
-        db.session.commit()
-        flash(f"{count} case(s) assigned.", "success")
-    return redirect(request.referrer or url_for("staff.cases"))
-
-
-@bp.post("/cases/round-robin")
-@roles_required("admin", "supervisor")
-def distribute():
-    if not FlaskForm().validate_on_submit():
-        abort(400)
-    try:
-        given = round_robin(db.session, actor=actor())
-    except AssignmentError as exc:
-        flash(str(exc), "error")
-    else:
-        db.session.commit()
-        flash(
-            f"{sum(given.values())} unassigned case(s) spread across {len(given)} collectors.",
-            "success",
-        )
-    return redirect(url_for("staff.cases"))
-
-
-class PaymentForm(FlaskForm):
-    amount = MoneyField("Amount received", validators=[InputRequired()])
-    received_at = DateField("Date received", validators=[DataRequired()])
-    method = SelectField("Method", choices=["check", "ach", "wire", "cash"])
-    reference = StringField(
-        "Check number or transaction id", validators=[DataRequired(), Length(max=80)]
-    )
-
-
-class ReversalForm(FlaskForm):
-    amount = MoneyField("Amount to reverse (empty: all that is left)", validators=[Optional()])
-    reason = StringField("Why", validators=[DataRequired(), Length(max=500)])
-
-
-@bp.post("/cases/<reference>/payments")
-def post_case_payment(reference: str):
-    case = staff_case(reference)
-
-    def do(form):
-        if form.received_at.data > agency_today():
-            raise ValueError("the date received cannot be in the future")
-        number = form.reference.data.strip()
-        try:
-            # A check number identifies a payment only together with its payer: per case.
-            entry = post_payment(
-                db.session,
-                case,
-                form.amount.data,
-                external_id=f"{form.method.data}:{case.reference}:{number}",
-                received_at=form.received_at.data,
-                method=form.method.data,
-                actor=actor(),
-            )
-        except DuplicatePosting:
-            raise ValueError(
-                f"{form.method.data} {number} was already posted on this case"
-            ) from None
-        if case.status == "settled":
-            return (
-                f"Payment of ${-entry.amount_cents / 100:,.2f} posted. The settlement is paid: "
-                "the rest is written off and the case is settled."
-            )
-        return f"Payment of ${-entry.amount_cents / 100:,.2f} posted."
-
-    return _act(case, "payment_form", do)
-
-
-@bp.post("/cases/<reference>/payments/<int:entry_id>/reverse")
-@roles_required("admin", "supervisor")
-def reverse(reference: str, entry_id: int):
-    case = staff_case(reference)
-    payment = db.session.get(LedgerEntry, entry_id)
-    if payment is None or payment.case_id != case.id:
-        abort(404)
-
-    def do(form):
-        entry = reverse_payment(
-            db.session,
-            payment,
-            amount_cents=form.amount.data,
-            external_id=new_external_id("reversal"),
-            received_at=agency_today(),
-            reason=form.reason.data,
-            actor=actor(),
-        )
-        return f"Reversed ${entry.amount_cents / 100:,.2f}; the fee went back with it."
-
-    return _act(case, "reversal_form", do)
-
-
-class UnmatchedForm(FlaskForm):
-    amount = MoneyField("Amount", validators=[InputRequired()])
-    received_at = DateField("Date received", validators=[DataRequired()])
-    method = SelectField("Method", choices=["check", "ach", "wire", "cash", "card"])
-    reference = StringField(
-        "Check number or transaction id", validators=[DataRequired(), Length(max=80)]
-    )
-    payer = StringField("Payer", validators=[Optional(), Length(max=300)])
-    details = TextAreaField("What came with it", validators=[Optional(), Length(max=2000)])
-
-
-@bp.route("/unmatched", methods=["GET", "POST"])
-@roles_required("admin", "supervisor")
-def unmatched():
-    form = UnmatchedForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            if form.received_at.data > agency_today():
-                raise ValueError("the date received cannot be in the future")
-            hold_unmatched(
-                db.session,
-                external_id=f"{form.method.data}:{form.reference.data.strip()}",
-                amount_cents=form.amount.data,
-                received_at=form.received_at.data,
-                method=form.method.data,
-                payer=form.payer.data or "",
-                details=form.details.data or "",
-                actor=actor(),
-            )
-        except ValueError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-            status = 422
-        else:
-            db.session.commit()
-            flash("Payment kept as unmatched until it is assigned to a case.", "success")
-            return redirect(url_for("staff.unmatched"))
-    elif request.method == "POST":
-        status = 422
-    rows = db.session.scalars(
-        sa.select(UnmatchedPayment)
-        .order_by(UnmatchedPayment.status.desc(), UnmatchedPayment.received_at.desc())
-        .limit(200)
-    ).all()
-    return render_template(
-        "agency/unmatched.html", rows=rows, form=form, plain_form=FlaskForm()
-    ), status
-
-
-@bp.post("/unmatched/<int:item_id>/match")
-@roles_required("admin", "supervisor")
-def match_unmatched(item_id: int):
-    item = db.session.get(UnmatchedPayment, item_id) or abort(404)
-    if not FlaskForm().validate_on_submit():
-        abort(400)
-    case = db.session.scalar(
-        sa.select(Case).where(Case.reference == request.form.get("reference", "").strip().upper())
-    )
-    if case is None:
-        flash("No case has that reference.", "error")
-        return redirect(url_for("staff.unmatched"))
-    try:
-        match(db.session, item, case, actor=actor())
-    except ValueError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-    else:
-        db.session.commit()
-        flash(f"Posted to {case.reference}.", "success")
-    return redirect(url_for("staff.unmatched"))
-
-
-@bp.get("/trust")
-@roles_required("admin")
-def trust():
-    return render_template(
-        "agency/trust.html", lines=trust_lines(db.session, agency_today()), today=agency_today()
-    )
+    return act(case, "text_form", do)

@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from agency.casework import _act, staff_case
+from agency.casework import act, staff_case
 from agency.extensions import db
 from agency.money import MoneyField, parse_cents
 from agency.security import roles_required
@@ -67,7 +67,7 @@ def propose(reference: str):
             return f"Offer of {amount} made; the debtor sees it in the portal."
         return f"Offer of {amount} waits for a supervisor's approval (under 85% of the balance)."
 
-    return _act(case, "offer_form", do)
+    return act(case, "offer_form", do)
 
 
 @bp.get("/offers")

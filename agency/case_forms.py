@@ -1,0 +1,162 @@
+"""The forms of the case screen (agency/casework.py and the views beside it)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    TimeField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from agency.money import MoneyField
+from cases import debtors as debtor_rules
+from cases.case import CLOSE_REASONS
+from cases.contacts import CALL_OUTCOMES
+from cases.plans import FREQUENCIES, FREQUENCY_LABELS
+
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class CallForm(FlaskForm):
+    phone = SelectField("Number called", choices=[])
+    outcome = SelectField("Outcome", choices=list(CALL_OUTCOMES))
+    occurred_at = DateTimeLocalField(
+        "When (agency time; leave empty for now)", validators=[Optional()]
+    )
+    note = TextAreaField("Note", validators=[Optional(), Length(max=5000)])
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField("Note", validators=[DataRequired(), Length(max=5000)])
+
+
+class PromiseForm(FlaskForm):
+    amount = MoneyField("Amount promised", validators=[InputRequired()])
+    due_on = DateField("Due on", validators=[DataRequired()])
+
+
+class PlanForm(FlaskForm):
+    frequency = SelectField(
+        "How often",
+        choices=[SelectChoice(f, FREQUENCY_LABELS[f].capitalize()) for f in FREQUENCIES],
+    )
+    count = IntegerField("Number of installments", validators=[InputRequired()])
+    down_payment = MoneyField("Down payment (optional)", validators=[Optional()])
+    first_on = DateField("First payment on (within 30 days)", validators=[DataRequired()])
+    autopay = BooleanField("Autopay: the debtor saves a card in the portal")
+
+
+class DisputeForm(FlaskForm):
+    document = FileField("Documents the debtor sent (PDF, PNG or JPEG, up to 10 MB)")
+    reason = TextAreaField(
+        "What the debtor disputes", validators=[DataRequired(), Length(max=5000)]
+    )
+    channel = SelectField("Received by", choices=["call", "letter", "email", "portal"])
+
+
+class AttorneyForm(FlaskForm):
+    name = StringField("Attorney's name", validators=[DataRequired(), Length(max=200)])
+    phone = StringField("Attorney's phone", validators=[Optional(), Length(max=20)])
+    email = StringField("Attorney's email", validators=[Optional(), Length(max=254)])
+
+
+class InconvenientForm(FlaskForm):
+    days = SelectMultipleField(
+        "Days",
+        choices=[SelectChoice(str(i), d) for i, d in enumerate(WEEKDAYS)],
+        validators=[DataRequired()],
+    )
+    start = TimeField("From", validators=[DataRequired()])
+    end = TimeField("Until", validators=[DataRequired()])
+
+
+class OptOutForm(FlaskForm):
+    channel = SelectField("Channel", choices=["email", "text", "call"])
+
+
+class StatementsForm(FlaskForm):
+    wanted = BooleanField("The debtor asked for a monthly statement of balance")
+
+
+class SituationForm(FlaskForm):
+    situation = SelectField("Situation", choices=list(debtor_rules.SITUATIONS))
+
+
+class CloseForm(FlaskForm):
+    close_reason = SelectField("Close reason", choices=list(CLOSE_REASONS))
+    reason = TextAreaField("Why", validators=[DataRequired(), Length(max=1000)])
+
+
+class LetterForm(FlaskForm):
+    kind = SelectField(
+        "Letter",
+        choices=[
+            SelectChoice("collection", "Collection letter"),
+            SelectChoice("cease_confirmation", "Confirmation that collection stopped"),
+        ],
+    )
+
+
+class OfferForm(FlaskForm):
+    amount = MoneyField("Settlement amount", validators=[Optional()])
+    percent = StringField(
+        "or percent of the balance (e.g. 80)", validators=[Optional(), Length(max=10)]
+    )
+    expires_on = DateField("Expires on (at most 60 days)", validators=[DataRequired()])
+    installments = SelectField(
+        "Payments",
+        choices=[SelectChoice("1", "One payment")]
+        + [SelectChoice(str(n), f"Up to {n} installments") for n in range(2, 13)],
+    )
+
+
+class VerificationForm(FlaskForm):
+    document = FileField("Verification from the client (optional: PDF, PNG or JPEG)")
+    note = TextAreaField("What was sent", validators=[DataRequired(), Length(max=1000)])
+
+
+class EmailForm(FlaskForm):
+    to = SelectField("To", choices=[])
+    template = SelectField(
+        "Email",
+        choices=[
+            SelectChoice("payment_reminder", "Payment reminder"),
+            SelectChoice("payment_options", "Payment options"),
+        ],
+    )
+
+
+class TextForm(FlaskForm):
+    # The domain says why a number may not get texts (not on file, no consent, opted out).
+    to = SelectField("To", choices=[], validate_choice=False, validators=[DataRequired()])
+    template = SelectField(
+        "Text",
+        choices=[
+            SelectChoice("text_payment_reminder", "Payment reminder"),
+            SelectChoice("text_payment_options", "Payment options"),
+        ],
+    )
+
+
+class PaymentForm(FlaskForm):
+    amount = MoneyField("Amount received", validators=[InputRequired()])
+    received_at = DateField("Date received", validators=[DataRequired()])
+    method = SelectField("Method", choices=["check", "ach", "wire", "cash"])
+    reference = StringField(
+        "Check number or transaction id", validators=[DataRequired(), Length(max=80)]
+    )
+
+
+class ReversalForm(FlaskForm):
+    amount = MoneyField("Amount to reverse (empty: all that is left)", validators=[Optional()])
+    reason = StringField("Why", validators=[DataRequired(), Length(max=500)])

@@ -1,0 +1,135 @@
+"""The whole caseload, for supervisors: the case list, assignment, round robin, and the
+compliance alerts."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy.orm import selectinload
+
+from agency.extensions import db
+from agency.security import roles_required
+from agency.staff import actor, bp
+from cases import audit
+from cases.assignment import WORKERS, AssignmentError, assign, round_robin
+from cases.case import STATUSES, Case, search
+from cases.contacts import ComplianceAlert, Contact
+from cases.debtors import Debtor
+from cases.ledger import balances
+from cases.model import utcnow
+from cases.users import User
+
+STAFF_PAGE = 50
+
+
+@bp.get("/cases")
+def cases():
+    page = max(request.args.get("page", 1, type=int), 1)
+    q = request.args.get("q", "").strip()[:100]
+    status = request.args.get("status", "")
+    query = search(sa.select(Case).join(Debtor, Debtor.id == Case.debtor_id), q, status)
+    if request.args.get("unassigned"):
+        query = query.where(Case.assigned_to_id.is_(None))
+    rows = db.session.scalars(
+        query.options(selectinload(Case.debtor), selectinload(Case.client))
+        .order_by(Case.id.desc())
+        .limit(STAFF_PAGE)
+        .offset((page - 1) * STAFF_PAGE)
+    ).all()
+    workers = db.session.scalars(
+        sa.select(User).where(User.role.in_(WORKERS), User.active).order_by(User.email)
+    ).all()
+    names = {u.id: u.email for u in workers}
+    return render_template(
+        "agency/cases.html",
+        cases=rows,
+        balances=balances(db.session, [c.id for c in rows]),
+        q=q,
+        status=status,
+        statuses=STATUSES,
+        page=page,
+        page_size=STAFF_PAGE,
+        workers=workers,
+        names=names,
+        form=FlaskForm(),
+    )
+
+
+@bp.post("/cases/assign")
+@roles_required("admin", "supervisor")
+def assign_cases():
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        ids = [int(i) for i in request.form.getlist("case_id")]
+        count = assign(
+            db.session, ids, request.form.get("collector_id", type=int) or 0, actor=actor()
+        )
+    except (ValueError, AssignmentError) as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"{count} case(s) assigned.", "success")
+    return redirect(request.referrer or url_for("staff.cases"))
+
+
+@bp.post("/cases/round-robin")
+@roles_required("admin", "supervisor")
+def distribute():
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        given = round_robin(db.session, actor=actor())
+    except AssignmentError as exc:
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(
+            f"{sum(given.values())} unassigned case(s) spread across {len(given)} collectors.",
+            "success",
+        )
+    return redirect(url_for("staff.cases"))
+
+
+@bp.get("/alerts")
+@roles_required("admin", "supervisor")
+def alerts():
+    rows = db.session.execute(
+        sa.select(ComplianceAlert, Case.reference, Contact)
+        .join(Case, Case.id == ComplianceAlert.case_id)
+        .join(Contact, Contact.id == ComplianceAlert.contact_id)
+        .where(ComplianceAlert.resolved_at.is_(None))
+        .order_by(ComplianceAlert.created_at.desc())
+        .limit(200)
+    ).all()
+    return render_template("agency/alerts.html", rows=rows, form=FlaskForm())
+
+
+@bp.post("/alerts/<int:alert_id>/resolve")
+@roles_required("admin", "supervisor")
+def resolve_alert(alert_id: int):
+    alert = db.session.get(ComplianceAlert, alert_id) or abort(404)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    note = request.form.get("resolution", "").strip()[:1000]
+    if not note:
+        flash("Say what was done about it.", "error")
+        return redirect(url_for("staff.alerts"))
+    alert.resolved_at = utcnow()
+    alert.resolved_by_id = current_user.id
+    alert.resolution = note
+    audit.record(
+        db.session,
+        actor(),
+        "compliance_alert",
+        alert.id,
+        "alert.resolved",
+        case_id=alert.case_id,
+        reason=note,
+    )
+    db.session.commit()
+    flash("Alert resolved.", "success")
+    return redirect(url_for("staff.alerts"))

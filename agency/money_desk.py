@@ -1,0 +1,169 @@
+"""Money that arrives outside Stripe: payments posted on a case and their reversals, payments
+kept unmatched until they are assigned to a case, and the trust account."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from agency.casework import act, staff_case
+from agency.extensions import db
+from agency.money import MoneyField
+from agency.security import roles_required
+from agency.staff import actor, bp
+from agency.timezone import agency_today
+from cases.case import Case
+from cases.ledger import LedgerEntry
+from payments.ledger import (
+    DuplicatePosting,
+    new_external_id,
+    post_payment,
+    reverse_payment,
+)
+from payments.trust import trust_lines
+from payments.unmatched import UnmatchedPayment, hold_unmatched, match
+
+
+@bp.post("/cases/<reference>/payments")
+def post_case_payment(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        if form.received_at.data > agency_today():
+            raise ValueError("the date received cannot be in the future")
+        number = form.reference.data.strip()
+        try:
+            # A check number identifies a payment only together with its payer: per case.
+            entry = post_payment(
+                db.session,
+                case,
+                form.amount.data,
+                external_id=f"{form.method.data}:{case.reference}:{number}",
+                received_at=form.received_at.data,
+                method=form.method.data,
+                actor=actor(),
+            )
+        except DuplicatePosting:
+            raise ValueError(
+                f"{form.method.data} {number} was already posted on this case"
+            ) from None
+        if case.status == "settled":
+            return (
+                f"Payment of ${-entry.amount_cents / 100:,.2f} posted. The settlement is paid: "
+                "the rest is written off and the case is settled."
+            )
+        return f"Payment of ${-entry.amount_cents / 100:,.2f} posted."
+
+    return act(case, "payment_form", do)
+
+
+@bp.post("/cases/<reference>/payments/<int:entry_id>/reverse")
+@roles_required("admin", "supervisor")
+def reverse(reference: str, entry_id: int):
+    case = staff_case(reference)
+    payment = db.session.get(LedgerEntry, entry_id)
+    if payment is None or payment.case_id != case.id:
+        abort(404)
+
+    def do(form):
+        entry = reverse_payment(
+            db.session,
+            payment,
+            amount_cents=form.amount.data,
+            external_id=new_external_id("reversal"),
+            received_at=agency_today(),
+            reason=form.reason.data,
+            actor=actor(),
+        )
+        return f"Reversed ${entry.amount_cents / 100:,.2f}; the fee went back with it."
+
+    return act(case, "reversal_form", do)
+
+
+class UnmatchedForm(FlaskForm):
+    amount = MoneyField("Amount", validators=[InputRequired()])
+    received_at = DateField("Date received", validators=[DataRequired()])
+    method = SelectField("Method", choices=["check", "ach", "wire", "cash", "card"])
+    reference = StringField(
+        "Check number or transaction id", validators=[DataRequired(), Length(max=80)]
+    )
+    payer = StringField("Payer", validators=[Optional(), Length(max=300)])
+    details = TextAreaField("What came with it", validators=[Optional(), Length(max=2000)])
+
+
+@bp.route("/unmatched", methods=["GET", "POST"])
+@roles_required("admin", "supervisor")
+def unmatched():
+    form = UnmatchedForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            if form.received_at.data > agency_today():
+                raise ValueError("the date received cannot be in the future")
+            hold_unmatched(
+                db.session,
+                external_id=f"{form.method.data}:{form.reference.data.strip()}",
+                amount_cents=form.amount.data,
+                received_at=form.received_at.data,
+                method=form.method.data,
+                payer=form.payer.data or "",
+                details=form.details.data or "",
+                actor=actor(),
+            )
+        except ValueError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            status = 422
+        else:
+            db.session.commit()
+            flash("Payment kept as unmatched until it is assigned to a case.", "success")
+            return redirect(url_for("staff.unmatched"))
+    elif request.method == "POST":
+        status = 422
+    rows = db.session.scalars(
+        sa.select(UnmatchedPayment)
+        .order_by(UnmatchedPayment.status.desc(), UnmatchedPayment.received_at.desc())
+        .limit(200)
+    ).all()
+    return render_template(
+        "agency/unmatched.html", rows=rows, form=form, plain_form=FlaskForm()
+    ), status
+
+
+@bp.post("/unmatched/<int:item_id>/match")
+@roles_required("admin", "supervisor")
+def match_unmatched(item_id: int):
+    item = db.session.get(UnmatchedPayment, item_id) or abort(404)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    case = db.session.scalar(
+        sa.select(Case).where(Case.reference == request.form.get("reference", "").strip().upper())
+    )
+    if case is None:
+        flash("No case has that reference.", "error")
+        return redirect(url_for("staff.unmatched"))
+    try:
+        match(db.session, item, case, actor=actor())
+    except ValueError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"Posted to {case.reference}.", "success")
+    return redirect(url_for("staff.unmatched"))
+
+
+@bp.get("/trust")
+@roles_required("admin")
+def trust():
+    return render_template(
+        "agency/trust.html", lines=trust_lines(db.session, agency_today()), today=agency_today()
+    )
