@@ -121,6 +121,18 @@ def seed(app: Flask, gateway, stripe_api) -> list[str]:
     return references
 
 
+def charge_with_workers(app: Flask, gateway, workers: int) -> ChargeRun:
+    """One charge run, in the app's context, as `plans charge-due --workers N` makes it."""
+    return charge_due(
+        db.session,
+        gateway,
+        today=TODAY,
+        zone=dt.UTC,
+        workers=workers,
+        worker_session=worker_sessions(app),
+    )
+
+
 def race(app: Flask, gateway) -> list[ChargeRun]:
     """RUNS charge runs started together, each with WORKERS worker processes."""
     barrier, runs, errors = threading.Barrier(RUNS), [], []
@@ -129,16 +141,7 @@ def race(app: Flask, gateway) -> list[ChargeRun]:
         with app.app_context():
             barrier.wait()
             try:
-                runs.append(
-                    charge_due(
-                        db.session,
-                        gateway,
-                        today=TODAY,
-                        zone=dt.UTC,
-                        workers=WORKERS,
-                        worker_session=worker_sessions(app),
-                    )
-                )
+                runs.append(charge_with_workers(app, gateway, WORKERS))
             except Exception as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
             finally:
@@ -225,27 +228,13 @@ def test_a_worker_process_killed_mid_batch_leaves_nothing_to_charge_twice(
     dying = DiesAfterCharging(SECRET_KEY, "whsec_test", api_base=localstripe_url)
     with race_app.app_context():
         with pytest.raises(BrokenProcessPool):
-            charge_due(
-                db.session,
-                dying,
-                today=TODAY,
-                zone=dt.UTC,
-                workers=2,
-                worker_session=worker_sessions(race_app),
-            )
+            charge_with_workers(race_app, dying, 2)
         db.session.remove()
         left = db.session.scalars(
             sa.select(Installment.id).where(Installment.status == "processing")
         ).all()
         assert len(left) >= 3  # the dead worker's batch, of which Stripe charged three
-        rerun = charge_due(
-            db.session,
-            gateway,
-            today=TODAY,
-            zone=dt.UTC,
-            workers=2,
-            worker_session=worker_sessions(race_app),
-        )
+        rerun = charge_with_workers(race_app, gateway, 2)
         db.session.remove()
     assert set(left) <= set(rerun.charged)
     assert_each_charged_once(race_app, gateway, references)
@@ -302,14 +291,7 @@ def test_worker_processes_on_an_in_memory_database_are_refused(gateway):
     with app.app_context():
         upgrade()
         with pytest.raises(ValueError, match="cannot share an in-memory SQLite database"):
-            charge_due(
-                db.session,
-                gateway,
-                today=TODAY,
-                zone=dt.UTC,
-                workers=2,
-                worker_session=worker_sessions(app),
-            )
+            charge_with_workers(app, gateway, 2)
         result = app.test_cli_runner().invoke(
             args=["plans", "charge-due", "--as-of", TODAY.isoformat(), "--workers", "2"]
         )
