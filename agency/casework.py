@@ -6,7 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
@@ -31,7 +31,7 @@ from agency.case_forms import (
     TextForm,
     VerificationForm,
 )
-from agency.documents import check_upload, read, store
+from agency.documents import check_upload, inline_response, store
 from agency.extensions import db
 from agency.mail import render_email, render_text
 from agency.pdf import agency_letterhead, render_pdf
@@ -612,11 +612,7 @@ def send_validation_notice(case: Case, *, actor) -> Document:
 @bp.get("/documents/<int:document_id>")
 def document(document_id: int):
     doc = db.session.get(Document, document_id) or abort(404)
-    return Response(
-        read(doc),
-        mimetype=doc.content_type,
-        headers={"Content-Disposition": f'inline; filename="{doc.filename}"'},
-    )
+    return inline_response(doc)
 
 
 def _message_context(case: Case) -> tuple[str, dict]:

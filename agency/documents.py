@@ -7,7 +7,7 @@ import hashlib
 import uuid
 from pathlib import Path
 
-from flask import current_app
+from flask import Response, current_app
 
 from agency.extensions import db
 from cases.documents import Document
@@ -58,6 +58,15 @@ UPLOAD_TYPES = {
 
 class UploadRefused(ValueError):
     """An uploaded document was refused; the message says why."""
+
+
+def inline_response(document: Document) -> Response:
+    """The document, to be shown in the browser (the caller has checked who is asking)."""
+    return Response(
+        read(document),
+        mimetype=document.content_type,
+        headers={"Content-Disposition": f'inline; filename="{document.filename}"'},
+    )
 
 
 def check_upload(data: bytes) -> str:

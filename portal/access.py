@@ -10,9 +10,10 @@ import datetime as dt
 from functools import wraps
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, g, redirect, request, session, url_for
+from flask import Blueprint, Response, abort, g, redirect, request, session, url_for
 from sqlalchemy.orm import joinedload
 
+from agency.documents import inline_response
 from agency.extensions import db
 from cases import audit
 from cases.case import Case
@@ -128,3 +129,11 @@ def own_document(document_id: int, kinds: tuple[str, ...]) -> Document:
         )
     )
     return document or abort(404)
+
+
+def own_case_document(reference: str, document_id: int, kind: str) -> Response:
+    """A document of this kind on this case of the signed-in debtor's, shown inline."""
+    document = own_document(document_id, (kind,))
+    if document.case_id != own_case(reference).id:
+        abort(404)
+    return inline_response(document)

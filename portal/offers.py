@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Response, abort, flash, redirect, url_for
+from flask import abort, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
-from agency.documents import read
 from agency.extensions import db
 from agency.money import format_cents
 from agency.settlement_letters import make_letter
@@ -23,7 +22,13 @@ from cases.offers import (
     band_quote,
     take_band_offer,
 )
-from portal.access import bp, debtor_actor, debtor_required, own_case, own_document
+from portal.access import (
+    bp,
+    debtor_actor,
+    debtor_required,
+    own_case,
+    own_case_document,
+)
 
 
 def acceptance_wording(amount_cents: int, expires_on: dt.date) -> str:
@@ -104,11 +109,4 @@ def accept_discount(reference: str):
 @bp.get("/cases/<reference>/settlement-letters/<int:document_id>")
 @debtor_required
 def settlement_letter(reference: str, document_id: int):
-    document = own_document(document_id, ("settlement_letter",))
-    if document.case_id != own_case(reference).id:
-        abort(404)
-    return Response(
-        read(document),
-        mimetype=document.content_type,
-        headers={"Content-Disposition": f'inline; filename="{document.filename}"'},
-    )
+    return own_case_document(reference, document_id, "settlement_letter")

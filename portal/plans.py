@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 
 from flask import (
-    Response,
     abort,
     current_app,
     flash,
@@ -24,7 +23,6 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, SelectChoice, SelectField
 from wtforms.validators import DataRequired, InputRequired, Optional
 
-from agency.documents import read
 from agency.extensions import db
 from agency.money import MoneyField, format_cents
 from agency.pdf import agency_letterhead
@@ -46,7 +44,13 @@ from cases.plans import (
 )
 from payments.autopay import settle_authenticated
 from payments.gateway import GatewayError
-from portal.access import bp, debtor_actor, debtor_required, own_case, own_document
+from portal.access import (
+    bp,
+    debtor_actor,
+    debtor_required,
+    own_case,
+    own_case_document,
+)
 from portal.pay import gateway
 
 SETUP_KEY = "plan_setup_intents"
@@ -301,11 +305,4 @@ def installment_authenticated(installment_id: int):
 @bp.get("/cases/<reference>/plan-agreement/<int:document_id>")
 @debtor_required
 def plan_agreement(reference: str, document_id: int):
-    document = own_document(document_id, ("plan_agreement",))
-    if document.case_id != own_case(reference).id:
-        abort(404)
-    return Response(
-        read(document),
-        mimetype=document.content_type,
-        headers={"Content-Disposition": f'inline; filename="{document.filename}"'},
-    )
+    return own_case_document(reference, document_id, "plan_agreement")

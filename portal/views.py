@@ -22,7 +22,6 @@ from sqlalchemy.orm import joinedload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from agency.documents import read
 from agency.extensions import db
 from agency.pdf import agency_letterhead, render_pdf
 from agency.timezone import agency_today
@@ -37,7 +36,7 @@ from portal.access import (
     debtor_id_required,
     debtor_required,
     own_case,
-    own_document,
+    own_case_document,
     own_payment,
     sign_in,
     sign_out,
@@ -172,14 +171,7 @@ def case(reference: str):
 @bp.get("/cases/<reference>/validation-notice/<int:document_id>")
 @debtor_required
 def validation_notice(reference: str, document_id: int):
-    document = own_document(document_id, ("validation_notice",))
-    if document.case_id != own_case(reference).id:
-        abort(404)
-    return Response(
-        read(document),
-        mimetype=document.content_type,
-        headers={"Content-Disposition": f'inline; filename="{document.filename}"'},
-    )
+    return own_case_document(reference, document_id, "validation_notice")
 
 
 def _receipt_context(entry_id: int) -> dict:

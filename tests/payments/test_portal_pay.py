@@ -89,7 +89,7 @@ def test_a_card_payment_is_applied_once_with_a_receipt_page_and_email(
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert f'src="{portal_stripe}/js.stripe.com/v3/"' in html
-    assert "localstripe-bridge.js" in html and "portal-pay.js" in html
+    assert "localstripe-bridge.js" in html and "portal-card.js" in html
     intent = intent_id(html)
     # Coming back before paying changes nothing.
     assert client.get(f"/portal/payments/{intent}").status_code == 409
