@@ -34,7 +34,7 @@ run: $(VENV)/.installed-demo
 	@echo ""
 	@echo "Recourse is starting on http://127.0.0.1:5000  (debtor portal: http://127.0.0.1:5000/portal/login)"
 	@echo "Fake Stripe on http://127.0.0.1:8420: pay with card 4242 4242 4242 4242, any future date, any CVC."
-	$(BIN)/python -m agency.demo_stripe --port 8420 --webhook http://127.0.0.1:5000/stripe/webhook & \
+	$(BIN)/python -m demo.fake_stripe --port 8420 --webhook http://127.0.0.1:5000/stripe/webhook & \
 	STRIPE_PID=$$!; trap 'kill $$STRIPE_PID 2>/dev/null' EXIT INT TERM; \
 	$(DEMO_STRIPE) SESSION_COOKIE_SECURE=false $(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
 

@@ -10,10 +10,10 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from agency.extensions import db, login_manager
 from cases import audit
 from cases.model import utcnow
 from cases.users import User, clear_failures, locked_keys, record_failure, user_by_email
+from shell.extensions import db, login_manager
 
 bp = Blueprint("auth", __name__)
 

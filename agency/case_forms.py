@@ -18,11 +18,11 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from agency.money import MoneyField
 from cases import debtors as debtor_rules
 from cases.case import CLOSE_REASONS
 from cases.contacts import CALL_OUTCOMES
 from cases.plans import FREQUENCIES, FREQUENCY_LABELS
+from shell.money import MoneyField
 
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 

@@ -9,8 +9,6 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
 
-from agency.extensions import db
-from agency.security import roles_required
 from agency.staff import actor, bp
 from cases import audit
 from cases.assignment import WORKERS, AssignmentError, assign, round_robin
@@ -20,6 +18,8 @@ from cases.debtors import Debtor
 from cases.ledger import balances
 from cases.model import utcnow
 from cases.users import User
+from shell.extensions import db
+from shell.security import roles_required
 
 STAFF_PAGE = 50
 

@@ -31,13 +31,7 @@ from agency.case_forms import (
     TextForm,
     VerificationForm,
 )
-from agency.documents import check_upload, inline_response, store
-from agency.extensions import db
-from agency.mail import render_email, render_text
-from agency.pdf import agency_letterhead, render_pdf
-from agency.plan_agreement import store_agreement
 from agency.staff import actor, bp
-from agency.timezone import agency_today, agency_zone
 from cases import debtors as debtor_rules
 from cases.audit import AuditEvent
 from cases.case import Case, TransitionError, change_status
@@ -72,6 +66,12 @@ from cases.plans import (
 )
 from cases.queue import queue_for
 from cases.users import User
+from correspondence.mail import render_email, render_text
+from correspondence.pdf import agency_letterhead, render_pdf
+from correspondence.plan_agreement import store_agreement
+from shell.document_store import check_upload, inline_response, store
+from shell.extensions import db
+from shell.timezone import agency_today, agency_zone
 
 
 def staff_case(reference: str) -> Case:

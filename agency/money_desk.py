@@ -15,11 +15,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from agency.casework import act, staff_case
-from agency.extensions import db
-from agency.money import MoneyField
-from agency.security import roles_required
 from agency.staff import actor, bp
-from agency.timezone import agency_today
 from cases.case import Case
 from cases.ledger import LedgerEntry
 from payments.ledger import (
@@ -30,6 +26,10 @@ from payments.ledger import (
 )
 from payments.trust import trust_lines
 from payments.unmatched import UnmatchedPayment, hold_unmatched, match
+from shell.extensions import db
+from shell.money import MoneyField
+from shell.security import roles_required
+from shell.timezone import agency_today
 
 
 @bp.post("/cases/<reference>/payments")

@@ -10,13 +10,13 @@ from flask import Response, abort, render_template
 from markupsafe import Markup
 
 from agency import staff
-from agency.charts import bar_chart, hbar_chart
-from agency.extensions import db
-from agency.security import roles_required
-from agency.timezone import agency_today, agency_zone
 from cases.csvsafe import write_csv
+from correspondence.charts import bar_chart, hbar_chart
 from payments import reports
 from payments.statements import Month, dollars, parse_month
+from shell.extensions import db
+from shell.security import roles_required
+from shell.timezone import agency_today, agency_zone
 
 
 @dataclass

@@ -11,11 +11,7 @@ from wtforms import IntegerField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from agency.casework import act, staff_case
-from agency.extensions import db
-from agency.money import MoneyField, parse_cents
-from agency.security import roles_required
 from agency.staff import actor, bp
-from agency.timezone import agency_today
 from cases.case import Case
 from cases.clients import Client
 from cases.ledger import balances
@@ -32,6 +28,10 @@ from cases.offers import (
     withdraw_offer,
 )
 from cases.users import User
+from shell.extensions import db
+from shell.money import MoneyField, parse_cents
+from shell.security import roles_required
+from shell.timezone import agency_today
 
 
 def _percent_bps(text: str) -> int:

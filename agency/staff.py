@@ -7,9 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from wtforms import SelectChoice
 
-from agency.extensions import db
 from agency.forms import ClientForm, UserForm
-from agency.security import STAFF, require_roles, roles_required
 from cases import audit
 from cases.case import WORKED_STATUSES, Case
 from cases.clients import Client, ClientError, create_client, update_client
@@ -21,6 +19,8 @@ from payments.fees import (
     parse_tiers,
     set_schedule,
 )
+from shell.extensions import db
+from shell.security import STAFF, require_roles, roles_required
 
 bp = Blueprint("staff", __name__, url_prefix="/agency")
 bp.before_request(require_roles(*STAFF))

@@ -79,14 +79,14 @@ def main() -> int:
     import stripe
 
     from agency import create_app
-    from agency.autopay import worker_sessions
-    from agency.extensions import db
     from cases import audit
     from cases.case import Case, change_status
     from cases.ledger import LedgerEntry
     from cases.plans import create_plan, save_card
     from payments.autopay import charge_due
     from payments.gateway import StripeGateway
+    from shell.autopay_cli import worker_sessions
+    from shell.extensions import db
 
     work = Path(tempfile.mkdtemp(prefix="bench-autopay-"))
     if args.postgres:

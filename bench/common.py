@@ -12,7 +12,7 @@ PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 def reset_database(name: str) -> str:
     """Drop and create database `name` on the local PostgreSQL; its URL."""
-    from agency.settings import database_uri
+    from shell.settings import database_uri
 
     server = sa.create_engine(database_uri(PG_SERVER), isolation_level="AUTOCOMMIT")
     with server.connect() as conn:

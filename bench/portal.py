@@ -38,7 +38,6 @@ def fill(url: str, debtors: int) -> str:
     from flask_migrate import upgrade
 
     from agency import create_app
-    from agency.extensions import db
     from cases import audit
     from cases.case import change_status, next_references, open_case
     from cases.clients import create_client
@@ -46,6 +45,7 @@ def fill(url: str, debtors: int) -> str:
     from cases.ledger import post_placement
     from payments.fees import parse_tiers, set_schedule
     from payments.ledger import post_payment
+    from shell.extensions import db
 
     actor = audit.Actor(None, "bench")
     app = create_app({"DATABASE_URL": url, "REDIS_URL": "", "SECRET_KEY": SECRET})

@@ -33,11 +33,11 @@ PLACES = [
 
 
 def fill(app, n_cases: int) -> list[str]:
-    from agency.extensions import db
     from cases import audit
     from cases.clients import create_client
     from cases.users import create_user
     from payments.fees import parse_tiers, set_schedule
+    from shell.extensions import db
 
     rng = random.Random(7)
     actor = audit.Actor(None, "bench")
@@ -264,7 +264,7 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from agency import create_app
-    from agency.extensions import db
+    from shell.extensions import db
 
     url = reset_database(DATABASE)
     app = create_app(

@@ -48,8 +48,6 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine.interfaces import ExecuteStyle
 
 from agency import create_app
-from agency.extensions import db
-from agency.settings import database_uri
 from cases import audit, referral_file, referrals
 from cases.case import Case, ReferenceCounter
 from cases.clients import Client, create_client
@@ -58,6 +56,8 @@ from cases.ledger import LedgerEntry
 from cases.referral_file import KNOWN_COLUMNS, MAX_FILE_BYTES, ReferralRow, parse
 from cases.referrals import ReferralBatch, import_file
 from payments.fees import parse_tiers, set_schedule
+from shell.extensions import db
+from shell.settings import database_uri
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = dt.date(2026, 11, 23)

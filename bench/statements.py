@@ -2,7 +2,7 @@
 
 Fills PostgreSQL (by COPY) with N clients, each with 500 cases and M payments received in the
 last month that has ended, then issues every client's statement through the app's own path
-(`agency.statement_run`: lines, totals, PDF by WeasyPrint, CSV, stored) and, in the same run, a
+(`correspondence.statement_mail`: lines, totals, PDF by WeasyPrint, CSV, stored) and, in the same run, a
 baseline: WeasyPrint rendering a bare one-page document. Prints the total, the time per
 statement and its ratio to the baseline, and where it goes (database vs PDF).
 
@@ -26,10 +26,10 @@ CASES_PER_CLIENT = 500
 
 
 def fill(app, n_clients: int, n_payments: int, month) -> None:
-    from agency.extensions import db
     from cases import audit
     from cases.clients import create_client
     from payments.fees import fee_cents, parse_tiers, set_schedule
+    from shell.extensions import db
 
     rng = random.Random(8)
     actor = audit.Actor(None, "bench")
@@ -187,7 +187,7 @@ def baseline_ms(app, runs: int = 15) -> float:
     """WeasyPrint rendering a bare one-page document, with the app's own URL fetcher."""
     from weasyprint import HTML
 
-    from agency.pdf import STATIC, OwnAssetsOnly
+    from correspondence.pdf import STATIC, OwnAssetsOnly
 
     samples = []
     with app.app_context():
@@ -209,12 +209,12 @@ def main() -> None:
     from flask_migrate import upgrade
 
     from agency import create_app, statement_run
-    from agency.extensions import db
-    from agency.timezone import agency_zone
     from cases import audit
     from cases.clients import Client
     from cases.model import utcnow
     from payments.statements import issue, last_ended_month
+    from shell.extensions import db
+    from shell.timezone import agency_zone
 
     url = reset_database(DATABASE)
     app = create_app({"DATABASE_URL": url, "REDIS_URL": "", "SECRET_KEY": "bench"})

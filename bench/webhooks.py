@@ -181,13 +181,13 @@ def seed(database_url: str, n_cases: int, rng: random.Random) -> dict[str, int]:
     from flask_migrate import upgrade
 
     from agency import create_app
-    from agency.extensions import db
     from cases import audit
     from cases.case import next_references, open_case
     from cases.clients import create_client
     from cases.debtors import Address, Debtor, match_key
     from cases.ledger import post_placement
     from payments.fees import parse_tiers, set_schedule
+    from shell.extensions import db
 
     actor = audit.Actor(None, "bench")
     app = create_app({"DATABASE_URL": database_url, "REDIS_URL": "", "SECRET_KEY": "bench"})
@@ -479,7 +479,7 @@ def check_ledger(
 ) -> list[str]:
     """What the ledger must hold, from Stripe's own PaymentIntents and charges, against what
     it holds; returns the differences (none: exact)."""
-    from agency.settings import database_uri
+    from shell.settings import database_uri
 
     truth: dict[str, tuple[str, int, int]] = {}
 

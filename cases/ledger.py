@@ -153,3 +153,12 @@ def itemize(case: Case, entries) -> dict:
         "current_amount_cents": current,
         "adds_up": current == balance,
     }
+
+
+def balance_after(session: Session, entry: LedgerEntry) -> int:
+    """The case's balance just after this entry was posted (for its receipt)."""
+    return session.scalar(
+        sa.select(cents_sum(LedgerEntry.amount_cents)).where(
+            LedgerEntry.case_id == entry.case_id, LedgerEntry.id <= entry.id
+        )
+    )

@@ -10,8 +10,11 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from cases import audit
 from cases.case import Case
 from cases.contact_log import gate, record_contact
-from cases.jobs import enqueue
+from cases.jobs import declare, enqueue
 from cases.model import Base, Timestamped, utcnow
+
+DELIVER_EMAIL = declare("mail.deliver", queue="mail")
+DELIVER_TEXT = declare("texts.deliver", queue="mail")
 
 MESSAGE_STATUSES = ("queued", "sent", "failed")
 
@@ -76,7 +79,7 @@ def send_case_email(
     )
     session.add(message)
     session.flush()
-    enqueue(session, "agency.mail:deliver", message.id, queue="mail")
+    enqueue(session, DELIVER_EMAIL, message.id)
     return message
 
 
@@ -130,5 +133,5 @@ def send_case_text(
     )
     session.add(message)
     session.flush()
-    enqueue(session, "agency.texts:deliver", message.id, queue="mail")
+    enqueue(session, DELIVER_TEXT, message.id)
     return message

@@ -20,10 +20,12 @@ from cases import audit
 from cases.case import Case, next_references
 from cases.clients import Client
 from cases.debtors import Address, Debtor, Email, Phone, match_key
-from cases.jobs import enqueue
+from cases.jobs import declare, enqueue, handles
 from cases.ledger import LedgerEntry
 from cases.model import Base, Timestamped, new_stamp, utcnow
 from cases.referral_file import ReferralRow, Rejection, parse, raw_rows
+
+IMPORT = declare("referrals.import", queue="imports")
 
 BATCH_STATUSES = (
     "mapping",
@@ -341,9 +343,10 @@ def confirm(session: Session, batch: ReferralBatch, *, actor: audit.Actor) -> No
         raise ValueError(f"this file is already {batch.status}")
     batch.status = "queued"
     audit.record(session, actor, "referral_batch", batch.id, "referral.confirmed")
-    enqueue(session, "cases.referrals:import_job", batch.id, queue="imports")
+    enqueue(session, IMPORT, batch.id)
 
 
+@handles(IMPORT.name)
 def import_job(session: Session, batch_id: int) -> None:
     """The background job: import a confirmed batch, reporting progress as it goes."""
     batch = session.get(ReferralBatch, batch_id)

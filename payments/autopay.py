@@ -40,7 +40,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from cases import audit, stamps
 from cases.case import Case
-from cases.jobs import enqueue
+from cases.jobs import declare, enqueue
 from cases.plans import (
     BREAK_AFTER_DAYS,
     RETRY_AFTER_DAYS,
@@ -52,6 +52,9 @@ from cases.plans import (
 )
 from payments.gateway import GatewayError, PaymentGateway, PaymentIntentInfo
 from payments.webhooks import apply_succeeded_intent
+
+# "Your bank asks you to confirm this payment", written by correspondence.autopay_mail.
+AUTHENTICATION_EMAIL = declare("autopay.authentication_email", queue="mail")
 
 log = logging.getLogger(__name__)
 AUTOPAY = audit.Actor(None, "autopay")
@@ -357,7 +360,7 @@ def _record_outcome(
         audit.record(
             session, AUTOPAY, "installment", installment.id, "installment.needs_auth", **details
         )
-        enqueue(session, "agency.autopay:email_authentication", installment.id, queue="mail")
+        enqueue(session, AUTHENTICATION_EMAIL, installment.id)
         run.needs_authentication.append(installment.id)
     elif intent.status in PENDING:
         run.pending.append(installment.id)  # stays `processing`: the next run reconciles it
@@ -484,7 +487,7 @@ def charge_due(
     and its outcomes recorded and committed after them: an interruption loses at most one
     batch's answers, which the next run reconciles. With `workers` above 1, that many worker
     processes charge at once, each in a session `worker_session()` opens there: it and
-    `gateway` must pickle (agency.autopay.worker_sessions, StripeGateway)."""
+    `gateway` must pickle (shell.autopay_cli.worker_sessions, StripeGateway)."""
     if workers > 1 and worker_session is None:
         raise ValueError("workers above 1 need a worker_session to open their own sessions")
     if workers > 1 and after_charge is not None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from cases import audit
 from cases.case import Case, change_status
-from cases.jobs import enqueue
+from cases.jobs import declare, enqueue
 from cases.ledger import (
     KINDS,
     METHODS,
@@ -26,6 +26,9 @@ from cases.ledger import (
 )
 from cases.offers import SettlementOffer, accepted_offer, mark_paid, paid_toward
 from payments.fees import current_schedule, fee_cents
+
+# The "settled in full" letter, written by correspondence.settlement_letters.
+SETTLED_LETTER = declare("letters.settled", queue="mail")
 
 __all__ = [
     "KINDS",
@@ -165,7 +168,7 @@ def settle_if_offer_paid(
             actor=actor,
             reason=f"settlement offer {offer.id} paid; the rest written off",
         )
-    enqueue(session, "agency.settlement_letters:settled_letter", offer.id, queue="mail")
+    enqueue(session, SETTLED_LETTER, offer.id)
     return True
 
 

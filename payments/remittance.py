@@ -154,3 +154,13 @@ def late_remittances(session: Session, today: dt.date) -> dict[int, list[LateRem
         elif not settled and today > due:
             late.setdefault(client_id, []).append(LateRemittance(number, due, None, net))
     return late
+
+
+def settled_so_far(session: Session, statement_ids: list[int]) -> dict[int, int]:
+    """Cents remitted so far against each of these statements."""
+    rows = session.execute(
+        sa.select(Remittance.statement_id, cents_sum(Remittance.amount_cents))
+        .where(Remittance.statement_id.in_(statement_ids))
+        .group_by(Remittance.statement_id)
+    ).all()
+    return dict(rows)

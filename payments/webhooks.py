@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cases import audit
 from cases.case import Case
-from cases.jobs import enqueue
+from cases.jobs import declare, enqueue
 from cases.model import Base, utcnow
 from payments.gateway import PaymentGateway, PaymentIntentInfo
 from payments.ledger import (
@@ -31,6 +31,9 @@ from payments.ledger import (
     reversed_so_far,
 )
 from payments.unmatched import hold_unmatched
+
+# The receipt of a card payment, written by correspondence.receipts.
+RECEIPT_EMAIL = declare("receipts.email", queue="mail")
 
 STRIPE = audit.Actor(None, "stripe")
 
@@ -132,7 +135,7 @@ def apply_succeeded_intent(
     except DuplicatePosting:
         return posted(session, intent.id)
     # The debtor paid just now (portal, or on the phone): a receipt goes to them at once.
-    enqueue(session, "portal.receipts:email_receipt", entry.id, queue="mail")
+    enqueue(session, RECEIPT_EMAIL, entry.id)
     return entry
 
 

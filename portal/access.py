@@ -13,14 +13,14 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, abort, g, redirect, request, session, url_for
 from sqlalchemy.orm import joinedload
 
-from agency.documents import inline_response
-from agency.extensions import db
 from cases import audit
 from cases.case import Case
 from cases.debtors import Debtor
 from cases.documents import Document
 from cases.ledger import LedgerEntry
 from cases.model import utcnow
+from shell.document_store import inline_response
+from shell.extensions import db
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, joinedload
 from cases.case import Case
 from cases.disputes import Dispute, open_disputes
 from cases.documents import Document
-from cases.ledger import LedgerEntry, cents_sum, itemize
+from cases.ledger import LedgerEntry, itemize
 from cases.offers import (
     LIVE,
     OFFERABLE_CASE_STATUSES,
@@ -105,13 +105,4 @@ def account(session: Session, case: Case, today: dt.date) -> Account:
         open_disputes=open_disputes(session, case.id),
         settlement_letters=[d for d in documents if d.kind == "settlement_letter"],
         discount=(quote[1], quote[2], band_expiry(quote[0], today)) if quote else None,
-    )
-
-
-def balance_after(session: Session, entry: LedgerEntry) -> int:
-    """The case's balance just after this entry was posted (for its receipt)."""
-    return session.scalar(
-        sa.select(cents_sum(LedgerEntry.amount_cents)).where(
-            LedgerEntry.case_id == entry.case_id, LedgerEntry.id <= entry.id
-        )
     )

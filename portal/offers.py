@@ -9,10 +9,6 @@ from flask import abort, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
-from agency.extensions import db
-from agency.money import format_cents
-from agency.settlement_letters import make_letter
-from agency.timezone import agency_today
 from cases import audit
 from cases.offers import (
     OfferError,
@@ -22,6 +18,7 @@ from cases.offers import (
     band_quote,
     take_band_offer,
 )
+from correspondence.settlement_letters import make_letter
 from portal.access import (
     bp,
     debtor_actor,
@@ -29,6 +26,9 @@ from portal.access import (
     own_case,
     own_case_document,
 )
+from shell.extensions import db
+from shell.money import format_cents
+from shell.timezone import agency_today
 
 
 def acceptance_wording(amount_cents: int, expires_on: dt.date) -> str:

@@ -24,11 +24,11 @@ import sqlalchemy as sa
 from flask import Flask, current_app, g, render_template, request, session
 from flask_wtf.csrf import generate_csrf
 
-from agency.extensions import db
-from agency.timezone import agency_today
 from cases.case import Case
 from cases.clients import Client
-from portal import i18n
+from correspondence import i18n
+from shell.extensions import db
+from shell.timezone import agency_today
 
 log = logging.getLogger(__name__)
 EXTENSION = "recourse.portal_pages"

@@ -15,15 +15,15 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired
 
-from agency.extensions import db
-from agency.money import format_cents, parse_cents
-from agency.timezone import agency_today
 from cases.case import case_by_reference
 from cases.ledger import balance_cents
 from cases.offers import accepted_offer, paid_toward
 from payments.gateway import GatewayError, PaymentGateway, PaymentIntentInfo
 from payments.webhooks import apply_succeeded_intent
 from portal.access import bp, debtor_required, own_case
+from shell.extensions import db
+from shell.money import format_cents, parse_cents
+from shell.timezone import agency_today
 
 MIN_PAYMENT_CENTS = 500
 PAYABLE = ("new", "active", "plan", "disputed")

@@ -23,11 +23,6 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, SelectChoice, SelectField
 from wtforms.validators import DataRequired, InputRequired, Optional
 
-from agency.extensions import db
-from agency.money import MoneyField, format_cents
-from agency.pdf import agency_letterhead
-from agency.plan_agreement import store_agreement
-from agency.timezone import agency_today, agency_zone
 from cases.case import Case
 from cases.offers import SettlementOffer
 from cases.plans import (
@@ -42,6 +37,8 @@ from cases.plans import (
     record_consent,
     save_card,
 )
+from correspondence.pdf import agency_letterhead
+from correspondence.plan_agreement import store_agreement
 from payments.autopay import settle_authenticated
 from payments.gateway import GatewayError
 from portal.access import (
@@ -52,6 +49,9 @@ from portal.access import (
     own_case_document,
 )
 from portal.pay import gateway
+from shell.extensions import db
+from shell.money import MoneyField, format_cents
+from shell.timezone import agency_today, agency_zone
 
 SETUP_KEY = "plan_setup_intents"
 

@@ -20,9 +20,6 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from agency.documents import UploadRefused, check_upload, store
-from agency.extensions import db
-from agency.timezone import agency_today
 from cases.debtors import (
     DebtorError,
     set_inconvenient_times,
@@ -32,8 +29,11 @@ from cases.debtors import (
 )
 from cases.disputes import DisputeError, record_dispute
 from cases.model import utcnow
-from portal import i18n
+from correspondence import i18n
 from portal.access import bp, debtor_actor, debtor_required, own_case
+from shell.document_store import UploadRefused, check_upload, store
+from shell.extensions import db
+from shell.timezone import agency_today
 
 MAX_DISPUTE_FILES = 5
 WEEKDAYS = [

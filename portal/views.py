@@ -22,15 +22,15 @@ from sqlalchemy.orm import joinedload
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from agency.extensions import db
-from agency.pdf import agency_letterhead, render_pdf
-from agency.timezone import agency_today
 from cases import audit
 from cases.case import OPEN_STATUSES, Case, case_by_reference
 from cases.debtors import Debtor, fold, set_language
+from cases.ledger import balance_after
 from cases.users import clear_failures, locked_keys, record_failure
+from correspondence import i18n
+from correspondence.pdf import agency_letterhead, render_pdf
 from payments.ledger import balances
-from portal import i18n, pages
+from portal import pages
 from portal.access import (
     bp,
     debtor_id_required,
@@ -42,8 +42,10 @@ from portal.access import (
     sign_out,
     signed_in_debtor,
 )
-from portal.account import account, balance_after
+from portal.account import account
 from portal.offers import acceptance_wording
+from shell.extensions import db
+from shell.timezone import agency_today
 
 
 class PortalSignInForm(FlaskForm):

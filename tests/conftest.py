@@ -22,8 +22,6 @@ from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import orm
 
 from agency import create_app
-from agency.extensions import db
-from agency.settings import database_uri
 from cases import audit
 from cases.case import Case, next_references, open_case
 from cases.clients import Client, create_client
@@ -32,6 +30,8 @@ from cases.users import User, create_user, issue_token
 from payments.fees import parse_tiers, set_schedule
 from payments.ledger import post_placement
 from portal import pages
+from shell.extensions import db
+from shell.settings import database_uri
 
 PASSWORD = "correct-horse-battery"
 TEST_ACTOR = audit.Actor(None, "test")
@@ -337,8 +337,8 @@ def drain_jobs(app) -> None:
     """Run whatever is queued: in-process jobs already ran; RQ jobs run in a burst worker."""
     from rq import SimpleWorker
 
-    from agency.jobs import RQRunner
     from cases.jobs import QUEUES
+    from shell.job_runner import RQRunner
 
     runner = app.extensions["recourse.jobs"]
     if isinstance(runner, RQRunner):

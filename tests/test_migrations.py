@@ -5,7 +5,7 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from agency.extensions import db
+from shell.extensions import db
 
 
 def test_migrations_match_the_models(app, db_session):
@@ -39,7 +39,7 @@ def test_db_upgrade_on_an_empty_database_then_check(tmp_path, database_url):
 def _recreate_postgres(url: str) -> None:
     import sqlalchemy as sa
 
-    from agency.settings import database_uri
+    from shell.settings import database_uri
 
     target = sa.make_url(database_uri(url))
     server = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")

@@ -352,7 +352,7 @@ def test_the_debtors_situation_steers_the_queue(client, login, make_user, make_c
 def _queries_for(app, client, path) -> int:
     from sqlalchemy import event
 
-    from agency.extensions import db
+    from shell.extensions import db
 
     statements = []
 

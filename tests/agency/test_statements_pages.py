@@ -6,9 +6,9 @@ import datetime as dt
 import sqlalchemy as sa
 import time_machine
 
-from agency.statement_run import issue_statement
 from cases import audit
 from cases.audit import AuditEvent
+from correspondence.statement_mail import issue_statement
 from payments.ledger import post_payment
 from payments.remittance import Remittance
 from payments.statements import Month

@@ -18,9 +18,9 @@ from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from agency import create_app
-from agency.extensions import db
-from agency.settings import database_uri
 from portal import pages
+from shell.extensions import db
+from shell.settings import database_uri
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -13,7 +13,6 @@ import time_machine
 from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
-from agency.extensions import db
 from cases import audit
 from cases.case import Case, change_status, next_references, open_case
 from cases.clients import Client, create_client
@@ -23,6 +22,7 @@ from cases.plans import PromiseToPay, record_promise
 from cases.users import User, create_user
 from payments.fees import parse_tiers, set_schedule
 from payments.ledger import post_placement
+from shell.extensions import db
 from tests.conftest import SUITE_DAY
 
 NY = ZoneInfo("America/New_York")

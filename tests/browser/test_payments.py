@@ -11,13 +11,13 @@ import sqlalchemy as sa
 import time_machine
 from playwright.sync_api import Browser, Page, expect
 
-from agency.extensions import db
 from cases import audit
 from cases.case import Case
 from cases.clients import create_client
 from cases.ledger import LedgerEntry
 from cases.users import create_user
 from payments.fees import parse_tiers, set_schedule
+from shell.extensions import db
 from tests.browser.test_collector import open_active_case
 from tests.conftest import SUITE_DAY
 

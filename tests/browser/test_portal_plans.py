@@ -13,13 +13,13 @@ import sqlalchemy as sa
 import time_machine
 from playwright.sync_api import Page, expect
 
-from agency.extensions import db
-from agency.timezone import agency_today
 from cases.case import Case
 from cases.clients import create_client
 from cases.plans import PaymentPlan
 from cases.users import create_user
 from payments.fees import parse_tiers, set_schedule
+from shell.extensions import db
+from shell.timezone import agency_today
 from tests.browser.test_collector import open_active_case
 from tests.browser.test_portal import (  # noqa: F401 - fixtures
     ACTOR,

@@ -12,12 +12,12 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
-from agency.extensions import db
 from cases import audit
 from cases.case import Case
 from cases.clients import create_client
 from cases.users import create_user
 from payments.fees import parse_tiers, set_schedule
+from shell.extensions import db
 
 EMAIL = "ap@acme.test"
 PASSWORD = "correct-horse-battery"

@@ -45,7 +45,7 @@ def test_business_days(day, business):
         (date(2026, 3, 7), date(2026, 3, 13), date(2026, 4, 12)),
         # The Wednesday before Thanksgiving: (Thu), Fri, Mon, Tue, Wed, Thu.
         (date(2026, 11, 25), date(2026, 12, 3), date(2027, 1, 2)),
-        # The Monday of Thanksgiving week (as the notice test in tests/agency shows).
+        # The Monday of Thanksgiving week (as the notice test in tests/correspondence shows).
         (date(2026, 11, 23), date(2026, 12, 1), date(2026, 12, 31)),
         # The day before Christmas: (Fri 25), Mon, Tue, Wed, Thu, (Fri Jan 1), Mon.
         (date(2026, 12, 24), date(2027, 1, 4), date(2027, 2, 3)),

@@ -40,7 +40,7 @@ def _answers(url: str) -> bool:
 
 
 def start_localstripe(log: Path, webhook_url: str | None = None) -> tuple[subprocess.Popen, str]:
-    """localstripe on a free port (agency.demo_stripe: 127.0.0.1, in memory), answering;
+    """localstripe on a free port (demo.fake_stripe: 127.0.0.1, in memory), answering;
     retried when another process took the port. With `webhook_url`, it delivers its events
     there, signed with WEBHOOK_SECRET."""
     webhook = ["--webhook", webhook_url, "--secret", WEBHOOK_SECRET] if webhook_url else []
@@ -49,7 +49,7 @@ def start_localstripe(log: Path, webhook_url: str | None = None) -> tuple[subpro
         url = f"http://127.0.0.1:{port}"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "agency.demo_stripe", "--port", str(port), *webhook],
+                [sys.executable, "-m", "demo.fake_stripe", "--port", str(port), *webhook],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

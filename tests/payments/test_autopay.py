@@ -283,7 +283,7 @@ def test_a_card_that_needs_authentication_asks_the_debtor_by_email(
 
 
 def test_the_daily_job_charges_what_is_due(app, db_session, autopay_case, gateway):
-    from agency.autopay import charge_due_job
+    from shell.autopay_cli import charge_due_job
 
     case, plan = autopay_case()
     run = charge_due_job(db_session, TODAY.isoformat())
@@ -298,12 +298,12 @@ def test_the_daily_job_is_on_the_cron_scheduler(app, redis_url):
     from redis import Redis
     from rq.cron import CronScheduler
 
-    from agency.autopay import JOB, SCHEDULE, register_cron
+    from shell.autopay_cli import CHARGE_DUE, SCHEDULE, register_cron
 
     scheduler = CronScheduler(connection=Redis.from_url(redis_url))
     register_cron(scheduler)
     [job] = scheduler.get_jobs()
-    assert (job.args, job.cron, job.queue_name) == ((JOB,), SCHEDULE, "payments")
+    assert (job.args, job.cron, job.queue_name) == ((CHARGE_DUE.name,), SCHEDULE, "payments")
 
 
 def test_workers_out_of_range_are_refused_and_nothing_is_charged(cli, db_session, autopay_case):

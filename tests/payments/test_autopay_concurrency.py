@@ -20,9 +20,6 @@ from flask import Flask
 from flask_migrate import upgrade
 
 from agency import create_app
-from agency.autopay import charge_due_job, worker_sessions
-from agency.extensions import db
-from agency.settings import database_uri
 from cases import audit
 from cases.case import Case, open_case
 from cases.clients import create_client
@@ -32,6 +29,9 @@ from cases.plans import Installment, create_plan, save_card
 from payments.autopay import ChargeRun, charge_due
 from payments.fees import parse_tiers, set_schedule
 from payments.gateway import StripeGateway
+from shell.autopay_cli import charge_due_job, worker_sessions
+from shell.extensions import db
+from shell.settings import database_uri
 from tests.payments.conftest import SECRET_KEY
 from tests.payments.test_gateway import VISA, card
 

@@ -7,7 +7,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from agency.extensions import db
 from cases import audit
 from cases.audit import AuditEvent
 from cases.case import Case, open_case
@@ -16,6 +15,7 @@ from cases.debtors import Address, Debtor, match_key
 from cases.ledger import LedgerEntry, post_placement
 from payments.fees import FeeSchedule, FeeTier, parse_tiers, set_schedule
 from payments.ledger import DuplicatePosting, balance_cents, post_payment
+from shell.extensions import db
 
 ACTOR = audit.Actor(None, "race")
 THREADS = 8

@@ -78,7 +78,7 @@ def test_payments_at_once_settle_once(app, committed_case):  # noqa: F811
             assert balance_cents(session, case_id) == -12_500  # the eighth: a credit to refund
     finally:
         with app.app_context():
-            from agency.extensions import db
+            from shell.extensions import db
 
             with db.engine.begin() as conn:
                 conn.execute(sa.delete(Document).where(Document.case_id == case_id))

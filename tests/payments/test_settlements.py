@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
-from agency.documents import read
 from cases import audit
 from cases.audit import AuditEvent
 from cases.documents import Document
 from cases.ledger import LedgerEntry, balance_cents
 from cases.offers import SettlementOffer, accept_offer, propose_offer
 from payments.ledger import LedgerError, post_payment, post_settlement_writeoff, reverse_payment
+from shell.document_store import read
 from tests.conftest import csrf_from, drain_jobs
 from tests.payments.test_portal_pay import (  # noqa: F401 (portal_stripe: a fixture)
     card_token,

@@ -7,7 +7,6 @@ import pytest
 from flask_migrate import upgrade
 
 from agency import create_app
-from agency.extensions import db
 from cases import audit
 from cases.case import Case, open_case
 from cases.clients import create_client
@@ -15,6 +14,7 @@ from cases.debtors import Address, Debtor, match_key
 from cases.ledger import post_placement
 from payments.fees import parse_tiers, set_schedule
 from payments.ledger import DuplicatePosting, balance_cents, post_payment
+from shell.extensions import db
 
 ACTOR = audit.Actor(None, "race")
 

@@ -15,8 +15,6 @@ from flask import g, template_rendered
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from agency.documents import store
-from agency.extensions import db
 from cases import audit
 from cases.case import change_status
 from cases.clients import update_client
@@ -27,6 +25,8 @@ from cases.stamps import CASE_RECORDS
 from payments.autopay import _claim
 from payments.ledger import post_adjustment, post_payment, reverse_payment
 from portal import pages
+from shell.document_store import store
+from shell.extensions import db
 from tests.conftest import csrf_from, portal_sign_in
 
 STAFF = audit.Actor(None, "user:collector")

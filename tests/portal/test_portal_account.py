@@ -8,10 +8,10 @@ import io
 
 import pypdf
 
-from agency.documents import store
 from cases import audit
 from cases.case import change_status
 from payments.ledger import post_payment
+from shell.document_store import store
 
 ACTOR = audit.Actor(None, "test")
 

@@ -86,7 +86,7 @@ def test_a_refused_upload_or_an_empty_reason_changes_nothing(
     db_session, signed_in, make_client, make_case, monkeypatch
 ):
     # The 10 MB limit, scaled down so the test client need not build a 10 MB body.
-    monkeypatch.setattr("agency.documents.MAX_UPLOAD_BYTES", 4096)
+    monkeypatch.setattr("shell.document_store.MAX_UPLOAD_BYTES", 4096)
     case = _active(db_session, make_case(make_client()))
     client = signed_in(case)
     for reason, files, message in (

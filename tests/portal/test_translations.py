@@ -10,7 +10,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[2]
-SPANISH = ROOT / "portal" / "translations" / "es" / "LC_MESSAGES"
+SPANISH = ROOT / "correspondence" / "translations" / "es" / "LC_MESSAGES"
 
 
 def _source_messages() -> set:
@@ -48,7 +48,7 @@ def test_the_compiled_catalogue_matches_the_po():
         po = {_key(m.id): _key(m.string) for m in read_po(f) if m.id}
     with (SPANISH / "messages.mo").open("rb") as f:
         mo = {_key(m.id): _key(m.string) for m in read_mo(f) if m.id}
-    assert mo == po, "run: pybabel compile -d portal/translations"
+    assert mo == po, "run: pybabel compile -d correspondence/translations"
 
 
 def test_a_render_uses_the_language_in_force_when_it_starts(app):

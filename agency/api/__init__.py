@@ -1,6 +1,0 @@
-"""The JSON API under /api/v1: bearer tokens, JSON errors, an OpenAPI description."""
-
-from agency.api import cases, contacts, payments, referrals, statements  # noqa: F401  (their routes register on the blueprint)
-from agency.api.base import bp
-
-__all__ = ["bp"]

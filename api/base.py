@@ -1,0 +1,58 @@
+"""The JSON API blueprint, its token check and its error handling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from api.errors import ApiError, error_response
+from cases.users import user_for_token
+from shell.extensions import csrf, db
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+OPENAPI_FILE = Path(__file__).with_name("openapi.json")
+PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+@bp.before_request
+def authenticate():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "send an API token as 'Authorization: Bearer <token>'")
+    user = user_for_token(db.session, token.strip())
+    if user is None:
+        raise ApiError(401, "unauthorized", "the API token is not valid or was revoked")
+    db.session.commit()  # last_used_at
+    g.api_user = user
+    return None
+
+
+def require_api_roles(*roles: str) -> None:
+    if g.api_user.role not in roles:
+        raise ApiError(403, "forbidden", f"this needs a token of role: {', '.join(roles)}")
+
+
+@bp.errorhandler(ApiError)
+def handle_api_error(exc: ApiError):
+    db.session.rollback()
+    return error_response(exc.status, exc.error, exc.message, exc.details)
+
+
+@bp.errorhandler(HTTPException)
+def handle_http_error(exc: HTTPException):
+    db.session.rollback()
+    name = (exc.name or "error").lower().replace(" ", "_")
+    return error_response(exc.code or 500, name, exc.description or name)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(json.loads(OPENAPI_FILE.read_text()))

@@ -1,0 +1,87 @@
+"""API: payments posted from outside (lockbox files, accounting systems, the client's books)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import g, jsonify, request
+
+from api.base import bp
+from api.cases import visible_case
+from api.errors import ApiError
+from cases import audit
+from payments.ledger import (
+    METHODS,
+    DuplicatePosting,
+    LedgerError,
+    balance_cents,
+    client_external_id,
+    post_payment,
+)
+from shell.extensions import db
+from shell.timezone import agency_today
+
+
+@bp.post("/cases/<reference>/payments")
+def post_case_payment(reference: str):
+    case = visible_case(reference)  # a client token reaches only its own cases
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "send a JSON object")
+    amount = body.get("amount_cents")
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ApiError(422, "invalid_amount", "amount_cents must be a positive integer")
+    try:
+        received_at = dt.date.fromisoformat(str(body.get("received_at", "")))
+    except ValueError:
+        raise ApiError(
+            422, "invalid_received_at", "received_at must be a date like 2026-11-23"
+        ) from None
+    if received_at > agency_today():
+        raise ApiError(422, "invalid_received_at", "received_at cannot be in the future")
+    method = body.get("method")
+    if method not in METHODS:
+        raise ApiError(422, "invalid_method", f"method must be one of: {', '.join(METHODS)}")
+    external_id = body.get("external_id")
+    if not isinstance(external_id, str) or not external_id.strip() or len(external_id) > 80:
+        raise ApiError(
+            422,
+            "invalid_external_id",
+            "external_id is required: your unique reference for this payment",
+        )
+    user = g.api_user
+    direct = user.role == "client"
+    if direct:
+        external_id = client_external_id(case.client.code, external_id)
+    try:
+        entry = post_payment(
+            db.session,
+            case,
+            amount,
+            external_id=external_id.strip(),
+            received_at=received_at,
+            method=method,
+            actor=audit.Actor.user(user),
+            direct=direct,
+            memo="via the API",
+        )
+    except DuplicatePosting:
+        raise ApiError(
+            409,
+            "duplicate",
+            f"external_id {body['external_id']} was already posted",
+            {"external_id": body["external_id"]},
+        ) from None
+    except LedgerError as exc:
+        raise ApiError(422, "invalid_payment", str(exc)) from None
+    db.session.commit()
+    return jsonify(
+        id=entry.id,
+        case=case.reference,
+        kind=entry.kind,
+        amount_cents=amount,
+        fee_cents=entry.fee_cents,
+        received_at=received_at.isoformat(),
+        balance_cents=balance_cents(db.session, case.id),
+        status=case.status,
+    ), 201

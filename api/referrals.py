@@ -1,0 +1,83 @@
+"""API: a client hands over referrals as a CSV body or as JSON rows (SPEC §10)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from flask import g, jsonify, request
+
+from api.base import bp, require_api_roles
+from api.errors import ApiError
+from cases import audit
+from cases.referral_file import FileRefused
+from cases.referrals import import_file
+from shell.extensions import db
+from shell.timezone import agency_today
+
+
+def _rows_to_csv(rows) -> bytes:
+    """JSON rows become the same CSV the file path reads, so both are checked alike."""
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise ApiError(
+            422, "invalid_body", 'send a non-empty JSON array of row objects, or {"rows": [...]}'
+        )
+    header: list[str] = []
+    for row in rows:
+        header.extend(k for k in row if k not in header)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=header)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else str(v) for k, v in row.items()})
+    return out.getvalue().encode()
+
+
+def _as_of(value: str | None) -> dt.date:
+    if not value:
+        return agency_today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(422, "invalid_as_of", "as_of must be a date like 2026-11-23") from None
+
+
+@bp.post("/referrals")
+def post_referrals():
+    require_api_roles("client")
+    as_of = request.args.get("as_of")
+    dry_run = request.args.get("dry_run", "").lower() in ("1", "true", "yes")
+    if request.mimetype in ("text/csv", "application/csv", "text/plain"):
+        data, filename = request.get_data(), "api.csv"
+    elif request.is_json:
+        body = request.get_json(silent=True)
+        if body is None:
+            raise ApiError(400, "invalid_json", "the body is not valid JSON")
+        if isinstance(body, dict):
+            as_of = body.get("as_of", as_of)
+            dry_run = bool(body.get("dry_run", dry_run))
+            body = body.get("rows")
+        data, filename = _rows_to_csv(body), "api.json"
+    else:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send the file as text/csv, or JSON rows as application/json",
+        )
+    user = g.api_user
+    try:
+        result = import_file(
+            db.session,
+            user.client,
+            data,
+            filename,
+            as_of=_as_of(as_of),
+            actor=audit.Actor.user(user),
+            source="api",
+            dry_run=dry_run,
+        )
+    except FileRefused as exc:
+        raise ApiError(422, "file_refused", str(exc)) from None
+    db.session.commit()
+    return jsonify(result.as_json()), 201 if result.accepted and not dry_run else 200

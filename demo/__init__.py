@@ -1,0 +1,1 @@
+"""The demo agency (`flask demo seed`) and the fake Stripe the demo and the tests pay through."""

@@ -1,0 +1,109 @@
+"""The app shell: settings, extensions, database, security, errors, the job runner, the payment
+gateway, /healthz and the template filters; then, once the rooms are registered, the command
+line, one unit of work per view and the check that every job has a handler.
+
+`agency.create_app` (the contract) calls `make_app`, registers the rooms' blueprints, then
+calls `finish`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Flask, current_app, jsonify
+
+# Imported for what they register: every model (schema) and every job handler.
+from correspondence import (  # noqa: F401
+    autopay_mail,
+    mail,
+    receipts,
+    reminder_run,
+    settlement_letters,
+    statement_mail,
+    texts,
+)
+from payments.gateway import StripeGateway
+from shell import cli, database, errors, job_runner, schema, security, settings  # noqa: F401
+from shell.extensions import csrf, db, login_manager, migrate
+from shell.unit_of_work import wrap_views
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def make_app(import_name: str, config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(
+        import_name,
+        instance_relative_config=True,
+        template_folder=os.path.join(ROOT, "templates"),
+        static_folder=os.path.join(ROOT, "static"),
+    )
+    app.config.update(settings.load(app.instance_path, os.environ, config or {}))
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    database.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.session_protection = "strong"
+    security.init_app(app)
+    job_runner.init_app(app)
+    _init_gateway(app)
+    errors.init_app(app)
+    app.add_template_filter(ZoneInfo, "tz")
+    app.add_template_filter(dt.date.fromisoformat, "todate")
+
+    @app.template_filter("agency_time")
+    def agency_time(moment: dt.datetime) -> str:
+        zone = ZoneInfo(app.config["AGENCY_TIMEZONE"])
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+    app.add_url_rule("/healthz", "healthz", healthz)
+    return app
+
+
+def finish(app: Flask, create_app: Callable[..., Flask]) -> Flask:
+    """After the rooms are in: the CLI, a unit of work per view, and a refusal to start while a
+    job the code may queue has no handler."""
+    cli.init_app(app)
+    wrap_views(app)
+    job_runner.check_handlers()
+    app.extensions["recourse.create_app"] = create_app  # for autopay's worker processes
+    return app
+
+
+def healthz():
+    checks: dict[str, str] = {}
+    status = 200
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - a health check reports, it does not raise
+        checks["database"] = f"error: {type(exc).__name__}"
+        status = 503
+    runner = current_app.extensions["recourse.jobs"]
+    if isinstance(runner, job_runner.RQRunner):
+        try:
+            runner.connection.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["redis"] = f"error: {type(exc).__name__}"
+            status = 503
+    return jsonify(status="ok" if status == 200 else "error", checks=checks), status
+
+
+def _init_gateway(app: Flask) -> None:
+    """The payment provider: Stripe (or a local fake Stripe through STRIPE_API_BASE)."""
+    key = app.config["STRIPE_SECRET_KEY"]
+    app.extensions["recourse.gateway"] = (
+        StripeGateway(
+            key, app.config["STRIPE_WEBHOOK_SECRET"], api_base=app.config["STRIPE_API_BASE"] or None
+        )
+        if key
+        else None
+    )

@@ -1,0 +1,217 @@
+"""The command line of SPEC §10 (flask --app wsgi ...): clients, users, tokens, demo, worker."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from rq import Worker
+
+from cases import audit
+from cases.clients import ClientError, client_by_code, create_client
+from cases.jobs import QUEUES
+from cases.offers import expire_offers
+from cases.referral_file import FileRefused
+from cases.referrals import import_file
+from cases.users import ROLES, UserError, create_user, issue_token, user_by_email
+from demo.seed import DEMO_LOGINS, portal_example, seed
+from payments.fees import DEFAULT_TIERS, FeeScheduleError, parse_tiers, set_schedule
+from shell.autopay_cli import plans_cli
+from shell.extensions import db
+from shell.job_runner import RQRunner
+from shell.reminders_cli import promises_cli, reminders_cli
+from shell.statements_cli import statements_cli
+from shell.timezone import agency_today
+
+CLI_ACTOR = audit.Actor(None, "cli")
+
+clients_cli = AppGroup("clients", help="Manage client businesses.")
+users_cli = AppGroup("users", help="Manage staff and client users.")
+tokens_cli = AppGroup("tokens", help="Issue API tokens.")
+demo_cli = AppGroup("demo", help="Demo data.")
+referrals_cli = AppGroup("referrals", help="Import referral files.")
+offers_cli = AppGroup("offers", help="Settlement offers.")
+
+
+def fail(message: str, code: int = 1):
+    db.session.rollback()
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+@clients_cli.command("create")
+@click.argument("code")
+@click.argument("name")
+@click.option(
+    "--min-age-days",
+    type=int,
+    default=90,
+    show_default=True,
+    help="Minimum days past due for a referral to be accepted.",
+)
+@click.option(
+    "--fee-tiers",
+    default=DEFAULT_TIERS,
+    show_default=True,
+    help="Days past due at referral = fee in basis points.",
+)
+@click.option("--legal-fee-bps", type=int, default=None, help="Fee for cases in legal.")
+def clients_create(code, name, min_age_days, fee_tiers, legal_fee_bps):
+    """Create a client with its fee schedule."""
+    try:
+        tiers = parse_tiers(fee_tiers)
+        client = create_client(db.session, code, name, actor=CLI_ACTOR, min_age_days=min_age_days)
+        set_schedule(db.session, client, tiers, actor=CLI_ACTOR, legal_bps=legal_fee_bps)
+    except (ClientError, FeeScheduleError) as exc:
+        fail(str(exc))
+    db.session.commit()
+    click.echo(f"Created client {client.code} ({client.name}), fee tiers {fee_tiers}")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--client", "client_code", default=None, help="Client code (client users only).")
+@click.option("--name", default="", help="Display name.")
+def users_create(email, role, client_code, name):
+    """Create a user; the password is read from standard input."""
+    client = None
+    if client_code:
+        client = client_by_code(db.session, client_code)
+        if client is None:
+            fail(f"no client with code {client_code}")
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user = create_user(
+            db.session, email, password, role, actor=CLI_ACTOR, client=client, name=name
+        )
+    except UserError as exc:
+        fail(str(exc))
+    db.session.commit()
+    click.echo(f"Created {user.role} {user.email}" + (f" for {client.code}" if client else ""))
+
+
+@tokens_cli.command("create")
+@click.argument("email")
+def tokens_create(email):
+    """Print a new API token for a user (shown once; only its hash is kept)."""
+    user = user_by_email(db.session, email)
+    if user is None or not user.active:
+        fail(f"no active user {email}")
+    token = issue_token(db.session, user, actor=CLI_ACTOR)
+    db.session.commit()
+    click.echo(token)
+
+
+@demo_cli.command("seed")
+def demo_seed():
+    """A demo agency: users of every role, three clients, cases in every status."""
+    created = seed(db.session)
+    db.session.commit()
+    if created:
+        click.echo(f"Seeded the demo agency: {created} cases.")
+    else:
+        click.echo("The demo agency is already there; nothing changed.")
+    for role, email, password in DEMO_LOGINS:
+        click.echo(f"  {role:<11} {email:<28} {password}")
+    example = portal_example(db.session)
+    if example:
+        reference, last_name, postal_code = example
+        click.echo(
+            f"  debtor      /portal/login: reference {reference}, "
+            f"last name {last_name}, ZIP {postal_code[:5]}"
+        )
+
+
+@click.command("worker")
+@click.argument("queues", nargs=-1)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(queues, burst):
+    """Run an RQ worker with the app's context (needs REDIS_URL)."""
+    runner = current_app.extensions["recourse.jobs"]
+    if not isinstance(runner, RQRunner):
+        fail("REDIS_URL is not set: without it jobs run in-process and need no worker")
+    names = list(queues) or list(QUEUES)
+    unknown = set(names) - set(QUEUES)
+    if unknown:
+        fail(f"unknown queue(s): {', '.join(sorted(unknown))}; known: {', '.join(QUEUES)}")
+    Worker(names, connection=runner.connection).work(burst=burst)
+
+
+@referrals_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--client", "client_code", required=True, help="The referring client's code.")
+@click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="The referral date ages are counted to (default: today).",
+)
+@click.option("--dry-run", is_flag=True, help="Check the file and report; import nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def referrals_import(file, client_code, as_of, dry_run, as_json):
+    """Import a referral file (CSV or XLSX): exit 0 when read, 2 when refused whole."""
+    client = client_by_code(db.session, client_code)
+    if client is None:
+        fail(f"no client with code {client_code}")
+    as_of = as_of.date() if as_of else agency_today()
+    data = Path(file).read_bytes()
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="Importing", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        result = import_file(
+            db.session,
+            client,
+            data,
+            Path(file).name,
+            as_of=as_of,
+            actor=CLI_ACTOR,
+            source="cli",
+            dry_run=dry_run,
+            progress=progress,
+        )
+    except FileRefused as exc:
+        fail(f"the file was refused: {exc}", code=2)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    db.session.commit()
+    if as_json:
+        click.echo(json.dumps(result.as_json()))
+        return
+    verb = "would be imported" if dry_run else "imported"
+    click.echo(f"{result.accepted} row(s) {verb}; {len(result.rejected)} rejected.")
+    for r in result.rejected:
+        click.echo(f"  row {r['row']}, {r['column'] or 'row'}: {r['reason']}")
+
+
+@offers_cli.command("expire")
+def offers_expire():
+    """Mark every live offer past its date expired (run daily)."""
+    count = expire_offers(db.session, agency_today(), actor=CLI_ACTOR)
+    db.session.commit()
+    click.echo(f"{count} offer(s) expired.")
+
+
+def init_app(app: Flask) -> None:
+    for group in (clients_cli, users_cli, tokens_cli, demo_cli, referrals_cli, offers_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(worker)
+    app.cli.add_command(statements_cli)
+    app.cli.add_command(reminders_cli)
+    app.cli.add_command(promises_cli)
+    app.cli.add_command(plans_cli)

@@ -1,0 +1,38 @@
+"""Error pages: HTML for people, JSON under /api/ and /stripe/; never a trace."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+
+from api.errors import error_response
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood."),
+    403: ("Not allowed", "You do not have access to this page."),
+    404: ("Not found", "There is nothing at this address."),
+    405: ("Not allowed", "That method is not allowed here."),
+    413: ("Too large", "Files can be at most 20 MB. Split the file and upload each part."),
+    429: ("Too many attempts", "Please wait a few minutes and try again."),
+    500: ("Something went wrong", "The error was logged. Please try again."),
+}
+
+
+def init_app(app: Flask) -> None:
+    def handle(error):
+        code = getattr(error, "code", 500) or 500
+        title, text = MESSAGES.get(code, (str(code), ""))
+        if request.path.startswith("/api/") or request.path.startswith("/stripe/"):
+            return error_response(code, title.lower().replace(" ", "_"), text)
+        return render_template("errors/error.html", code=code, title=title, text=text), code
+
+    for code in MESSAGES:
+        app.register_error_handler(code, handle)
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error):
+        text = (
+            "The form has expired or was not sent from this site. "
+            "Please go back, reload the page and try again."
+        )
+        return render_template("errors/error.html", code=400, title="Form expired", text=text), 400

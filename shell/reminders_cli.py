@@ -1,0 +1,80 @@
+"""`flask reminders send|schedule` and `flask promises check` (SPEC §10): the reminders job
+(correspondence.reminder_run) run from the command line or on RQ's cron scheduler."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from rq.cron import CronScheduler
+
+from cases.reminders import STATEMENT, check_promises
+from correspondence.reminder_run import SEND_DUE, SYSTEM, send_due
+from shell import autopay_cli
+from shell.job_runner import RQRunner, rq_entry
+from shell.timezone import agency_today, agency_zone
+from shell.unit_of_work import step
+
+# Hourly, a few minutes past the hour: each run sends what the rules allow at that hour.
+SCHEDULE = "5 * * * *"
+
+
+def cron_scheduler(connection):
+    """RQ's cron scheduler with the reminders job registered on the `default` queue."""
+    scheduler = CronScheduler(connection=connection)
+    scheduler.register(rq_entry, "default", args=(SEND_DUE.name,), cron=SCHEDULE, name="reminders")
+    return scheduler
+
+
+reminders_cli = AppGroup("reminders", help="Promises and payment reminders.")
+promises_cli = AppGroup("promises", help="Promises to pay.")
+
+as_of_option = click.option(
+    "--as-of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="The day to act for, in the agency's time zone (default: today).",
+)
+
+
+@reminders_cli.command("send")
+@as_of_option
+def reminders_send(as_of):
+    """Settle promises and send the reminders due now (run it hourly)."""
+    with step() as session:
+        run = send_due(session, as_of.date().isoformat() if as_of else None)
+    click.echo(
+        f"{run.today}: {len(run.kept)} promise(s) kept, {len(run.broken)} broken; "
+        f"{len(run.sent)} reminder(s) sent, {len(run.held)} held back."
+    )
+    statements = sum(1 for key in run.sent if key.startswith(f"{STATEMENT}:"))
+    if statements:
+        click.echo(f"  of them, {statements} monthly statement(s) of balance")
+    for line in run.held:
+        click.echo(f"  held: {line}")
+
+
+@promises_cli.command("check")
+@as_of_option
+def promises_check(as_of):
+    """Mark open promises kept or broken."""
+    today = as_of.date() if as_of else agency_today()
+    with step() as session:
+        settled = check_promises(session, today=today, zone=agency_zone(), actor=SYSTEM)
+    click.echo(f"{today}: {len(settled['kept'])} kept, {len(settled['broken'])} broken.")
+
+
+@reminders_cli.command("schedule")
+def reminders_schedule():
+    """Run RQ's cron scheduler: enqueues the reminders job hourly and the autopay run daily
+    (needs REDIS_URL and a worker on the default and payments queues)."""
+    runner = current_app.extensions["recourse.jobs"]
+    if not isinstance(runner, RQRunner):
+        click.echo(
+            "Error: REDIS_URL is not set: run `flask --app wsgi reminders send` hourly from cron",
+            err=True,
+        )
+        raise SystemExit(1)
+    scheduler = cron_scheduler(runner.connection)
+    autopay_cli.register_cron(scheduler)  # and the daily autopay run (plans charge-due)
+    scheduler.start()
