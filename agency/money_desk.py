@@ -37,8 +37,6 @@ def post_case_payment(reference: str):
     case = staff_case(reference)
 
     def do(form):
-        if form.received_at.data > agency_today():
-            raise ValueError("the date received cannot be in the future")
         number = form.reference.data.strip()
         try:
             # A check number identifies a payment only together with its payer: per case.
@@ -50,6 +48,7 @@ def post_case_payment(reference: str):
                 received_at=form.received_at.data,
                 method=form.method.data,
                 actor=actor(),
+                today=agency_today(),
             )
         except DuplicatePosting:
             raise ValueError(
@@ -106,8 +105,6 @@ def unmatched():
     status = 200
     if form.validate_on_submit():
         try:
-            if form.received_at.data > agency_today():
-                raise ValueError("the date received cannot be in the future")
             hold_unmatched(
                 db.session,
                 external_id=f"{form.method.data}:{form.reference.data.strip()}",
@@ -117,6 +114,7 @@ def unmatched():
                 payer=form.payer.data or "",
                 details=form.details.data or "",
                 actor=actor(),
+                today=agency_today(),
             )
         except ValueError as exc:
             db.session.rollback()

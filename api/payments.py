@@ -14,6 +14,7 @@ from payments.ledger import (
     METHODS,
     DuplicatePosting,
     LedgerError,
+    ReceivedDateError,
     balance_cents,
     client_external_id,
     post_payment,
@@ -37,8 +38,6 @@ def post_case_payment(reference: str):
         raise ApiError(
             422, "invalid_received_at", "received_at must be a date like 2026-11-23"
         ) from None
-    if received_at > agency_today():
-        raise ApiError(422, "invalid_received_at", "received_at cannot be in the future")
     method = body.get("method")
     if method not in METHODS:
         raise ApiError(422, "invalid_method", f"method must be one of: {', '.join(METHODS)}")
@@ -64,6 +63,7 @@ def post_case_payment(reference: str):
             actor=audit.Actor.user(user),
             direct=direct,
             memo="via the API",
+            today=agency_today(),
         )
     except DuplicatePosting:
         raise ApiError(
@@ -72,6 +72,8 @@ def post_case_payment(reference: str):
             f"external_id {body['external_id']} was already posted",
             {"external_id": body["external_id"]},
         ) from None
+    except ReceivedDateError:
+        raise ApiError(422, "invalid_received_at", "received_at cannot be in the future") from None
     except LedgerError as exc:
         raise ApiError(422, "invalid_payment", str(exc)) from None
     db.session.commit()

@@ -38,6 +38,7 @@ from cases.referrals import (
 from payments.ledger import (
     LedgerEntry,
     LedgerError,
+    ReceivedDateError,
     balance_cents,
     balances,
     client_external_id,
@@ -47,6 +48,7 @@ from shell.extensions import db
 from shell.money import MoneyField
 from shell.security import require_roles
 from shell.timezone import agency_today
+from shell.unit_of_work import attempt
 
 bp = Blueprint("client_area", __name__, url_prefix="/client")
 bp.before_request(require_roles("client"))
@@ -246,12 +248,10 @@ def direct_payment(reference: str):
     case = own_case(reference)
     form = DirectPaymentForm()
     if form.validate_on_submit():
-        if form.received_at.data > agency_today():
-            form.received_at.errors.append("The date cannot be in the future.")
-        else:
-            try:
+        try:
+            with attempt() as session:
                 post_payment(
-                    db.session,
+                    session,
                     case,
                     form.amount.data,
                     external_id=client_external_id(case.client.code, form.reference.data),
@@ -260,14 +260,15 @@ def direct_payment(reference: str):
                     actor=actor(),
                     direct=True,
                     memo="reported by the client",
+                    today=agency_today(),
                 )
-            except LedgerError as exc:
-                db.session.rollback()
-                form.amount.errors.append(str(exc).replace("direct:" + case.client.code + ":", ""))
-            else:
-                db.session.commit()
-                flash("Thank you. The payment was recorded and the balance updated.", "success")
-                return redirect(url_for("client_area.case", reference=case.reference))
+        except ReceivedDateError as exc:
+            form.received_at.errors.append(f"{str(exc).capitalize()}.")
+        except LedgerError as exc:
+            form.amount.errors.append(str(exc).replace("direct:" + case.client.code + ":", ""))
+        else:
+            flash("Thank you. The payment was recorded and the balance updated.", "success")
+            return redirect(url_for("client_area.case", reference=case.reference))
     return _case_page(case, RecallForm(), form, 422)
 
 

@@ -32,6 +32,8 @@ SETTLED_LETTER = declare("letters.settled", queue="mail")
 
 __all__ = [
     "KINDS",
+    "ReceivedDateError",
+    "check_received_at",
     "METHODS",
     "PLACEMENT_COMPONENTS",
     "DuplicatePosting",
@@ -72,6 +74,19 @@ def _insert_once(session: Session, entry: LedgerEntry) -> LedgerEntry:
     return entry
 
 
+class ReceivedDateError(LedgerError):
+    """The date a payment was received is not one it can have been received on."""
+
+
+def check_received_at(received_at: dt.date, today: dt.date | None = None) -> None:
+    """Money cannot arrive after today. `today` is the agency's day; without it, UTC's date
+    (never earlier than the day in any US time zone) bounds it."""
+    if not isinstance(received_at, dt.date):
+        raise ReceivedDateError("the date received must be a date")
+    if received_at > (today or dt.datetime.now(dt.UTC).date()):
+        raise ReceivedDateError("the date received cannot be in the future")
+
+
 def posted(session: Session, external_id: str) -> LedgerEntry | None:
     return session.scalar(sa.select(LedgerEntry).where(LedgerEntry.external_id == external_id))
 
@@ -88,12 +103,14 @@ def post_payment(
     direct: bool = False,
     memo: str | None = None,
     allow_overpayment: bool = False,
+    today: dt.date | None = None,
 ) -> LedgerEntry:
     """Apply a payment received by the agency (or, `direct`, by the client) to a case.
 
     The fee is the client's tier rate for the case, fixed on the entry now. Money that already
     arrived (a card payment Stripe confirmed) is never refused for exceeding the balance:
-    `allow_overpayment` posts it and leaves a credit to refund.
+    `allow_overpayment` posts it and leaves a credit to refund. A payment dated after `today`
+    (the agency's day) is refused.
     """
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
         raise LedgerError("a payment amount must be a positive number of cents")
@@ -101,6 +118,7 @@ def post_payment(
         raise LedgerError(f"method must be one of: {', '.join(METHODS)}")
     if not external_id or not external_id.strip():
         raise LedgerError("a payment needs its external id (check number, transaction id…)")
+    check_received_at(received_at, today)
     external_id = external_id.strip()[:120]
     lock_case(session, case)
     if posted(session, external_id) is not None:

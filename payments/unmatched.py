@@ -10,7 +10,13 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from cases import audit
 from cases.case import Case
 from cases.model import Base, Timestamped, utcnow
-from payments.ledger import DuplicatePosting, LedgerEntry, LedgerError, post_payment
+from payments.ledger import (
+    DuplicatePosting,
+    LedgerEntry,
+    LedgerError,
+    check_received_at,
+    post_payment,
+)
 
 
 class UnmatchedPayment(Timestamped, Base):
@@ -40,8 +46,11 @@ def hold_unmatched(
     payer: str = "",
     details: str = "",
     actor: audit.Actor,
+    today: dt.date | None = None,
 ) -> UnmatchedPayment:
-    """Keep money we could not place (never silently dropped); idempotent per external id."""
+    """Keep money we could not place (never silently dropped); idempotent per external id.
+    Money dated after `today` (the agency's day) is refused."""
+    check_received_at(received_at, today)
     existing = session.scalar(
         sa.select(UnmatchedPayment).where(UnmatchedPayment.external_id == external_id)
     )

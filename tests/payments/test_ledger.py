@@ -11,11 +11,13 @@ from payments.ledger import (
     DuplicatePosting,
     LedgerEntry,
     LedgerError,
+    ReceivedDateError,
     balance_cents,
     post_adjustment,
     post_payment,
     reverse_payment,
 )
+from payments.unmatched import UnmatchedPayment, hold_unmatched
 
 ACTOR = audit.Actor(None, "test")
 DAY = dt.date(2026, 11, 20)
@@ -146,3 +148,54 @@ def test_entries_are_append_only(db_session, make_client, make_case):
         db_session.flush()
     db_session.rollback()
     assert db_session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)) == 0
+
+
+def test_the_service_refuses_a_payment_dated_after_today_whoever_calls_it(
+    db_session, make_client, make_case
+):
+    case = make_case(make_client(), principal=50_000, status="active")
+    with pytest.raises(ReceivedDateError, match="cannot be in the future"):
+        post_payment(
+            db_session,
+            case,
+            1_000,
+            external_id="check:9001",
+            received_at=DAY + dt.timedelta(days=1),
+            method="check",
+            actor=ACTOR,
+            today=DAY,
+        )
+    # Without the agency's day, UTC's date bounds it: a date years ahead is refused all the same.
+    with pytest.raises(ReceivedDateError, match="cannot be in the future"):
+        post_payment(
+            db_session,
+            case,
+            1_000,
+            external_id="check:9002",
+            received_at=dt.date(2099, 1, 1),
+            method="check",
+            actor=ACTOR,
+        )
+    assert balance_cents(db_session, case.id) == 50_000
+    assert (
+        db_session.scalar(
+            sa.select(sa.func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "payment")
+        )
+        == 0
+    )
+    entry = pay(db_session, case, 1_000, "check:9003", today=DAY)  # today itself is fine
+    assert entry.received_at == DAY
+
+
+def test_money_held_unmatched_cannot_be_dated_after_today(db_session):
+    with pytest.raises(ReceivedDateError, match="cannot be in the future"):
+        hold_unmatched(
+            db_session,
+            external_id="check:7001",
+            amount_cents=15_000,
+            received_at=DAY + dt.timedelta(days=3),
+            method="check",
+            actor=ACTOR,
+            today=DAY,
+        )
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(UnmatchedPayment)) == 0
