@@ -10,7 +10,17 @@ from typing import Any
 from flask import Flask
 
 # The staff pages register their routes on the staff blueprint.
-from agency import caseload, casework, money_desk, reports, settlements, statements  # noqa: F401
+from agency import (  # noqa: F401
+    case_contact,
+    case_papers,
+    case_plans,
+    caseload,
+    casework,
+    money_desk,
+    report_pages,
+    settlements,
+    statement_pages,
+)
 from agency.auth import bp as auth_bp
 from agency.staff import bp as staff_bp
 from api import bp as api_bp

@@ -81,11 +81,9 @@ def login():
                 "user.signed_in",
                 address=client_address(),
             )
-            db.session.commit()
             login_user(user)
             return redirect(_safe_next(request.args.get("next")) or home_for(user))
         record_failure(db.session, keys)
-        db.session.commit()
         flash("The email or password is not right.", "error")
         status = 401
     elif request.method == "POST":

@@ -20,6 +20,7 @@ from cases.model import utcnow
 from cases.users import User
 from shell.extensions import db
 from shell.security import roles_required
+from shell.unit_of_work import attempt
 
 STAFF_PAGE = 50
 
@@ -63,15 +64,14 @@ def assign_cases():
     if not FlaskForm().validate_on_submit():
         abort(400)
     try:
-        ids = [int(i) for i in request.form.getlist("case_id")]
-        count = assign(
-            db.session, ids, request.form.get("collector_id", type=int) or 0, actor=actor()
-        )
+        with attempt():
+            ids = [int(i) for i in request.form.getlist("case_id")]
+            count = assign(
+                db.session, ids, request.form.get("collector_id", type=int) or 0, actor=actor()
+            )
     except (ValueError, AssignmentError) as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     else:
-        db.session.commit()
         flash(f"{count} case(s) assigned.", "success")
     return redirect(request.referrer or url_for("staff.cases"))
 
@@ -82,11 +82,11 @@ def distribute():
     if not FlaskForm().validate_on_submit():
         abort(400)
     try:
-        given = round_robin(db.session, actor=actor())
+        with attempt():
+            given = round_robin(db.session, actor=actor())
     except AssignmentError as exc:
         flash(str(exc), "error")
     else:
-        db.session.commit()
         flash(
             f"{sum(given.values())} unassigned case(s) spread across {len(given)} collectors.",
             "success",
@@ -130,6 +130,5 @@ def resolve_alert(alert_id: int):
         case_id=alert.case_id,
         reason=note,
     )
-    db.session.commit()
     flash("Alert resolved.", "success")
     return redirect(url_for("staff.alerts"))

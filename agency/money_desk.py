@@ -18,7 +18,7 @@ from agency.casework import act, staff_case
 from agency.staff import actor, bp
 from cases.case import Case
 from cases.ledger import LedgerEntry
-from payments.ledger import (
+from payments.posting import (
     DuplicatePosting,
     new_external_id,
     post_payment,
@@ -30,6 +30,7 @@ from shell.extensions import db
 from shell.money import MoneyField
 from shell.security import roles_required
 from shell.timezone import agency_today
+from shell.unit_of_work import attempt
 
 
 @bp.post("/cases/<reference>/payments")
@@ -105,23 +106,22 @@ def unmatched():
     status = 200
     if form.validate_on_submit():
         try:
-            hold_unmatched(
-                db.session,
-                external_id=f"{form.method.data}:{form.reference.data.strip()}",
-                amount_cents=form.amount.data,
-                received_at=form.received_at.data,
-                method=form.method.data,
-                payer=form.payer.data or "",
-                details=form.details.data or "",
-                actor=actor(),
-                today=agency_today(),
-            )
+            with attempt():
+                hold_unmatched(
+                    db.session,
+                    external_id=f"{form.method.data}:{form.reference.data.strip()}",
+                    amount_cents=form.amount.data,
+                    received_at=form.received_at.data,
+                    method=form.method.data,
+                    payer=form.payer.data or "",
+                    details=form.details.data or "",
+                    actor=actor(),
+                    today=agency_today(),
+                )
         except ValueError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
             status = 422
         else:
-            db.session.commit()
             flash("Payment kept as unmatched until it is assigned to a case.", "success")
             return redirect(url_for("staff.unmatched"))
     elif request.method == "POST":
@@ -149,12 +149,11 @@ def match_unmatched(item_id: int):
         flash("No case has that reference.", "error")
         return redirect(url_for("staff.unmatched"))
     try:
-        match(db.session, item, case, actor=actor())
+        with attempt():
+            match(db.session, item, case, actor=actor())
     except ValueError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     else:
-        db.session.commit()
         flash(f"Posted to {case.reference}.", "success")
     return redirect(url_for("staff.unmatched"))
 

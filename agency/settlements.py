@@ -32,6 +32,7 @@ from shell.extensions import db
 from shell.money import MoneyField, parse_cents
 from shell.security import roles_required
 from shell.timezone import agency_today
+from shell.unit_of_work import attempt
 
 
 def _percent_bps(text: str) -> int:
@@ -101,12 +102,11 @@ def _decide(offer_id: int, decide) -> object:
     if not FlaskForm().validate_on_submit():
         abort(400)
     try:
-        message = decide(offer)
+        with attempt():
+            message = decide(offer)
     except OfferError as exc:
-        db.session.rollback()
         flash(str(exc), "error")
     else:
-        db.session.commit()
         flash(message, "success")
     if request.form.get("back") == "case":  # decided from the case screen
         case = db.session.get(Case, offer.case_id)
@@ -168,21 +168,20 @@ def bands(code: str):
     status = 200
     if form.validate_on_submit():
         try:
-            add_band(
-                db.session,
-                client,
-                min_balance_cents=form.min_balance.data,
-                max_balance_cents=form.max_balance.data,
-                pay_bps=_percent_bps(form.pay_percent.data),
-                valid_days=form.valid_days.data,
-                actor=actor(),
-            )
+            with attempt():
+                add_band(
+                    db.session,
+                    client,
+                    min_balance_cents=form.min_balance.data,
+                    max_balance_cents=form.max_balance.data,
+                    pay_bps=_percent_bps(form.pay_percent.data),
+                    valid_days=form.valid_days.data,
+                    actor=actor(),
+                )
         except OfferError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
             status = 422
         else:
-            db.session.commit()
             flash("Band added; debtors in it see the discount in the portal.", "success")
             return redirect(url_for("staff.bands", code=client.code))
     elif request.method == "POST":
@@ -208,6 +207,5 @@ def remove_offer_band(code: str, band_id: int):
     if not FlaskForm().validate_on_submit():
         abort(400)
     remove_band(db.session, band, actor=actor())
-    db.session.commit()
     flash("Band removed.", "success")
     return redirect(url_for("staff.bands", code=client.code))

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from wtforms import SelectChoice
 
-from agency.forms import ClientForm, UserForm
+from agency.admin_forms import ClientForm, UserForm
 from cases import audit
 from cases.case import WORKED_STATUSES, Case
 from cases.clients import Client, ClientError, create_client, update_client
@@ -21,6 +21,7 @@ from payments.fees import (
 )
 from shell.extensions import db
 from shell.security import STAFF, require_roles, roles_required
+from shell.unit_of_work import attempt
 
 bp = Blueprint("staff", __name__, url_prefix="/agency")
 bp.before_request(require_roles(*STAFF))
@@ -74,14 +75,7 @@ def _save_client(form: ClientForm, client: Client | None) -> Client:
         active=form.active.data,
         **terms,
     )
-    schedule = current_schedule(db.session, client.id)
-    new_tiers = ",".join(f"{d}={b}" for d, b in tiers)
-    if (
-        schedule is None
-        or schedule.describe() != new_tiers
-        or schedule.legal_bps != form.legal_fee_bps.data
-    ):
-        set_schedule(db.session, client, tiers, actor=actor(), legal_bps=form.legal_fee_bps.data)
+    set_schedule(db.session, client, tiers, actor=actor(), legal_bps=form.legal_fee_bps.data)
     return client
 
 
@@ -91,12 +85,11 @@ def client_new():
     form = ClientForm()
     if form.validate_on_submit():
         try:
-            client = _save_client(form, None)
+            with attempt():
+                client = _save_client(form, None)
         except (ClientError, FeeScheduleError) as exc:
-            db.session.rollback()
             flash(str(exc), "error")
             return render_template("agency/client_form.html", form=form, client=None), 422
-        db.session.commit()
         flash(f"Client {client.code} created.", "success")
         return redirect(url_for("staff.clients"))
     status = 422 if request.method == "POST" else 200
@@ -115,12 +108,11 @@ def client_edit(code: str):
     form.code.data = client.code  # the code is fixed once created
     if form.validate_on_submit():
         try:
-            _save_client(form, client)
+            with attempt():
+                _save_client(form, client)
         except (ClientError, FeeScheduleError) as exc:
-            db.session.rollback()
             flash(str(exc), "error")
             return render_template("agency/client_form.html", form=form, client=client), 422
-        db.session.commit()
         flash(f"Client {client.code} saved.", "success")
         return redirect(url_for("staff.clients"))
     status = 422 if request.method == "POST" else 200
@@ -165,20 +157,19 @@ def user_new():
     form = _user_form()
     if form.validate_on_submit():
         try:
-            user = create_user(
-                db.session,
-                form.email.data,
-                form.password.data or "",
-                form.role.data,
-                actor=actor(),
-                client=_selected_client(form),
-                name=form.name.data or "",
-            )
+            with attempt():
+                user = create_user(
+                    db.session,
+                    form.email.data,
+                    form.password.data or "",
+                    form.role.data,
+                    actor=actor(),
+                    client=_selected_client(form),
+                    name=form.name.data or "",
+                )
         except UserError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
             return render_template("agency/user_form.html", form=form, user=None), 422
-        db.session.commit()
         flash(f"User {user.email} created.", "success")
         return redirect(url_for("staff.users"))
     status = 422 if request.method == "POST" else 200
@@ -192,23 +183,22 @@ def user_edit(user_id: int):
     form = _user_form(user)
     if form.validate_on_submit():
         try:
-            if normalise_email(form.email.data) != user.email:
-                raise UserError("the email address of an existing user cannot be changed")
-            update_user(
-                db.session,
-                user,
-                actor=actor(),
-                role=form.role.data,
-                client=_selected_client(form),
-                active=form.active.data,
-                name=form.name.data or "",
-                password=form.password.data or None,
-            )
+            with attempt():
+                if normalise_email(form.email.data) != user.email:
+                    raise UserError("the email address of an existing user cannot be changed")
+                update_user(
+                    db.session,
+                    user,
+                    actor=actor(),
+                    role=form.role.data,
+                    client=_selected_client(form),
+                    active=form.active.data,
+                    name=form.name.data or "",
+                    password=form.password.data or None,
+                )
         except UserError as exc:
-            db.session.rollback()
             flash(str(exc), "error")
             return render_template("agency/user_form.html", form=form, user=user), 422
-        db.session.commit()
         flash(f"User {user.email} saved.", "success")
         return redirect(url_for("staff.users"))
     status = 422 if request.method == "POST" else 200

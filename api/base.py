@@ -8,9 +8,10 @@ from pathlib import Path
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from api.errors import ApiError, error_response
+from api.json_errors import ApiError, error_response
 from cases.users import user_for_token
 from shell.extensions import csrf, db
+from shell.unit_of_work import step
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -27,10 +28,12 @@ def authenticate():
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", "send an API token as 'Authorization: Bearer <token>'")
-    user = user_for_token(db.session, token.strip())
+    # A unit of work of its own, before the view's: the token's last_used_at is kept even when
+    # the view then refuses the request (its ApiError rolls back only the view's work).
+    with step():
+        user = user_for_token(db.session, token.strip())
     if user is None:
         raise ApiError(401, "unauthorized", "the API token is not valid or was revoked")
-    db.session.commit()  # last_used_at
     g.api_user = user
     return None
 
@@ -42,13 +45,13 @@ def require_api_roles(*roles: str) -> None:
 
 @bp.errorhandler(ApiError)
 def handle_api_error(exc: ApiError):
-    db.session.rollback()
+    # Raised in a view, its unit of work rolled back already; raised before one, nothing was
+    # written.
     return error_response(exc.status, exc.error, exc.message, exc.details)
 
 
 @bp.errorhandler(HTTPException)
 def handle_http_error(exc: HTTPException):
-    db.session.rollback()
     name = (exc.name or "error").lower().replace(" ", "_")
     return error_response(exc.code or 500, name, exc.description or name)
 

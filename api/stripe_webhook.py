@@ -7,7 +7,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
-from api.errors import error_response
+from api.json_errors import error_response
 from payments.gateway import WebhookSignatureError
 from payments.webhooks import handle_event
 from shell.extensions import csrf, db
@@ -32,7 +32,8 @@ def webhook():
     def local_date(unix_time: int) -> dt.date:
         return dt.datetime.fromtimestamp(unix_time, dt.UTC).astimezone(zone).date()
 
+    # The event's record and its effect commit together with this request's unit of work (and
+    # roll back together if applying it raises, so that Stripe sends it again).
     outcome = handle_event(db.session, event, gateway, local_date)
-    db.session.commit()
     log.info("stripe event %s %s: %s", event.get("id"), event.get("type"), outcome)
     return jsonify(received=True, outcome=outcome)

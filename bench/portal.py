@@ -44,7 +44,7 @@ def fill(url: str, debtors: int) -> str:
     from cases.debtors import Address, Debtor, Email, match_key
     from cases.ledger import post_placement
     from payments.fees import parse_tiers, set_schedule
-    from payments.ledger import post_payment
+    from payments.posting import post_payment
     from shell.extensions import db
 
     actor = audit.Actor(None, "bench")

@@ -208,10 +208,11 @@ def main() -> None:
 
     from flask_migrate import upgrade
 
-    from agency import create_app, statement_run
+    from agency import create_app
     from cases import audit
     from cases.clients import Client
     from cases.model import utcnow
+    from correspondence import statement_mail as statement_run
     from payments.statements import issue, last_ended_month
     from shell.extensions import db
     from shell.timezone import agency_zone

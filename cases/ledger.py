@@ -2,7 +2,7 @@
 
 The table lives here, at the bottom of the domain, because opening a case writes its
 placements and the queue and the portal read balances; money received (payments, reversals,
-their fees) is posted by `payments.ledger`.
+their fees) is posted by `payments.posting`.
 """
 
 from __future__ import annotations

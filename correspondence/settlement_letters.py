@@ -15,7 +15,7 @@ from cases.jobs import handles
 from cases.ledger import LedgerEntry
 from cases.offers import SettlementOffer
 from correspondence.pdf import agency_letterhead, render_letter
-from payments.ledger import SETTLED_LETTER
+from payments.posting import SETTLED_LETTER
 from shell.document_store import store
 from shell.timezone import agency_today
 

@@ -19,7 +19,7 @@ from cases.offers import SettlementOffer
 from cases.plans import Installment, PaymentPlan, PromiseToPay
 from cases.users import User, create_user
 from payments.fees import parse_tiers, set_schedule
-from payments.ledger import LedgerEntry, post_payment, post_placement
+from payments.posting import LedgerEntry, post_payment, post_placement
 
 DEMO_PASSWORD = "recourse-demo"
 DEMO_LOGINS = [

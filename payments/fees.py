@@ -71,12 +71,19 @@ def parse_tiers(text: str) -> list[tuple[int, int]]:
                 f"fee tier {part!r} must look like DAYS=BASIS_POINTS, e.g. 90=2500"
             )
         tiers.append((int(days), int(bps)))
+    return checked_tiers(tiers)
+
+
+def checked_tiers(tiers: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The tiers sorted, or FeeScheduleError saying what is wrong with them."""
     if not tiers:
         raise FeeScheduleError("at least one fee tier is needed")
-    tiers.sort()
+    tiers = sorted(tiers)
     if len({d for d, _ in tiers}) != len(tiers):
         raise FeeScheduleError("two fee tiers start at the same age")
-    for _, bps in tiers:
+    for days, bps in tiers:
+        if not isinstance(days, int) or not isinstance(bps, int) or days < 0 or bps < 0:
+            raise FeeScheduleError("fee tiers are whole days and basis points, never negative")
         if bps > 10000:
             raise FeeScheduleError("a fee rate cannot exceed 100% (10000 basis points)")
     return tiers
@@ -90,8 +97,16 @@ def set_schedule(
     actor: audit.Actor,
     legal_bps: int | None = None,
 ) -> FeeSchedule:
+    """Put a new fee schedule in force for payments posted from now on; history keeps the
+    rates it was posted at. The same tiers and legal rate as the schedule in force change
+    nothing (no new version)."""
+    tiers = checked_tiers(tiers)
     if legal_bps is not None and not 0 <= legal_bps <= 10000:
         raise FeeScheduleError("the legal fee rate must be between 0 and 10000 basis points")
+    current = current_schedule(session, client.id)
+    if current is not None and current.describe() == ",".join(f"{d}={b}" for d, b in tiers):
+        if current.legal_bps == legal_bps:
+            return current
     schedule = FeeSchedule(
         client_id=client.id,
         legal_bps=legal_bps,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from cases import audit
 from cases.case import Case
 from cases.model import Base, Timestamped, utcnow
-from payments.ledger import (
+from payments.posting import (
     DuplicatePosting,
     LedgerEntry,
     LedgerError,
@@ -49,7 +49,10 @@ def hold_unmatched(
     today: dt.date | None = None,
 ) -> UnmatchedPayment:
     """Keep money we could not place (never silently dropped); idempotent per external id.
-    Money dated after `today` (the agency's day) is refused."""
+    Money dated after `today` (the agency's day), and amounts that are not a positive number
+    of cents, are refused."""
+    if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
+        raise LedgerError("an amount must be a positive number of cents")
     check_received_at(received_at, today)
     existing = session.scalar(
         sa.select(UnmatchedPayment).where(UnmatchedPayment.external_id == external_id)

@@ -21,7 +21,7 @@ from cases.case import Case
 from cases.jobs import declare, enqueue
 from cases.model import Base, utcnow
 from payments.gateway import PaymentGateway, PaymentIntentInfo
-from payments.ledger import (
+from payments.posting import (
     DuplicatePosting,
     LedgerEntry,
     lock_case,

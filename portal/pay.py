@@ -141,7 +141,6 @@ def payment(intent_id: str):
     case = case_by_reference(db.session, intent.metadata["case_reference"])
     if intent.succeeded:
         entry = apply_succeeded_intent(db.session, intent, agency_today())
-        db.session.commit()
         if entry is not None:
             flash(_("Thank you. Your payment was received."), "success")
             return redirect(url_for("portal.receipt", entry_id=entry.id))

@@ -34,6 +34,7 @@ from portal.access import bp, debtor_actor, debtor_required, own_case
 from shell.document_store import UploadRefused, check_upload, store
 from shell.extensions import db
 from shell.timezone import agency_today
+from shell.unit_of_work import attempt
 
 MAX_DISPUTE_FILES = 5
 WEEKDAYS = [
@@ -96,17 +97,17 @@ def dispute(reference: str):
     if form.validate_on_submit():
         try:
             uploads = _checked_uploads(form.documents.data)
-            found = record_dispute(
-                db.session,
-                case,
-                reason=form.reason.data,
-                channel="portal",
-                received_at=utcnow(),
-                actor=debtor_actor(),
-                on_local=agency_today(),
-            )
+            with attempt():
+                found = record_dispute(
+                    db.session,
+                    case,
+                    reason=form.reason.data,
+                    channel="portal",
+                    received_at=utcnow(),
+                    actor=debtor_actor(),
+                    on_local=agency_today(),
+                )
         except (UploadRefused, DisputeError) as exc:
-            db.session.rollback()
             form.documents.errors = [str(exc)]
             return render_template(
                 "portal/dispute.html", debtor=g.debtor, case=case, form=form
@@ -120,7 +121,6 @@ def dispute(reference: str):
                 case_id=case.id,
                 debtor_id=case.debtor_id,
             )
-        db.session.commit()
         return render_template(
             "portal/dispute_received.html",
             debtor=g.debtor,
@@ -176,9 +176,9 @@ def preferences():
                 }
             )
         try:
-            set_inconvenient_times(db.session, debtor, ranges, actor=debtor_actor())
+            with attempt():
+                set_inconvenient_times(db.session, debtor, ranges, actor=debtor_actor())
         except DebtorError as exc:
-            db.session.rollback()
             form.busy_days.errors = [_translate_debtor_error(str(exc))]
             return render_template("portal/preferences.html", debtor=debtor, form=form), 400
         set_preferences(
@@ -194,7 +194,6 @@ def preferences():
             db.session, debtor, form.monthly_statements.data, actor=debtor_actor()
         )
         session["portal_lang"] = form.language.data
-        db.session.commit()
         flash(_("Your preferences are saved."), "success")
         return redirect(url_for("portal.preferences"))
     status = 400 if request.method == "POST" else 200

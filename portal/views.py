@@ -29,7 +29,7 @@ from cases.ledger import balance_after
 from cases.users import clear_failures, locked_keys, record_failure
 from correspondence import i18n
 from correspondence.pdf import agency_letterhead, render_pdf
-from payments.ledger import balances
+from payments.posting import balances
 from portal import pages
 from portal.access import (
     bp,
@@ -43,7 +43,7 @@ from portal.access import (
     signed_in_debtor,
 )
 from portal.account import account
-from portal.offers import acceptance_wording
+from portal.offer_pages import acceptance_wording
 from shell.extensions import db
 from shell.timezone import agency_today
 
@@ -86,11 +86,9 @@ def login():
             clear_failures(db.session, keys[:1])
             if "portal_lang" not in session:
                 session["portal_lang"] = i18n.known(case.debtor.language)
-            db.session.commit()
             sign_in(case.debtor_id)
             return redirect(url_for("portal.home"))
-        record_failure(db.session, keys)
-        db.session.commit()
+        record_failure(db.session, keys)  # kept: the view returns, so its unit of work commits
         flash(_("We could not find a case with those details. Please check your letter."), "error")
         return render_template("portal/login.html", form=form), 401
     status = 400 if request.method == "POST" else 200
@@ -120,7 +118,6 @@ def language():
     debtor = signed_in_debtor()
     if debtor is not None:
         set_language(db.session, debtor, chosen, actor=audit.Actor(None, f"debtor:{debtor.id}"))
-        db.session.commit()
     target = request.form.get("next", "")
     if not target.startswith("/portal/"):
         target = url_for("portal.home")

@@ -27,7 +27,7 @@ from correspondence import (  # noqa: F401
     texts,
 )
 from payments.gateway import StripeGateway
-from shell import cli, database, errors, job_runner, schema, security, settings  # noqa: F401
+from shell import cli, database, error_pages, job_runner, schema, security, settings  # noqa: F401
 from shell.extensions import csrf, db, login_manager, migrate
 from shell.unit_of_work import wrap_views
 
@@ -54,7 +54,7 @@ def make_app(import_name: str, config: Mapping[str, Any] | None = None) -> Flask
     security.init_app(app)
     job_runner.init_app(app)
     _init_gateway(app)
-    errors.init_app(app)
+    error_pages.init_app(app)
     app.add_template_filter(ZoneInfo, "tz")
     app.add_template_filter(dt.date.fromisoformat, "todate")
 

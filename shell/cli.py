@@ -26,6 +26,7 @@ from shell.job_runner import RQRunner
 from shell.reminders_cli import promises_cli, reminders_cli
 from shell.statements_cli import statements_cli
 from shell.timezone import agency_today
+from shell.unit_of_work import step
 
 CLI_ACTOR = audit.Actor(None, "cli")
 
@@ -38,7 +39,7 @@ offers_cli = AppGroup("offers", help="Settlement offers.")
 
 
 def fail(message: str, code: int = 1):
-    db.session.rollback()
+    """Stop with the message; inside a `step()`, what the step wrote is rolled back."""
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
@@ -62,13 +63,13 @@ def fail(message: str, code: int = 1):
 @click.option("--legal-fee-bps", type=int, default=None, help="Fee for cases in legal.")
 def clients_create(code, name, min_age_days, fee_tiers, legal_fee_bps):
     """Create a client with its fee schedule."""
-    try:
-        tiers = parse_tiers(fee_tiers)
-        client = create_client(db.session, code, name, actor=CLI_ACTOR, min_age_days=min_age_days)
-        set_schedule(db.session, client, tiers, actor=CLI_ACTOR, legal_bps=legal_fee_bps)
-    except (ClientError, FeeScheduleError) as exc:
-        fail(str(exc))
-    db.session.commit()
+    with step() as session:
+        try:
+            tiers = parse_tiers(fee_tiers)
+            client = create_client(session, code, name, actor=CLI_ACTOR, min_age_days=min_age_days)
+            set_schedule(session, client, tiers, actor=CLI_ACTOR, legal_bps=legal_fee_bps)
+        except (ClientError, FeeScheduleError) as exc:
+            fail(str(exc))
     click.echo(f"Created client {client.code} ({client.name}), fee tiers {fee_tiers}")
 
 
@@ -88,13 +89,13 @@ def users_create(email, role, client_code, name):
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    try:
-        user = create_user(
-            db.session, email, password, role, actor=CLI_ACTOR, client=client, name=name
-        )
-    except UserError as exc:
-        fail(str(exc))
-    db.session.commit()
+    with step() as session:
+        try:
+            user = create_user(
+                session, email, password, role, actor=CLI_ACTOR, client=client, name=name
+            )
+        except UserError as exc:
+            fail(str(exc))
     click.echo(f"Created {user.role} {user.email}" + (f" for {client.code}" if client else ""))
 
 
@@ -105,16 +106,16 @@ def tokens_create(email):
     user = user_by_email(db.session, email)
     if user is None or not user.active:
         fail(f"no active user {email}")
-    token = issue_token(db.session, user, actor=CLI_ACTOR)
-    db.session.commit()
+    with step() as session:
+        token = issue_token(session, user, actor=CLI_ACTOR)
     click.echo(token)
 
 
 @demo_cli.command("seed")
 def demo_seed():
     """A demo agency: users of every role, three clients, cases in every status."""
-    created = seed(db.session)
-    db.session.commit()
+    with step() as session:
+        created = seed(session)
     if created:
         click.echo(f"Seeded the demo agency: {created} cases.")
     else:
@@ -173,23 +174,23 @@ def referrals_import(file, client_code, as_of, dry_run, as_json):
         bar.update(done - bar.pos)
 
     try:
-        result = import_file(
-            db.session,
-            client,
-            data,
-            Path(file).name,
-            as_of=as_of,
-            actor=CLI_ACTOR,
-            source="cli",
-            dry_run=dry_run,
-            progress=progress,
-        )
+        with step() as session:
+            result = import_file(
+                session,
+                client,
+                data,
+                Path(file).name,
+                as_of=as_of,
+                actor=CLI_ACTOR,
+                source="cli",
+                dry_run=dry_run,
+                progress=progress,
+            )
     except FileRefused as exc:
         fail(f"the file was refused: {exc}", code=2)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    db.session.commit()
     if as_json:
         click.echo(json.dumps(result.as_json()))
         return
@@ -202,8 +203,8 @@ def referrals_import(file, client_code, as_of, dry_run, as_json):
 @offers_cli.command("expire")
 def offers_expire():
     """Mark every live offer past its date expired (run daily)."""
-    count = expire_offers(db.session, agency_today(), actor=CLI_ACTOR)
-    db.session.commit()
+    with step() as session:
+        count = expire_offers(session, agency_today(), actor=CLI_ACTOR)
     click.echo(f"{count} offer(s) expired.")
 
 

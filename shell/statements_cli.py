@@ -23,6 +23,7 @@ from payments.statements import (
 )
 from shell.extensions import db
 from shell.timezone import agency_zone
+from shell.unit_of_work import step
 
 CLI_ACTOR = audit.Actor(None, "cli")
 
@@ -30,7 +31,7 @@ statements_cli = AppGroup("statements", help="Monthly contingency-fee statements
 
 
 def fail(message: str, code: int = 1):
-    db.session.rollback()
+    """Stop with the message; inside a `step()`, what the step wrote is rolled back."""
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
@@ -77,13 +78,12 @@ def run(month_text, client_code, out_dir, as_json):
     started = time.perf_counter()
     for position, client in enumerate(clients, 1):
         try:
-            result = issue_statement(db.session, client, month, actor=CLI_ACTOR)
+            with step() as session:  # each client's statement is its own unit of work
+                result = issue_statement(session, client, month, actor=CLI_ACTOR)
         except StatementError as exc:
-            db.session.rollback()
             failed += 1
             click.echo(f"Error: {client.code}: {exc}", err=True)
             continue
-        db.session.commit()
         statement = result.statement
         pdf_path = (out / f"{statement.number}.pdf").resolve()
         csv_path = (out / f"{statement.number}.csv").resolve()
@@ -115,6 +115,6 @@ def run(month_text, client_code, out_dir, as_json):
 @statements_cli.command("month-end")
 def month_end():
     """Issue last month's statements once it has ended (run it daily from cron)."""
-    numbers = run_month_end(db.session)
-    db.session.commit()
+    with step() as session:
+        numbers = run_month_end(session)
     click.echo(f"{len(numbers)} statement(s) for last month: {', '.join(numbers) or 'none'}")

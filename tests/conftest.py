@@ -28,7 +28,7 @@ from cases.clients import Client, create_client
 from cases.debtors import Address, Debtor, Email, Phone, match_key
 from cases.users import User, create_user, issue_token
 from payments.fees import parse_tiers, set_schedule
-from payments.ledger import post_placement
+from payments.posting import post_placement
 from portal import pages
 from shell.extensions import db
 from shell.settings import database_uri

@@ -420,7 +420,7 @@ def test_the_case_screen_does_not_query_per_timeline_row(
 def test_staff_post_a_payment_and_a_supervisor_reverses_it(
     client, login, make_user, make_client, make_case, db_session
 ):
-    from payments.ledger import LedgerEntry, balance_cents
+    from payments.posting import LedgerEntry, balance_cents
 
     login(make_user("collector"))
     case = make_case(make_client(), status="active", principal=30_000)
@@ -462,7 +462,7 @@ def test_staff_post_a_payment_and_a_supervisor_reverses_it(
 def test_the_same_check_number_from_two_payers_and_a_clear_reversal_error(
     client, login, make_user, make_client, make_case, db_session
 ):
-    from payments.ledger import LedgerEntry
+    from payments.posting import LedgerEntry
 
     login(make_user("supervisor"))
     acme = make_client()

@@ -11,7 +11,7 @@ from cases import audit
 from cases.contacts import ComplianceAlert, Contact
 from cases.disputes import Dispute
 from cases.plans import PromiseToPay
-from payments.ledger import post_payment, reverse_payment
+from payments.posting import post_payment, reverse_payment
 
 ACTOR = audit.Actor(None, "test")
 AT = dt.datetime(2026, 11, 10, 15, 0, tzinfo=dt.UTC)

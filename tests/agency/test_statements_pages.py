@@ -9,7 +9,7 @@ import time_machine
 from cases import audit
 from cases.audit import AuditEvent
 from correspondence.statement_mail import issue_statement
-from payments.ledger import post_payment
+from payments.posting import post_payment
 from payments.remittance import Remittance
 from payments.statements import Month
 from payments.trust import trust_lines

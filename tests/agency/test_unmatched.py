@@ -5,7 +5,7 @@ import datetime as dt
 import sqlalchemy as sa
 import time_machine
 
-from payments.ledger import LedgerEntry, balance_cents
+from payments.posting import LedgerEntry, balance_cents
 from payments.unmatched import UnmatchedPayment
 from tests.conftest import csrf_from
 

@@ -2,7 +2,7 @@
 
 import sqlalchemy as sa
 
-from payments.ledger import LedgerEntry
+from payments.posting import LedgerEntry
 
 GOOD = {
     "amount_cents": 12_345,

@@ -7,7 +7,7 @@ import io
 
 from cases import audit
 from correspondence.statement_mail import issue_statement
-from payments.ledger import post_payment
+from payments.posting import post_payment
 from payments.statements import Month
 
 ACTOR = audit.Actor(None, "test")

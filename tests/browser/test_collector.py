@@ -21,7 +21,7 @@ from cases.debtors import Address, Debtor, Email, Phone, match_key
 from cases.plans import PromiseToPay, record_promise
 from cases.users import User, create_user
 from payments.fees import parse_tiers, set_schedule
-from payments.ledger import post_placement
+from payments.posting import post_placement
 from shell.extensions import db
 from tests.conftest import SUITE_DAY
 

@@ -180,7 +180,7 @@ def test_a_plan_on_an_accepted_settlement_pays_its_amount(db_session, make_clien
 
 
 def test_a_plan_on_a_settlement_partly_paid_pays_only_the_rest(db_session, make_client, make_case):
-    from payments.ledger import post_payment
+    from payments.posting import post_payment
 
     case = make_case(make_client(), principal=100_000, status="active")
     offer = SettlementOffer(

@@ -14,7 +14,7 @@ from cases.audit import AuditEvent
 from cases.contacts import Contact
 from cases.plans import Installment, PaymentPlan
 from cases.reminders import SentReminder
-from payments.ledger import post_payment
+from payments.posting import post_payment
 from tests.agency.test_casework import act
 from tests.conftest import TEST_ACTOR, csrf_from
 from tests.correspondence.test_reminders import run

@@ -15,7 +15,7 @@ from cases.messages import OutboundMessage
 from cases.plans import Installment, PaymentPlan, PromiseToPay, record_promise
 from cases.queue import queue_for
 from cases.reminders import SentReminder
-from payments.ledger import post_payment
+from payments.posting import post_payment
 from tests.conftest import TEST_ACTOR, drain_jobs
 
 NY = ZoneInfo("America/New_York")
@@ -174,6 +174,7 @@ def test_a_promise_is_kept_when_payments_reach_it_by_the_due_date(
         10_000,
         external_id="chk-1",
         received_at=dt.date(2026, 11, 25),
+        today=dt.date(2026, 11, 25),  # posted the day it came
         method="check",
         actor=TEST_ACTOR,
     )
@@ -183,6 +184,7 @@ def test_a_promise_is_kept_when_payments_reach_it_by_the_due_date(
         5_000,
         external_id="direct-1",
         received_at=dt.date(2026, 11, 30),
+        today=dt.date(2026, 11, 30),  # posted the day it came
         method="ach",
         actor=TEST_ACTOR,
         direct=True,
@@ -207,6 +209,7 @@ def test_a_payment_after_the_due_date_does_not_keep_it(cli, db_session, promised
         15_000,
         external_id="late-1",
         received_at=dt.date(2026, 12, 1),
+        today=dt.date(2026, 12, 1),  # posted the day it came
         method="check",
         actor=TEST_ACTOR,
     )

@@ -16,7 +16,7 @@ from cases.disputes import record_dispute
 from cases.messages import OutboundMessage
 from cases.plans import Installment, PaymentPlan, break_plan, create_plan, save_card
 from payments.autopay import charge_due
-from payments.ledger import LedgerEntry, post_payment
+from payments.posting import LedgerEntry, post_payment
 from tests.conftest import TEST_ACTOR, drain_jobs
 from tests.payments.test_gateway import DECLINED, NEEDS_3DS, VISA, card
 from tests.payments.test_portal_pay import portal_stripe  # noqa: F401 - a fixture

@@ -14,7 +14,7 @@ from cases.clients import Client, create_client
 from cases.debtors import Address, Debtor, match_key
 from cases.ledger import LedgerEntry, post_placement
 from payments.fees import FeeSchedule, FeeTier, parse_tiers, set_schedule
-from payments.ledger import DuplicatePosting, balance_cents, post_payment
+from payments.posting import DuplicatePosting, balance_cents, post_payment
 from shell.extensions import db
 
 ACTOR = audit.Actor(None, "race")

@@ -9,7 +9,7 @@ from cases import audit
 from cases.audit import AuditEvent
 from cases.ledger import LedgerEntry
 from correspondence.statement_mail import issue_statement
-from payments.ledger import post_payment, reverse_payment
+from payments.posting import post_payment, reverse_payment
 from payments.statements import Month
 from tests.agency.test_admin import CLIENT_FORM, post_form
 

@@ -6,8 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from cases import audit
-from payments.fees import fee_cents
-from payments.ledger import (
+from payments.fees import FeeSchedule, current_schedule, fee_cents, set_schedule
+from payments.posting import (
     DuplicatePosting,
     LedgerEntry,
     LedgerError,
@@ -199,3 +199,48 @@ def test_money_held_unmatched_cannot_be_dated_after_today(db_session):
             today=DAY,
         )
     assert db_session.scalar(sa.select(sa.func.count()).select_from(UnmatchedPayment)) == 0
+
+
+def test_a_reversal_cannot_be_dated_after_today(db_session, make_client, make_case):
+    case = make_case(make_client(), principal=50_000, status="active")
+    payment = pay(db_session, case, 10_000, "check:9100", today=DAY)
+    with pytest.raises(ReceivedDateError, match="cannot be in the future"):
+        reverse_payment(
+            db_session,
+            payment,
+            amount_cents=None,
+            external_id="reversal:9100",
+            received_at=DAY + dt.timedelta(days=2),
+            reason="the check bounced",
+            actor=ACTOR,
+            today=DAY,
+        )
+    assert balance_cents(db_session, case.id) == 40_000
+
+
+@pytest.mark.parametrize("amount", [0, -100, 1.5, True])
+def test_money_held_unmatched_must_be_a_positive_number_of_cents(db_session, amount):
+    with pytest.raises(LedgerError, match="positive number of cents"):
+        hold_unmatched(
+            db_session,
+            external_id="check:7002",
+            amount_cents=amount,
+            received_at=DAY,
+            method="check",
+            actor=ACTOR,
+            today=DAY,
+        )
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(UnmatchedPayment)) == 0
+
+
+def test_the_same_fee_schedule_again_makes_no_new_version(db_session, make_client):
+    client = make_client()
+    before = db_session.scalar(sa.select(sa.func.count()).select_from(FeeSchedule))
+    same = current_schedule(db_session, client.id)
+    tiers = [(t.min_days, t.bps) for t in same.tiers]
+    assert set_schedule(db_session, client, tiers, actor=ACTOR, legal_bps=same.legal_bps) is same
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(FeeSchedule)) == before
+    changed = set_schedule(db_session, client, [(90, 2000)], actor=ACTOR)
+    assert changed is not same and changed.describe() == "90=2000"
+    with pytest.raises(ValueError, match="never negative"):
+        set_schedule(db_session, client, [(90, -5)], actor=ACTOR)

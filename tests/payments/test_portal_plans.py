@@ -15,7 +15,7 @@ from pypdf import PdfReader
 
 from cases.offers import SettlementOffer
 from cases.plans import PaymentPlan
-from payments.ledger import LedgerEntry
+from payments.posting import LedgerEntry
 from tests.conftest import csrf_from
 from tests.payments.test_autopay import TODAY, autopay_case  # noqa: F401 - a fixture
 from tests.payments.test_gateway import NEEDS_3DS, VISA, card

@@ -14,7 +14,7 @@ from cases.case import Case
 from cases.documents import Document
 from cases.ledger import LedgerEntry
 from cases.offers import SettlementOffer, accept_offer, propose_offer
-from payments.ledger import balance_cents, post_payment
+from payments.posting import balance_cents, post_payment
 from tests.payments.test_concurrency import THREADS, committed_case  # noqa: F401 (a fixture)
 
 ACTOR = audit.Actor(None, "race")

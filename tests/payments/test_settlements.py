@@ -15,7 +15,7 @@ from cases.audit import AuditEvent
 from cases.documents import Document
 from cases.ledger import LedgerEntry, balance_cents
 from cases.offers import SettlementOffer, accept_offer, propose_offer
-from payments.ledger import LedgerError, post_payment, post_settlement_writeoff, reverse_payment
+from payments.posting import LedgerError, post_payment, post_settlement_writeoff, reverse_payment
 from shell.document_store import read
 from tests.conftest import csrf_from, drain_jobs
 from tests.payments.test_portal_pay import (  # noqa: F401 (portal_stripe: a fixture)
@@ -158,6 +158,7 @@ def test_money_after_the_deadline_does_not_settle(db_session, accepted):
         received_at=offer.expires_on + dt.timedelta(days=1),
         method="check",
         actor=STAFF,
+        today=offer.expires_on + dt.timedelta(days=1),  # posted the day it came
     )
     assert offer.status == "accepted" and case.status == "active"
     assert balance_cents(db_session, case.id) == 15_000

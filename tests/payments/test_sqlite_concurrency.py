@@ -13,7 +13,7 @@ from cases.clients import create_client
 from cases.debtors import Address, Debtor, match_key
 from cases.ledger import post_placement
 from payments.fees import parse_tiers, set_schedule
-from payments.ledger import DuplicatePosting, balance_cents, post_payment
+from payments.posting import DuplicatePosting, balance_cents, post_payment
 from shell.extensions import db
 
 ACTOR = audit.Actor(None, "race")

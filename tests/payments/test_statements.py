@@ -14,7 +14,7 @@ from cases import audit
 from cases.audit import AuditEvent
 from cases.ledger import LedgerEntry
 from cases.model import utcnow
-from payments.ledger import post_payment, reverse_payment
+from payments.posting import post_payment, reverse_payment
 from payments.statements import (
     Month,
     Statement,

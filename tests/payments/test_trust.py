@@ -3,7 +3,7 @@
 import datetime as dt
 
 from cases import audit
-from payments.ledger import post_payment, reverse_payment
+from payments.posting import post_payment, reverse_payment
 from payments.trust import trust_lines
 
 ACTOR = audit.Actor(None, "test")

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from cases.audit import AuditEvent
 from payments.gateway import sign_payload
-from payments.ledger import LedgerEntry, balance_cents
+from payments.posting import LedgerEntry, balance_cents
 from payments.unmatched import UnmatchedPayment
 from payments.webhooks import StripeEvent
 from tests.payments.conftest import WEBHOOK_SECRET

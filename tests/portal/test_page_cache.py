@@ -23,7 +23,7 @@ from cases.offers import add_band, propose_offer, remove_band, withdraw_offer
 from cases.plans import create_plan, mark_paid
 from cases.stamps import CASE_RECORDS
 from payments.autopay import _claim
-from payments.ledger import post_adjustment, post_payment, reverse_payment
+from payments.posting import post_adjustment, post_payment, reverse_payment
 from portal import pages
 from shell.document_store import store
 from shell.extensions import db

@@ -10,7 +10,7 @@ import pypdf
 
 from cases import audit
 from cases.case import change_status
-from payments.ledger import post_payment
+from payments.posting import post_payment
 from shell.document_store import store
 
 ACTOR = audit.Actor(None, "test")

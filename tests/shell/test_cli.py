@@ -7,7 +7,7 @@ from cases.clients import Client, client_by_code
 from cases.contacts import Contact
 from cases.users import User, user_by_email, user_for_token
 from payments.fees import current_schedule
-from payments.ledger import LedgerEntry
+from payments.posting import LedgerEntry
 from tests.conftest import portal_sign_in
 
 
@@ -143,7 +143,7 @@ def test_demo_seed_twice_leaves_the_same_counts(cli, client, db_session):
 
 
 def test_demo_balances_add_up_and_paid_cases_owe_nothing(cli, db_session):
-    from payments.ledger import balances
+    from payments.posting import balances
 
     cli.invoke(args=["demo", "seed"])
     cases = db_session.scalars(sa.select(Case)).all()

@@ -15,7 +15,7 @@ import time_machine
 from cases import audit
 from cases.jobs import enqueue
 from cases.messages import OutboundMessage
-from payments.ledger import post_payment
+from payments.posting import post_payment
 from payments.statements import Statement
 from tests.conftest import drain_jobs
 

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import g, jsonify
 
 from api.base import bp
-from api.errors import ApiError
+from api.json_errors import ApiError
 from cases.case import Case
 from cases.ledger import itemization
 from shell.extensions import db

@@ -7,8 +7,8 @@ import datetime as dt
 from flask import g, jsonify, request
 
 from api.base import bp, require_api_roles
-from api.cases import visible_case
-from api.errors import ApiError
+from api.case_lookup import visible_case
+from api.json_errors import ApiError
 from cases import audit
 from cases.contact_log import ContactError, contact_window, record_contact
 from cases.contacts import CHANNELS
@@ -77,7 +77,6 @@ def post_contact(reference: str):
         )
     except ContactError as exc:
         raise ApiError(422, "invalid_contact", str(exc)) from None
-    db.session.commit()
     return jsonify(
         id=recorded.contact.id,
         violations=[{"rule": v.rule, "message": v.message} for v in recorded.violations],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 
-from api.errors import error_response
+from api.json_errors import error_response
 
 MESSAGES = {
     400: ("Bad request", "The request could not be understood."),

@@ -1,4 +1,4 @@
-"""The staff and client forms (Flask-WTF: every form carries a CSRF token)."""
+"""The admin's forms for clients and users (Flask-WTF: every form carries a CSRF token)."""
 
 from __future__ import annotations
 

@@ -52,6 +52,7 @@ from portal.pay import gateway
 from shell.extensions import db
 from shell.money import MoneyField, format_cents
 from shell.timezone import agency_today, agency_zone
+from shell.unit_of_work import attempt
 
 SETUP_KEY = "plan_setup_intents"
 
@@ -126,19 +127,19 @@ def choose_plan(reference: str):
             400 if request.method == "POST" else 200
         )
     try:
-        plan = create_plan(
-            db.session,
-            case,
-            frequency=form.frequency.data,
-            count=form.count.data,
-            first_on=form.first_on.data,
-            today=agency_today(),
-            actor=debtor_actor(),
-            down_payment_cents=form.down_payment.data or 0,
-            autopay=form.autopay.data,
-        )
+        with attempt():
+            plan = create_plan(
+                db.session,
+                case,
+                frequency=form.frequency.data,
+                count=form.count.data,
+                first_on=form.first_on.data,
+                today=agency_today(),
+                actor=debtor_actor(),
+                down_payment_cents=form.down_payment.data or 0,
+                autopay=form.autopay.data,
+            )
     except PlanError as exc:
-        db.session.rollback()
         form.count.errors = [_plan_error(str(exc), offer)]
         return render_template("portal/plan.html", **context), 400
     if not plan.autopay:
@@ -149,7 +150,6 @@ def choose_plan(reference: str):
             actor=debtor_actor(),
         )
         store_agreement(case, plan, uploaded_by_id=None)
-    db.session.commit()
     if plan.autopay:
         return redirect(url_for("portal.autopay", plan_id=plan.id))
     flash(_("Your payment plan is set up. Pay each installment here by its due date."), "success")
@@ -240,7 +240,6 @@ def autopay_done(plan_id: int):
     )
     record_consent(db.session, plan, text=authorisation_text(), actor=debtor_actor())
     store_agreement(case, plan, uploaded_by_id=None)
-    db.session.commit()
     session[SETUP_KEY] = {k: v for k, v in session[SETUP_KEY].items() if k != str(plan.id)}
     flash(_("Your card is saved. Each installment will be charged on its due date."), "success")
     return redirect(url_for("portal.case", reference=case.reference))
@@ -293,7 +292,6 @@ def installment_authenticated(installment_id: int):
         flash(str(exc), "error")
         return redirect(url_for("portal.case", reference=case.reference))
     if settle_authenticated(db.session, installment, intent, zone=agency_zone()):
-        db.session.commit()
         flash(_("Thank you. Your installment was paid."), "success")
     else:
         flash(

@@ -29,6 +29,7 @@ from portal.access import (
 from shell.extensions import db
 from shell.money import format_cents
 from shell.timezone import agency_today
+from shell.unit_of_work import attempt
 
 
 def acceptance_wording(amount_cents: int, expires_on: dt.date) -> str:
@@ -54,9 +55,9 @@ def accept(reference: str, offer_id: int):
     wording = acceptance_wording(offer.amount_cents, offer.expires_on)
     actor = debtor_actor()
     try:
-        accept_offer(db.session, offer, actor=actor, today=agency_today(), wording=wording)
+        with attempt():
+            accept_offer(db.session, offer, actor=actor, today=agency_today(), wording=wording)
     except OfferError:
-        db.session.rollback()
         flash(_("This offer can no longer be accepted."), "error")
         return redirect(url_for("portal.case", reference=case.reference))
     return _accepted(case, offer, actor, wording)
@@ -64,7 +65,6 @@ def accept(reference: str, offer_id: int):
 
 def _accepted(case, offer: SettlementOffer, actor: audit.Actor, wording: str):
     make_letter(db.session, offer, "terms", actor=actor, wording=wording)
-    db.session.commit()
     flash(
         _(
             "You accepted the offer. Pay $%(amount)s by %(date)s to settle the account.",
@@ -98,9 +98,9 @@ def accept_discount(reference: str):
     try:
         if wording is None:
             raise OfferError("no discount")
-        offer = take_band_offer(db.session, case, today=today, actor=actor, wording=wording)
+        with attempt():
+            offer = take_band_offer(db.session, case, today=today, actor=actor, wording=wording)
     except OfferError:
-        db.session.rollback()
         flash(_("This offer can no longer be accepted."), "error")
         return redirect(url_for("portal.case", reference=case.reference))
     return _accepted(case, offer, actor, wording)

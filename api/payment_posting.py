@@ -7,10 +7,10 @@ import datetime as dt
 from flask import g, jsonify, request
 
 from api.base import bp
-from api.cases import visible_case
-from api.errors import ApiError
+from api.case_lookup import visible_case
+from api.json_errors import ApiError
 from cases import audit
-from payments.ledger import (
+from payments.posting import (
     METHODS,
     DuplicatePosting,
     LedgerError,
@@ -76,7 +76,6 @@ def post_case_payment(reference: str):
         raise ApiError(422, "invalid_received_at", "received_at cannot be in the future") from None
     except LedgerError as exc:
         raise ApiError(422, "invalid_payment", str(exc)) from None
-    db.session.commit()
     return jsonify(
         id=entry.id,
         case=case.reference,

@@ -9,7 +9,7 @@ import io
 from flask import g, jsonify, request
 
 from api.base import bp, require_api_roles
-from api.errors import ApiError
+from api.json_errors import ApiError
 from cases import audit
 from cases.referral_file import FileRefused
 from cases.referrals import import_file
@@ -79,5 +79,4 @@ def post_referrals():
         )
     except FileRefused as exc:
         raise ApiError(422, "file_refused", str(exc)) from None
-    db.session.commit()
     return jsonify(result.as_json()), 201 if result.accepted and not dry_run else 200

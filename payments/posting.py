@@ -107,10 +107,11 @@ def post_payment(
 ) -> LedgerEntry:
     """Apply a payment received by the agency (or, `direct`, by the client) to a case.
 
-    The fee is the client's tier rate for the case, fixed on the entry now. Money that already
-    arrived (a card payment Stripe confirmed) is never refused for exceeding the balance:
-    `allow_overpayment` posts it and leaves a credit to refund. A payment dated after `today`
-    (the agency's day) is refused.
+    The fee is the client's tier rate for the case, fixed on the entry now. A payment dated
+    after `today` (the agency's day) is refused. Money that already arrived (a card payment
+    Stripe confirmed, dated by Stripe's clock; money held unmatched, checked when it was held)
+    is never refused for exceeding the balance or for its date: `allow_overpayment` posts it
+    and leaves a credit to refund.
     """
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
         raise LedgerError("a payment amount must be a positive number of cents")
@@ -118,7 +119,8 @@ def post_payment(
         raise LedgerError(f"method must be one of: {', '.join(METHODS)}")
     if not external_id or not external_id.strip():
         raise LedgerError("a payment needs its external id (check number, transaction id…)")
-    check_received_at(received_at, today)
+    if not allow_overpayment:
+        check_received_at(received_at, today)
     external_id = external_id.strip()[:120]
     lock_case(session, case)
     if posted(session, external_id) is not None:
@@ -246,8 +248,10 @@ def reverse_payment(
     received_at: dt.date,
     reason: str,
     actor: audit.Actor,
+    today: dt.date | None = None,
 ) -> LedgerEntry:
-    """Reverse all or part of a payment (a refund, a chargeback, a bounced check).
+    """Reverse all or part of a payment (a refund, a chargeback, a bounced check), dated
+    `received_at`, never after `today` (the agency's day).
 
     The fee goes back in proportion, computed so that reversals of a whole payment give back
     exactly the fee it earned. A paid or settled case whose balance reopens becomes active.
@@ -256,6 +260,7 @@ def reverse_payment(
         raise LedgerError("only payments can be reversed")
     if not reason or not reason.strip():
         raise LedgerError("say why the payment is reversed")
+    check_received_at(received_at, today)
     case = session.get(Case, payment.case_id)
     lock_case(session, case)
     paid = -payment.amount_cents

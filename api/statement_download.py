@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Response, g, jsonify, request, url_for
 
 from api.base import bp, require_api_roles
-from api.errors import ApiError
+from api.json_errors import ApiError
 from cases.clients import client_by_code
 from payments.statements import Statement, StatementError, parse_month, statement_for
 from shell.extensions import db

@@ -1,0 +1,33 @@
+"""The client area's forms: recalling a case, reporting a payment made to the client directly,
+and uploading a referral file."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length
+
+from shell.money import MoneyField
+
+
+class RecallForm(FlaskForm):
+    reason = TextAreaField(
+        "Why are you recalling this account?", validators=[DataRequired(), Length(max=1000)]
+    )
+
+
+class DirectPaymentForm(FlaskForm):
+    amount = MoneyField("Amount paid to you", validators=[InputRequired()])
+    received_at = DateField("Date you received it", validators=[DataRequired()])
+    method = SelectField("How it was paid", choices=["check", "ach", "wire", "cash", "card"])
+    reference = StringField(
+        "Your reference (check number, transaction id)", validators=[DataRequired(), Length(max=80)]
+    )
+
+
+class UploadForm(FlaskForm):
+    file = FileField(
+        "Referral file (CSV or Excel .xlsx, up to 20 MB)",
+        validators=[FileRequired("Choose a file to upload.")],
+    )

@@ -1,0 +1,183 @@
+"""The client's referral files (/client/referrals): upload, match the columns when ours are not
+found, preview, confirm or cancel, follow the import and download the rejected rows."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from cases.csvsafe import write_csv
+from cases.referral_file import KNOWN_COLUMNS, REQUIRED_COLUMNS, FileRefused, raw_rows, read_header
+from cases.referrals import (
+    ReferralBatch,
+    apply_mapping,
+    cancel,
+    confirm,
+    hold_for_mapping,
+    preview,
+)
+from client_area.forms import UploadForm
+from client_area.views import actor, bp
+from shell.extensions import db
+from shell.timezone import agency_today
+from shell.unit_of_work import attempt
+
+
+def own_batch(batch_id: int) -> ReferralBatch:
+    batch = db.session.get(ReferralBatch, batch_id)
+    if batch is None or batch.client_id != current_user.client_id:
+        abort(404)
+    return batch
+
+
+def _referrals_page(form: UploadForm, status: int = 200):
+    batches = db.session.scalars(
+        sa.select(ReferralBatch)
+        .where(ReferralBatch.client_id == current_user.client_id)
+        .order_by(ReferralBatch.created_at.desc(), ReferralBatch.id.desc())
+        .limit(100)
+    ).all()
+    return render_template("client/referrals.html", batches=batches, form=form), status
+
+
+@bp.get("/referrals")
+def referrals():
+    return _referrals_page(UploadForm())
+
+
+@bp.post("/referrals")
+def upload():
+    form = UploadForm()
+    if not form.validate_on_submit():
+        return _referrals_page(form, 422)
+    upload = form.file.data
+    data, filename = upload.read(), upload.filename or "upload.csv"
+    client = current_user.client
+    try:
+        with attempt():
+            batch = preview(db.session, client, data, filename, as_of=agency_today(), actor=actor())
+    except FileRefused as exc:
+        if _needs_mapping(data, filename, str(exc)):
+            batch = hold_for_mapping(
+                db.session, client, data, filename, as_of=agency_today(), actor=actor()
+            )
+            flash(f"{exc} Match your columns to ours below.", "error")
+            return redirect(url_for("client_area.mapping", batch_id=batch.id))
+        form.file.errors.append(str(exc))
+        return _referrals_page(form, 422)
+    return redirect(url_for("client_area.batch", batch_id=batch.id))
+
+
+def _needs_mapping(data: bytes, filename: str, message: str) -> bool:
+    """A readable file refused only for its column names can be mapped."""
+    try:
+        read_header(data, filename)
+    except FileRefused:
+        return False
+    return "column" in message.lower()
+
+
+@bp.route("/referrals/<int:batch_id>/mapping", methods=["GET", "POST"])
+def mapping(batch_id: int):
+    batch = own_batch(batch_id)
+    if batch.status != "mapping":
+        return redirect(url_for("client_area.batch", batch_id=batch.id))
+    header = [h for h in read_header(batch.content, batch.filename) if h.strip()]
+    current = {ours: theirs for theirs, ours in (current_user.client.header_mapping or {}).items()}
+    if request.method == "POST":
+        if not FlaskForm().validate_on_submit():
+            abort(400)
+        chosen = {}
+        for ours in KNOWN_COLUMNS:
+            theirs = request.form.get(f"map-{ours}", "")
+            if theirs and theirs in header:
+                chosen[theirs] = ours
+        try:
+            with attempt():
+                apply_mapping(db.session, batch, chosen, actor=actor())
+        except FileRefused as exc:
+            flash(str(exc), "error")
+            current = {ours: theirs for theirs, ours in chosen.items()}
+        else:
+            flash("Columns matched. We will use this mapping for your next files too.", "success")
+            return redirect(url_for("client_area.batch", batch_id=batch.id))
+    return render_template(
+        "client/mapping.html",
+        batch=batch,
+        header=header,
+        current=current,
+        known=KNOWN_COLUMNS,
+        required=REQUIRED_COLUMNS,
+        form=FlaskForm(),
+    )
+
+
+@bp.get("/referrals/<int:batch_id>")
+def batch(batch_id: int):
+    batch = own_batch(batch_id)
+    if batch.status == "mapping":
+        return redirect(url_for("client_area.mapping", batch_id=batch.id))
+    return render_template("client/batch.html", batch=batch, form=FlaskForm())
+
+
+@bp.get("/referrals/<int:batch_id>/status.json")
+def batch_status(batch_id: int):
+    batch = own_batch(batch_id)
+    db.session.refresh(batch)
+    return jsonify(
+        status=batch.status,
+        processed=batch.processed_rows,
+        total=batch.total_rows,
+        percent=batch.percent_done,
+        accepted=batch.accepted_count,
+        rejected=batch.rejected_count,
+    )
+
+
+@bp.post("/referrals/<int:batch_id>/confirm")
+def batch_confirm(batch_id: int):
+    batch = own_batch(batch_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        with attempt():
+            confirm(db.session, batch, actor=actor())  # the import job is sent after the commit
+    except ValueError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("client_area.batch", batch_id=batch.id))
+
+
+@bp.post("/referrals/<int:batch_id>/cancel")
+def batch_cancel(batch_id: int):
+    batch = own_batch(batch_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        with attempt():
+            cancel(db.session, batch, actor=actor())
+    except ValueError as exc:
+        flash(str(exc), "error")
+    else:
+        flash("The file was set aside; nothing was imported.", "info")
+    return redirect(url_for("client_area.referrals"))
+
+
+@bp.get("/referrals/<int:batch_id>/rejected.csv")
+def batch_rejected(batch_id: int):
+    """The rejected rows as the client sent them, with a `reason` column, to fix and re-upload."""
+    batch = own_batch(batch_id)
+    reasons = {
+        r["row"]: f"{r['column']}: {r['reason']}" if r["column"] else r["reason"]
+        for r in batch.rejected
+    }
+    header, rows = raw_rows(batch.content, batch.filename)
+    body = write_csv(
+        ([*cells, reasons[number]] for number, cells in rows if number in reasons),
+        [*header, "reason"],
+    )
+    name = f"rejected-rows-{batch.id}.csv"
+    return Response(
+        body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
