@@ -15,6 +15,8 @@ from cases.model import Base, Timestamped, new_stamp, utcnow
 
 STATUSES = ("new", "active", "plan", "paid", "settled", "disputed", "closed")
 OPEN_STATUSES = ("new", "active", "plan", "disputed")
+# The statuses in the order a case moves through them, for pages that count cases by status.
+STATUSES_BY_STAGE = ("new", "active", "plan", "disputed", "paid", "settled", "closed")
 # The open cases a collector works from the queue (a disputed case waits for verification).
 WORKED_STATUSES = ("new", "active", "plan")
 CLOSE_REASONS = ("recalled", "uncollectible", "cease", "bankrupt", "deceased", "legal", "duplicate")
@@ -88,6 +90,21 @@ class Case(Timestamped, Base):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    # What a case in its status can take. Services refuse by these and pages ask them, so no
+    # template keeps a list of statuses of its own.
+    @property
+    def takes_payments(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def takes_offers(self) -> bool:
+        """Settlement offers and promises to pay: a case being worked, not one in dispute."""
+        return self.status in WORKED_STATUSES
+
+    @property
+    def takes_plan(self) -> bool:
+        return self.status == "active"
 
     def __repr__(self) -> str:
         return f"<Case {self.reference} {self.status}>"

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cases import audit
-from cases.case import Case
+from cases.case import WORKED_STATUSES, Case
 from cases.clients import Client
 from cases.ledger import LedgerEntry, balance_cents, cents_sum
 from cases.model import Base, Timestamped, utcnow
@@ -25,7 +25,7 @@ COLLECTOR_ALONE_BPS = 8500
 MAX_EXPIRY_DAYS = 60
 APPROVERS = ("admin", "supervisor")
 STAFF = ("admin", "supervisor", "collector")
-OFFERABLE_CASE_STATUSES = ("new", "active", "plan")
+OFFERABLE_CASE_STATUSES = WORKED_STATUSES  # Case.takes_offers
 
 
 class SettlementOffer(Timestamped, Base):

@@ -111,7 +111,7 @@ def record_promise(
         raise PromiseError("a promise cannot be due in the past")
     if due_on > today + dt.timedelta(days=90):
         raise PromiseError("a promise more than 90 days out is a payment plan, not a promise")
-    if not case.is_open or case.status == "disputed":
+    if not case.takes_offers:
         raise PromiseError(f"a {case.status} case takes no promise")
     promise = PromiseToPay(
         case_id=case.id, amount_cents=amount_cents, due_on=due_on, recorded_by_id=actor.user_id
@@ -249,7 +249,7 @@ def create_plan(
     autopay: bool = False,
 ) -> PaymentPlan:
     """Put a plan in force on an active case: its schedule, and the case moves to `plan`."""
-    if case.status != "active":
+    if not case.takes_plan:
         raise PlanError(f"a {case.status} case cannot take a payment plan")
     if active_plan(session, case.id) is not None:
         raise PlanError("this case already has a payment plan in force")

@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired
 
 from cases.case import case_by_reference
 from cases.ledger import balance_cents
-from cases.offers import accepted_offer, paid_toward
+from payments.card import CardAmountError, can_pay_by_card, check_card_amount, settlement_due
 from payments.gateway import GatewayError, PaymentGateway, PaymentIntentInfo
 from payments.webhooks import apply_succeeded_intent
 from portal.access import bp, debtor_required, own_case
@@ -25,14 +25,8 @@ from shell.extensions import db
 from shell.money import format_cents, parse_cents
 from shell.timezone import agency_today
 
-MIN_PAYMENT_CENTS = 500
-PAYABLE = ("new", "active", "plan", "disputed")
-
-
-@bp.app_template_global()
-def can_pay(status: str, balance_cents: int) -> bool:
-    """Whether the portal offers a card payment on a case: open, and owing the minimum."""
-    return status in PAYABLE and balance_cents >= MIN_PAYMENT_CENTS
+# Templates ask the same rule the pay page applies.
+bp.add_app_template_global(can_pay_by_card, "can_pay")
 
 
 class AmountForm(FlaskForm):
@@ -56,14 +50,15 @@ def _amount(form: AmountForm, balance: int) -> int | None:
     except ValueError:
         form.amount.errors = [_("Enter an amount like 125.50.")]
         return None
-    if cents < MIN_PAYMENT_CENTS:
-        form.amount.errors = [_("The smallest payment is $5.00.")]
-    elif cents > balance:
-        form.amount.errors = [
-            _("You owe $%(balance)s; enter that or less.", balance=format_cents(balance))
-        ]
-    else:
-        return cents
+    try:
+        return check_card_amount(cents, balance)
+    except CardAmountError as exc:
+        if exc.kind == "too_small":
+            form.amount.errors = [_("The smallest payment is $5.00.")]
+        else:
+            form.amount.errors = [
+                _("You owe $%(balance)s; enter that or less.", balance=format_cents(balance))
+            ]
     return None
 
 
@@ -72,14 +67,11 @@ def _amount(form: AmountForm, balance: int) -> int | None:
 def pay(reference: str):
     case = own_case(reference)
     balance = balance_cents(db.session, case.id)
-    if not can_pay(case.status, balance):
+    if not can_pay_by_card(case, balance):
         flash(_("There is nothing to pay on this account."), "info")
         return redirect(url_for("portal.case", reference=case.reference))
-    offer = accepted_offer(db.session, case.id)
-    if offer is not None and offer.expires_on < agency_today():
-        offer = None
     # An accepted settlement: the page starts at what is left to pay on it.
-    due = min(balance, offer.amount_cents - paid_toward(db.session, offer)) if offer else balance
+    offer, due = settlement_due(db.session, case, balance, agency_today())
     form = AmountForm(amount=format_cents(due))
     context = {
         "debtor": g.debtor,

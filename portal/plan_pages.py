@@ -101,7 +101,7 @@ def _own_plan(plan_id: int) -> tuple[PaymentPlan, Case]:
 @debtor_required
 def choose_plan(reference: str):
     case = own_case(reference)
-    if case.status != "active" or active_plan(db.session, case.id) is not None:
+    if not case.takes_plan or active_plan(db.session, case.id) is not None:
         flash(_("A payment plan cannot be set up on this account online. Please call us."), "info")
         return redirect(url_for("portal.case", reference=case.reference))
     total, offer = plan_total(db.session, case)

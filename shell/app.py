@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import Flask, current_app, jsonify
 
+from cases.case import STATUSES_BY_STAGE
+
 # Imported for what they register: every model (schema) and every job handler.
 from correspondence import (  # noqa: F401
     autopay_mail,
@@ -57,6 +59,7 @@ def make_app(import_name: str, config: Mapping[str, Any] | None = None) -> Flask
     error_pages.init_app(app)
     app.add_template_filter(ZoneInfo, "tz")
     app.add_template_filter(dt.date.fromisoformat, "todate")
+    app.add_template_global(STATUSES_BY_STAGE, "case_statuses")
 
     @app.template_filter("agency_time")
     def agency_time(moment: dt.datetime) -> str:

@@ -69,7 +69,7 @@ def test_unknown_queues_and_names_are_refused(db_session):
 def test_the_app_refuses_to_start_while_a_declared_job_has_no_handler(monkeypatch, tmp_path):
     monkeypatch.setitem(jobs._declared, "tests.orphan", jobs.Job("tests.orphan"))
     with pytest.raises(RuntimeError, match="jobs declared with no handler: tests.orphan"):
-        create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/orphan.db"})
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/orphan.db"})
 
 
 def test_the_domain_queues_jobs_by_name_and_the_app_handles_every_one(app):

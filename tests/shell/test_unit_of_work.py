@@ -1,0 +1,105 @@
+"""One unit of work per request: the boundary commits once if the view returned (whatever its
+status code), rolls back if it raised, and sends the jobs only after its commit; a refusal shown
+by the view undoes just its own part."""
+
+import pytest
+import sqlalchemy as sa
+from flask import abort
+
+from agency import create_app
+from cases import audit
+from cases.audit import AuditEvent
+from cases.jobs import enqueue, pending
+from shell.extensions import db
+from shell.unit_of_work import attempt, in_unit_of_work
+from tests.shell.jobs_for_tests import MARK
+
+ACTOR = audit.Actor(None, "test")
+
+
+def record(label: str) -> None:
+    audit.record(db.session, ACTOR, "test", label, "uow.test")
+
+
+def recorded() -> set[str]:
+    return set(
+        db.session.scalars(sa.select(AuditEvent.entity_id).where(AuditEvent.action == "uow.test"))
+    ) | set(
+        db.session.scalars(sa.select(AuditEvent.entity_id).where(AuditEvent.action == "job.ran"))
+    )
+
+
+class Refused(ValueError):
+    pass
+
+
+@pytest.fixture
+def boundary(tmp_path):
+    """An app of its own (its own SQLite file) with views that write and then end each way."""
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/uow.db", "TESTING": True})
+    with app.app_context():
+        db.create_all()
+
+    def returns_422():
+        record("kept-on-422")
+        return "refused, and the attempt counted", 422
+
+    def aborts():
+        record("gone-on-abort")
+        enqueue(db.session, MARK, "job-of-an-aborted-request")
+        abort(409)
+
+    def refuses_part():
+        record("kept-beside-refusal")
+        enqueue(db.session, MARK, "job-kept")
+        try:
+            with attempt():
+                record("undone-by-refusal")
+                enqueue(db.session, MARK, "job-dropped")
+                raise Refused("no")
+        except Refused:
+            return "shown", 422
+        return "unreachable", 500
+
+    def crashes():
+        record("gone-on-crash")
+        raise RuntimeError("bug")
+
+    for view in (returns_422, aborts, refuses_part, crashes):
+        app.add_url_rule(f"/{view.__name__}", view.__name__, in_unit_of_work(view))
+    return app
+
+
+def test_a_view_that_returns_commits_whatever_its_status(boundary):
+    assert boundary.test_client().get("/returns_422").status_code == 422
+    with boundary.app_context():
+        assert "kept-on-422" in recorded()
+
+
+def test_a_view_that_raises_leaves_nothing_and_sends_no_job(boundary):
+    boundary.config["PROPAGATE_EXCEPTIONS"] = False
+    client = boundary.test_client()
+    assert client.get("/aborts").status_code == 409
+    assert client.get("/crashes").status_code == 500
+    with boundary.app_context():
+        assert recorded() == set()
+    runner = boundary.extensions["recourse.jobs"]
+    assert [r.args for r in runner.ran] == []
+
+
+def test_a_refused_part_is_undone_and_the_rest_commits_with_its_jobs(boundary):
+    assert boundary.test_client().get("/refuses_part").status_code == 422
+    runner = boundary.extensions["recourse.jobs"]
+    assert [r.args for r in runner.ran] == [("job-kept",)]
+    with boundary.app_context():
+        assert recorded() == {"kept-beside-refusal", "job-kept"}
+        assert pending(db.session) == []
+
+
+def test_every_view_of_the_app_runs_in_the_unit_of_work(app):
+    unwrapped = [
+        endpoint
+        for endpoint, view in app.view_functions.items()
+        if endpoint != "static" and getattr(view, "__wrapped__", None) is None
+    ]
+    assert unwrapped == []
