@@ -20,9 +20,11 @@ from cases.case import Case
 from cases.ledger import LedgerEntry
 from payments.posting import (
     DuplicatePosting,
+    case_external_id,
     new_external_id,
     post_payment,
     reverse_payment,
+    unmatched_external_id,
 )
 from payments.trust import trust_lines
 from payments.unmatched import UnmatchedPayment, hold_unmatched, match
@@ -45,7 +47,7 @@ def post_case_payment(reference: str):
                 db.session,
                 case,
                 form.amount.data,
-                external_id=f"{form.method.data}:{case.reference}:{number}",
+                external_id=case_external_id(form.method.data, case.reference, number),
                 received_at=form.received_at.data,
                 method=form.method.data,
                 actor=actor(),
@@ -109,7 +111,7 @@ def unmatched():
             with attempt():
                 hold_unmatched(
                     db.session,
-                    external_id=f"{form.method.data}:{form.reference.data.strip()}",
+                    external_id=unmatched_external_id(form.method.data, form.reference.data),
                     amount_cents=form.amount.data,
                     received_at=form.received_at.data,
                     method=form.method.data,

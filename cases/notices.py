@@ -1,5 +1,5 @@
 """The validation notice (Reg F 1006.34, model form B-1): its content as plain data, and
-marking it sent. Rendering to PDF is the web app's job (agency/pdf.py)."""
+marking it sent. Rendering to PDF is correspondence/pdf.py's job."""
 
 from __future__ import annotations
 

@@ -41,7 +41,9 @@ __all__ = [
     "LedgerError",
     "balance_cents",
     "balances",
+    "case_external_id",
     "client_external_id",
+    "unmatched_external_id",
     "new_external_id",
     "post_adjustment",
     "post_payment",
@@ -343,6 +345,17 @@ def post_adjustment(
         amount_cents=amount_cents,
     )
     return entry
+
+
+# The external identities of money that arrives outside Stripe, built here and nowhere else.
+def case_external_id(method: str, case_reference: str, number: str) -> str:
+    """A check or transfer posted on a case: its number identifies it only with its payer."""
+    return f"{method}:{case_reference}:{number.strip()}"
+
+
+def unmatched_external_id(method: str, number: str) -> str:
+    """Money held before we know whose it is: the instrument's number alone."""
+    return f"{method}:{number.strip()}"
 
 
 def client_external_id(client_code: str, reference: str) -> str:
