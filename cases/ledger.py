@@ -156,9 +156,19 @@ def itemize(case: Case, entries) -> dict:
 
 
 def balance_after(session: Session, entry: LedgerEntry) -> int:
-    """The case's balance just after this entry was posted (for its receipt)."""
-    return session.scalar(
+    """The case's balance just after this entry was posted (for its receipt), with the
+    settlement write-off this payment brought about: it is posted next, under the same lock."""
+    through = session.scalar(
         sa.select(cents_sum(LedgerEntry.amount_cents)).where(
             LedgerEntry.case_id == entry.case_id, LedgerEntry.id <= entry.id
         )
     )
+    following = session.scalar(
+        sa.select(LedgerEntry)
+        .where(LedgerEntry.case_id == entry.case_id, LedgerEntry.id > entry.id)
+        .order_by(LedgerEntry.id)
+        .limit(1)
+    )
+    if following is not None and following.kind == "settlement_writeoff":
+        through += following.amount_cents
+    return through

@@ -199,6 +199,15 @@ def propose_offer(
     return offer
 
 
+def _locked(session: Session, offer: SettlementOffer) -> SettlementOffer:
+    """The offer as it stands now, its row locked until the unit of work ends: two people
+    acting on one offer at once (two accepts, an accept and a withdraw) take turns, and the
+    second sees what the first did. (SQLite runs one writer at a time anyway.)"""
+    session.flush()  # what this unit of work already changed stands (refresh would drop it)
+    session.refresh(offer, with_for_update=True)
+    return offer
+
+
 def _set_status(
     session: Session, offer: SettlementOffer, status: str, *, actor: audit.Actor, reason: str
 ) -> None:
@@ -222,6 +231,7 @@ def approve_offer(
     """A supervisor's approval puts a proposed offer in front of the debtor."""
     if role not in APPROVERS:
         raise OfferError("only a supervisor or an admin can approve an offer")
+    _locked(session, offer)
     if offer.status != "proposed":
         raise OfferError(f"this offer is {offer.status}, not waiting for approval")
     if offer.expires_on < today:
@@ -239,6 +249,7 @@ def withdraw_offer(
     an approved offer no longer on the table)."""
     if role not in APPROVERS:
         raise OfferError("only a supervisor or an admin can withdraw an offer")
+    _locked(session, offer)
     if offer.status not in ("proposed", "approved"):
         raise OfferError(f"this offer is {offer.status}; only open offers can be withdrawn")
     if not reason or not reason.strip():
@@ -251,6 +262,9 @@ def accept_offer(
     session: Session, offer: SettlementOffer, *, actor: audit.Actor, today: dt.date, wording: str
 ) -> SettlementOffer:
     """The debtor accepts: the time and the words they agreed to are kept."""
+    _locked(session, offer)
+    if offer.status == "accepted":
+        raise OfferError("this offer was already accepted")
     if offer.status != "approved":
         raise OfferError("this offer cannot be accepted")
     if offer.expires_on < today:
@@ -278,9 +292,9 @@ def accept_offer(
 def expire_offers(session: Session, today: dt.date, *, actor: audit.Actor = audit.SYSTEM) -> int:
     """Mark every live offer past its date expired (run daily by a job or command)."""
     due = session.scalars(
-        sa.select(SettlementOffer).where(
-            SettlementOffer.status.in_(LIVE), SettlementOffer.expires_on < today
-        )
+        sa.select(SettlementOffer)
+        .where(SettlementOffer.status.in_(LIVE), SettlementOffer.expires_on < today)
+        .with_for_update(skip_locked=True)  # one being accepted right now is left to its owner
     ).all()
     for offer in due:
         _set_status(session, offer, "expired", actor=actor, reason="its date passed")
@@ -296,6 +310,9 @@ def accepted_offer(session: Session, case_id: int) -> SettlementOffer | None:
 
 
 def mark_paid(session: Session, offer: SettlementOffer, *, actor: audit.Actor) -> None:
+    _locked(session, offer)
+    if offer.status != "accepted":
+        raise OfferError(f"this offer is {offer.status}; only an accepted offer is paid")
     _set_status(session, offer, "paid", actor=actor, reason="the settlement amount was paid")
 
 

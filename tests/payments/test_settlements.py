@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from cases import audit
 from cases.audit import AuditEvent
 from cases.documents import Document
-from cases.ledger import LedgerEntry, balance_cents
+from cases.ledger import LedgerEntry, balance_after, balance_cents
 from cases.offers import SettlementOffer, accept_offer, propose_offer
 from payments.posting import LedgerError, post_payment, post_settlement_writeoff, reverse_payment
 from shell.document_store import read
@@ -222,3 +222,14 @@ def test_end_to_end_accept_and_pay_by_card(
     assert f"/agency/documents/{letters[1].id}" in screen and "<td>paid</td>" in screen
     pdf = client.get(f"/agency/documents/{letters[1].id}")
     assert "Settled in full" in PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text()
+
+
+def test_the_receipt_of_the_payment_that_settles_states_the_balance_after_the_writeoff(
+    db_session, accepted
+):
+    case, offer = accepted
+    first = pay(db_session, case, 30_000, "2001")
+    last = pay(db_session, case, 55_000, "2002")  # reaches the $850.00: settled
+    assert case.status == "settled" and balance_cents(db_session, case.id) == 0
+    assert balance_after(db_session, first) == 70_000
+    assert balance_after(db_session, last) == 0  # not the $150.00 written off
