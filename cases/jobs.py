@@ -6,15 +6,24 @@ says what should run without naming the code that runs it. The app shell checks 
 that every declared job has a handler, decides how jobs run (RQ with a `REDIS_URL`,
 in-process otherwise) and runs them once the current transaction has committed, so a job
 never looks for rows that are not there yet. A handler takes the session first, then plain
-ids: `def email_receipt(session, entry_id): ...`.
+ids: `def email_receipt(session, entry_id): ...`, and is safe to run again.
+
+Every job asked for is also written to the outbox (`job_outbox`) in the same transaction as the
+change that asked for it, and marked sent once the runner has it: a job whose hand-over failed
+(Redis down) is not lost, and is sent again by the sweep (`flask jobs sweep`, the worker at
+start, the cron scheduler every minute).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session, scoped_session
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, Session, mapped_column, scoped_session
+
+from cases.model import Base, utcnow
 
 QUEUES = ("default", "imports", "payments", "mail")
 PENDING_KEY = "recourse.pending_jobs"
@@ -36,6 +45,35 @@ class JobRequest:
     args: tuple
     queue: str = "default"
     job_id: str | None = None
+    outbox_id: int | None = None
+
+
+class OutboxJob(Base):
+    """A job asked for, written with the change that asked for it; `sent_at` once the runner
+    took it (queued on Redis, or run in-process)."""
+
+    __tablename__ = "job_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(80))
+    queue: Mapped[str] = mapped_column(sa.String(20))
+    args: Mapped[list] = mapped_column(sa.JSON)
+    job_id: Mapped[str | None] = mapped_column(sa.String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (
+        sa.Index(
+            "ix_job_outbox_unsent",
+            "created_at",
+            postgresql_where=sa.text("sent_at IS NULL"),
+            sqlite_where=sa.text("sent_at IS NULL"),
+        ),
+    )
+
+    def request(self) -> JobRequest:
+        return JobRequest(self.name, tuple(self.args), self.queue, self.job_id, self.id)
 
 
 _declared: dict[str, Job] = {}
@@ -93,13 +131,41 @@ def enqueue(session: Session, job: Job | str, *args, job_id: str | None = None) 
     """Ask for `job` to run with `args` once this unit of work commits (dropped if it rolls
     back)."""
     job = declared(job if isinstance(job, str) else job.name)
-    request = JobRequest(job.name, args, job.queue, job_id)
     if isinstance(session, scoped_session):
         session = session()
     if not session.in_transaction():
         session.begin()  # so that a rollback, even of an otherwise empty unit, drops the job
+    row = OutboxJob(name=job.name, queue=job.queue, args=list(args), job_id=job_id)
+    session.add(row)
+    session.flush()
+    request = row.request()
     pending(session).append(request)
     return request
+
+
+def unsent(
+    session: Session, *, older_than: dt.timedelta, limit: int = 500, lock: bool = True
+) -> list[OutboxJob]:
+    """Jobs asked for at least `older_than` ago that no runner took yet, oldest first; with
+    `lock`, rows another sweep holds are skipped and these are held until the commit."""
+    query = (
+        sa.select(OutboxJob)
+        .where(OutboxJob.sent_at.is_(None), OutboxJob.created_at <= utcnow() - older_than)
+        .order_by(OutboxJob.id)
+        .limit(limit)
+    )
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
+
+
+def mark_sent(session: Session, ids: list[int]) -> None:
+    if ids:
+        session.execute(
+            sa.update(OutboxJob)
+            .where(OutboxJob.id.in_(ids), OutboxJob.sent_at.is_(None))
+            .values(sent_at=utcnow(), attempts=OutboxJob.attempts + 1)
+        )
 
 
 def pending(session: Session) -> list[JobRequest]:

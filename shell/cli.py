@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from redis.exceptions import RedisError
 from rq import Worker
 
 from cases import audit
@@ -22,7 +24,7 @@ from demo.seed import DEMO_LOGINS, portal_example, seed
 from payments.fees import DEFAULT_TIERS, FeeScheduleError, parse_tiers, set_schedule
 from shell.autopay_cli import plans_cli
 from shell.extensions import db
-from shell.job_runner import RQRunner
+from shell.job_runner import SWEEP_AFTER, RQRunner, sweep
 from shell.reminders_cli import promises_cli, reminders_cli
 from shell.statements_cli import statements_cli
 from shell.timezone import agency_today
@@ -36,6 +38,7 @@ tokens_cli = AppGroup("tokens", help="Issue API tokens.")
 demo_cli = AppGroup("demo", help="Demo data.")
 referrals_cli = AppGroup("referrals", help="Import referral files.")
 offers_cli = AppGroup("offers", help="Settlement offers.")
+jobs_cli = AppGroup("jobs", help="Background jobs and their outbox.")
 
 
 def fail(message: str, code: int = 1):
@@ -143,7 +146,28 @@ def worker(queues, burst):
     unknown = set(names) - set(QUEUES)
     if unknown:
         fail(f"unknown queue(s): {', '.join(sorted(unknown))}; known: {', '.join(QUEUES)}")
+    swept = sweep()  # what was asked for while Redis was away
+    if swept:
+        click.echo(f"Sent {swept} job(s) that waited in the outbox.", err=True)
     Worker(names, connection=runner.connection).work(burst=burst)
+
+
+@jobs_cli.command("sweep")
+@click.option(
+    "--older-than",
+    type=click.IntRange(0),
+    default=int(SWEEP_AFTER.total_seconds()),
+    show_default=True,
+    help="Seconds a job has waited in the outbox.",
+)
+def jobs_sweep(older_than):
+    """Send again the jobs that waited in the outbox (Redis was away when they were asked
+    for); without Redis, run them here. Exit 1 if Redis is still away."""
+    try:
+        count = sweep(dt.timedelta(seconds=older_than))
+    except RedisError as exc:
+        fail(f"Redis is still away ({exc}); the jobs wait in the outbox")
+    click.echo(f"{count} job(s) sent from the outbox.")
 
 
 @referrals_cli.command("import")
@@ -209,7 +233,15 @@ def offers_expire():
 
 
 def init_app(app: Flask) -> None:
-    for group in (clients_cli, users_cli, tokens_cli, demo_cli, referrals_cli, offers_cli):
+    for group in (
+        clients_cli,
+        users_cli,
+        tokens_cli,
+        demo_cli,
+        referrals_cli,
+        offers_cli,
+        jobs_cli,
+    ):
         app.cli.add_command(group)
     app.cli.add_command(worker)
     app.cli.add_command(statements_cli)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -25,20 +27,24 @@ def check_handlers() -> None:
         raise RuntimeError(f"jobs declared with no handler: {', '.join(missing)}")
 
 
-def run_job(name: str, *args) -> None:
-    """Run one job in the current app context as its own unit of work."""
+def run_job(name: str, *args, outbox_id: int | None = None) -> None:
+    """Run one job in the current app context as its own unit of work (in-process, its outbox
+    row is marked sent in the same unit: done once)."""
     handle = jobs.handler(name)
     try:
         with step() as session:
             handle(session, *args)
+            if outbox_id is not None:
+                jobs.mark_sent(session, [outbox_id])
     finally:
         db.session.remove()
 
 
-def rq_entry(name: str, *args) -> None:
-    """What RQ calls: the worker has pushed the app context (see `flask worker`)."""
+def rq_entry(name: str, *args, outbox_id: int | None = None) -> None:
+    """What RQ calls: the worker has pushed the app context (see `flask worker`). The job's
+    outbox row is marked sent with its run too, in case the mark after the push was lost."""
     with current_app.app_context():  # a fresh context, so each job has its own session
-        run_job(name, *args)
+        run_job(name, *args, outbox_id=outbox_id)
 
 
 class InProcessRunner:
@@ -61,7 +67,7 @@ class InProcessRunner:
         self.ran.append(request)
         with self.app.app_context():
             try:
-                run_job(request.name, *request.args)
+                run_job(request.name, *request.args, outbox_id=request.outbox_id)
             except Exception as exc:
                 self.failed.append((request, exc))
                 log.exception("job %s%r failed", request.name, request.args)
@@ -79,16 +85,59 @@ class RQRunner:
         self.dispatch_all([request])
 
     def dispatch_all(self, requests: list[JobRequest]) -> None:
-        """A commit's jobs, onto their queues in one round trip to Redis."""
+        """A commit's jobs, onto their queues in one round trip to Redis, then marked sent in
+        the outbox. With Redis away nothing fails here: the jobs wait in the outbox for the
+        sweep."""
+        try:
+            self._push(requests)
+        except RedisError as exc:
+            log.warning("Redis is away (%s): %d job(s) wait in the outbox", exc, len(requests))
+            return
+        with db.engine.begin() as connection:
+            jobs.mark_sent(Session(bind=connection), [r.outbox_id for r in requests if r.outbox_id])
+
+    def _push(self, requests: list[JobRequest]) -> None:
         by_queue: dict[str, list] = {}
         for request in requests:
             by_queue.setdefault(request.queue, []).append(
-                Queue.prepare_data(rq_entry, (request.name, *request.args), job_id=request.job_id)
+                Queue.prepare_data(
+                    rq_entry,
+                    (request.name, *request.args),
+                    {"outbox_id": request.outbox_id},
+                    job_id=request.job_id,
+                )
             )
         with self.connection.pipeline() as pipe:
             for name, jobs in by_queue.items():
                 self.queue(name).enqueue_many(jobs, pipeline=pipe)
             pipe.execute()
+
+
+SWEEP_AFTER = dt.timedelta(minutes=1)
+
+
+def sweep(older_than: dt.timedelta = SWEEP_AFTER) -> int:
+    """Send again the jobs asked for over `older_than` ago that no runner took (Redis was away
+    when their transaction committed). Their handlers are safe to run again. With Redis still
+    away this raises, and the jobs stay in the outbox."""
+    runner = current_app.extensions["recourse.jobs"]
+    if isinstance(runner, RQRunner):
+        with step() as session:
+            requests = [row.request() for row in jobs.unsent(session, older_than=older_than)]
+            runner._push(requests)
+            jobs.mark_sent(session, [r.outbox_id for r in requests])
+        return len(requests)
+    with step() as session:
+        rows = jobs.unsent(session, older_than=older_than, lock=False)
+        requests = [row.request() for row in rows]
+    runner.dispatch_all(requests)  # each job marks its own row in its own unit of work
+    return len(requests)
+
+
+def rq_sweep() -> None:
+    """What RQ's cron scheduler calls every minute (the worker has pushed the app context)."""
+    with current_app.app_context():
+        sweep()
 
 
 def init_app(app: Flask) -> None:

@@ -11,7 +11,7 @@ from rq.cron import CronScheduler
 from cases.reminders import STATEMENT, check_promises
 from correspondence.reminder_run import SEND_DUE, SYSTEM, send_due
 from shell import autopay_cli
-from shell.job_runner import RQRunner, rq_entry
+from shell.job_runner import RQRunner, rq_entry, rq_sweep
 from shell.timezone import agency_today, agency_zone
 from shell.unit_of_work import step
 
@@ -23,6 +23,8 @@ def cron_scheduler(connection):
     """RQ's cron scheduler with the reminders job registered on the `default` queue."""
     scheduler = CronScheduler(connection=connection)
     scheduler.register(rq_entry, "default", args=(SEND_DUE.name,), cron=SCHEDULE, name="reminders")
+    # Every minute: jobs asked for while Redis was away leave the outbox.
+    scheduler.register(rq_sweep, "default", cron="* * * * *", name="jobs-sweep")
     return scheduler
 
 

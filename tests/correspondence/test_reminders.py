@@ -306,8 +306,9 @@ def test_rq_cron_scheduler_runs_the_reminders_job_on_a_worker(
     runner = app.extensions["recourse.jobs"]
     if not isinstance(runner, RQRunner):
         pytest.skip("needs TEST_REDIS_URL")
-    [job] = cron_scheduler(runner.connection).get_jobs()
+    job, sweep = cron_scheduler(runner.connection).get_jobs()
     assert (job.queue_name, job.cron, job.args) == ("default", SCHEDULE, (JOB_NAME,))
+    assert (sweep.queue_name, sweep.cron, sweep.name) == ("default", "* * * * *", "jobs-sweep")
     db_session.commit()
     with at(27, 10):
         job.enqueue(runner.connection)  # what the scheduler does at 10:05
