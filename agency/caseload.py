@@ -23,22 +23,24 @@ from shell.security import roles_required
 from shell.unit_of_work import attempt
 
 STAFF_PAGE = 50
+# Beyond any caseload, and small enough that its offset fits every database's integer.
+MAX_PAGE = 1_000_000
 
 
 @bp.get("/cases")
 def cases():
-    page = max(request.args.get("page", 1, type=int), 1)
+    # Not a whole number: the first page; past the end (however far): the last.
+    page = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
     q = request.args.get("q", "").strip()[:100]
     status = request.args.get("status", "")
     query = search(sa.select(Case).join(Debtor, Debtor.id == Case.debtor_id), q, status)
     if request.args.get("unassigned"):
         query = query.where(Case.assigned_to_id.is_(None))
-    rows = db.session.scalars(
-        query.options(selectinload(Case.debtor), selectinload(Case.client))
-        .order_by(Case.id.desc())
-        .limit(STAFF_PAGE)
-        .offset((page - 1) * STAFF_PAGE)
-    ).all()
+    rows = _page_of(query, page)
+    if not rows and page > 1:  # counted only when asked for a page past the end
+        total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+        page = max((total + STAFF_PAGE - 1) // STAFF_PAGE, 1)
+        rows = _page_of(query, page)
     workers = db.session.scalars(
         sa.select(User).where(User.role.in_(WORKERS), User.active).order_by(User.email)
     ).all()
@@ -56,6 +58,15 @@ def cases():
         names=names,
         form=FlaskForm(),
     )
+
+
+def _page_of(query: sa.Select, page: int) -> list[Case]:
+    return db.session.scalars(
+        query.options(selectinload(Case.debtor), selectinload(Case.client))
+        .order_by(Case.id.desc())
+        .limit(STAFF_PAGE)
+        .offset((page - 1) * STAFF_PAGE)
+    ).all()
 
 
 @bp.post("/cases/assign")

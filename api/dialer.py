@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flask import g, jsonify, request
 
-from api.base import bp, require_api_roles
+from api.base import bp, json_object, require_api_roles
 from api.case_lookup import visible_case
 from api.json_errors import ApiError
 from cases import audit
@@ -15,21 +16,49 @@ from cases.contacts import CHANNELS
 from shell.extensions import db
 from shell.security import STAFF
 
+# The times the contact rules answer for: far enough from the ends of the calendar that the
+# same moment in any time zone, a week back and a month ahead, is still a date.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
-def _instant(value: str | None, name: str) -> dt.datetime | None:
+
+def _instant(value: Any, name: str) -> dt.datetime | None:
     if value is None or value == "":
         return None
+    example = "e.g. 2026-11-23T14:30:00-05:00"
+    if not isinstance(value, str):
+        raise ApiError(
+            422,
+            f"invalid_{name}",
+            f"{name} must be an ISO 8601 time as text, {example}",
+            {"field": name},
+        )
     try:
         at = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
         raise ApiError(
-            422,
-            "invalid_datetime",
-            f"{name} must be an ISO 8601 time, e.g. 2026-11-23T14:30:00-05:00",
+            422, "invalid_datetime", f"{name} must be an ISO 8601 time, {example}", {"field": name}
         ) from None
     if at.tzinfo is None:
-        raise ApiError(422, "invalid_datetime", f"{name} needs a time zone offset (or Z)")
+        raise ApiError(
+            422, "invalid_datetime", f"{name} needs a time zone offset (or Z)", {"field": name}
+        )
+    if not EARLIEST <= at < LATEST:
+        raise ApiError(
+            422,
+            f"invalid_{name}",
+            f"{name} must be from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} (UTC)",
+            {"field": name},
+        )
     return at
+
+
+def _text(body: dict[str, Any], name: str) -> str | None:
+    """A field that is text when given: anything else is a 422 naming it."""
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(422, f"invalid_{name}", f"{name} must be text", {"field": name})
+    return value
 
 
 @bp.get("/cases/<reference>/contact-window")
@@ -55,22 +84,20 @@ def get_contact_window(reference: str):
 def post_contact(reference: str):
     require_api_roles(*STAFF)
     case = visible_case(reference)
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "send a JSON object")
+    body = json_object()
+    channel, direction, outcome, note = (
+        _text(body, name) for name in ("channel", "direction", "outcome", "note")
+    )
     occurred_at = _instant(body.get("occurred_at"), "occurred_at")
     if occurred_at is None:
-        raise ApiError(422, "missing_field", "occurred_at is required")
-    note = body.get("note")
-    if note is not None and not isinstance(note, str):
-        raise ApiError(422, "invalid_note", "note must be text")
+        raise ApiError(422, "missing_field", "occurred_at is required", {"field": "occurred_at"})
     try:
         recorded = record_contact(
             db.session,
             case,
-            channel=body.get("channel"),
-            direction=body.get("direction"),
-            outcome=body.get("outcome"),
+            channel=channel,
+            direction=direction,
+            outcome=outcome,
             occurred_at=occurred_at,
             note=note,
             actor=audit.Actor.user(g.api_user),

@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import jsonify
 
+JSON_TOO_DEEP = "the JSON body is nested too deeply to read"
+
 
 class ApiError(Exception):
     def __init__(self, status: int, error: str, message: str, details: Any = None):

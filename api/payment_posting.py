@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import g, jsonify, request
+from flask import g, jsonify
 
-from api.base import bp
+from api.base import bp, json_object
 from api.case_lookup import visible_case
 from api.json_errors import ApiError
 from cases import audit
@@ -26,9 +26,7 @@ from shell.timezone import agency_today
 @bp.post("/cases/<reference>/payments")
 def post_case_payment(reference: str):
     case = visible_case(reference)  # a client token reaches only its own cases
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "send a JSON object")
+    body = json_object()
     amount = body.get("amount_cents")
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
         raise ApiError(422, "invalid_amount", "amount_cents must be a positive integer")

@@ -5,16 +5,19 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from typing import Any
 
 from flask import g, jsonify, request
 
-from api.base import bp, require_api_roles
+from api.base import bp, json_body, require_api_roles
 from api.json_errors import ApiError
 from cases import audit
 from cases.referral_file import FileRefused
 from cases.referrals import import_file
 from shell.extensions import db
 from shell.timezone import agency_today
+
+AS_OF_DAYS = 30
 
 
 def _rows_to_csv(rows) -> bytes:
@@ -34,13 +37,29 @@ def _rows_to_csv(rows) -> bytes:
     return out.getvalue().encode()
 
 
-def _as_of(value: str | None) -> dt.date:
-    if not value:
-        return agency_today()
+def _as_of(value: Any) -> dt.date:
+    """The referral date: the agency's today unless given; if given, SPEC accepts only a day
+    from AS_OF_DAYS ago to today (the agency's today), never a future one."""
+    today = agency_today()
+    if value is None or value == "":
+        return today
+    earliest = today - dt.timedelta(days=AS_OF_DAYS)
+    rule = (
+        f"as_of must be a date like {today.isoformat()}, from {earliest.isoformat()} to "
+        f"{today.isoformat()} (today and the {AS_OF_DAYS} days before, in the agency's time zone)"
+    )
     try:
-        return dt.date.fromisoformat(value)
+        as_of = dt.date.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
-        raise ApiError(422, "invalid_as_of", "as_of must be a date like 2026-11-23") from None
+        as_of = None
+    if as_of is None or not earliest <= as_of <= today:
+        raise ApiError(
+            422,
+            "invalid_as_of",
+            rule,
+            {"earliest": earliest.isoformat(), "latest": today.isoformat()},
+        )
+    return as_of
 
 
 @bp.post("/referrals")
@@ -51,7 +70,7 @@ def post_referrals():
     if request.mimetype in ("text/csv", "application/csv", "text/plain"):
         data, filename = request.get_data(), "api.csv"
     elif request.is_json:
-        body = request.get_json(silent=True)
+        body = json_body()
         if body is None:
             raise ApiError(400, "invalid_json", "the body is not valid JSON")
         if isinstance(body, dict):

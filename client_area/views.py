@@ -111,7 +111,7 @@ def dashboard():
 
 @bp.get("/cases")
 def cases():
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = request.args.get("page", 1, type=int)
     q = request.args.get("q", "").strip()[:100]
     status = request.args.get("status", "")
     sort = request.args.get("sort", "newest")
@@ -122,6 +122,9 @@ def cases():
     )
     query = search(query, q, status)
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    # Not a whole number: the first page; past the end (however far): the last.
+    page = min(max(page, 1), pages)
     rows = db.session.scalars(
         query.order_by(*SORTS.get(sort, SORTS["newest"]))
         .limit(PAGE_SIZE)
@@ -132,7 +135,7 @@ def cases():
         cases=rows,
         balances=balances(db.session, [c.id for c in rows]),
         page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        pages=pages,
         total=total,
         q=q,
         status=status,

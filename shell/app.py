@@ -29,7 +29,7 @@ from correspondence import (  # noqa: F401
     texts,
 )
 from payments.gateway import StripeGateway
-from shell import cli, database, error_pages, job_runner, schema, security, settings  # noqa: F401
+from shell import cli, database, error_pages, input_guard, job_runner, schema, security, settings  # noqa: F401
 from shell.extensions import csrf, db, login_manager, migrate
 from shell.unit_of_work import wrap_views
 
@@ -54,6 +54,7 @@ def make_app(import_name: str, config: Mapping[str, Any] | None = None) -> Flask
     login_manager.login_message = "Please sign in to continue."
     login_manager.session_protection = "strong"
     security.init_app(app)
+    input_guard.init_app(app)
     job_runner.init_app(app)
     _init_gateway(app)
     error_pages.init_app(app)

@@ -4,13 +4,25 @@ check who is asking."""
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import Response, current_app
 
 from cases.documents import Document
 from shell.extensions import db
+
+# The extensions each kept content type may be named with, the one it is stored under first.
+EXTENSIONS = {
+    "application/pdf": (".pdf",),
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg"),
+}
+# What a quoted filename may keep as it is (RFC 6266's fallback for old browsers).
+NOT_PLAIN = re.compile(r"[^A-Za-z0-9 ._()+,-]")
 
 
 def store(
@@ -23,7 +35,8 @@ def store(
     debtor_id: int | None = None,
     uploaded_by_id: int | None = None,
 ) -> Document:
-    key = f"{kind}/{uuid.uuid4().hex}{Path(filename).suffix.lower()[:10]}"
+    # The extension on disk says what the content was checked to be, never what it was called.
+    key = f"{kind}/{uuid.uuid4().hex}{EXTENSIONS.get(content_type, ('',))[0]}"
     path = Path(current_app.config["DOCUMENT_STORE"]) / key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -65,8 +78,30 @@ def inline_response(document: Document) -> Response:
     return Response(
         read(document),
         mimetype=document.content_type,
-        headers={"Content-Disposition": f'inline; filename="{document.filename}"'},
+        headers={"Content-Disposition": content_disposition("inline", shown_name(document))},
     )
+
+
+def shown_name(document: Document) -> str:
+    """The name a document is shown under: the one it came with, ending as its content does
+    (`notes.html` that is a PDF is shown as `notes.html.pdf`)."""
+    name = document.filename.strip() or "document"
+    extensions = EXTENSIONS.get(document.content_type)
+    if extensions and not name.lower().endswith(extensions):
+        name += extensions[0]
+    return name
+
+
+def content_disposition(disposition: str, name: str) -> str:
+    """A Content-Disposition header for any name (RFC 6266): a quoted ASCII fallback with
+    anything unsafe replaced, and the exact name as percent-encoded UTF-8 (RFC 5987)."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    fallback = NOT_PLAIN.sub("_", "".join(c for c in decomposed if not unicodedata.combining(c)))
+    stem, dot, extension = fallback.rpartition(".")
+    if not re.search(r"[A-Za-z0-9]", stem if dot else fallback):
+        fallback = f"document{dot}{extension}"
+    encoded = quote(name.encode("utf-8", "replace"), safe="!#$&+-.^_`|~")
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
 def check_upload(data: bytes) -> str:
