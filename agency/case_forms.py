@@ -153,7 +153,8 @@ class PaymentForm(FlaskForm):
     received_at = DateField("Date received", validators=[DataRequired()])
     method = SelectField("Method", choices=["check", "ach", "wire", "cash"])
     reference = StringField(
-        "Check number or transaction id", validators=[DataRequired(), Length(max=80)]
+        "Check number or transaction id (cash: empty for a receipt number)",
+        validators=[Optional(), Length(max=80)],
     )
 
 

@@ -19,17 +19,15 @@ from agency.staff import actor, bp
 from cases.case import Case
 from cases.ledger import LedgerEntry
 from payments.posting import (
-    DuplicatePosting,
-    case_external_id,
     new_external_id,
-    post_payment,
+    post_instrument,
     reverse_payment,
     unmatched_external_id,
 )
 from payments.trust import trust_lines
 from payments.unmatched import UnmatchedPayment, hold_unmatched, match
 from shell.extensions import db
-from shell.money import MoneyField
+from shell.money import MoneyField, parse_cents
 from shell.security import roles_required
 from shell.timezone import agency_today
 from shell.unit_of_work import attempt
@@ -40,29 +38,24 @@ def post_case_payment(reference: str):
     case = staff_case(reference)
 
     def do(form):
-        number = form.reference.data.strip()
-        try:
-            # A check number identifies a payment only together with its payer: per case.
-            entry = post_payment(
-                db.session,
-                case,
-                form.amount.data,
-                external_id=case_external_id(form.method.data, case.reference, number),
-                received_at=form.received_at.data,
-                method=form.method.data,
-                actor=actor(),
-                today=agency_today(),
-            )
-        except DuplicatePosting:
-            raise ValueError(
-                f"{form.method.data} {number} was already posted on this case"
-            ) from None
+        [entry] = post_instrument(
+            db.session,
+            [(case, form.amount.data)],
+            method=form.method.data,
+            number=form.reference.data,
+            received_at=form.received_at.data,
+            actor=actor(),
+            today=agency_today(),
+        )
+        posted = f"Payment of ${-entry.amount_cents / 100:,.2f} posted"
+        if not (form.reference.data or "").strip():
+            posted += f" with receipt number {entry.external_id.rsplit(':', 1)[1]}"
         if case.status == "settled":
             return (
-                f"Payment of ${-entry.amount_cents / 100:,.2f} posted. The settlement is paid: "
-                "the rest is written off and the case is settled."
+                f"{posted}. The settlement is paid: the rest is written off and the case is "
+                "settled."
             )
-        return f"Payment of ${-entry.amount_cents / 100:,.2f} posted."
+        return f"{posted}."
 
     return act(case, "payment_form", do)
 
@@ -144,20 +137,36 @@ def match_unmatched(item_id: int):
     item = db.session.get(UnmatchedPayment, item_id) or abort(404)
     if not FlaskForm().validate_on_submit():
         abort(400)
-    case = db.session.scalar(
-        sa.select(Case).where(Case.reference == request.form.get("reference", "").strip().upper())
-    )
-    if case is None:
-        flash("No case has that reference.", "error")
-        return redirect(url_for("staff.unmatched"))
     try:
+        parts = _shares(request.form.get("reference", ""), item.amount_cents)
         with attempt():
-            match(db.session, item, case, actor=actor())
+            entries = match(db.session, item, parts, actor=actor())
     except ValueError as exc:
         flash(str(exc), "error")
     else:
-        flash(f"Posted to {case.reference}.", "success")
+        where = ", ".join(case.reference for case, _ in parts)
+        shares = f" as {len(entries)} shares." if len(entries) > 1 else "."
+        flash(f"Posted to {where}{shares}", "success")
     return redirect(url_for("staff.unmatched"))
+
+
+def _shares(text: str, whole: int) -> list[tuple[Case, int]]:
+    """ "RC-2611-00001" (the whole payment), or "RC-2611-00001 100.00, RC-2611-00002 50"
+    (a split): the cases and their shares in cents."""
+    parts = []
+    for chunk in [c.strip() for c in text.replace(";", ",").split(",") if c.strip()]:
+        reference, _, amount = chunk.partition(" ")
+        case = db.session.scalar(sa.select(Case).where(Case.reference == reference.upper()))
+        if case is None:
+            raise ValueError(f"No case has the reference {reference}.")
+        parts.append((case, parse_cents(amount) if amount.strip() else None))
+    if not parts:
+        raise ValueError("No case has that reference.")
+    if len(parts) == 1 and parts[0][1] is None:
+        return [(parts[0][0], whole)]
+    if any(cents is None for _, cents in parts):
+        raise ValueError("In a split, give each case its amount: RC-… 100.00, RC-… 50.00")
+    return parts
 
 
 @bp.get("/trust")

@@ -17,6 +17,7 @@ from payments.posting import (
     ReceivedDateError,
     balance_cents,
     client_external_id,
+    post_instrument,
     post_payment,
 )
 from shell.extensions import db
@@ -48,21 +49,31 @@ def post_case_payment(reference: str):
         )
     user = g.api_user
     direct = user.role == "client"
-    if direct:
-        external_id = client_external_id(case.client.code, external_id)
     try:
-        entry = post_payment(
-            db.session,
-            case,
-            amount,
-            external_id=external_id.strip(),
-            received_at=received_at,
-            method=method,
-            actor=audit.Actor.user(user),
-            direct=direct,
-            memo="via the API",
-            today=agency_today(),
-        )
+        if direct:  # the client's own reference, in its own namespace
+            entry = post_payment(
+                db.session,
+                case,
+                amount,
+                external_id=client_external_id(case.client.code, external_id),
+                received_at=received_at,
+                method=method,
+                actor=audit.Actor.user(user),
+                direct=True,
+                memo="via the API",
+                today=agency_today(),
+            )
+        else:  # an instrument: the same number from the same debtor is one payment
+            [entry] = post_instrument(
+                db.session,
+                [(case, amount)],
+                method=method,
+                number=external_id,
+                received_at=received_at,
+                actor=audit.Actor.user(user),
+                memo="via the API",
+                today=agency_today(),
+            )
     except DuplicatePosting:
         raise ApiError(
             409,
@@ -70,8 +81,8 @@ def post_case_payment(reference: str):
             f"external_id {body['external_id']} was already posted",
             {"external_id": body["external_id"]},
         ) from None
-    except ReceivedDateError:
-        raise ApiError(422, "invalid_received_at", "received_at cannot be in the future") from None
+    except ReceivedDateError as exc:
+        raise ApiError(422, "invalid_received_at", f"received_at: {exc}") from None
     except LedgerError as exc:
         raise ApiError(422, "invalid_payment", str(exc)) from None
     return jsonify(

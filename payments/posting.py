@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import uuid
 
 import sqlalchemy as sa
@@ -41,7 +42,9 @@ __all__ = [
     "LedgerError",
     "balance_cents",
     "balances",
-    "case_external_id",
+    "instrument_id",
+    "post_instrument",
+    "receipt_number",
     "client_external_id",
     "unmatched_external_id",
     "new_external_id",
@@ -348,14 +351,81 @@ def post_adjustment(
 
 
 # The external identities of money that arrives outside Stripe, built here and nowhere else.
-def case_external_id(method: str, case_reference: str, number: str) -> str:
-    """A check or transfer posted on a case: its number identifies it only with its payer."""
-    return f"{method}:{case_reference}:{number.strip()}"
+def instrument_id(method: str, number: str, *, debtor_id: int) -> str:
+    """A check, transfer or money order: the same number from the same payer is one payment,
+    whichever way it reaches us (the case screen, an unmatched payment matched later, the API)
+    and whichever of the debtor's cases it pays."""
+    return f"{method}:D{debtor_id}:{number.strip()}"
 
 
 def unmatched_external_id(method: str, number: str) -> str:
-    """Money held before we know whose it is: the instrument's number alone."""
+    """Money held before we know whose it is: the instrument's number alone (re-keyed to its
+    payer by `post_instrument` when it is matched)."""
     return f"{method}:{number.strip()}"
+
+
+def receipt_number(today: dt.date) -> str:
+    """An agency receipt number for cash (and anything else that came without a number)."""
+    return f"R{today:%y%m%d}-{secrets.token_hex(3).upper()}"
+
+
+def post_instrument(
+    session: Session,
+    parts: list[tuple[Case, int]],
+    *,
+    method: str,
+    number: str | None,
+    received_at: dt.date,
+    actor: audit.Actor,
+    memo: str | None = None,
+    allow_overpayment: bool = False,
+    today: dt.date | None = None,
+) -> list[LedgerEntry]:
+    """Post one instrument that pays one or several of one debtor's cases: once, as one split
+    (`parts`: each case with its share, in cents). Its identity is its method, its payer and
+    its number: the same check posted again, on any of the debtor's cases and by any path, is
+    a DuplicatePosting naming where it went. Cash without a number gets a receipt number."""
+    if not parts:
+        raise LedgerError("say which case the payment is for")
+    if len({case.id for case, _ in parts}) != len(parts):
+        raise LedgerError("name each case once in a split")
+    debtors = {case.debtor_id for case, _ in parts}
+    if len(debtors) != 1:
+        raise LedgerError("one payment can be split only across one debtor's cases")
+    number = (number or "").strip()
+    if not number:
+        if method != "cash":
+            raise LedgerError("a payment needs its number (check number, transaction id…)")
+        number = receipt_number(today or dt.datetime.now(dt.UTC).date())
+    identity = instrument_id(method, number, debtor_id=debtors.pop())
+    earlier = posted(session, identity)
+    if earlier is not None:
+        where = session.get(Case, earlier.case_id)
+        raise DuplicatePosting(
+            f"{method} {number} from this debtor was already posted on {where.reference} "
+            f"({earlier.received_at.isoformat()})"
+        )
+    # Locks are taken case by case in id order, so two splits never wait on each other.
+    ordered = sorted(parts, key=lambda part: part[0].id)
+    return [
+        post_payment(
+            session,
+            case,
+            cents,
+            # The first share carries the identity itself: its unique key stops a second
+            # posting of the instrument, even one racing this one.
+            external_id=identity if n == 0 else f"{identity}@{case.reference}",
+            received_at=received_at,
+            method=method,
+            actor=actor,
+            memo=memo
+            if len(parts) == 1
+            else f"{memo + '; ' if memo else ''}split {n + 1}/{len(parts)}",
+            allow_overpayment=allow_overpayment,
+            today=today,
+        )
+        for n, (case, cents) in enumerate(ordered)
+    ]
 
 
 def client_external_id(client_code: str, reference: str) -> str:

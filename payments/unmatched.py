@@ -15,6 +15,7 @@ from payments.posting import (
     LedgerEntry,
     LedgerError,
     check_received_at,
+    post_instrument,
     post_payment,
 )
 
@@ -84,22 +85,59 @@ def hold_unmatched(
 
 
 def match(
-    session: Session, item: UnmatchedPayment, case: Case, *, actor: audit.Actor
-) -> LedgerEntry:
-    """Post an unmatched payment to the case it belongs to."""
+    session: Session,
+    item: UnmatchedPayment,
+    parts: Case | list[tuple[Case, int]],
+    *,
+    actor: audit.Actor,
+) -> list[LedgerEntry]:
+    """Post an unmatched payment to the case it belongs to, or split it across several of one
+    debtor's cases (`parts`: each case with its share, adding up to the payment). A check
+    takes its payer's identity now: the same check already posted for that debtor, by any
+    path, is refused as a duplicate."""
     if item.status != "open":
         raise LedgerError("this payment was already matched")
-    entry = post_payment(
-        session,
-        case,
-        item.amount_cents,
-        external_id=item.external_id,
-        received_at=item.received_at,
-        method=item.method,
-        actor=actor,
-        memo=f"matched from unmatched payment {item.id}",
-        allow_overpayment=True,
-    )
+    if isinstance(parts, Case):
+        parts = [(parts, item.amount_cents)]
+    if any(not isinstance(cents, int) or cents <= 0 for _, cents in parts):
+        raise LedgerError("each share must be a positive amount")
+    if sum(cents for _, cents in parts) != item.amount_cents:
+        raise LedgerError(
+            f"the shares add up to {sum(c for _, c in parts) / 100:,.2f}, "
+            f"not the {item.amount_cents / 100:,.2f} received"
+        )
+    memo = f"matched from unmatched payment {item.id}"
+    if item.method == "card":  # a Stripe payment keeps its PaymentIntent id, on one case
+        if len(parts) != 1:
+            raise LedgerError("a card payment goes to one case")
+        entries = [
+            post_payment(
+                session,
+                parts[0][0],
+                item.amount_cents,
+                external_id=item.external_id,
+                received_at=item.received_at,
+                method=item.method,
+                actor=actor,
+                memo=memo,
+                allow_overpayment=True,
+            )
+        ]
+    else:
+        prefix = f"{item.method}:"
+        number = item.external_id.removeprefix(prefix)
+        entries = post_instrument(
+            session,
+            parts,
+            method=item.method,
+            number=number,
+            received_at=item.received_at,
+            actor=actor,
+            memo=memo,
+            allow_overpayment=True,
+        )
+    entry = entries[0]
+    case = session.get(Case, entry.case_id)
     item.status = "matched"
     item.entry_id = entry.id
     item.matched_at = utcnow()
@@ -111,6 +149,6 @@ def match(
         item.id,
         "unmatched.matched",
         case_id=case.id,
-        entry=entry.id,
+        entries=[e.id for e in entries],
     )
-    return entry
+    return entries

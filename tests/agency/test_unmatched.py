@@ -56,7 +56,7 @@ def test_an_unmatched_payment_is_kept_then_posted_to_its_case(
         db_session.scalar(
             sa.select(sa.func.count())
             .select_from(LedgerEntry)
-            .where(LedgerEntry.external_id == "check:9001")
+            .where(LedgerEntry.external_id == f"check:D{case.debtor_id}:9001")  # its payer
         )
         == 1
     )
