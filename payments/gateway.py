@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ WEBHOOK_TOLERANCE_SECONDS = 300
 # last hour alongside a search covers what the search cannot see yet.
 _SEARCH_LAG = dt.timedelta(hours=1)
 _PAGE = 100
+log = logging.getLogger(__name__)
 
 
 class GatewayError(Exception):
@@ -553,13 +555,16 @@ def _setup_info(setup: dict[str, Any]) -> SetupIntentInfo:
 
 
 def _gateway_error(e: stripe.StripeError) -> GatewayError:
-    """A message a collector or debtor can act on; Stripe's own text where it is meant for them."""
+    """A message a collector or debtor can act on; Stripe's own text where it is meant for them.
+    What a connection failure says about our network (hosts, ports, exceptions) goes to the log,
+    never to the person."""
     detail = e.user_message or "no details given"
     status = e.http_status
     if isinstance(e, stripe.CardError):
         message, retryable = detail, False
     elif isinstance(e, stripe.APIConnectionError):
-        message, retryable = f"Could not reach Stripe; try again shortly. ({detail})", True
+        log.warning("Stripe unreachable: %s", e)
+        message, retryable = "Could not reach Stripe; try again in a few minutes.", True
     elif isinstance(e, stripe.RateLimitError):
         message, retryable = "Stripe is busy; try again shortly.", True
     elif isinstance(e, stripe.AuthenticationError | stripe.PermissionError):
@@ -569,5 +574,9 @@ def _gateway_error(e: stripe.StripeError) -> GatewayError:
     elif isinstance(e, stripe.InvalidRequestError):
         message, retryable = f"Stripe refused the request: {detail}", False
     else:
-        message, retryable = f"Stripe failed: {detail}", status is None or status >= 500
+        log.warning("Stripe failed (%s): %s", status, e)
+        message, retryable = (
+            "Stripe failed; try again in a few minutes.",
+            status is None or (status >= 500),
+        )
     return GatewayError(message, code=e.code, http_status=status, retryable=retryable)

@@ -129,10 +129,18 @@ def charge_due_command(as_of, workers, as_json):
         ) from None
     if as_json:
         click.echo(json.dumps(run.as_json()))
-        return
-    click.echo(
-        f"{today}: {len(run.charged)} charged, {len(run.failed)} failed, "
-        f"{len(run.needs_authentication)} need authentication, {len(run.broken)} plan(s) broken"
-        + (f", {len(run.pending)} pending" if run.pending else "")
-        + "."
-    )
+    else:
+        click.echo(
+            f"{today}: {len(run.charged)} charged, {len(run.failed)} failed, "
+            f"{len(run.needs_authentication)} need authentication, "
+            f"{len(run.broken)} plan(s) broken"
+            + (f", {len(run.pending)} pending" if run.pending else "")
+            + "."
+        )
+    if run.pending:  # cron and its monitoring see a run that did not finish its work
+        click.echo(
+            f"Error: {len(run.pending)} installment(s) left pending (Stripe not reached, or the "
+            "charge still processing); the next run reconciles them, none is charged twice",
+            err=True,
+        )
+        raise SystemExit(1)
