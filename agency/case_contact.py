@@ -85,7 +85,10 @@ def email(reference: str):
         send_case_email(
             db.session, case, to=form.to.data, subject=subject, body=body, actor=actor()
         )
-        return f"Email queued to {form.to.data}."
+        return (
+            f"Email queued to {form.to.data}. It counts as sent once the mail server takes it; "
+            "the timeline shows whether it did."
+        )
 
     return act(case, "email_form", do)
 
@@ -98,7 +101,10 @@ def text(reference: str):
         language, context = _message_context(case)
         body = render_text(form.template.data, language, **context)
         send_case_text(db.session, case, to=form.to.data, body=body, actor=actor())
-        return f"Text queued to {form.to.data}."
+        return (
+            f"Text queued to {form.to.data}. It counts as sent once the text provider takes it; "
+            "the timeline shows whether it did."
+        )
 
     return act(case, "text_form", do)
 

@@ -77,7 +77,12 @@ def verification(reference: str):
         _store_upload(form.document.data, case, "verification")
         letter = _send_letter(case, "verification", note=form.note.data)
         send_verification(
-            db.session, case, document_id=letter.id, actor=actor(), note=form.note.data
+            db.session,
+            case,
+            document_id=letter.id,
+            actor=actor(),
+            note=form.note.data,
+            on_local=agency_today(),
         )
         return "Verification sent; collection may resume."
 

@@ -212,15 +212,28 @@ def _render_case(case: Case, forms: dict, status: int = 200):
 
 
 def _timeline(case: Case) -> list[dict]:
-    """Contacts, notes and audit events as one list, newest first."""
+    """Contacts, messages not (yet) sent, notes and audit events as one list, newest first.
+
+    A sent email or text is its contact (with `message` beside it); one still queued, failed
+    or held is a `message` item at the time it was queued, saying so and why: it was no
+    contact with the debtor."""
     items: list[dict] = []
+    messages = db.session.scalars(
+        sa.select(OutboundMessage).where(OutboundMessage.case_id == case.id)
+    ).all()
+    sent = {m.contact_id: m for m in messages if m.contact_id is not None}
     for c in db.session.scalars(sa.select(Contact).where(Contact.case_id == case.id)):
-        items.append({"at": c.occurred_at, "kind": "contact", "item": c})
+        items.append({"at": c.occurred_at, "kind": "contact", "item": c, "message": sent.get(c.id)})
+    for m in messages:
+        if m.contact_id is None:
+            items.append({"at": m.created_at, "kind": "message", "item": m})
     for n in db.session.scalars(sa.select(CaseNote).where(CaseNote.case_id == case.id)):
         items.append({"at": n.created_at, "kind": "note", "item": n})
     for e in db.session.scalars(
         sa.select(AuditEvent).where(
-            AuditEvent.case_id == case.id, AuditEvent.action != "contact.recorded"
+            AuditEvent.case_id == case.id,
+            AuditEvent.action != "contact.recorded",
+            AuditEvent.action.not_like("message.%"),  # the message items say it
         )
     ):
         items.append({"at": e.at, "kind": "event", "item": e})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +49,53 @@ def require_api_roles(*roles: str) -> None:
 def json_body() -> Any:
     """The request's JSON body, or None if it is not JSON (the caller says what it wanted).
     JSON nested too deep for the parser is a 400 here, not a RecursionError in the view (the
-    shell's input guard refuses it first; this holds whatever runs before the view)."""
+    shell's input guard refuses it first; this holds whatever runs before the view). So is
+    text that is not Unicode: JSON may escape half of a surrogate pair ("\\ud800"), which
+    Python reads into a str that no database or file can encode."""
     try:
-        return request.get_json(silent=True)
+        body = request.get_json(silent=True)
     except RecursionError:
         raise ApiError(400, "invalid_json", JSON_TOO_DEEP) from None
+    where = _unpaired_surrogate_in(body)
+    if where is not None:
+        raise ApiError(
+            400,
+            "invalid_json",
+            f"the JSON body has half of a surrogate pair (an unpaired \\ud800-\\udfff escape) "
+            f"in {where}: text must be valid Unicode",
+            {"field": where},
+        )
+    return body
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unpaired_surrogate_in(document: Any) -> str | None:
+    """Where the first lone surrogate in a parsed JSON document is (a key path like
+    rows[0].name, or "the body"), or None. Python's JSON parser joins escaped pairs into one
+    character, so any surrogate left is unpaired. Walked without recursion: it may be deep."""
+    pending: deque[tuple[str, Any]] = deque([("", document)])
+    while pending:
+        where, value = pending.popleft()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                return _shown(where) or "the body"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                name = f"{where}.{key}" if where else key
+                if _SURROGATE.search(key):
+                    return _shown(name)
+                pending.append((name, item))
+        elif isinstance(value, list):
+            pending.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+    return None
+
+
+def _shown(name: str) -> str:
+    """A key path fit to show: surrogates written as escapes, and not too long."""
+    name = name.encode("utf-8", "backslashreplace").decode()
+    return name if len(name) <= 80 else name[:77] + "..."
 
 
 def json_object() -> dict[str, Any]:

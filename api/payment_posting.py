@@ -21,6 +21,7 @@ from payments.posting import (
     post_payment,
 )
 from shell.extensions import db
+from shell.money import MAX_CENTS
 from shell.timezone import agency_today
 
 
@@ -29,8 +30,11 @@ def post_case_payment(reference: str):
     case = visible_case(reference)  # a client token reaches only its own cases
     body = json_object()
     amount = body.get("amount_cents")
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise ApiError(422, "invalid_amount", "amount_cents must be a positive integer")
+    # Bounded like any amount typed in Recourse: a larger one is a typo or a pasted id.
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount <= MAX_CENTS:
+        raise ApiError(
+            422, "invalid_amount", f"amount_cents must be a positive integer up to {MAX_CENTS}"
+        )
     try:
         received_at = dt.date.fromisoformat(str(body.get("received_at", "")))
     except ValueError:

@@ -75,7 +75,9 @@ def post_referrals():
             raise ApiError(400, "invalid_json", "the body is not valid JSON")
         if isinstance(body, dict):
             as_of = body.get("as_of", as_of)
-            dry_run = bool(body.get("dry_run", dry_run))
+            dry_run = body.get("dry_run", dry_run)
+            if not isinstance(dry_run, bool):
+                raise ApiError(422, "invalid_dry_run", "dry_run must be true or false (JSON)")
             body = body.get("rows")
         data, filename = _rows_to_csv(body), "api.json"
     else:

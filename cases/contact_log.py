@@ -2,6 +2,11 @@
 
 Recording never loses the truth: a contact that happened is always stored, with the rules it
 broke and an alert for supervisors. Before the fact, `window` and `gate` say no.
+
+An email or a text is a contact only once the provider took it (cases.messages records it
+then). While it waits in the outbox (`queued`) it still counts toward the limits, so that two
+messages queued together cannot break a weekly limit; one `failed` or `held` never counts.
+The outbox's table is defined here for that reason (cases.messages builds on this module).
 """
 
 from __future__ import annotations
@@ -10,13 +15,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cases import audit
 from cases.case import Case
 from cases.compliance import DebtorFacts, PastContact, TimeRange, Violation, Window, check, window
 from cases.contacts import CALL_OUTCOMES, CHANNELS, DIRECTIONS, ComplianceAlert, Contact
-from cases.model import utcnow
+from cases.model import Base, Timestamped, utcnow
 from cases.timezones import candidate_zones
 
 MAX_NOTE_CHARS = 5000
@@ -34,6 +39,40 @@ class ContactRefused(ValueError):
     def __init__(self, violations: list[Violation]):
         self.violations = violations
         super().__init__("; ".join(v.message for v in violations))
+
+
+class OutboundMessage(Timestamped, Base):
+    """An email or text in the outbox (cases.messages): what is to be sent, to whom, and how
+    it went: `queued` (waiting, or waiting to be tried again), `sent` (the provider took it;
+    `contact_id` is the contact it became), `failed` (the provider refused it, or gave up),
+    `held` (a contact rule forbade it at hand-over); `error` says why for the last two."""
+
+    __tablename__ = "outbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.id"))
+    channel: Mapped[str] = mapped_column(sa.String(10), default="email")
+    to_address: Mapped[str] = mapped_column(sa.String(254))
+    subject: Mapped[str] = mapped_column(sa.String(300))
+    body: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(10), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    sent_at: Mapped[dt.datetime | None]
+    # The text provider's id for a sent text (what its delivery reports name).
+    provider_id: Mapped[str | None] = mapped_column(sa.String(64))
+    # What the rules are asked again at hand-over: the purpose, and who asked for it (the
+    # contact it becomes is theirs).
+    purpose: Mapped[str] = mapped_column(
+        sa.String(30), default="collection", server_default="collection"
+    )
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    actor_label: Mapped[str] = mapped_column(
+        sa.String(80), default="system", server_default="system"
+    )
+    # After a transient failure: when it is tried again (its job waits in the job outbox).
+    next_attempt_at: Mapped[dt.datetime | None]
 
 
 def _time(text: str) -> dt.time:
@@ -72,13 +111,25 @@ def facts_of(debtor, *, disputed: bool) -> DebtorFacts:
     )
 
 
-def history(session: Session, case_id: int) -> list[PastContact]:
-    rows = session.execute(
-        sa.select(Contact.channel, Contact.direction, Contact.outcome, Contact.occurred_at)
-        .where(Contact.case_id == case_id)
-        .order_by(Contact.occurred_at)
-    )
-    return [PastContact(*row) for row in rows]
+def _queued(case_ids, since: dt.datetime | None, excluding: int | None):
+    """The outbox's messages still waiting for the provider, as (case, channel, queued at):
+    they count toward the limits while they wait."""
+    query = sa.select(
+        OutboundMessage.case_id, OutboundMessage.channel, OutboundMessage.created_at
+    ).where(OutboundMessage.case_id.in_(case_ids), OutboundMessage.status == "queued")
+    if since is not None:
+        query = query.where(OutboundMessage.created_at >= since)
+    if excluding is not None:
+        query = query.where(OutboundMessage.id != excluding)
+    return query
+
+
+def history(
+    session: Session, case_id: int, *, excluding_message: int | None = None
+) -> list[PastContact]:
+    """The case's contacts, and its messages still queued, oldest first; `excluding_message`
+    leaves out the message being judged at its hand-over."""
+    return histories(session, [case_id], excluding_message=excluding_message).get(case_id, [])
 
 
 # Every rule looks back at most 7 days (plus a day for the local calendar).
@@ -86,9 +137,14 @@ RULES_LOOK_BACK = dt.timedelta(days=8)
 
 
 def histories(
-    session: Session, case_ids: list[int], since: dt.datetime | None = None
+    session: Session,
+    case_ids: list[int],
+    since: dt.datetime | None = None,
+    *,
+    excluding_message: int | None = None,
 ) -> dict[int, list[PastContact]]:
-    """Many cases' recent contact histories in one query (the queue ranks pages of cases)."""
+    """Many cases' recent contact histories, queued messages included, in two queries (the
+    queue ranks pages of cases)."""
     found: dict[int, list[PastContact]] = {}
     if not case_ids:
         return found
@@ -97,8 +153,12 @@ def histories(
     ).where(Contact.case_id.in_(case_ids))
     if since is not None:
         query = query.where(Contact.occurred_at >= since)
-    for case_id, *contact in session.execute(query.order_by(Contact.occurred_at)):
+    for case_id, *contact in session.execute(query):
         found.setdefault(case_id, []).append(PastContact(*contact))
+    for case_id, channel, queued_at in session.execute(_queued(case_ids, since, excluding_message)):
+        found.setdefault(case_id, []).append(PastContact(channel, "outbound", None, queued_at))
+    for past in found.values():
+        past.sort(key=lambda p: p.occurred_at)
     return found
 
 
@@ -152,8 +212,12 @@ def record_contact(
     body: str | None = None,
     purpose: str = "collection",
     document_id: int | None = None,
+    now: dt.datetime | None = None,
 ) -> Recorded:
-    """Record a contact that happened, with the rules it broke (and an alert if any)."""
+    """Record a contact that happened, with the rules it broke (and an alert if any).
+
+    `now` is the present moment as the caller knows it (the clock by default): a contact is
+    refused if it lies ahead of it. The outbox passes the moment it handed a message over."""
     if channel not in CHANNELS:
         raise ContactError(f"channel must be one of: {', '.join(CHANNELS)}")
     if direction not in DIRECTIONS:
@@ -165,7 +229,7 @@ def record_contact(
         raise ContactError("only calls have an outcome")
     if occurred_at.tzinfo is None:
         raise ContactError("the time of the contact needs a time zone")
-    if occurred_at > utcnow() + CLOCK_SKEW:
+    if occurred_at > (now or utcnow()) + CLOCK_SKEW:
         raise ContactError("a contact cannot be recorded in the future")
     if note and len(note) > MAX_NOTE_CHARS:
         raise ContactError(f"the note is longer than {MAX_NOTE_CHARS} characters")

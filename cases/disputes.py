@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from cases import audit
 from cases.case import change_status
 from cases.model import Base, Timestamped, utcnow
+from cases.plans import pause_for_hold, resume_after_hold
 
 DISPUTE_STATUSES = ("open", "verified", "withdrawn")
 
@@ -50,7 +51,8 @@ def record_dispute(
     on_local: dt.date | None = None,
 ) -> Dispute:
     """Record a dispute. Inside the validation period it holds the case (SPEC §3): no
-    collection until verification is sent. Outside it, the case is flagged, not held."""
+    collection until verification is sent, and its payment plan is paused (cases.plans: a
+    hold never breaks a plan). Outside it, the case is flagged, not held."""
     reason = (reason or "").strip()
     if not reason:
         raise DisputeError("say what the debtor disputes")
@@ -89,6 +91,8 @@ def record_dispute(
             actor=actor,
             reason="dispute received inside the validation period",
         )
+    if inside:
+        pause_for_hold(session, case, actor=actor)
     return dispute
 
 
@@ -109,8 +113,12 @@ def send_verification(
     document_id: int | None,
     actor: audit.Actor,
     note: str = "",
+    on_local: dt.date | None = None,
 ) -> None:
-    """Verification sent: open disputes are answered and a held case resumes collection."""
+    """Verification sent: open disputes are answered and a held case resumes collection. Its
+    paused payment plan resumes: at once if nothing fell due meanwhile, else on moved dates
+    the debtor confirms (cases.plans.resume_after_hold). `on_local` is the day the hold ends
+    in the agency's calendar (default: today in UTC)."""
     disputes = open_disputes(session, case.id)
     if not disputes:
         raise DisputeError("this case has no open dispute")
@@ -130,3 +138,4 @@ def send_verification(
         )
     if case.status == "disputed":
         change_status(session, case, "active", actor=actor, reason="verification sent")
+        resume_after_hold(session, case, today=on_local or now.date(), actor=actor)

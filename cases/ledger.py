@@ -172,3 +172,10 @@ def balance_after(session: Session, entry: LedgerEntry) -> int:
     if following is not None and following.kind == "settlement_writeoff":
         through += following.amount_cents
     return through
+
+
+def amount_text(cents: int) -> str:
+    """Cents as people read them in a message, "1,234.56" (integers only: no float is ever
+    near money, however large the number)."""
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100:,}.{abs(cents) % 100:02d}"

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from cases import audit
 from cases.case import WORKED_STATUSES, Case
 from cases.clients import Client
-from cases.ledger import LedgerEntry, balance_cents, cents_sum
+from cases.ledger import LedgerEntry, amount_text, balance_cents, cents_sum
 from cases.model import Base, Timestamped, utcnow
 
 OFFER_STATUSES = ("proposed", "approved", "accepted", "paid", "expired", "withdrawn")
@@ -86,7 +86,7 @@ class OfferError(ValueError):
 
 
 def _cents(amount: int) -> str:
-    return f"${amount / 100:,.2f}"
+    return f"${amount_text(amount)}"
 
 
 def amount_for(

@@ -1,4 +1,10 @@
-"""Payment plans, their installments, and promises to pay."""
+"""Payment plans, their installments, and promises to pay.
+
+A plan is `active` (in force and charged), `paused` from the day a dispute holds its case until
+the debtor confirms the dates the end of the hold moved it to, then `active` again; it ends
+`completed`, `broken` (an installment 10 days late), `cancelled` (the case paid, settled or
+closed) or `lapsed` (its moved dates not confirmed in time: not broken, nothing was missed).
+A hold never breaks a plan: a paused plan is not charged, reminded or broken."""
 
 from __future__ import annotations
 
@@ -11,17 +17,23 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from cases import audit
 from cases.case import ON_END, Case, change_status
-from cases.ledger import balance_cents
+from cases.ledger import amount_text, balance_cents
 from cases.model import Base, Timestamped, utcnow
 from cases.offers import SettlementOffer, accepted_offer, paid_toward
 
 FREQUENCIES = ("weekly", "biweekly", "monthly")
-PLAN_STATUSES = ("active", "completed", "broken", "cancelled")
+PLAN_STATUSES = ("active", "paused", "completed", "broken", "cancelled", "lapsed")
+# A plan in force: the case is on it (`paused` during a dispute hold and until the debtor
+# confirms the dates the hold's end moved it to).
+IN_FORCE = ("active", "paused")
 INSTALLMENT_STATUSES = ("scheduled", "processing", "paid", "failed", "missed")
 MIN_INSTALLMENT_CENTS = 2500
 FIRST_DATE_WITHIN_DAYS = 30
 RETRY_AFTER_DAYS = 3
 BREAK_AFTER_DAYS = 10
+# When a dispute hold ends, the debtor has this many days to confirm a plan's moved dates.
+RECONFIRM_DAYS = 10
+LAPSE_REASON = "not re-confirmed after the dispute hold"
 # Installments per month of plan length, per frequency (52 weeks, 26 fortnights a year).
 PER_YEAR = {"weekly": 52, "biweekly": 26, "monthly": 12}
 FREQUENCY_LABELS = {"weekly": "weekly", "biweekly": "every two weeks", "monthly": "monthly"}
@@ -42,11 +54,24 @@ class PaymentPlan(Timestamped, Base):
     stripe_payment_method_id: Mapped[str | None] = mapped_column(sa.String(64))
     consent_text: Mapped[str | None] = mapped_column(sa.Text)
     consented_at: Mapped[dt.datetime | None]
+    # Set while a paused plan waits for the debtor to confirm the dates the end of a dispute
+    # hold moved it to: the last day they can. NULL otherwise (active, or paused by a hold).
+    reconfirm_by: Mapped[dt.date | None]
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 
     installments: Mapped[list[Installment]] = relationship(
         back_populates="plan", order_by="Installment.seq", cascade="all, delete-orphan"
     )
+
+    @property
+    def on_hold(self) -> bool:
+        """Paused while a dispute holds the case."""
+        return self.status == "paused" and self.reconfirm_by is None
+
+    @property
+    def awaiting_confirmation(self) -> bool:
+        """Paused until the debtor confirms the dates the end of the hold moved it to."""
+        return self.status == "paused" and self.reconfirm_by is not None
 
 
 class Installment(Base):
@@ -196,15 +221,15 @@ def build_schedule(
     if down_payment_cents < 0:
         raise PlanError("the down payment cannot be negative")
     if 0 < down_payment_cents < MIN_INSTALLMENT_CENTS:
-        raise PlanError(f"a down payment must be at least ${MIN_INSTALLMENT_CENTS / 100:,.2f}")
+        raise PlanError(f"a down payment must be at least ${amount_text(MIN_INSTALLMENT_CENTS)}")
     if down_payment_cents >= total_cents:
         raise PlanError("the down payment must be less than the amount of the plan")
     rest = total_cents - down_payment_cents
     each = rest // count
     if each < MIN_INSTALLMENT_CENTS:
         raise PlanError(
-            f"installments must be at least ${MIN_INSTALLMENT_CENTS / 100:,.2f}: "
-            f"{count} installments of ${rest / 100:,.2f} are too small; choose fewer"
+            f"installments must be at least ${amount_text(MIN_INSTALLMENT_CENTS)}: "
+            f"{count} installments of ${amount_text(rest)} are too small; choose fewer"
         )
     schedule = []
     if down_payment_cents:
@@ -220,9 +245,11 @@ def build_schedule(
 
 
 def active_plan(session: Session, case_id: int) -> PaymentPlan | None:
+    """The plan in force on the case: `active`, or `paused` by a dispute hold (only an
+    `active` one is charged, reminded or broken)."""
     return session.scalar(
         sa.select(PaymentPlan)
-        .where(PaymentPlan.case_id == case_id, PaymentPlan.status == "active")
+        .where(PaymentPlan.case_id == case_id, PaymentPlan.status.in_(IN_FORCE))
         .order_by(PaymentPlan.id.desc())
     )
 
@@ -365,7 +392,7 @@ def mark_paid(session: Session, installment: Installment, *, actor: audit.Actor)
     installment.next_attempt_on = None
     plan = installment.plan
     # "cancelled" too: the last installment's payment ends the case first (cancel_plan_of_ended_case)
-    if plan.status in ("active", "cancelled") and all(
+    if plan.status in (*IN_FORCE, "cancelled") and all(
         i.status == "paid" for i in plan.installments
     ):
         plan.status = "completed"
@@ -413,13 +440,15 @@ def break_plan(session: Session, plan: PaymentPlan, *, actor: audit.Actor, reaso
 
 
 def overdue_plans(session: Session, today: dt.date) -> list[PaymentPlan]:
-    """Plans in force with an installment unpaid 10 days past its due date."""
+    """Plans in force with an installment unpaid 10 days past its due date. Never one of a
+    case a dispute holds (its plan is paused: a hold never breaks a plan)."""
     cutoff = today - dt.timedelta(days=BREAK_AFTER_DAYS)
     return list(
         session.scalars(
             sa.select(PaymentPlan)
             .where(
                 PaymentPlan.status == "active",
+                PaymentPlan.case_id.not_in(sa.select(Case.id).where(Case.status == "disputed")),
                 PaymentPlan.id.in_(
                     sa.select(Installment.plan_id).where(
                         Installment.status.in_(("scheduled", "failed", "missed")),
@@ -430,3 +459,175 @@ def overdue_plans(session: Session, today: dt.date) -> list[PaymentPlan]:
             .order_by(PaymentPlan.id)
         )
     )
+
+
+# --- a dispute hold pauses the plan -----------------------------------------------------------
+# Called by cases.disputes when a hold starts and ends. While paused, a plan is not charged,
+# reminded or broken, and nothing of it is missed; when the hold ends its unpaid installments
+# move so that none is due in the past, and the debtor confirms the new dates (autopay charges
+# only dates the debtor authorised). Not confirmed in time, the plan lapses: not broken.
+
+UNPAID = ("scheduled", "failed", "missed")
+
+
+def pause_for_hold(session: Session, case: Case, *, actor: audit.Actor) -> PaymentPlan | None:
+    """A dispute holds the case: its plan in force is paused (also one still waiting for the
+    debtor to confirm dates moved by an earlier hold: the new hold's end moves them again)."""
+    plan = active_plan(session, case.id)
+    if plan is None or plan.on_hold:
+        return plan
+    plan.status = "paused"
+    plan.reconfirm_by = None
+    for installment in plan.installments:
+        if installment.status == "failed":
+            installment.next_attempt_on = None  # no retry during the hold
+    audit.record(
+        session,
+        actor,
+        "payment_plan",
+        plan.id,
+        "plan.paused",
+        case_id=case.id,
+        reason="dispute hold",
+    )
+    return plan
+
+
+def periods_between(earlier: dt.date, later: dt.date, frequency: str) -> int:
+    """How many of the plan's periods lie between two of its due dates."""
+    if frequency == "monthly":
+        return (later.year - earlier.year) * 12 + later.month - earlier.month
+    return round((later - earlier).days / (7 if frequency == "weekly" else 14))
+
+
+def moved_schedule(plan: PaymentPlan, *, today: dt.date) -> dict[int, dt.date]:
+    """New dates for the unpaid installments of a plan whose hold ends today, by installment
+    id: none when nothing is due in the past. Otherwise the first is due on the last day to
+    confirm them (today + RECONFIRM_DAYS: nothing falls due before the debtor could agree to
+    it) and the others keep their places in the plan's rhythm (same number of periods apart)."""
+    unpaid = sorted(
+        (i for i in plan.installments if i.status in UNPAID), key=lambda i: (i.due_on, i.seq)
+    )
+    if not unpaid or unpaid[0].due_on >= today:
+        return {}
+    first_on = today + dt.timedelta(days=RECONFIRM_DAYS)
+    start = unpaid[0].due_on
+    return {
+        i.id: due_date(first_on, plan.frequency, periods_between(start, i.due_on, plan.frequency))
+        for i in unpaid
+    }
+
+
+def resume_after_hold(
+    session: Session, case: Case, *, today: dt.date, actor: audit.Actor
+) -> PaymentPlan | None:
+    """The hold on an `active` case ended: its paused plan takes the case back to `plan`. With
+    nothing due in the past it is `active` again at once; otherwise its unpaid installments
+    move (moved_schedule) and it stays paused until the debtor confirms the new dates, by
+    `reconfirm_by`."""
+    plan = active_plan(session, case.id)
+    if plan is None or not plan.on_hold:
+        return None
+    moves = moved_schedule(plan, today=today)
+    if case.status == "active":
+        change_status(
+            session,
+            case,
+            "plan",
+            actor=actor,
+            reason=f"payment plan {plan.id} resumes after the hold",
+        )
+    if not moves:
+        plan.status = "active"
+        audit.record(
+            session, actor, "payment_plan", plan.id, "plan.resumed", case_id=case.id, moved=[]
+        )
+        return plan
+    moved = []
+    for installment in plan.installments:
+        if installment.id in moves:
+            moved.append(
+                {
+                    "seq": installment.seq,
+                    "from": installment.due_on.isoformat(),
+                    "to": moves[installment.id].isoformat(),
+                }
+            )
+            installment.due_on = moves[installment.id]
+            installment.status = "scheduled"  # a new date, not yet tried
+            installment.next_attempt_on = None
+            installment.last_error = None
+    plan.reconfirm_by = today + dt.timedelta(days=RECONFIRM_DAYS)
+    audit.record(
+        session,
+        actor,
+        "payment_plan",
+        plan.id,
+        "plan.rescheduled",
+        case_id=case.id,
+        reason="dispute hold ended",
+        moved=moved,
+        confirm_by=plan.reconfirm_by.isoformat(),
+    )
+    return plan
+
+
+def confirm_new_dates(
+    session: Session, plan: PaymentPlan, *, text: str, today: dt.date, actor: audit.Actor
+) -> None:
+    """The debtor agrees to the moved dates (`text`, the wording shown): the plan is `active`
+    again, and autopay charges them."""
+    if not plan.awaiting_confirmation:
+        raise PlanError("this plan has no new dates to confirm")
+    if today > plan.reconfirm_by:
+        raise PlanError("the time to confirm the new dates has passed")
+    if session.get(Case, plan.case_id).status != "plan":
+        raise PlanError("this account is not on its payment plan")
+    plan.status = "active"
+    plan.reconfirm_by = None
+    audit.record(
+        session,
+        actor,
+        "payment_plan",
+        plan.id,
+        "plan.confirmed",
+        case_id=plan.case_id,
+        dates=[
+            {"seq": i.seq, "due_on": i.due_on.isoformat()}
+            for i in plan.installments
+            if i.status in UNPAID
+        ],
+    )
+    record_consent(session, plan, text=text, actor=actor)
+
+
+def unconfirmed_plans(session: Session, today: dt.date) -> list[PaymentPlan]:
+    """Paused plans whose moved dates the debtor did not confirm by their last day."""
+    return list(
+        session.scalars(
+            sa.select(PaymentPlan)
+            .where(PaymentPlan.status == "paused", PaymentPlan.reconfirm_by < today)
+            .order_by(PaymentPlan.id)
+        )
+    )
+
+
+def lapse_plan(session: Session, plan: PaymentPlan, *, actor: audit.Actor) -> None:
+    """Moved dates not confirmed in time: the plan `lapsed` (not broken: no installment is
+    missed) and the case goes back to `active`, onto the collector's queue."""
+    plan.status = "lapsed"
+    audit.record(
+        session,
+        actor,
+        "payment_plan",
+        plan.id,
+        "plan.lapsed",
+        case_id=plan.case_id,
+        reason=LAPSE_REASON,
+        confirm_by=plan.reconfirm_by.isoformat() if plan.reconfirm_by else None,
+    )
+    case = session.get(Case, plan.case_id)
+    if case.status == "plan":
+        change_status(
+            session, case, "active", actor=actor, reason=f"payment plan {plan.id} {LAPSE_REASON}"
+        )

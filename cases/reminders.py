@@ -162,6 +162,8 @@ def due_reminders(session: Session, *, today: dt.date, zone: ZoneInfo) -> list[D
         .join(Case, Case.id == PaymentPlan.case_id)
         .where(
             open_case,
+            # Not a paused plan: nothing of it is due or missed during a dispute hold, nor
+            # until the debtor confirms the dates the hold's end moved it to.
             PaymentPlan.status == "active",
             sa.or_(
                 sa.and_(Installment.status == "scheduled", Installment.due_on.between(*soon)),

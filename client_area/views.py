@@ -12,6 +12,7 @@ from cases.case import OPEN_STATUSES, STATUSES, Case, TransitionError, change_st
 from cases.contacts import Contact
 from cases.debtors import Debtor
 from cases.ledger import cents_sum
+from cases.messages import OutboundMessage
 from client_area.forms import DirectPaymentForm, RecallForm
 from payments.posting import (
     LedgerEntry,
@@ -31,6 +32,7 @@ bp = Blueprint("client_area", __name__, url_prefix="/client")
 bp.before_request(require_roles("client"))
 
 PAGE_SIZE = 25
+MESSAGES_SHOWN = 50  # the case page's latest emails and texts
 SORTS = {
     "newest": (Case.referred_on.desc(), Case.id.desc()),
     "oldest": (Case.referred_on.asc(), Case.id.asc()),
@@ -157,17 +159,32 @@ def _case_page(case: Case, recall_form, payment_form, status: int = 200):
         .where(LedgerEntry.case_id == case.id)
         .order_by(LedgerEntry.received_at, LedgerEntry.id)
     ).all()
-    # A summary of contact activity; the agency's notes and message texts stay internal.
+    # A summary of contact activity; the agency's notes and message texts stay internal. An
+    # email or text is a contact once the provider took it; the messages list says how each
+    # went (queued, sent, failed or held, and why), without its text.
     activity = db.session.execute(
         sa.select(Contact.channel, sa.func.count(), sa.func.max(Contact.occurred_at))
         .where(Contact.case_id == case.id)
         .group_by(Contact.channel)
+    ).all()
+    messages = db.session.execute(
+        sa.select(
+            OutboundMessage.created_at,
+            OutboundMessage.channel,
+            OutboundMessage.status,
+            OutboundMessage.sent_at,
+            OutboundMessage.error,
+        )
+        .where(OutboundMessage.case_id == case.id)
+        .order_by(OutboundMessage.id.desc())
+        .limit(MESSAGES_SHOWN)
     ).all()
     return render_template(
         "client/case.html",
         case=case,
         entries=entries,
         activity=activity,
+        messages=messages,
         balance=balance_cents(db.session, case.id),
         recall_form=recall_form,
         payment_form=payment_form,

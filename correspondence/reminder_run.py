@@ -85,7 +85,9 @@ def _statement(session: Session, due: DueReminder) -> dict:
     since = statement_period_start(session, due.case.id, today=due.due_on, zone=zone)
     entries = payments_since(session, due.case.id, since)
     plan = active_plan(session, due.case.id)
-    upcoming = [i for i in plan.installments if i.status != "paid"] if plan else []
+    # A paused plan (a dispute hold, or moved dates not yet confirmed) has no next payment.
+    active = plan is not None and plan.status == "active"
+    upcoming = [i for i in plan.installments if i.status != "paid"] if active else []
     return {
         "month": due.month,
         "since": since.astimezone(zone).date().isoformat(),

@@ -47,8 +47,10 @@ from cases.plans import (
     Installment,
     PaymentPlan,
     break_plan,
+    lapse_plan,
     mark_paid,
     overdue_plans,
+    unconfirmed_plans,
 )
 from payments.gateway import GatewayError, PaymentGateway, PaymentIntentInfo
 from payments.webhooks import apply_succeeded_intent
@@ -72,10 +74,13 @@ class ChargeRun:
     needs_authentication: list[int] = field(default_factory=list)
     pending: list[int] = field(default_factory=list)  # Stripe unreachable or still processing
     broken: list[int] = field(default_factory=list)  # plan ids
+    # Plans whose dates, moved at the end of a dispute hold, the debtor did not confirm in
+    # time (plan ids; in the log, not in the JSON summary).
+    lapsed: list[int] = field(default_factory=list)
 
     def add(self, other: ChargeRun) -> None:
         """What another runner (a worker process) did, added to this run's."""
-        for name in ("charged", "failed", "needs_authentication", "pending", "broken"):
+        for name in ("charged", "failed", "needs_authentication", "pending", "broken", "lapsed"):
             getattr(self, name).extend(getattr(other, name))
 
     def as_json(self) -> dict:
@@ -117,7 +122,9 @@ def due_installments(session: Session, today: dt.date) -> list[int]:
                 sa.or_(
                     Installment.status == "processing",
                     sa.and_(
-                        # Only while the case is on its plan: not during a dispute hold.
+                        # Only while the case is on its plan: not during a dispute hold,
+                        # nor while its plan is paused (the hold, then until the debtor
+                        # confirms the dates the hold's end moved it to).
                         PaymentPlan.case_id.in_(sa.select(Case.id).where(Case.status == "plan")),
                         PaymentPlan.status == "active",
                         PaymentPlan.autopay.is_(True),
@@ -217,9 +224,15 @@ def _claim(session: Session, installments: list[Installment], today: dt.date) ->
     or finished since we read them are left alone. The ids claimed."""
     if not installments:
         return []
+    # Its plan still active: one a dispute paused since we read it is not charged.
+    plan_active = (
+        sa.select(PaymentPlan.id)
+        .where(PaymentPlan.id == Installment.plan_id, PaymentPlan.status == "active")
+        .exists()
+    )
     claimed = session.execute(
         sa.update(Installment)
-        .where(Installment.id.in_([i.id for i in installments]), _chargeable(today))
+        .where(Installment.id.in_([i.id for i in installments]), plan_active, _chargeable(today))
         .values(
             attempts=Installment.attempts + 1,
             status="processing",
@@ -293,7 +306,7 @@ def charge_batch(
                 intent = _existing(gateway, charge["case_reference"], charge["idempotency_key"])
                 if intent is None and installments[installment_id].plan.status != "active":
                     abandoned.append(installment_id)  # never charged, and its plan broke
-                    continue
+                    continue  # (or a dispute paused it)
             if intent is None:
                 intent = gateway.charge_off_session(**charge)
         except GatewayError as exc:
@@ -319,8 +332,21 @@ def charge_batch(
         case = cases[installment.plan.case_id]
         _record_outcome(session, installment, case, intent, today=today, run=run)
     for installment_id in abandoned:
-        _missed(installments[installment_id], "plan broken before it was charged", run)
+        installment = installments[installment_id]
+        if installment.plan.status == "paused":
+            _withheld(installment)
+        else:
+            _missed(installment, "plan broken before it was charged", run)
     session.commit()
+
+
+def _withheld(installment: Installment, why: str | None = None) -> None:
+    """An installment of a plan a dispute hold paused, not paid: `scheduled` again if it was
+    never charged, `failed` (`why`) with no retry if Stripe declined it. Never missed: the
+    hold's end moves it (cases.plans.resume_after_hold)."""
+    installment.status = "scheduled" if why is None else "failed"
+    installment.next_attempt_on = None
+    installment.last_error = why[:80] if why else None
 
 
 def _missed(installment: Installment, why: str, run: ChargeRun) -> None:
@@ -350,6 +376,13 @@ def _record_outcome(
         mark_paid(session, installment, actor=AUTOPAY)
         audit.record(session, AUTOPAY, "installment", installment.id, "installment.paid", **details)
         run.charged.append(installment.id)
+    elif installment.plan.status == "paused" and intent.status not in PENDING:
+        # Reconciled after a dispute paused its plan, and not paid: no retry, no email to the
+        # debtor during the hold, not missed; the hold's end moves it.
+        _withheld(installment, intent.last_error_code or intent.status)
+        audit.record(
+            session, AUTOPAY, "installment", installment.id, "installment.withheld", **details
+        )
     elif installment.plan.status != "active" and intent.status not in PENDING:
         # Reconciled after its plan broke, and not paid: missed like the plan's others.
         _missed(installment, intent.last_error_code or intent.status, run)
@@ -481,7 +514,8 @@ def charge_due(
     worker_session: Callable[[], AbstractContextManager[Session]] | None = None,
     after_charge=None,
 ) -> ChargeRun:
-    """Charge every autopay installment due on `today`, then break plans 10 days past due.
+    """Charge every autopay installment due on `today`, then break plans 10 days past due
+    and lapse those whose dates, moved when a dispute hold ended, the debtor left unconfirmed.
 
     Installments go in batches of BATCH, each claimed and committed before its Stripe calls,
     and its outcomes recorded and committed after them: an interruption loses at most one
@@ -527,6 +561,10 @@ def charge_due(
                 reason=f"an installment is {BREAK_AFTER_DAYS} days past due",
             )
             run.broken.append(plan.id)
+        # A hold never breaks a plan: dates it moved and the debtor did not confirm lapse it.
+        for plan in unconfirmed_plans(session, today):
+            lapse_plan(session, plan, actor=AUTOPAY)
+            run.lapsed.append(plan.id)
         session.commit()
-    log.info("plans charge-due %s: %s", today, run.as_json())
+    log.info("plans charge-due %s: %s, %d lapsed", today, run.as_json(), len(run.lapsed))
     return run

@@ -20,6 +20,7 @@ from cases.ledger import (
     DuplicatePosting,
     LedgerEntry,
     LedgerError,
+    amount_text,
     balance_cents,
     balances,
     cents_sum,
@@ -34,6 +35,7 @@ SETTLED_LETTER = declare("letters.settled", queue="mail")
 __all__ = [
     "KINDS",
     "ReceivedDateError",
+    "check_dated_for_case",
     "check_received_at",
     "METHODS",
     "PLACEMENT_COMPONENTS",
@@ -92,6 +94,22 @@ def check_received_at(received_at: dt.date, today: dt.date | None = None) -> Non
         raise ReceivedDateError("the date received cannot be in the future")
 
 
+def check_dated_for_case(case: Case, received_at: dt.date, *, direct: bool = False) -> None:
+    """Money moves on a case from its referral date on; a client's direct payment may be for
+    the time before referral, but never before the itemisation date."""
+    if direct:
+        if received_at < case.itemization_date:
+            raise ReceivedDateError(
+                "a direct payment cannot be dated before the itemisation date "
+                f"({case.itemization_date.isoformat()})"
+            )
+    elif received_at < case.referred_on:
+        raise ReceivedDateError(
+            "the date received cannot be before the case was referred "
+            f"({case.referred_on.isoformat()})"
+        )
+
+
 def posted(session: Session, external_id: str) -> LedgerEntry | None:
     return session.scalar(sa.select(LedgerEntry).where(LedgerEntry.external_id == external_id))
 
@@ -113,10 +131,11 @@ def post_payment(
     """Apply a payment received by the agency (or, `direct`, by the client) to a case.
 
     The fee is the client's tier rate for the case, fixed on the entry now. A payment dated
-    after `today` (the agency's day) is refused. Money that already arrived (a card payment
-    Stripe confirmed, dated by Stripe's clock; money held unmatched, checked when it was held)
-    is never refused for exceeding the balance or for its date: `allow_overpayment` posts it
-    and leaves a credit to refund.
+    after `today` (the agency's day), or before the case's referral date (a `direct` one:
+    before its itemisation date), is refused. Money that already arrived (a card payment
+    Stripe confirmed, dated by Stripe's clock; money held unmatched, checked when it was
+    held) is never refused for exceeding the balance or for its date: `allow_overpayment`
+    posts it and leaves a credit to refund.
     """
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
         raise LedgerError("a payment amount must be a positive number of cents")
@@ -126,6 +145,7 @@ def post_payment(
         raise LedgerError("a payment needs its external id (check number, transaction id…)")
     if not allow_overpayment:
         check_received_at(received_at, today)
+        check_dated_for_case(case, received_at, direct=direct)
     external_id = external_id.strip()[:120]
     lock_case(session, case)
     if posted(session, external_id) is not None:
@@ -133,7 +153,7 @@ def post_payment(
     owed = balance_cents(session, case.id)
     if amount_cents > owed and not allow_overpayment:
         raise LedgerError(
-            f"the payment ({amount_cents / 100:,.2f}) is more than the balance ({owed / 100:,.2f})"
+            f"the payment ({amount_text(amount_cents)}) is more than the balance ({amount_text(owed)})"
         )
     schedule = current_schedule(session, case.client_id)
     bps = schedule.rate_for(case.days_past_due_at_referral, case.in_legal) if schedule else 0
@@ -274,7 +294,7 @@ def reverse_payment(
     if not isinstance(amount, int) or amount <= 0:
         raise LedgerError("a reversal amount must be a positive number of cents")
     if before + amount > paid:
-        raise LedgerError(f"only {(paid - before) / 100:,.2f} of this payment is left to reverse")
+        raise LedgerError(f"only {amount_text(paid - before)} of this payment is left to reverse")
     if posted(session, external_id) is not None:
         raise DuplicatePosting(f"{external_id} was already posted")
     fee_back = fee_cents(before + amount, payment.fee_bps) - fee_cents(before, payment.fee_bps)
@@ -319,11 +339,13 @@ def post_adjustment(
     received_at: dt.date,
     actor: audit.Actor,
 ) -> LedgerEntry:
-    """Correct the balance up (a positive amount) or down (negative), with a reason."""
+    """Correct the balance up (a positive amount) or down (negative), with a reason, dated
+    no earlier than the case's referral."""
     if not isinstance(amount_cents, int) or amount_cents == 0:
         raise LedgerError("an adjustment needs a non-zero amount")
     if not reason or not reason.strip():
         raise LedgerError("say why the balance is adjusted")
+    check_dated_for_case(case, received_at)
     lock_case(session, case)
     entry = _insert_once(
         session,

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from cases import audit
-from cases.ledger import cents_sum
+from cases.ledger import amount_text, cents_sum
 from cases.model import Base, Timestamped
 from payments.statements import REMIT_WITHIN_DAYS, Statement, parse_month
 
@@ -81,7 +81,7 @@ def record_remittance(
         raise RemittanceError(f"{statement.number} is already settled")
     if amount_cents > abs(left):
         raise RemittanceError(
-            f"the amount is more than the {abs(left) / 100:,.2f} left to settle on "
+            f"the amount is more than the {amount_text(abs(left))} left to settle on "
             f"{statement.number}"
         )
     signed = amount_cents if left > 0 else -amount_cents

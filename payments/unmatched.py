@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cases import audit
 from cases.case import Case
+from cases.ledger import amount_text
 from cases.model import Base, Timestamped, utcnow
 from payments.posting import (
     DuplicatePosting,
@@ -103,8 +104,8 @@ def match(
         raise LedgerError("each share must be a positive amount")
     if sum(cents for _, cents in parts) != item.amount_cents:
         raise LedgerError(
-            f"the shares add up to {sum(c for _, c in parts) / 100:,.2f}, "
-            f"not the {item.amount_cents / 100:,.2f} received"
+            f"the shares add up to {amount_text(sum(c for _, c in parts))}, "
+            f"not the {amount_text(item.amount_cents)} received"
         )
     memo = f"matched from unmatched payment {item.id}"
     if item.method == "card":  # a Stripe payment keeps its PaymentIntent id, on one case

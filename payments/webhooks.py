@@ -192,7 +192,7 @@ def _charge_refunded(session, obj, gateway, local_date, when) -> str:
         payment,
         amount_cents=refunded - already,
         external_id=f"refund:{obj['id']}:{refunded}",
-        received_at=local_date(_latest_refund_time(obj)),
+        received_at=local_date(_latest_refund_time(obj) or when),
         reason="refunded through Stripe",
         actor=STRIPE,
     )
@@ -200,6 +200,9 @@ def _charge_refunded(session, obj, gateway, local_date, when) -> str:
 
 
 def _latest_refund_time(charge: dict) -> int:
+    """When the charge's latest refund was made; 0 when the charge does not list its refunds
+    (Stripe leaves `refunds` out of charges since API version 2022-11-15): the caller then
+    dates it by the event."""
     refunds = (charge.get("refunds") or {}).get("data") or []
     return max((r.get("created") or 0 for r in refunds), default=0)
 
@@ -226,7 +229,7 @@ def _dispute_closed(session, obj, gateway, local_date, when) -> str:
         payment,
         amount_cents=amount,
         external_id=external_id,
-        received_at=local_date(obj.get("created") or 0),
+        received_at=local_date(obj.get("created") or when),
         reason="card dispute lost",
         actor=STRIPE,
     )

@@ -1,6 +1,7 @@
 """Payment plans in the portal: the debtor chooses one inside the client's bounds, saves a card
-for autopay with a SetupIntent (`confirmCardSetup`; the card never reaches this server), and
-confirms on-session an installment their bank wants authenticated (`confirmCardPayment`)."""
+for autopay with a SetupIntent (`confirmCardSetup`; the card never reaches this server),
+confirms on-session an installment their bank wants authenticated (`confirmCardPayment`), and
+confirms the dates the end of a dispute hold moved their plan to."""
 
 from __future__ import annotations
 
@@ -20,17 +21,27 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, IntegerField, SelectChoice, SelectField
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+)
 from wtforms.validators import DataRequired, InputRequired, Optional
 
 from cases.case import Case
 from cases.offers import SettlementOffer
 from cases.plans import (
     FREQUENCIES,
+    IN_FORCE,
+    UNPAID,
     Installment,
     PaymentPlan,
     PlanError,
     active_plan,
+    confirm_new_dates,
     create_plan,
     max_installments,
     plan_total,
@@ -89,9 +100,9 @@ class PortalPlanForm(FlaskForm):
     autopay = BooleanField(_l("Pay automatically with a card I save (autopay)"))
 
 
-def _own_plan(plan_id: int) -> tuple[PaymentPlan, Case]:
+def _own_plan(plan_id: int, statuses: tuple[str, ...] = ("active",)) -> tuple[PaymentPlan, Case]:
     plan = db.session.get(PaymentPlan, plan_id)
-    if plan is None or plan.status != "active":
+    if plan is None or plan.status not in statuses:
         abort(404)
     case = own_case(db.session.get(Case, plan.case_id).reference)
     return plan, case
@@ -304,3 +315,82 @@ def installment_authenticated(installment_id: int):
 @debtor_required
 def plan_agreement(reference: str, document_id: int):
     return own_case_document(reference, document_id, "plan_agreement")
+
+
+# --- the dates a dispute hold moved ---------------------------------------------------------
+
+
+def plan_in_force(case: Case) -> PaymentPlan | None:
+    """For the case page: the case's plan in force, a paused one too."""
+    return active_plan(db.session, case.id)
+
+
+bp.add_app_template_global(plan_in_force, "plan_in_force")
+
+
+class ConfirmDatesForm(FlaskForm):
+    """Nothing to fill in: the button, its CSRF token, and the dates shown (so that only dates
+    the debtor saw are confirmed)."""
+
+    dates = HiddenField()
+
+
+def shown_dates(plan: PaymentPlan) -> str:
+    return ",".join(i.due_on.isoformat() for i in plan.installments if i.status in UNPAID)
+
+
+def new_dates_text(plan: PaymentPlan) -> str:
+    """The wording the debtor agrees to: the moved dates, and with autopay, the card's use."""
+    dates = "; ".join(
+        f"{i.due_on.isoformat()} ${i.amount_cents / 100:,.2f}"
+        for i in plan.installments
+        if i.status in UNPAID
+    )
+    text = _(
+        "I agree to pay the rest of my payment plan on these new dates: %(dates)s.", dates=dates
+    )
+    if plan.autopay and plan.stripe_payment_method_id:
+        text = f"{text} {authorisation_text()}"
+    return text
+
+
+@bp.route("/plans/<int:plan_id>/new-dates", methods=["GET", "POST"])
+@debtor_required
+def confirm_plan_dates(plan_id: int):
+    """The dates the end of a dispute hold moved the plan to: shown, and confirmed with a button
+    (until then autopay charges none of them)."""
+    plan, case = _own_plan(plan_id, IN_FORCE)
+    if not plan.awaiting_confirmation:
+        flash(_("There are no new dates to confirm on this plan."), "info")
+        return redirect(url_for("portal.case", reference=case.reference))
+    form = ConfirmDatesForm()
+    text = new_dates_text(plan)
+    valid = form.validate_on_submit()
+    if valid and form.dates.data != shown_dates(plan):
+        flash(_("The dates of your plan have changed. Please look at them again."), "error")
+        valid = False
+    if not valid:
+        form.dates.data = shown_dates(plan)
+        return render_template(
+            "portal/plan_dates.html",
+            debtor=g.debtor,
+            case=case,
+            plan=plan,
+            form=form,
+            text=text,
+            unpaid=UNPAID,
+        ), (400 if request.method == "POST" else 200)
+    try:
+        with attempt():
+            confirm_new_dates(
+                db.session, plan, text=text, today=agency_today(), actor=debtor_actor()
+            )
+    except PlanError as exc:
+        if "has passed" in str(exc):
+            flash(_("The time to confirm these dates has passed. Please call us."), "error")
+        else:
+            flash(_("These dates cannot be confirmed online. Please call us."), "error")
+        return redirect(url_for("portal.case", reference=case.reference))
+    store_agreement(case, plan, uploaded_by_id=None)
+    flash(_("Thank you. Your payment plan continues on the new dates."), "success")
+    return redirect(url_for("portal.case", reference=case.reference))

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 
 from wtforms import StringField
 
-_AMOUNT = re.compile(r"^\$?\s*(\d{1,3}(,\d{3})+|\d+)?(\.\d{1,2})?$")
+# "$", spaces, then whole dollars (1234 or 1,234) and/or cents (.5 or .56); a bare "$" or "."
+# is not an amount. The digits are read as integers: no float, no Decimal context to round.
+_AMOUNT = re.compile(r"\$?\s*(\d{1,3}(?:,\d{3})+|\d+)?(?:\.(\d{1,2}))?")
+# Under a trillion dollars, as for a referral (cases/referral_file.py): anything larger is a typo
+# or a pasted id, and would not fit the ledger's BIGINT columns for long.
+MAX_DOLLAR_DIGITS = 12
+MAX_CENTS = 10 ** (MAX_DOLLAR_DIGITS + 2) - 1  # $999,999,999,999.99
+_ASK = "Enter an amount like 1234.56"
 
 
 def parse_cents(text: str) -> int:
     """'$1,234.56' -> 123456. Raises ValueError with a plain message."""
     cleaned = (text or "").strip()
-    if not cleaned or not _AMOUNT.match(cleaned) or cleaned in ("$", "."):
-        raise ValueError("Enter an amount like 1234.56")
-    try:
-        value = Decimal(cleaned.replace("$", "").replace(",", "").strip())
-    except InvalidOperation:
-        raise ValueError("Enter an amount like 1234.56") from None
-    return int(value * 100)
+    match = _AMOUNT.fullmatch(cleaned)
+    if match is None or not (match.group(1) or match.group(2)):
+        raise ValueError(_ASK)
+    dollars = (match.group(1) or "0").replace(",", "")
+    # The length check first keeps int() off a pasted wall of digits (and its 4,300-digit limit).
+    if len(dollars) > 100 or int(dollars) >= 10**MAX_DOLLAR_DIGITS:
+        raise ValueError(f"Enter an amount under ${10**MAX_DOLLAR_DIGITS:,}")
+    return int(dollars) * 100 + int((match.group(2) or "").ljust(2, "0"))
 
 
 def format_cents(cents: int) -> str:

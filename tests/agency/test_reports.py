@@ -21,7 +21,14 @@ AT = dt.datetime(2026, 11, 10, 15, 0, tzinfo=dt.UTC)
 def book(db_session, make_client, make_case, make_user):
     acme, beta = make_client("ACME", "Acme Plumbing"), make_client("BETA", "Beta Supply")
     collector = make_user("collector", email="sam@recourse.test")
-    young = make_case(acme, principal=100_000, status="active", days_past_due=120)  # 141 days
+    # Referred before its October payment: 120 days past due then, 173 days on 23 November.
+    young = make_case(
+        acme,
+        principal=100_000,
+        status="active",
+        days_past_due=120,
+        referred_on=dt.date(2026, 10, 1),
+    )
     old = make_case(acme, principal=50_000, status="active", days_past_due=400)  # 421 days
     make_case(beta, principal=200_000, status="active", days_past_due=200)  # 221 days
     young.assigned_to_id = collector.id
@@ -132,7 +139,7 @@ def test_the_reports_page_and_each_csv(client, login, make_user, book):
     assert rates["BETA"] == ["BETA", "Beta Supply", "2000.00", "0.00", "0.00%"]
 
     ages = download(client, "aging")
-    # 1000.00 - 100.00 + 20.00 = 920.00 (141 days); 500.00 - 50.00 = 450.00 (421 days).
+    # 1000.00 - 100.00 + 20.00 = 920.00 (173 days); 500.00 - 50.00 = 450.00 (421 days).
     assert ages["90–180"] == ["90–180", "1", "920.00"]
     assert ages["181–365"] == ["181–365", "1", "2000.00"]
     assert ages["1–2 years"] == ["1–2 years", "1", "450.00"]

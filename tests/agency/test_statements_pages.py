@@ -17,6 +17,7 @@ from tests.conftest import csrf_from
 
 ACTOR = audit.Actor(None, "test")
 OCT = Month(2026, 10)
+REFERRED = dt.date(2026, 10, 1)  # before the October payments: money moves from referral on
 
 
 def issued(db_session, client, case, cents, *, direct=False, ref=None):
@@ -33,10 +34,14 @@ def issued(db_session, client, case, cents, *, direct=False, ref=None):
     return issue_statement(db_session, client, OCT, actor=ACTOR).statement
 
 
+def october_case(make_case, client):
+    return make_case(client, principal=50_000, status="active", referred_on=REFERRED)
+
+
 def two_clients(db_session, make_client, make_case):
     acme, beta = make_client("ACME"), make_client("BETA", "Beta Supply")
-    mine = issued(db_session, acme, make_case(acme, principal=50_000, status="active"), 10_000)
-    theirs = issued(db_session, beta, make_case(beta, principal=50_000, status="active"), 20_000)
+    mine = issued(db_session, acme, october_case(make_case, acme), 10_000)
+    theirs = issued(db_session, beta, october_case(make_case, beta), 20_000)
     return acme, beta, mine, theirs
 
 

@@ -402,3 +402,14 @@ def test_openapi_describes_what_the_api_accepts(client):
         ("/cases/{reference}/payments", "post"),
     ):
         assert "400" in paths[path][method]["responses"], path
+
+
+def test_dry_run_in_a_json_body_is_a_boolean(client, make_user, make_client, api_token, db_session):
+    acme = make_client("ACME")
+    headers = api_token(make_user("client", client=acme))
+    before = db_session.scalar(sa.select(sa.func.count()).select_from(Case))
+    response = client.post(
+        "/api/v1/referrals", json={"rows": [], "dry_run": "false"}, headers=headers
+    )
+    assert response.status_code == 422 and response.json["error"] == "invalid_dry_run"
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Case)) == before

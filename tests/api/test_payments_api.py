@@ -89,3 +89,52 @@ def test_bad_payments_are_refused_with_clear_json(
         )
         == 0
     )
+
+
+def payments_on(db_session, case) -> list[tuple[str, int, str]]:
+    return [
+        (e.kind, e.amount_cents, e.received_at.isoformat())
+        for e in db_session.scalars(
+            sa.select(LedgerEntry)
+            .where(LedgerEntry.case_id == case.id, LedgerEntry.kind != "placement")
+            .order_by(LedgerEntry.id)
+        )
+    ]
+
+
+def test_a_payment_dated_before_the_referral_is_refused(
+    client, make_user, make_client, make_case, api_token, db_session
+):
+    case = make_case(make_client(), principal=50_000)  # referred on 2026-11-02
+    headers = api_token(make_user("collector"))
+    url = f"/api/v1/cases/{case.reference}/payments"
+    response = client.post(url, json={**GOOD, "received_at": "2026-11-01"}, headers=headers)
+    assert response.status_code == 422
+    assert response.json["error"] == "invalid_received_at"
+    assert "before the case was referred (2026-11-02)" in response.json["message"]
+    assert payments_on(db_session, case) == []
+    # The same check dated on the referral day is posted: the refusal left nothing behind.
+    response = client.post(url, json={**GOOD, "received_at": "2026-11-02"}, headers=headers)
+    assert response.status_code == 201, response.json
+    assert payments_on(db_session, case) == [("payment", -12_345, "2026-11-02")]
+
+
+def test_a_client_reports_a_direct_payment_from_before_referral_but_not_before_itemisation(
+    client, make_user, make_client, make_case, api_token, db_session
+):
+    acme = make_client("ACME")
+    case = make_case(acme, principal=50_000, days_past_due=120)  # itemised on 2026-07-05
+    headers = api_token(make_user("client", client=acme))
+    url = f"/api/v1/cases/{case.reference}/payments"
+    early = client.post(
+        url, json={**GOOD, "received_at": "2026-07-04", "external_id": "D-1"}, headers=headers
+    )
+    assert early.status_code == 422 and early.json["error"] == "invalid_received_at"
+    assert "before the itemisation date (2026-07-05)" in early.json["message"]
+    assert payments_on(db_session, case) == []
+    before_referral = client.post(
+        url, json={**GOOD, "received_at": "2026-10-15", "external_id": "D-2"}, headers=headers
+    )
+    assert before_referral.status_code == 201, before_referral.json
+    assert before_referral.json["kind"] == "direct_payment"
+    assert payments_on(db_session, case) == [("direct_payment", -12_345, "2026-10-15")]

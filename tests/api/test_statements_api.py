@@ -11,6 +11,11 @@ from payments.posting import post_payment
 from payments.statements import Month
 
 ACTOR = audit.Actor(None, "test")
+REFERRED = dt.date(2026, 10, 1)  # before the October payments: money moves from referral on
+
+
+def october_case(make_case, client):
+    return make_case(client, principal=50_000, status="active", referred_on=REFERRED)
 
 
 def issued(db_session, client, case, cents):
@@ -30,8 +35,8 @@ def test_a_client_token_gets_its_statement_and_files(
     client, db_session, make_client, make_case, make_user, api_token
 ):
     acme, beta = make_client("ACME"), make_client("BETA", "Beta")
-    issued(db_session, acme, make_case(acme, principal=50_000, status="active"), 10_001)
-    theirs = issued(db_session, beta, make_case(beta, principal=50_000, status="active"), 20_000)
+    issued(db_session, acme, october_case(make_case, acme), 10_001)
+    theirs = issued(db_session, beta, october_case(make_case, beta), 20_000)
     headers = api_token(make_user("client", client=acme))
 
     response = client.get("/api/v1/statements?month=2026-10", headers=headers)
@@ -61,7 +66,7 @@ def test_a_client_token_gets_its_statement_and_files(
 
 def test_errors_are_json(client, db_session, make_client, make_case, make_user, api_token):
     acme = make_client("ACME")
-    issued(db_session, acme, make_case(acme, principal=50_000, status="active"), 10_000)
+    issued(db_session, acme, october_case(make_case, acme), 10_000)
     headers = api_token(make_user("client", client=acme))
     for query in ("", "?month=", "?month=2026-13", "?month=Oct"):
         for path in ("/api/v1/statements", "/api/v1/statements/csv"):
@@ -76,7 +81,7 @@ def test_errors_are_json(client, db_session, make_client, make_case, make_user, 
 
 def test_agency_tokens(client, db_session, make_client, make_case, make_user, api_token):
     acme = make_client("ACME")
-    issued(db_session, acme, make_case(acme, principal=50_000, status="active"), 10_000)
+    issued(db_session, acme, october_case(make_case, acme), 10_000)
     collector = api_token(make_user("collector"))
     assert client.get("/api/v1/statements?month=2026-10", headers=collector).status_code == 403
     admin = api_token(make_user("admin"))

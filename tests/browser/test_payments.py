@@ -87,7 +87,9 @@ def test_a_supervisor_posts_a_check_and_reverses_it_when_it_bounces(
 
     # The same check again: refused, nothing posted, the form kept for correction.
     post_check(page)
-    expect(page.get_by_role("alert")).to_have_text(f"check {CHECK} was already posted on this case")
+    expect(page.get_by_role("alert")).to_contain_text(
+        f"check {CHECK} from this debtor was already posted on"
+    )
     expect(balance).to_have_text("Balance $379.50")
     expect(payment_row).to_have_count(1)
     expect(page.get_by_label("Check number or transaction id")).to_have_value(CHECK)

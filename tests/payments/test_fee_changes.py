@@ -32,8 +32,14 @@ def test_a_new_schedule_applies_only_to_later_postings(
     client, login, make_user, db_session, make_client, make_case
 ):
     acme = make_client("ACME", "Acme Plumbing", tiers="90=2500,181=3300,366=4000")
-    young = make_case(acme, principal=100_000, status="active", days_past_due=120)
-    legal = make_case(acme, principal=100_000, status="active", days_past_due=400)
+    # Referred before the October payments posted on them (fee tiers follow days_past_due).
+    referred = dt.date(2026, 10, 1)
+    young = make_case(
+        acme, principal=100_000, status="active", days_past_due=120, referred_on=referred
+    )
+    legal = make_case(
+        acme, principal=100_000, status="active", days_past_due=400, referred_on=referred
+    )
     legal.in_legal = True
     before = pay(db_session, young, 10_000, "before")
     login(make_user("admin"))

@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from cases import audit
+from cases.audit import AuditEvent
 from payments.fees import FeeSchedule, current_schedule, fee_cents, set_schedule
 from payments.posting import (
     DuplicatePosting,
@@ -14,10 +15,12 @@ from payments.posting import (
     ReceivedDateError,
     balance_cents,
     post_adjustment,
+    post_instrument,
     post_payment,
     reverse_payment,
 )
 from payments.unmatched import UnmatchedPayment, hold_unmatched
+from tests.conftest import csrf_from
 
 ACTOR = audit.Actor(None, "test")
 DAY = dt.date(2026, 11, 20)
@@ -244,3 +247,166 @@ def test_the_same_fee_schedule_again_makes_no_new_version(db_session, make_clien
     assert changed is not same and changed.describe() == "90=2000"
     with pytest.raises(ValueError, match="never negative"):
         set_schedule(db_session, client, [(90, -5)], actor=ACTOR)
+
+
+# -- nothing before the case's referral (SPEC "Money") ------------------------------------------
+REFERRED = dt.date(2026, 11, 2)  # make_case's referral date
+ITEMISED = REFERRED - dt.timedelta(days=120)  # its due date, the itemisation date: 2026-07-05
+
+
+def movements(session, case) -> list[tuple[str, int, dt.date]]:
+    return [
+        (e.kind, e.amount_cents, e.received_at)
+        for e in session.scalars(
+            sa.select(LedgerEntry)
+            .where(LedgerEntry.case_id == case.id, LedgerEntry.kind != "placement")
+            .order_by(LedgerEntry.id)
+        )
+    ]
+
+
+def posted_events(session) -> int:
+    return session.scalar(
+        sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.action.like("%.posted"))
+    )
+
+
+def test_a_payment_cannot_be_dated_before_the_case_was_referred_whoever_posts_it(
+    db_session, make_client, make_case
+):
+    case = make_case(make_client(), principal=50_000, status="active", days_past_due=120)
+    assert (case.referred_on, case.itemization_date) == (REFERRED, ITEMISED)
+    events = posted_events(db_session)
+    the_day_before = REFERRED - dt.timedelta(days=1)
+    refused = "cannot be before the case was referred \\(2026-11-02\\)"
+    with pytest.raises(ReceivedDateError, match=refused):
+        post_payment(
+            db_session,
+            case,
+            1_000,
+            external_id="check:9200",
+            received_at=the_day_before,
+            method="check",
+            actor=ACTOR,
+            today=DAY,
+        )
+    with pytest.raises(ReceivedDateError, match=refused):  # the case screen's and API's path
+        post_instrument(
+            db_session,
+            [(case, 1_000)],
+            method="check",
+            number="9201",
+            received_at=the_day_before,
+            actor=ACTOR,
+            today=DAY,
+        )
+    with pytest.raises(ReceivedDateError, match=refused):
+        post_adjustment(
+            db_session,
+            case,
+            -1_000,
+            reason="goodwill",
+            received_at=the_day_before,
+            actor=ACTOR,
+        )
+    # Nothing changed: no entry, no audit, the same balance and status.
+    assert movements(db_session, case) == []
+    assert posted_events(db_session) == events
+    assert balance_cents(db_session, case.id) == 50_000 and case.status == "active"
+    # The referral date itself is fine, for a payment and an adjustment.
+    post_payment(
+        db_session,
+        case,
+        1_000,
+        external_id="check:9202",
+        received_at=REFERRED,
+        method="check",
+        actor=ACTOR,
+        today=DAY,
+    )
+    post_adjustment(db_session, case, -500, reason="goodwill", received_at=REFERRED, actor=ACTOR)
+    assert movements(db_session, case) == [
+        ("payment", -1_000, REFERRED),
+        ("adjustment", -500, REFERRED),
+    ]
+    assert balance_cents(db_session, case.id) == 48_500
+
+
+def direct_pay(session, case, ref, day):
+    return post_payment(
+        session,
+        case,
+        2_000,
+        external_id=ref,
+        received_at=day,
+        method="check",
+        actor=ACTOR,
+        direct=True,
+        today=DAY,
+    )
+
+
+def test_a_direct_payment_may_be_for_the_time_before_referral_but_not_before_itemisation(
+    db_session, make_client, make_case
+):
+    case = make_case(make_client(), principal=50_000, status="active", days_past_due=120)
+    events = posted_events(db_session)
+    with pytest.raises(
+        ReceivedDateError, match="direct payment cannot be dated before the itemisation date"
+    ):
+        direct_pay(db_session, case, "direct:ACME:early", ITEMISED - dt.timedelta(days=1))
+    assert movements(db_session, case) == []
+    assert posted_events(db_session) == events
+    assert balance_cents(db_session, case.id) == 50_000
+    # Paid to the client before the referral, after the itemisation date (or on it): posted.
+    for ref, day in (("direct:ACME:oct", dt.date(2026, 10, 15)), ("direct:ACME:jul", ITEMISED)):
+        direct_pay(db_session, case, ref, day)
+    assert movements(db_session, case) == [
+        ("direct_payment", -2_000, dt.date(2026, 10, 15)),
+        ("direct_payment", -2_000, ITEMISED),
+    ]
+    assert balance_cents(db_session, case.id) == 46_000
+
+
+def test_money_that_already_arrived_is_not_refused_for_its_date_before_referral(
+    db_session, make_client, make_case
+):
+    """A card payment Stripe took (dated by Stripe) or unmatched money matched later is
+    posted as it came (allow_overpayment); the rule is for payments posted by people."""
+    case = make_case(make_client(), principal=50_000, status="active")
+    early = REFERRED - dt.timedelta(days=3)
+    post_payment(
+        db_session,
+        case,
+        1_000,
+        external_id="pi_early",
+        received_at=early,
+        method="card",
+        actor=ACTOR,
+        allow_overpayment=True,
+    )
+    assert movements(db_session, case) == [("payment", -1_000, early)]
+
+
+def test_the_case_screen_refuses_a_payment_before_referral_and_says_why(
+    client, login, make_user, make_client, make_case, db_session
+):
+    login(make_user("collector"))
+    case = make_case(make_client(), principal=30_000, status="active")
+    page = client.get(f"/agency/cases/{case.reference}")
+    response = client.post(
+        f"/agency/cases/{case.reference}/payments",
+        data={
+            "pay-amount": "100.00",
+            "pay-received_at": "2026-11-01",
+            "pay-method": "check",
+            "pay-reference": "5601",
+            "csrf_token": csrf_from(page),
+        },
+    )
+    assert response.status_code == 422
+    assert "the date received cannot be before the case was referred (2026-11-02)" in (
+        response.get_data(as_text=True)
+    )
+    assert movements(db_session, case) == []
+    assert balance_cents(db_session, case.id) == 30_000

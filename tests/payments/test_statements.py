@@ -33,6 +33,9 @@ ZONE = ZoneInfo("America/New_York")
 SEP = Month(2026, 9)
 OCT = Month(2026, 10)
 NOV = Month(2026, 11)
+# Money moves on a case from its referral date on: the book's cases are referred before the
+# September and October payments posted on them.
+REFERRED = dt.date(2026, 9, 1)
 
 
 def fake_pdf(doc):
@@ -61,7 +64,9 @@ def book(db_session, make_client, make_case):
     """ACME (25% from 90 days, 33% from 181, 40% from 366) with four cases paid in October."""
     acme = make_client("ACME")
     cases = {
-        days: make_case(acme, principal=500_000, status="active", days_past_due=days)
+        days: make_case(
+            acme, principal=500_000, status="active", days_past_due=days, referred_on=REFERRED
+        )
         for days in (90, 180, 181, 366)
     }
     pay(db_session, cases[180], 10_002, dt.date(2026, 10, 3), "p180")  # 25%: 2500.50 -> 2501
@@ -131,7 +136,7 @@ def test_a_month_never_issued_goes_on_the_next_statement_as_adjustments(
     db_session, make_client, make_case
 ):
     acme = make_client("ACME")
-    case = make_case(acme, principal=50_000, status="active")
+    case = make_case(acme, principal=50_000, status="active", referred_on=dt.date(2026, 8, 3))
     pay(db_session, case, 1_000, dt.date(2026, 8, 14), "aug")
     october = run(db_session, acme, OCT).statement
     assert [(line.late, line.received_at) for line in october.lines] == [
@@ -218,7 +223,12 @@ def test_an_issued_statement_cannot_be_edited(db_session, book):
 def test_csv_lines_and_neutralised_cells(db_session, make_client, make_case):
     acme = make_client("ACME")
     case = make_case(
-        acme, principal=50_000, status="active", last_name="=cmd|calc", days_past_due=100
+        acme,
+        principal=50_000,
+        status="active",
+        last_name="=cmd|calc",
+        days_past_due=100,
+        referred_on=REFERRED,
     )
     payment = pay(db_session, case, 10_000, dt.date(2026, 10, 2), "c1")
     reverse_payment(

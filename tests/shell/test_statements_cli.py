@@ -48,7 +48,14 @@ def pay(session, case, cents, day, ref, direct=False):
 
 def october(db_session, make_client, make_case):
     acme = make_client("ACME", "Acme Plumbing")
-    older = make_case(acme, principal=90_000, status="active", days_past_due=200, last_name="Lee")
+    older = make_case(
+        acme,
+        principal=90_000,
+        status="active",
+        days_past_due=200,
+        last_name="Lee",
+        referred_on=dt.date(2026, 10, 1),  # before its October payments
+    )
     young = make_case(acme, principal=90_000, status="active", days_past_due=95)
     pay(db_session, older, 12_345, dt.date(2026, 10, 5), "c-1")  # 33%: 4073.85 -> 4074
     pay(db_session, older, 1_000, dt.date(2026, 10, 6), "c-2")  # 33%: 330
