@@ -422,10 +422,22 @@ def cancel_plan_of_ended_case(session: Session, case: Case, actor: audit.Actor) 
 ON_END.append(cancel_plan_of_ended_case)
 
 
-def break_plan(session: Session, plan: PaymentPlan, *, actor: audit.Actor, reason: str) -> None:
+def _locked(session: Session, plan: PaymentPlan) -> PaymentPlan:
+    """The plan as it stands now, its row locked until the unit of work ends: a debtor
+    confirming in two tabs, or confirming while the daily run lapses or breaks the plan, take
+    turns, and the second sees what the first did. (SQLite runs one writer at a time anyway.)"""
+    session.flush()  # what this unit of work already changed stands (refresh would drop it)
+    session.refresh(plan, with_for_update=True)
+    return plan
+
+
+def break_plan(session: Session, plan: PaymentPlan, *, actor: audit.Actor, reason: str) -> bool:
     """A broken plan: its unpaid installments are missed and the case goes back to `active`.
     One mid-attempt (`processing`) stays so: Stripe may have charged it, and `plans charge-due`
-    reconciles it whatever the plan's status."""
+    reconciles it whatever the plan's status. False, and nothing done, if the plan is no longer
+    active when its lock is taken."""
+    if _locked(session, plan).status != "active":
+        return False
     plan.status = "broken"
     for installment in plan.installments:
         if installment.status not in ("paid", "processing"):
@@ -437,6 +449,7 @@ def break_plan(session: Session, plan: PaymentPlan, *, actor: audit.Actor, reaso
     case = session.get(Case, plan.case_id)
     if case.status == "plan":
         change_status(session, case, "active", actor=actor, reason=f"payment plan broken: {reason}")
+    return True
 
 
 def overdue_plans(session: Session, today: dt.date) -> list[PaymentPlan]:
@@ -577,7 +590,7 @@ def confirm_new_dates(
 ) -> None:
     """The debtor agrees to the moved dates (`text`, the wording shown): the plan is `active`
     again, and autopay charges them."""
-    if not plan.awaiting_confirmation:
+    if not _locked(session, plan).awaiting_confirmation:
         raise PlanError("this plan has no new dates to confirm")
     if today > plan.reconfirm_by:
         raise PlanError("the time to confirm the new dates has passed")
@@ -612,9 +625,12 @@ def unconfirmed_plans(session: Session, today: dt.date) -> list[PaymentPlan]:
     )
 
 
-def lapse_plan(session: Session, plan: PaymentPlan, *, actor: audit.Actor) -> None:
+def lapse_plan(session: Session, plan: PaymentPlan, *, actor: audit.Actor) -> bool:
     """Moved dates not confirmed in time: the plan `lapsed` (not broken: no installment is
-    missed) and the case goes back to `active`, onto the collector's queue."""
+    missed) and the case goes back to `active`, onto the collector's queue. False, and nothing
+    done, if the dates were confirmed meanwhile."""
+    if not _locked(session, plan).awaiting_confirmation:
+        return False
     plan.status = "lapsed"
     audit.record(
         session,
@@ -631,3 +647,4 @@ def lapse_plan(session: Session, plan: PaymentPlan, *, actor: audit.Actor) -> No
         change_status(
             session, case, "active", actor=actor, reason=f"payment plan {plan.id} {LAPSE_REASON}"
         )
+    return True

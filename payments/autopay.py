@@ -554,17 +554,17 @@ def charge_due(
                 after_charge=after_charge,
             )
         for plan in overdue_plans(session, today):
-            break_plan(
+            if break_plan(
                 session,
                 plan,
                 actor=AUTOPAY,
                 reason=f"an installment is {BREAK_AFTER_DAYS} days past due",
-            )
-            run.broken.append(plan.id)
+            ):
+                run.broken.append(plan.id)
         # A hold never breaks a plan: dates it moved and the debtor did not confirm lapse it.
         for plan in unconfirmed_plans(session, today):
-            lapse_plan(session, plan, actor=AUTOPAY)
-            run.lapsed.append(plan.id)
+            if lapse_plan(session, plan, actor=AUTOPAY):
+                run.lapsed.append(plan.id)
         session.commit()
     log.info("plans charge-due %s: %s, %d lapsed", today, run.as_json(), len(run.lapsed))
     return run
