@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -56,6 +57,26 @@ def _bool(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
+def instance_secret_key(instance: Path) -> str:
+    """Without SECRET_KEY: one random key kept in instance/secret_key (mode 0600), made once and
+    then read by every process of this machine, so all web workers sign sessions alike and a
+    restart signs no one out. Several machines must share a SECRET_KEY instead."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        draft = instance / f".secret_key.{secrets.token_hex(8)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        try:
+            os.link(draft, path)  # atomic, and refused if another process made it first
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
 def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> dict:
     settings: dict[str, Any] = {
         "DATABASE_URL": f"sqlite:///{Path(instance_path) / 'recourse.sqlite3'}",
@@ -83,8 +104,7 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
     settings.update(overrides)
 
     if not settings["SECRET_KEY"]:
-        # A random key still works for one process (sessions end on restart); production sets one.
-        settings["SECRET_KEY"] = secrets.token_hex(32)
+        settings["SECRET_KEY"] = instance_secret_key(Path(instance_path))
     if not settings["STRIPE_JS_URL"]:
         # A local fake Stripe (localstripe) serves its own Stripe.js beside its API.
         base = settings["STRIPE_API_BASE"].rstrip("/")

@@ -19,3 +19,25 @@ def test_autopay_workers_out_of_range_are_refused_by_name(value, monkeypatch):
 def test_autopay_workers_from_the_environment(monkeypatch):
     monkeypatch.setenv("AUTOPAY_WORKERS", "4")
     assert create_app({"DATABASE_URL": "sqlite://"}).config["AUTOPAY_WORKERS"] == 4
+
+
+def test_without_secret_key_every_process_of_the_machine_signs_alike(tmp_path):
+    """gunicorn -w 2 without SECRET_KEY: both workers must accept each other's sessions."""
+    import stat
+    import subprocess
+    import sys
+
+    from shell.settings import instance_secret_key
+
+    code = "import sys; from pathlib import Path; from shell.settings import instance_secret_key;"
+    code += "print(instance_secret_key(Path(sys.argv[1])))"
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(3)
+    }
+    assert len(keys) == 1 and len(keys.pop()) == 64
+    assert instance_secret_key(tmp_path) == (tmp_path / "secret_key").read_text().strip()
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]  # no drafts left behind
