@@ -195,3 +195,34 @@ def test_the_api_knows_a_check_posted_on_the_case_screen(
     )
     assert response.status_code == 409 and response.json["error"] == "duplicate"
     assert payments(db_session) == 1
+
+
+def test_a_split_typed_wrong_says_why_and_posts_nothing(
+    client, login, make_user, db_session, two_cases
+):
+    case, other = two_cases
+    login(make_user("supervisor"))
+    item = hold_unmatched(
+        db_session,
+        external_id="check:9003",
+        amount_cents=20_000,
+        received_at=DAY,
+        method="check",
+        actor=ACTOR,
+    )
+    url = f"/agency/unmatched/{item.id}/match"
+    for typed, message in (
+        ("RC-0000-00000", "No case has the reference RC-0000-00000."),
+        (f"{case.reference} 150.00, {other.reference}", "give each case its amount"),
+        (f"{case.reference} abc, {other.reference} 50", "Enter an amount"),
+        (f"{case.reference} 150.00, {other.reference} 10.00", "add up to 160.00, not the 200.00"),
+        ("", "No case has that reference."),
+    ):
+        page = client.get("/agency/unmatched")
+        response = client.post(url, data={"reference": typed, "csrf_token": csrf_from(page)})
+        assert response.status_code == 302
+        shown = client.get("/agency/unmatched").get_data(as_text=True)
+        assert message in shown, (typed, message)
+    db_session.refresh(item)
+    assert item.status == "open" and payments(db_session) == 0
+    assert balance_cents(db_session, case.id) == 40_000
