@@ -12,7 +12,8 @@ from wtforms.validators import DataRequired, Length
 
 from cases import audit
 from cases.model import utcnow
-from cases.users import User, clear_failures, locked_keys, record_failure, user_by_email
+from cases.users import User, user_by_email
+from shell import sign_in_guard
 from shell.extensions import db, login_manager
 
 bp = Blueprint("auth", __name__)
@@ -44,10 +45,6 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
-def client_address() -> str:
-    return request.remote_addr or "unknown"
-
-
 @bp.route("/")
 def index():
     if current_user.is_authenticated:
@@ -63,15 +60,18 @@ def login():
     status = 200
     if form.validate_on_submit():
         email = form.email.data.strip().lower()
-        keys = [f"staff:email:{email}", f"staff:ip:{client_address()}"]
-        if locked_keys(db.session, keys):
-            flash("Too many failed sign-ins. Please wait 15 minutes and try again.", "error")
-            return render_template("auth/login.html", form=form), 429
+        # A place for this attempt is taken before the password is checked (SPEC §11).
+        attempt = sign_in_guard.reserve("staff", "email", email)
+        if attempt.refusal is not None:
+            flash(
+                f"Too many failed sign-ins. Please try again in {attempt.refusal.retry_after} "
+                "seconds.",
+                "error",
+            )
+            return sign_in_guard.refused(render_template("auth/login.html", form=form), attempt)
         user = user_by_email(db.session, email)
         if user is not None and user.active and user.check_password(form.password.data):
-            # Only the account's own counter is cleared: a good password for one account
-            # must not reset the lock on an address trying many.
-            clear_failures(db.session, keys[:1])
+            sign_in_guard.succeeded(attempt)
             user.last_sign_in_at = utcnow()
             audit.record(
                 db.session,
@@ -79,11 +79,11 @@ def login():
                 "user",
                 user.id,
                 "user.signed_in",
-                address=client_address(),
+                address=sign_in_guard.client_address(),
             )
             login_user(user)
             return redirect(_safe_next(request.args.get("next")) or home_for(user))
-        record_failure(db.session, keys)
+        sign_in_guard.failed(attempt)
         flash("The email or password is not right.", "error")
         status = 401
     elif request.method == "POST":

@@ -17,6 +17,7 @@ from cases.contacts import ComplianceAlert, Contact
 from cases.debtors import Debtor
 from cases.ledger import balances
 from cases.model import utcnow
+from cases.sign_in_limits import SignInAlert
 from cases.users import User
 from shell.extensions import db
 from shell.security import roles_required
@@ -116,7 +117,13 @@ def alerts():
         .order_by(ComplianceAlert.created_at.desc())
         .limit(200)
     ).all()
-    return render_template("agency/alerts.html", rows=rows, form=FlaskForm())
+    sign_ins = db.session.scalars(
+        sa.select(SignInAlert)
+        .where(SignInAlert.resolved_at.is_(None))
+        .order_by(SignInAlert.last_failure_at.desc())
+        .limit(200)
+    ).all()
+    return render_template("agency/alerts.html", rows=rows, sign_ins=sign_ins, form=FlaskForm())
 
 
 @bp.post("/alerts/<int:alert_id>/resolve")
@@ -140,6 +147,26 @@ def resolve_alert(alert_id: int):
         "alert.resolved",
         case_id=alert.case_id,
         reason=note,
+    )
+    flash("Alert resolved.", "success")
+    return redirect(url_for("staff.alerts"))
+
+
+@bp.post("/alerts/sign-in/<int:alert_id>/resolve")
+@roles_required("admin", "supervisor")
+def resolve_sign_in_alert(alert_id: int):
+    alert = db.session.get(SignInAlert, alert_id) or abort(404)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    note = request.form.get("resolution", "").strip()[:1000]
+    if not note:
+        flash("Say what was done about it.", "error")
+        return redirect(url_for("staff.alerts"))
+    alert.resolved_at = utcnow()
+    alert.resolved_by_id = current_user.id
+    alert.resolution = note
+    audit.record(
+        db.session, actor(), "sign_in_alert", alert.id, "alert.resolved", key=alert.key, reason=note
     )
     flash("Alert resolved.", "success")
     return redirect(url_for("staff.alerts"))

@@ -1,4 +1,4 @@
-"""Agency staff and client users, their API tokens, and the sign-in limit."""
+"""Agency staff and client users, and their API tokens."""
 
 from __future__ import annotations
 
@@ -80,16 +80,6 @@ class ApiToken(Timestamped, Base):
     revoked_at: Mapped[dt.datetime | None]
 
     user: Mapped[User] = relationship()
-
-
-class SignInAttempt(Base):
-    """A failed sign-in, kept to lock a key (an email, a case reference, an address)."""
-
-    __tablename__ = "sign_in_attempts"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(sa.String(300), index=True)
-    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
 class UserError(ValueError):
@@ -213,27 +203,3 @@ def user_for_token(session: Session, token: str) -> User | None:
         return None
     row.last_used_at = utcnow()
     return row.user
-
-
-# The sign-in limit (SPEC §8, §11): five failures within 15 minutes lock a key for 15 minutes.
-MAX_FAILURES = 5
-LOCK_WINDOW = dt.timedelta(minutes=15)
-
-
-def locked_keys(session: Session, keys: list[str], now: dt.datetime | None = None) -> list[str]:
-    now = now or utcnow()
-    rows = session.execute(
-        sa.select(SignInAttempt.key, sa.func.count())
-        .where(SignInAttempt.key.in_(keys), SignInAttempt.at > now - LOCK_WINDOW)
-        .group_by(SignInAttempt.key)
-    )
-    return [key for key, count in rows if count >= MAX_FAILURES]
-
-
-def record_failure(session: Session, keys: list[str], now: dt.datetime | None = None) -> None:
-    now = now or utcnow()
-    session.add_all(SignInAttempt(key=key, at=now) for key in keys)
-
-
-def clear_failures(session: Session, keys: list[str]) -> None:
-    session.execute(sa.delete(SignInAttempt).where(SignInAttempt.key.in_(keys)))

@@ -26,7 +26,6 @@ from cases import audit
 from cases.case import OPEN_STATUSES, Case, case_by_reference
 from cases.debtors import Debtor, fold, set_language
 from cases.ledger import balance_after
-from cases.users import clear_failures, locked_keys, record_failure
 from correspondence import i18n
 from correspondence.pdf import agency_letterhead, render_pdf
 from payments.posting import balances
@@ -44,6 +43,7 @@ from portal.access import (
 )
 from portal.account import account
 from portal.offer_pages import acceptance_wording
+from shell import sign_in_guard
 from shell.extensions import db
 from shell.timezone import agency_today
 
@@ -74,21 +74,26 @@ def login():
     form = PortalSignInForm()
     if form.validate_on_submit():
         reference = form.reference.data.strip().upper()
-        keys = [f"portal:ref:{reference}", f"portal:ip:{request.remote_addr or 'unknown'}"]
-        if locked_keys(db.session, keys):
+        # A place for this attempt is taken before the details are checked (SPEC §8).
+        attempt = sign_in_guard.reserve("portal", "ref", reference)
+        if attempt.refusal is not None:
             flash(
-                _("Too many attempts. For your security, sign-in is paused for 15 minutes."),
+                _(
+                    "Too many attempts. For your security, please try again in %(seconds)s "
+                    "seconds.",
+                    seconds=attempt.refusal.retry_after,
+                ),
                 "error",
             )
-            return render_template("portal/login.html", form=form), 429
+            return sign_in_guard.refused(render_template("portal/login.html", form=form), attempt)
         case = case_by_reference(db.session, reference)
         if case is not None and _matches(case, form.name.data, form.postal_code.data):
-            clear_failures(db.session, keys[:1])
+            sign_in_guard.succeeded(attempt)
             if "portal_lang" not in session:
                 session["portal_lang"] = i18n.known(case.debtor.language)
             sign_in(case.debtor_id)
             return redirect(url_for("portal.home"))
-        record_failure(db.session, keys)  # kept: the view returns, so its unit of work commits
+        sign_in_guard.failed(attempt)  # kept: the view returns, so its unit of work commits
         flash(_("We could not find a case with those details. Please check your letter."), "error")
         return render_template("portal/login.html", form=form), 401
     status = 400 if request.method == "POST" else 200

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Flask, current_app, jsonify
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cases.case import STATUSES_BY_STAGE
 
@@ -29,7 +30,17 @@ from correspondence import (  # noqa: F401
     texts,
 )
 from payments.gateway import StripeGateway
-from shell import cli, database, error_pages, input_guard, job_runner, schema, security, settings  # noqa: F401
+from shell import (  # noqa: F401
+    cli,
+    database,
+    error_pages,
+    input_guard,
+    job_runner,
+    schema,
+    security,
+    settings,
+    sign_in_guard,
+)
 from shell.extensions import csrf, db, login_manager, migrate
 from shell.unit_of_work import wrap_views
 
@@ -45,6 +56,11 @@ def make_app(import_name: str, config: Mapping[str, Any] | None = None) -> Flask
     )
     app.config.update(settings.load(app.instance_path, os.environ, config or {}))
     os.makedirs(app.instance_path, exist_ok=True)
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # The client's address, scheme and host as the N proxies in front report them; with
+        # none, forwarded headers are ignored (anyone could write them).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
     database.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
@@ -56,6 +72,7 @@ def make_app(import_name: str, config: Mapping[str, Any] | None = None) -> Flask
     security.init_app(app)
     input_guard.init_app(app)
     job_runner.init_app(app)
+    sign_in_guard.init_app(app)
     _init_gateway(app)
     error_pages.init_app(app)
     app.add_template_filter(ZoneInfo, "tz")

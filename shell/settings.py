@@ -27,8 +27,10 @@ ENV_KEYS = (
     "SMS_API_URL",
     "SMS_API_KEY",
     "AUTOPAY_WORKERS",
+    "TRUSTED_PROXIES",
 )
 MAX_AUTOPAY_WORKERS = 6
+MAX_TRUSTED_PROXIES = 5
 
 
 def database_uri(url: str) -> str:
@@ -49,6 +51,20 @@ def _autopay_workers(value: Any) -> int:
             f"AUTOPAY_WORKERS must be a whole number from 1 to {MAX_AUTOPAY_WORKERS}, not {value!r}"
         )
     return workers
+
+
+def _trusted_proxies(value: Any) -> int:
+    """How many reverse proxies stand in front of the app (each adds one X-Forwarded-For
+    entry); 0 believes no forwarded header at all."""
+    try:
+        proxies = int(value)
+    except (TypeError, ValueError):
+        proxies = -1
+    if not 0 <= proxies <= MAX_TRUSTED_PROXIES:
+        raise ValueError(
+            f"TRUSTED_PROXIES must be a whole number from 0 to {MAX_TRUSTED_PROXIES}, not {value!r}"
+        )
+    return proxies
 
 
 def _bool(value: Any) -> bool:
@@ -99,6 +115,8 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
         "SMS_API_KEY": "",
         # Worker processes of the daily autopay job (`plans charge-due --workers`).
         "AUTOPAY_WORKERS": 1,
+        # Reverse proxies in front of the app whose X-Forwarded-For is believed (ProxyFix).
+        "TRUSTED_PROXIES": 0,
     }
     settings.update({k: environ[k] for k in ENV_KEYS if environ.get(k) not in (None, "")})
     settings.update(overrides)
@@ -114,6 +132,7 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
     settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["DATABASE_URL"])
     settings["MAIL_PORT"] = int(settings["MAIL_PORT"])
     settings["AUTOPAY_WORKERS"] = _autopay_workers(settings["AUTOPAY_WORKERS"])
+    settings["TRUSTED_PROXIES"] = _trusted_proxies(settings["TRUSTED_PROXIES"])
     settings["SESSION_COOKIE_SECURE"] = _bool(settings["SESSION_COOKIE_SECURE"])
     settings.setdefault("SESSION_COOKIE_HTTPONLY", True)
     settings.setdefault("SESSION_COOKIE_SAMESITE", "Lax")

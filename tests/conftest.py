@@ -92,6 +92,20 @@ def redis_url() -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def fresh_sign_in_counters(redis_url):
+    """Sign-in counters kept in Redis outlive a test's rolled-back transaction: each test
+    starts without any."""
+    if redis_url:
+        from redis import Redis
+
+        redis = Redis.from_url(redis_url)
+        stale = list(redis.scan_iter("signin:*"))
+        if stale:
+            redis.delete(*stale)
+    yield
+
+
 class TestClient(FlaskClient):
     """Each request sees what the test made so far (committed to the test's savepoint, so a
     view's rollback cannot undo it) and starts with a clean `g`, as a real request does: the

@@ -1,13 +1,9 @@
-"""Sign-in, roles, tenancy, CSRF and the sign-in limit."""
-
-import datetime as dt
+"""Sign-in, roles, tenancy and CSRF (the sign-in limit: tests/cases/test_sign_in_limits.py)."""
 
 import pytest
 import sqlalchemy as sa
-import time_machine
 
 from cases.audit import AuditEvent
-from cases.users import SignInAttempt
 from tests.conftest import PASSWORD, csrf_from
 
 STAFF_PAGES = ["/agency/"]
@@ -120,44 +116,6 @@ def test_forms_without_a_csrf_token_are_refused(client, make_user, db_session):
     from cases.clients import Client
 
     assert db_session.scalar(sa.select(Client).where(Client.code == "NOPE")) is None
-
-
-def _fail(client, email, password="wrong-password-1"):
-    page = client.get("/login")
-    return client.post(
-        "/login", data={"email": email, "password": password, "csrf_token": csrf_from(page)}
-    )
-
-
-def test_sign_in_locks_after_five_failures_for_fifteen_minutes(client, make_user, db_session):
-    user = make_user("collector")
-    start = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
-    with time_machine.travel(start, tick=False):
-        for _ in range(5):
-            assert _fail(client, user.email).status_code == 401
-        # Even the right password is refused while locked.
-        locked = _fail(client, user.email, PASSWORD)
-        assert locked.status_code == 429
-        assert "Too many failed sign-ins" in locked.get_data(as_text=True)
-    with time_machine.travel(start + dt.timedelta(minutes=14), tick=False):
-        assert _fail(client, user.email, PASSWORD).status_code == 429
-    with time_machine.travel(start + dt.timedelta(minutes=15, seconds=1), tick=False):
-        assert _fail(client, user.email, PASSWORD).status_code == 302
-    assert (
-        db_session.scalar(
-            sa.select(sa.func.count())
-            .select_from(SignInAttempt)
-            .where(SignInAttempt.key == f"staff:email:{user.email}")
-        )
-        == 0
-    )
-
-
-def test_the_limit_also_locks_the_address_trying_many_accounts(client, make_user):
-    users = [make_user("collector") for _ in range(6)]
-    for user in users[:5]:
-        assert _fail(client, user.email).status_code == 401
-    assert _fail(client, users[5].email, PASSWORD).status_code == 429
 
 
 def test_security_headers_and_cookie_flags(client, make_user, app):

@@ -4,7 +4,7 @@ import datetime as dt
 
 import time_machine
 
-from tests.conftest import csrf_from, portal_sign_in
+from tests.conftest import portal_sign_in
 
 
 def test_a_debtor_signs_in_and_sees_all_their_open_cases(client, make_client, make_case):
@@ -40,32 +40,6 @@ def test_wrong_details_do_not_sign_in(client, make_client, make_case):
         assert response.status_code == 401
         assert "could not find a case" in response.get_data(as_text=True)
     assert client.get("/portal/").status_code == 302
-
-
-def test_five_failures_lock_the_reference_for_fifteen_minutes(app, client, make_client, make_case):
-    case = make_case(make_client(), last_name="Garcia", postal_code="10001")
-    start = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
-    with time_machine.travel(start, tick=False):
-        for _ in range(5):
-            assert portal_sign_in(client, case.reference, "Wrong", "10001").status_code == 401
-        locked = portal_sign_in(client, case.reference, "Garcia", "10001")
-        assert locked.status_code == 429
-        # From another address too: the reference itself is locked.
-        other = app.test_client()
-        page = other.get("/portal/login")
-        response = other.post(
-            "/portal/login",
-            data={
-                "reference": case.reference,
-                "name": "Garcia",
-                "postal_code": "10001",
-                "csrf_token": csrf_from(page),
-            },
-            environ_base={"REMOTE_ADDR": "127.0.0.9"},
-        )
-        assert response.status_code == 429
-    with time_machine.travel(start + dt.timedelta(minutes=16), tick=False):
-        assert portal_sign_in(client, case.reference, "Garcia", "10001").status_code == 302
 
 
 def test_the_portal_session_ends_after_fifteen_idle_minutes(client, make_client, make_case):
