@@ -311,7 +311,6 @@ def reserve(
 def succeeded(session: Session, attempt: Attempt) -> None:
     """The attempt was right: its place is given back and its address becomes the subject's
     own."""
-    attempt.counters.give_back(attempt)
     values = {"key": attempt.key, "address": attempt.address, "last_success_at": attempt.at}
     dialect = session.get_bind().dialect.name
     insert = (postgresql if dialect == "postgresql" else sqlite).insert(SignInAddress)
@@ -320,6 +319,7 @@ def succeeded(session: Session, attempt: Attempt) -> None:
             index_elements=["key", "address"], set_={"last_success_at": attempt.at}
         )
     )
+    attempt.counters.give_back(attempt)
 
 
 def failed(session: Session, attempt: Attempt) -> SignInAlert | None:

@@ -7,14 +7,18 @@ A header alone is never believed."""
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, current_app, request
 from redis import Redis
+from redis.exceptions import RedisError
 
 from cases import sign_in_limits
 from cases.sign_in_limits import Attempt, Counters, DatabaseCounters, RedisCounters
 from shell.extensions import db
 
 EXTENSION = "recourse.sign_in_redis"
+log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
@@ -34,11 +38,21 @@ def counters() -> Counters:
 def reserve(scope: str, kind: str, subject: str) -> Attempt:
     """Take a place for this attempt before anything is checked (see `attempt.refusal`)."""
     key = sign_in_limits.subject_key(scope, kind, subject)
-    return sign_in_limits.reserve(db.session, counters(), key, client_address())
+    try:
+        return sign_in_limits.reserve(db.session, counters(), key, client_address())
+    except RedisError as exc:
+        # Sign-in does not fail with Redis: the database counts until Redis is back.
+        log.warning("Redis is away (%s): sign-in limits counted in the database", exc)
+        return sign_in_limits.reserve(
+            db.session, DatabaseCounters(db.session), key, client_address()
+        )
 
 
 def succeeded(attempt: Attempt) -> None:
-    sign_in_limits.succeeded(db.session, attempt)
+    try:
+        sign_in_limits.succeeded(db.session, attempt)
+    except RedisError as exc:  # the place stays taken in Redis; it ages out with the window
+        log.warning("Redis is away (%s): a sign-in's place was not given back", exc)
 
 
 def failed(attempt: Attempt) -> None:

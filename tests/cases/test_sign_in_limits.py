@@ -352,3 +352,34 @@ def test_forty_attempts_at_once_get_no_more_guesses_than_the_limit(
         with live.app_context():
             db.engine.dispose()
             pages.dispose(live)
+
+
+def test_with_redis_away_sign_in_counts_in_the_database(app, db_session, make_user, tmp_path):
+    away = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": app.config["DATABASE_URL"],
+            "REDIS_URL": "redis://127.0.0.1:1/0",  # nothing listens there
+            "SECRET_KEY": "test-secret",
+            "DOCUMENT_STORE": str(tmp_path / "documents"),
+        }
+    )
+    away.test_client_class = conftest.TestClient
+    user = make_user("collector")
+    site = Site(
+        away,
+        False,
+        "/login",
+        lambda subject, right: {
+            "email": subject,
+            "password": PASSWORD if right else "wrong-password-1",
+        },
+    )
+    with time_machine.travel(START, tick=False):
+        assert site.post(OWNER, user.email, right=True).status_code == 302
+        for _ in range(5):
+            assert site.post(ATTACKER, user.email, right=False).status_code == 401
+        assert site.post(ATTACKER, user.email, right=True).status_code == 429
+    assert _failures(db_session, f"staff:email:{user.email}", ATTACKER) == 5
+    with away.app_context():
+        pages.dispose(away)
