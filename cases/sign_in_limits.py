@@ -148,12 +148,9 @@ class DatabaseCounters:
         if self.session.get_bind().dialect.name != "postgresql":
             return
         for name in sorted(names):  # one order everywhere: no deadlock
-            number = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest())
-            self.session.execute(
-                sa.select(
-                    sa.func.pg_advisory_xact_lock(number - 2**63 if number >= 2**63 else number)
-                )
-            )
+            digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+            number = int.from_bytes(digest, signed=True)  # PostgreSQL's bigint
+            self.session.execute(sa.select(sa.func.pg_advisory_xact_lock(number)))
 
     def _times(self, *where) -> list[dt.datetime]:
         return list(
