@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask import request
 
 from agency import create_app
 from shell import settings
@@ -201,3 +202,28 @@ def test_gunicorn_refuses_to_serve_a_broken_production_configuration(tmp_path):
     code, log, health = serve_with_gunicorn(tmp_path, **BROKEN_PRODUCTION)
     assert code not in (None, 0) and health is None
     assert "Recourse refuses to start" in log and "PORTAL_URL is missing" in log
+
+
+def _seen_by_the_app(trusted_proxies: int) -> dict:
+    app = create_app({"DATABASE_URL": "sqlite://", "TRUSTED_PROXIES": trusted_proxies})
+    app.add_url_rule(
+        "/probe",
+        "probe",
+        lambda: {"address": request.remote_addr, "scheme": request.scheme, "host": request.host},
+    )
+    forwarded = {
+        "X-Forwarded-For": "203.0.113.9",
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "recourse.example",
+        "X-Forwarded-Port": "443",
+    }
+    return app.test_client().get("/probe", headers=forwarded).json
+
+
+def test_trusted_proxies_decides_whether_forwarded_headers_are_believed():
+    assert _seen_by_the_app(0) == {"address": "127.0.0.1", "scheme": "http", "host": "localhost"}
+    assert _seen_by_the_app(1) == {
+        "address": "203.0.113.9",
+        "scheme": "https",
+        "host": "recourse.example",
+    }
