@@ -49,13 +49,7 @@ def make_app(import_name: str, config: Mapping[str, Any] | None = None) -> Flask
     app.config.update(settings.load(app.instance_path, os.environ, config or {}))
     if app.config["CONFIG_PROBLEMS"] and not _config_check_requested():
         raise settings.ConfigError(app.config["CONFIG_PROBLEMS"])
-    if os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn") and not settings.production(
-        app.config
-    ):
-        app.logger.warning(
-            "Recourse is served by gunicorn in DEVELOPMENT mode: demo agency details on letters, "
-            "development defaults. Set RECOURSE_ENV=production (see docs/deploy.md)."
-        )
+    _warn_of_development_under_gunicorn(app)
     os.makedirs(app.instance_path, exist_ok=True)
     _trust_proxies(app)
 
@@ -101,6 +95,17 @@ def _config_check_requested() -> bool:
         "config",
         "check",
     ]
+
+
+def _warn_of_development_under_gunicorn(app: Flask) -> None:
+    """gunicorn means a real server: say at every start that this one runs on the demo's
+    defaults (gunicorn's arbiter sets SERVER_SOFTWARE for its workers)."""
+    under_gunicorn = os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/")
+    if under_gunicorn and not settings.production(app.config):
+        app.logger.warning(
+            "Recourse is served by gunicorn in DEVELOPMENT mode: demo agency details on letters, "
+            "development defaults. Set RECOURSE_ENV=production (see docs/deploy.md)."
+        )
 
 
 def _trust_proxies(app: Flask) -> None:
