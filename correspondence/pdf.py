@@ -10,6 +10,7 @@ from weasyprint import HTML
 from weasyprint.urls import URLFetcher
 
 from correspondence import i18n
+from shell.settings import DEMO_ADDRESS, DEMO_NOTE
 
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
@@ -42,13 +43,16 @@ def render_letter(template: str, language: str | None, **context) -> bytes:
 
 
 def agency_letterhead() -> dict:
+    """The agency as every letter, email and text names it (SPEC §10's settings). The demo
+    agency's address says plainly that it is not a real agency."""
     config = current_app.config
+    address = config["AGENCY_ADDRESS"]
+    if address == DEMO_ADDRESS:
+        address = f"{address} ({DEMO_NOTE})"
     return {
         "name": config["AGENCY_NAME"],
-        "address": config.get(
-            "AGENCY_ADDRESS", "100 Main Street, Suite 200, Springfield, IL 62701"
-        ),
-        "phone": config.get("AGENCY_PHONE", "(800) 555-0199"),
-        "hours": config.get("AGENCY_HOURS", "Monday–Friday 8:00 a.m.–8:00 p.m. Eastern"),
-        "portal": config.get("PORTAL_URL", "http://127.0.0.1:5000/portal/login"),
+        "address": address,
+        "phone": config["AGENCY_PHONE"],
+        "hours": config["AGENCY_HOURS"],
+        "portal": config["PORTAL_URL"],
     }

@@ -72,7 +72,7 @@ def notify_client_users(session: Session, issued: Issued) -> list[OutboundMessag
             User.client_id == statement.client_id, User.role == "client", User.active.is_(True)
         )
     ).all()
-    base = current_app.config.get("APP_URL", "http://127.0.0.1:5000").rstrip("/")
+    base = current_app.config["APP_URL"]
     subject, body = render_email(
         "statement_issued",
         s=document(statement, agency_zone()),

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import click
 import sqlalchemy as sa
 from flask import Flask, current_app, jsonify
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -55,12 +57,11 @@ def make_app(import_name: str, config: Mapping[str, Any] | None = None) -> Flask
         static_folder=os.path.join(ROOT, "static"),
     )
     app.config.update(settings.load(app.instance_path, os.environ, config or {}))
+    if app.config["CONFIG_PROBLEMS"] and not _config_check_requested():
+        raise settings.ConfigError(app.config["CONFIG_PROBLEMS"])
+    _warn_of_development_under_gunicorn(app)
     os.makedirs(app.instance_path, exist_ok=True)
-    proxies = app.config["TRUSTED_PROXIES"]
-    if proxies:
-        # The client's address, scheme and host as the N proxies in front report them; with
-        # none, forwarded headers are ignored (anyone could write them).
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+    _trust_proxies(app)
 
     database.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
@@ -98,6 +99,36 @@ def finish(app: Flask, create_app: Callable[..., Flask]) -> Flask:
     return app
 
 
+def _config_check_requested() -> bool:
+    """`flask --app wsgi config check` builds the app it reports on even when the settings
+    would stop it: that command is how an operator sees every problem at once."""
+    return click.get_current_context(silent=True) is not None and sys.argv[-2:] == [
+        "config",
+        "check",
+    ]
+
+
+def _warn_of_development_under_gunicorn(app: Flask) -> None:
+    """gunicorn means a real server: say at every start that this one runs on the demo's
+    defaults (gunicorn's arbiter sets SERVER_SOFTWARE for its workers)."""
+    under_gunicorn = os.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/")
+    if under_gunicorn and not settings.production(app.config):
+        app.logger.warning(
+            "Recourse is served by gunicorn in DEVELOPMENT mode: demo agency details on letters, "
+            "development defaults. Set RECOURSE_ENV=production (see docs/deploy.md)."
+        )
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES reverse proxies, the client's address, scheme and host come from
+    their X-Forwarded-* headers (Werkzeug's ProxyFix); with none, those headers are ignored."""
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
+
+
 def healthz():
     checks: dict[str, str] = {}
     status = 200
@@ -115,7 +146,14 @@ def healthz():
         except Exception as exc:  # noqa: BLE001
             checks["redis"] = f"error: {type(exc).__name__}"
             status = 503
-    return jsonify(status="ok" if status == 200 else "error", checks=checks), status
+    return (
+        jsonify(
+            status="ok" if status == 200 else "error",
+            mode=current_app.config["RECOURSE_ENV"],
+            checks=checks,
+        ),
+        status,
+    )
 
 
 def _init_gateway(app: Flask) -> None:

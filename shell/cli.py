@@ -23,6 +23,7 @@ from cases.users import ROLES, UserError, create_user, issue_token, user_by_emai
 from demo.seed import DEMO_LOGINS, portal_example, seed
 from payments.fees import DEFAULT_TIERS, FeeScheduleError, parse_tiers, set_schedule
 from shell.autopay_cli import plans_cli
+from shell.config_cli import config_cli
 from shell.extensions import db
 from shell.job_runner import SWEEP_AFTER, RQRunner, sweep
 from shell.reminders_cli import promises_cli, reminders_cli
@@ -248,3 +249,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(reminders_cli)
     app.cli.add_command(promises_cli)
     app.cli.add_command(plans_cli)
+    app.cli.add_command(config_cli)

@@ -1,36 +1,32 @@
-"""Settings: defaults, overridden by the environment, overridden by create_app's mapping."""
+"""Settings: one table (`SETTINGS`) of every setting the product reads, with its default, how
+it is parsed, whether it is a secret and whether production requires it. Values come from the
+defaults, overridden by the environment, overridden by create_app's mapping.
+
+`RECOURSE_ENV=production` changes two things: the development defaults of the settings that
+production requires are not used (no demo agency on a real letter, no key made up on one
+machine), and `problems` names each missing or unsafe setting, which stops the app at start
+(`shell.app`) and fails `flask --app wsgi config check`.
+
+To add a setting, add a row to `SETTINGS` and to the README's table (a test compares them)."""
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-ENV_KEYS = (
-    "DATABASE_URL",
-    "REDIS_URL",
-    "SECRET_KEY",
-    "STRIPE_SECRET_KEY",
-    "STRIPE_PUBLISHABLE_KEY",
-    "STRIPE_WEBHOOK_SECRET",
-    "STRIPE_API_BASE",
-    "STRIPE_JS_URL",
-    "MAIL_SERVER",
-    "MAIL_PORT",
-    "MAIL_DEFAULT_SENDER",
-    "AGENCY_NAME",
-    "AGENCY_TIMEZONE",
-    "SESSION_COOKIE_SECURE",
-    "DOCUMENT_STORE",
-    "SMS_API_URL",
-    "SMS_API_KEY",
-    "AUTOPAY_WORKERS",
-    "TRUSTED_PROXIES",
-)
 MAX_AUTOPAY_WORKERS = 6
-MAX_TRUSTED_PROXIES = 5
+ENVIRONMENTS = ("development", "production")
+# The demo agency's letterhead: real letters never carry it (production requires its own).
+DEMO_ADDRESS = "100 Main Street, Suite 200, Springfield, IL 62701"
+DEMO_PHONE = "(800) 555-0199"
+DEMO_NOTE = "DEMO — not a real agency"
+DEV_APP_URL = "http://127.0.0.1:5000"
 
 
 def database_uri(url: str) -> str:
@@ -41,36 +37,260 @@ def database_uri(url: str) -> str:
     return url
 
 
-def _autopay_workers(value: Any) -> int:
-    try:
-        workers = int(value)
-    except (TypeError, ValueError):
-        workers = 0
-    if not 1 <= workers <= MAX_AUTOPAY_WORKERS:
-        raise ValueError(
-            f"AUTOPAY_WORKERS must be a whole number from 1 to {MAX_AUTOPAY_WORKERS}, not {value!r}"
-        )
-    return workers
+# --- parsers: each takes the raw value (text from the environment, or any value from the
+# mapping) and returns the value, or raises ValueError with a message naming the setting.
 
 
-def _trusted_proxies(value: Any) -> int:
-    """How many reverse proxies stand in front of the app (each adds one X-Forwarded-For
-    entry); 0 believes no forwarded header at all."""
-    try:
-        proxies = int(value)
-    except (TypeError, ValueError):
-        proxies = -1
-    if not 0 <= proxies <= MAX_TRUSTED_PROXIES:
-        raise ValueError(
-            f"TRUSTED_PROXIES must be a whole number from 0 to {MAX_TRUSTED_PROXIES}, not {value!r}"
-        )
-    return proxies
+def text(value: Any) -> str:
+    return str(value).strip()
 
 
-def _bool(value: Any) -> bool:
+def boolean(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
+    word = str(value).strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
+def whole_number(low: int, high: int | None = None) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            number = None
+        if number is None or number < low or (high is not None and number > high):
+            upto = f" to {high}" if high is not None else " or more"
+            raise ValueError(f"must be a whole number from {low}{upto}, not {value!r}")
+        return number
+
+    return parse
+
+
+def environment(value: Any) -> str:
+    word = str(value).strip().lower()
+    if word not in ENVIRONMENTS:
+        raise ValueError(f"must be development or production, not {value!r}")
+    return word
+
+
+def time_zone(value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a time zone (e.g. America/New_York)") from None
+    return str(value)
+
+
+def web_address(value: Any) -> str:
+    url = str(value).strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{value!r} is not a web address (https://host/...)")
+    return url
+
+
+# --- checks that only production makes: each returns a problem, or None.
+
+
+def must_be_https(name: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value and not str(value).startswith("https://"):
+            return f"{name} must be an https:// address in production, not {value!r}"
+        return None
+
+    return check
+
+
+def not_demo(name: str, demo: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return f"{name} is the demo agency's ({demo!r})" if value == demo else None
+
+    return check
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any  # a value, or a function of the settings read so far (see `load`)
+    doc: str
+    parse: Callable[[Any], Any] = text
+    secret: bool = False
+    required_in_production: bool = False  # production ignores the default and needs a value
+    production_check: Callable[[Any], str | None] | None = None  # an unsafe value's problem
+
+
+def _instance(name: str) -> Callable[[dict], str]:
+    return lambda s: str(Path(s["INSTANCE_PATH"]) / name)
+
+
+def _stripe_js(s: dict) -> str:
+    # A local fake Stripe (localstripe) serves its own Stripe.js beside its API.
+    base = s["STRIPE_API_BASE"].rstrip("/")
+    return f"{base}/js.stripe.com/v3/" if base else "https://js.stripe.com/v3/"
+
+
+def _app_url(s: dict) -> str:
+    portal = urlsplit(s["PORTAL_URL"] or "")
+    if portal.scheme and portal.netloc:
+        return urlunsplit((portal.scheme, portal.netloc, "", "", ""))
+    return None if s["RECOURSE_ENV"] == "production" else DEV_APP_URL
+
+
+def _stripe_api_base_in_production(value: Any) -> str | None:
+    if value:
+        return f"STRIPE_API_BASE must be unset in production (it sends payments to {value!r}, not Stripe)"
+    return None
+
+
+def _secure_cookies_in_production(value: Any) -> str | None:
+    if not value:
+        return "SESSION_COOKIE_SECURE must be true in production (serve the app over HTTPS)"
+    return None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "RECOURSE_ENV",
+        "development",
+        "`production` refuses to start without the settings marked *production*",
+        environment,
+    ),
+    Setting(
+        "DATABASE_URL",
+        lambda s: f"sqlite:///{Path(s['INSTANCE_PATH']) / 'recourse.sqlite3'}",
+        "e.g. `postgresql://user:pass@host:5432/recourse` (psycopg 3); default a SQLite file under `instance/`",
+        secret=True,  # masked: only its password
+    ),
+    Setting(
+        "REDIS_URL",
+        "",
+        "e.g. `redis://127.0.0.1:6379/0`; then run a worker. Unset: jobs run in-process",
+        secret=True,
+    ),
+    Setting(
+        "SECRET_KEY",
+        None,  # development: a random key kept in instance/secret_key (see `load`)
+        "signs sessions; the same on every machine. Development default: a random key kept in "
+        "`instance/secret_key` (0600), shared by the machine's processes",
+        secret=True,
+        required_in_production=True,
+    ),
+    Setting("STRIPE_SECRET_KEY", "", "your Stripe account's secret key", secret=True),
+    Setting("STRIPE_PUBLISHABLE_KEY", "", "your Stripe account's publishable key"),
+    Setting("STRIPE_WEBHOOK_SECRET", "", "the signing secret of the webhook endpoint", secret=True),
+    Setting(
+        "STRIPE_API_BASE",
+        "",
+        "a local fake Stripe (localstripe) in development and tests; must be unset in production",
+        production_check=_stripe_api_base_in_production,
+    ),
+    Setting("STRIPE_JS_URL", _stripe_js, "Stripe.js; default Stripe's, or the fake Stripe's"),
+    Setting("MAIL_SERVER", "", "an SMTP server; unset: no mail is sent"),
+    Setting("MAIL_PORT", 25, "the SMTP server's port", whole_number(1, 65535)),
+    Setting(
+        "MAIL_DEFAULT_SENDER",
+        "Recourse <no-reply@recourse.example>",
+        "the From of every email",
+    ),
+    Setting(
+        "SMS_API_URL",
+        "",
+        "a text-message provider: `POST {to, body}` as JSON with `Authorization: Bearer <key>`, "
+        "answering `{id}` (`cases/sms.py`); unset: no texts",
+    ),
+    Setting("SMS_API_KEY", "", "the text-message provider's key", secret=True),
+    Setting(
+        "AGENCY_NAME",
+        "Recourse Collections",
+        "the agency's legal name, on every letter, email and text",
+        required_in_production=True,
+    ),
+    Setting(
+        "AGENCY_ADDRESS",
+        DEMO_ADDRESS,
+        "the agency's mailing address, on every letter (where disputes are mailed)",
+        required_in_production=True,
+        production_check=not_demo("AGENCY_ADDRESS", DEMO_ADDRESS),
+    ),
+    Setting(
+        "AGENCY_PHONE",
+        DEMO_PHONE,
+        "the agency's telephone number, on every letter",
+        required_in_production=True,
+        production_check=not_demo("AGENCY_PHONE", DEMO_PHONE),
+    ),
+    Setting(
+        "AGENCY_HOURS",
+        "Monday–Friday 8:00 a.m.–8:00 p.m. Eastern",
+        "the hours the agency answers the phone, on letters",
+    ),
+    Setting(
+        "AGENCY_TIMEZONE",
+        "America/New_York",
+        "the agency's time zone: its today, and the statement month",
+        time_zone,
+    ),
+    Setting(
+        "PORTAL_URL",
+        f"{DEV_APP_URL}/portal/login",
+        "the debtor portal's public address, printed on letters (where disputes are accepted "
+        "electronically), emails and texts, e.g. `https://pay.agency.example/portal/login`",
+        web_address,
+        required_in_production=True,
+        production_check=must_be_https("PORTAL_URL"),
+    ),
+    Setting(
+        "APP_URL",
+        _app_url,
+        "the public address of the staff and client pages, in emails to client users; default "
+        "the scheme and host of `PORTAL_URL` (development: `http://127.0.0.1:5000`)",
+        web_address,
+        production_check=must_be_https("APP_URL"),
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        0,
+        "how many reverse proxies (nginx, a load balancer) stand in front of the app; their "
+        "`X-Forwarded-*` headers are believed, no one else's (0–5)",
+        whole_number(0, 5),
+    ),
+    Setting(
+        "SESSION_COOKIE_SECURE",
+        True,
+        "cookies only over HTTPS; `make run` sets it to `false` (plain HTTP); production requires it",
+        boolean,
+        production_check=_secure_cookies_in_production,
+    ),
+    Setting(
+        "DOCUMENT_STORE",
+        _instance("documents"),
+        "where uploaded documents and generated PDFs are kept; default `instance/documents`",
+    ),
+    Setting(
+        "AUTOPAY_WORKERS",
+        1,
+        f"worker processes of the daily autopay job, 1–{MAX_AUTOPAY_WORKERS} "
+        "(as `plans charge-due --workers`)",
+        whole_number(1, MAX_AUTOPAY_WORKERS),
+    ),
+)
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+ENV_KEYS = tuple(BY_NAME)
+
+
+class ConfigError(ValueError):
+    """The settings stop the app: each problem on its own line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "Recourse refuses to start; fix these settings:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
 
 
 def instance_secret_key(instance: Path) -> str:
@@ -93,47 +313,45 @@ def instance_secret_key(instance: Path) -> str:
     return path.read_text().strip()
 
 
-def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> dict:
-    settings: dict[str, Any] = {
-        "DATABASE_URL": f"sqlite:///{Path(instance_path) / 'recourse.sqlite3'}",
-        "REDIS_URL": "",
-        "SECRET_KEY": None,
-        "STRIPE_SECRET_KEY": "",
-        "STRIPE_PUBLISHABLE_KEY": "",
-        "STRIPE_WEBHOOK_SECRET": "",
-        "STRIPE_API_BASE": "",
-        "STRIPE_JS_URL": "",
-        "MAIL_SERVER": "",
-        "MAIL_PORT": 25,
-        "MAIL_DEFAULT_SENDER": "Recourse <no-reply@recourse.example>",
-        "AGENCY_NAME": "Recourse Collections",
-        "AGENCY_TIMEZONE": "America/New_York",
-        "SESSION_COOKIE_SECURE": True,
-        "DOCUMENT_STORE": str(Path(instance_path) / "documents"),
-        # A text-message provider that takes {"to", "body"} as JSON and answers {"id"}.
-        "SMS_API_URL": "",
-        "SMS_API_KEY": "",
-        # Worker processes of the daily autopay job (`plans charge-due --workers`).
-        "AUTOPAY_WORKERS": 1,
-        # Reverse proxies in front of the app whose X-Forwarded-For is believed (ProxyFix).
-        "TRUSTED_PROXIES": 0,
-    }
-    settings.update({k: environ[k] for k in ENV_KEYS if environ.get(k) not in (None, "")})
-    settings.update(overrides)
+def _given(name: str, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> Any:
+    """The mapping's value, else the environment's; None when neither gives one (an empty
+    variable is as good as none)."""
+    value = overrides[name] if name in overrides else environ.get(name)
+    return None if value is None or value == "" else value
 
-    if not settings["SECRET_KEY"]:
-        settings["SECRET_KEY"] = instance_secret_key(Path(instance_path))
-    if not settings["STRIPE_JS_URL"]:
-        # A local fake Stripe (localstripe) serves its own Stripe.js beside its API.
-        base = settings["STRIPE_API_BASE"].rstrip("/")
-        settings["STRIPE_JS_URL"] = (
-            f"{base}/js.stripe.com/v3/" if base else "https://js.stripe.com/v3/"
-        )
-    settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["DATABASE_URL"])
-    settings["MAIL_PORT"] = int(settings["MAIL_PORT"])
-    settings["AUTOPAY_WORKERS"] = _autopay_workers(settings["AUTOPAY_WORKERS"])
-    settings["TRUSTED_PROXIES"] = _trusted_proxies(settings["TRUSTED_PROXIES"])
-    settings["SESSION_COOKIE_SECURE"] = _bool(settings["SESSION_COOKIE_SECURE"])
+
+def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str, Any]) -> dict:
+    """Every setting of the table, parsed, plus Flask's own; `CONFIG_PROBLEMS` lists what is
+    wrong (a value that does not parse, anywhere; a missing or unsafe setting, in production)."""
+    problems: list[str] = []
+    values: dict[str, Any] = {"INSTANCE_PATH": instance_path}
+    mode = _given("RECOURSE_ENV", environ, overrides) or "development"
+    production = str(mode).strip().lower() == "production"  # anything else: a problem below
+    for setting in SETTINGS:
+        raw = _given(setting.name, environ, overrides)
+        if raw is None:
+            if production and setting.required_in_production:
+                values[setting.name] = None
+                problems.append(f"{setting.name} is missing (required in production)")
+                continue
+            raw = setting.default(values) if callable(setting.default) else setting.default
+        try:
+            values[setting.name] = raw if raw is None else setting.parse(raw)
+        except ValueError as exc:
+            values[setting.name] = None
+            problems.append(f"{setting.name} {exc}")
+            continue
+        if production and setting.production_check:
+            problem = setting.production_check(values[setting.name])
+            if problem:
+                problems.append(problem)
+    del values["INSTANCE_PATH"]
+    if not values["SECRET_KEY"] and not production:
+        values["SECRET_KEY"] = instance_secret_key(Path(instance_path))
+
+    settings = {**values, **{k: v for k, v in overrides.items() if k not in BY_NAME}}
+    settings["CONFIG_PROBLEMS"] = problems
+    settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["DATABASE_URL"] or "")
     settings.setdefault("SESSION_COOKIE_HTTPONLY", True)
     settings.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     settings.setdefault("REMEMBER_COOKIE_SECURE", settings["SESSION_COOKIE_SECURE"])
@@ -142,3 +360,22 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
     # 20 MB files (the referral limit) plus room for the multipart envelope.
     settings.setdefault("MAX_CONTENT_LENGTH", 21 * 1024 * 1024)
     return settings
+
+
+def production(config: Mapping[str, Any]) -> bool:
+    return config.get("RECOURSE_ENV") == "production"
+
+
+def masked(setting: Setting, value: Any) -> str:
+    """A setting's value as `config check` prints it: secrets hidden, a URL's password too."""
+    if value is None or value == "":
+        return "(unset)"
+    if setting.secret:
+        parts = urlsplit(str(value))
+        if parts.scheme and "://" in str(value):  # a URL: only its password is secret
+            if parts.password:
+                netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
+                return urlunsplit(parts._replace(netloc=netloc))
+            return str(value)
+        return "******** (set)"
+    return str(value)

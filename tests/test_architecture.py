@@ -56,6 +56,7 @@ SHELL_COMPOSERS = (
     "shell.autopay_cli",
     "shell.reminders_cli",
     "shell.statements_cli",
+    "shell.config_cli",
     "shell.error_pages",
 )
 
