@@ -25,6 +25,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 
 # The demo: SQLite under instance/, jobs in-process, plain HTTP on 127.0.0.1, and a fake
 # Stripe (localstripe) on 127.0.0.1:8420 that the portal pays through and that sends webhooks.
+# Staff sign in with a password alone (MFA_REQUIRED=false): the demo logins are shared.
 DEMO_STRIPE := STRIPE_API_BASE=http://127.0.0.1:8420 STRIPE_SECRET_KEY=sk_test_recourse_demo \
 	STRIPE_PUBLISHABLE_KEY=pk_test_recourse_demo STRIPE_WEBHOOK_SECRET=whsec_recourse_demo
 
@@ -36,7 +37,7 @@ run: $(VENV)/.installed-demo
 	@echo "Fake Stripe on http://127.0.0.1:8420: pay with card 4242 4242 4242 4242, any future date, any CVC."
 	$(BIN)/python -m demo.fake_stripe --port 8420 --webhook http://127.0.0.1:5000/stripe/webhook & \
 	STRIPE_PID=$$!; trap 'kill $$STRIPE_PID 2>/dev/null' EXIT INT TERM; \
-	$(DEMO_STRIPE) SESSION_COOKIE_SECURE=false $(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
+	$(DEMO_STRIPE) SESSION_COOKIE_SECURE=false MFA_REQUIRED=false $(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
 
 # The whole suite on SQLite, then on PostgreSQL + Redis when they answer (required with CI=true).
 test: $(VENV)/.installed-dev

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
@@ -16,6 +25,9 @@ from cases.users import User, clear_failures, locked_keys, record_failure, user_
 from shell.extensions import db, login_manager
 
 bp = Blueprint("auth", __name__)
+# A user whose password was right but who has not given the second factor yet
+# (agency/second_step.py): {"user": id, "next": path or None, "at": ISO time}.
+HALF_SIGNED_IN = "half_signed_in"
 
 
 class SignInForm(FlaskForm):
@@ -48,6 +60,21 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def sign_in(user: User) -> None:
+    """Sign the user in: the password, and the second factor when it is required, were right."""
+    session.pop(HALF_SIGNED_IN, None)
+    user.last_sign_in_at = utcnow()
+    audit.record(
+        db.session,
+        audit.Actor.user(user),
+        "user",
+        user.id,
+        "user.signed_in",
+        address=client_address(),
+    )
+    login_user(user)
+
+
 @bp.route("/")
 def index():
     if current_user.is_authenticated:
@@ -72,17 +99,16 @@ def login():
             # Only the account's own counter is cleared: a good password for one account
             # must not reset the lock on an address trying many.
             clear_failures(db.session, keys[:1])
-            user.last_sign_in_at = utcnow()
-            audit.record(
-                db.session,
-                audit.Actor.user(user),
-                "user",
-                user.id,
-                "user.signed_in",
-                address=client_address(),
-            )
-            login_user(user)
-            return redirect(_safe_next(request.args.get("next")) or home_for(user))
+            next_page = _safe_next(request.args.get("next"))
+            if current_app.config["MFA_REQUIRED"]:
+                session[HALF_SIGNED_IN] = {
+                    "user": user.id,
+                    "next": next_page,
+                    "at": utcnow().isoformat(),
+                }
+                return redirect(url_for("second_factor.code"))
+            sign_in(user)
+            return redirect(next_page or home_for(user))
         record_failure(db.session, keys)
         flash("The email or password is not right.", "error")
         status = 401

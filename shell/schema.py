@@ -14,6 +14,7 @@ from cases import (
     offers,
     plans,
     referrals,
+    second_factor,
     stamps,  # noqa: F401 (the hook that keeps the portal's page stamps current)
     users,
 )
@@ -32,6 +33,7 @@ MODEL_MODULES = (
     offers,
     plans,
     referrals,
+    second_factor,
     users,
     fees,
     ledger,

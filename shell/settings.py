@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -27,6 +29,8 @@ ENV_KEYS = (
     "SMS_API_URL",
     "SMS_API_KEY",
     "AUTOPAY_WORKERS",
+    "MFA_REQUIRED",
+    "MFA_ENCRYPTION_KEY",
 )
 MAX_AUTOPAY_WORKERS = 6
 
@@ -49,6 +53,24 @@ def _autopay_workers(value: Any) -> int:
             f"AUTOPAY_WORKERS must be a whole number from 1 to {MAX_AUTOPAY_WORKERS}, not {value!r}"
         )
     return workers
+
+
+def _mfa_key(value: str, secret_key: str) -> str:
+    """The key of the TOTP secrets: MFA_ENCRYPTION_KEY as given (a Fernet key), or one derived
+    from SECRET_KEY for development (a new SECRET_KEY would then make enrolled secrets
+    unreadable: production sets its own MFA_ENCRYPTION_KEY)."""
+    if not value:
+        digest = hashlib.sha256(b"recourse-mfa:" + secret_key.encode()).digest()
+        return base64.urlsafe_b64encode(digest).decode()
+    try:
+        if len(base64.urlsafe_b64decode(value.encode())) == 32:
+            return value
+    except (ValueError, TypeError):
+        pass
+    raise ValueError(
+        "MFA_ENCRYPTION_KEY must be a Fernet key (32 bytes in URL-safe base64, e.g. from "
+        "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+    )
 
 
 def _bool(value: Any) -> bool:
@@ -99,6 +121,10 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
         "SMS_API_KEY": "",
         # Worker processes of the daily autopay job (`plans charge-due --workers`).
         "AUTOPAY_WORKERS": 1,
+        # Staff and client users sign in with a TOTP code too (off only for the demo and tests).
+        "MFA_REQUIRED": True,
+        # The Fernet key that encrypts TOTP secrets at rest (default: derived from SECRET_KEY).
+        "MFA_ENCRYPTION_KEY": "",
     }
     settings.update({k: environ[k] for k in ENV_KEYS if environ.get(k) not in (None, "")})
     settings.update(overrides)
@@ -115,6 +141,10 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
     settings["MAIL_PORT"] = int(settings["MAIL_PORT"])
     settings["AUTOPAY_WORKERS"] = _autopay_workers(settings["AUTOPAY_WORKERS"])
     settings["SESSION_COOKIE_SECURE"] = _bool(settings["SESSION_COOKIE_SECURE"])
+    settings["MFA_REQUIRED"] = _bool(settings["MFA_REQUIRED"])
+    settings["MFA_ENCRYPTION_KEY"] = _mfa_key(
+        settings["MFA_ENCRYPTION_KEY"], settings["SECRET_KEY"]
+    )
     settings.setdefault("SESSION_COOKIE_HTTPONLY", True)
     settings.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     settings.setdefault("REMEMBER_COOKIE_SECURE", settings["SESSION_COOKIE_SECURE"])

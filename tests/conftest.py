@@ -118,6 +118,9 @@ def app(database_url, redis_url, tmp_path_factory):
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "SECRET_KEY": "test-secret",
+            # Sign-ins take a password alone, except in tests that use the `mfa_required`
+            # fixture (tests/agency/test_second_factor.py).
+            "MFA_REQUIRED": False,
             "DOCUMENT_STORE": str(tmp_path_factory.mktemp("documents")),
         }
     )
