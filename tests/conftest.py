@@ -289,8 +289,10 @@ def login(client):
 
 @pytest.fixture
 def api_token(db_session):
-    def make(user: User) -> dict:
-        token = issue_token(db_session, user, actor=TEST_ACTOR)
+    def make(user: User, scope: str = "write", days: int = 90) -> dict:
+        token = issue_token(
+            db_session, user, actor=TEST_ACTOR, scope=scope, lifetime=dt.timedelta(days=days)
+        )
         db_session.flush()
         return {"Authorization": f"Bearer {token}"}
 
