@@ -343,3 +343,21 @@ def test_a_secret_kept_under_another_key_is_refused_with_a_clear_message(
         assert response.status_code == 401
         assert "current MFA_ENCRYPTION_KEY" in response.get_data(as_text=True)
         assert client.get("/agency/").status_code == 302
+
+
+def test_a_client_user_enrols_and_signs_in_with_a_code_too(
+    app, client, db_session, make_user, make_client, mfa_required
+):
+    user = make_user("client", client=make_client())
+    password_step(client, user)
+    page = client.get("/login/enrol")
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page.get_data(as_text=True))[1]
+    totp = pyotp.TOTP(secret)
+    client.post("/login/enrol", data={"code": totp.now(), "csrf_token": csrf_from(page)})
+    assert client.get("/client/").status_code == 200
+    client.post("/logout", data={"csrf_token": csrf_from(client.get("/client/"))})
+    with travel(60):
+        password_step(client, user)
+        assert client.get("/client/").status_code == 302
+        done = post_form(client, "/login/code", {"code": totp.now()})
+        assert done.headers["Location"] == "/client/"
