@@ -221,6 +221,8 @@ def test_an_admin_resets_a_second_factor_and_it_is_audited(
     with travel(60):  # every code in this test is after enrolment's
         password_step(client, admin)
         assert post_form(client, "/login/code", {"code": admin_totp.now()}).status_code == 302
+        listing = client.get("/agency/users").get_data(as_text=True)
+        assert f'href="/agency/users/{collector.id}/access">set up<' in listing
         page = client.get(f"/agency/users/{collector.id}/access")
         assert "Authenticator set up" in page.get_data(as_text=True)
         response = client.post(
@@ -231,6 +233,8 @@ def test_an_admin_resets_a_second_factor_and_it_is_audited(
         assert collector.totp_enrolled_at is None and collector.totp_secret is None
         assert unused_recovery_codes(db_session, collector) == 0
         assert unused_recovery_codes(db_session, admin) == 10
+        listing = client.get("/agency/users").get_data(as_text=True)
+        assert f'href="/agency/users/{collector.id}/access">not yet<' in listing
         (event,) = events(db_session, "user.second_factor_reset", collector)
         assert event.actor_user_id == admin.id and event.detail == {"was_enrolled": True}
 
