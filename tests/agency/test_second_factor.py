@@ -18,7 +18,7 @@ from cases.second_factor import (
     pending_secret,
     unused_recovery_codes,
 )
-from cases.users import user_by_email
+from cases.users import SignInAttempt, user_by_email
 from tests.conftest import PASSWORD, TEST_ACTOR, csrf_from
 
 
@@ -365,3 +365,17 @@ def test_a_client_user_enrols_and_signs_in_with_a_code_too(
         assert client.get("/client/").status_code == 302
         done = post_form(client, "/login/code", {"code": totp.now()})
         assert done.headers["Location"] == "/client/"
+
+
+def test_a_code_typed_wrong_is_refused_clearly_and_counts_nothing(
+    app, client, db_session, make_user, mfa_required
+):
+    user = make_user("collector")
+    enrolled(app, db_session, user)
+    password_step(client, user)
+    for code, message in (("", "This field is required."), ("1" * 41, "longer than 40")):
+        response = post_form(client, "/login/code", {"code": code})
+        assert response.status_code == 400
+        assert message in response.get_data(as_text=True)
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(SignInAttempt)) == 0
+    assert client.get("/agency/").status_code == 302
