@@ -28,6 +28,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 
 # The demo: SQLite under instance/, jobs in-process, plain HTTP on 127.0.0.1, and a fake
 # Stripe (localstripe) on 127.0.0.1:$(STRIPE_PORT) that the portal pays through and that sends webhooks.
+# Staff sign in with a password alone (MFA_REQUIRED=false): the demo logins are shared.
 DEMO_STRIPE := STRIPE_API_BASE=http://127.0.0.1:$(STRIPE_PORT) STRIPE_SECRET_KEY=sk_test_recourse_demo \
 	STRIPE_PUBLISHABLE_KEY=pk_test_recourse_demo STRIPE_WEBHOOK_SECRET=whsec_recourse_demo
 
@@ -39,7 +40,7 @@ run: $(VENV)/.installed-demo
 	@echo "Fake Stripe on http://127.0.0.1:$(STRIPE_PORT): pay with card 4242 4242 4242 4242, any future date, any CVC."
 	$(BIN)/python -m demo.fake_stripe --port $(STRIPE_PORT) --webhook http://127.0.0.1:$(PORT)/stripe/webhook & \
 	STRIPE_PID=$$!; trap 'kill $$STRIPE_PID 2>/dev/null' EXIT INT TERM; \
-	$(DEMO_STRIPE) SESSION_COOKIE_SECURE=false PORTAL_URL=http://127.0.0.1:$(PORT)/portal/login \
+	$(DEMO_STRIPE) SESSION_COOKIE_SECURE=false MFA_REQUIRED=false PORTAL_URL=http://127.0.0.1:$(PORT)/portal/login \
 	$(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT)
 
 # The whole suite on SQLite, then on PostgreSQL + Redis when they answer (required with CI=true).

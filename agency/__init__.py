@@ -20,8 +20,10 @@ from agency import (  # noqa: F401
     report_pages,
     settlements,
     statement_pages,
+    user_access,
 )
 from agency.auth import bp as auth_bp
+from agency.second_step import bp as second_factor_bp
 from agency.staff import bp as staff_bp
 from api import bp as api_bp
 from api.stripe_webhook import bp as stripe_bp
@@ -35,7 +37,7 @@ from shell import app as shell
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """The app; `config` overrides settings from the environment."""
     app = shell.make_app(__name__, config)
-    for blueprint in (auth_bp, staff_bp, client_bp, api_bp, portal_bp, stripe_bp):
+    for blueprint in (auth_bp, second_factor_bp, staff_bp, client_bp, api_bp, portal_bp, stripe_bp):
         app.register_blueprint(blueprint)
     i18n.init_app(app)
     pages.init_app(app)

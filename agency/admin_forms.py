@@ -14,7 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from cases.users import ROLES
+from cases.users import MAX_TOKEN_LIFETIME, ROLES, TOKEN_LIFETIME
 from payments.fees import DEFAULT_TIERS
 
 
@@ -65,3 +65,22 @@ class UserForm(FlaskForm):
         description="At least 10 characters. Leave empty to keep it.",
     )
     active = BooleanField("Active", default=True)
+
+
+class TokenForm(FlaskForm):
+    scope = SelectField(
+        "Scope",
+        choices=[
+            SelectChoice("read", "read: look up cases, contact windows and statements"),
+            SelectChoice("write", "write: also send referrals, contacts and payments"),
+        ],
+    )
+    days = IntegerField(
+        "Expires after (days)",
+        default=TOKEN_LIFETIME.days,
+        validators=[InputRequired(), NumberRange(1, MAX_TOKEN_LIFETIME.days)],
+    )
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes something: only its CSRF token."""

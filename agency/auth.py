@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
@@ -17,6 +26,9 @@ from shell import sign_in_guard
 from shell.extensions import db, login_manager
 
 bp = Blueprint("auth", __name__)
+# A user whose password was right but who has not given the second factor yet
+# (agency/second_step.py): {"user": id, "next": path or None, "at": ISO time}.
+HALF_SIGNED_IN = "half_signed_in"
 
 
 class SignInForm(FlaskForm):
@@ -43,6 +55,21 @@ def _safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     return target
+
+
+def sign_in(user: User) -> None:
+    """Sign the user in: the password, and the second factor when it is required, were right."""
+    session.pop(HALF_SIGNED_IN, None)
+    user.last_sign_in_at = utcnow()
+    audit.record(
+        db.session,
+        audit.Actor.user(user),
+        "user",
+        user.id,
+        "user.signed_in",
+        address=sign_in_guard.client_address(),
+    )
+    login_user(user)
 
 
 @bp.route("/")
@@ -72,17 +99,16 @@ def login():
         user = user_by_email(db.session, email)
         if user is not None and user.active and user.check_password(form.password.data):
             sign_in_guard.succeeded(attempt)
-            user.last_sign_in_at = utcnow()
-            audit.record(
-                db.session,
-                audit.Actor.user(user),
-                "user",
-                user.id,
-                "user.signed_in",
-                address=sign_in_guard.client_address(),
-            )
-            login_user(user)
-            return redirect(_safe_next(request.args.get("next")) or home_for(user))
+            next_page = _safe_next(request.args.get("next"))
+            if current_app.config["MFA_REQUIRED"]:
+                session[HALF_SIGNED_IN] = {
+                    "user": user.id,
+                    "next": next_page,
+                    "at": utcnow().isoformat(),
+                }
+                return redirect(url_for("second_factor.code"))
+            sign_in(user)
+            return redirect(next_page or home_for(user))
         sign_in_guard.failed(attempt)
         flash("The email or password is not right.", "error")
         status = 401

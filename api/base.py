@@ -12,7 +12,7 @@ from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from api.json_errors import JSON_TOO_DEEP, ApiError, error_response
-from cases.users import user_for_token
+from cases.users import TokenRefused, check_token
 from shell.extensions import csrf, db
 from shell.unit_of_work import step
 
@@ -21,6 +21,7 @@ csrf.exempt(bp)
 
 OPENAPI_FILE = Path(__file__).with_name("openapi.json")
 PUBLIC_ENDPOINTS = {"api.openapi"}
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 @bp.before_request
@@ -33,10 +34,14 @@ def authenticate():
         raise ApiError(401, "unauthorized", "send an API token as 'Authorization: Bearer <token>'")
     # A unit of work of its own, before the view's: the token's last_used_at is kept even when
     # the view then refuses the request (its ApiError rolls back only the view's work).
-    with step():
-        user = user_for_token(db.session, token.strip())
-    if user is None:
-        raise ApiError(401, "unauthorized", "the API token is not valid or was revoked")
+    try:
+        with step():
+            row = check_token(db.session, token.strip())
+            user, scope = row.user, row.scope
+    except TokenRefused as exc:
+        raise ApiError(401, exc.error, exc.message) from None
+    if request.method not in READ_METHODS and scope != "write":
+        raise ApiError(403, "insufficient_scope", "this needs a token with the write scope")
     g.api_user = user
     return None
 

@@ -31,6 +31,11 @@ class User(Timestamped, Base):
     client_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clients.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
     last_sign_in_at: Mapped[dt.datetime | None]
+    # The second factor (cases/second_factor.py): the TOTP secret encrypted with
+    # MFA_ENCRYPTION_KEY, when it was confirmed, and the time step of the last code accepted.
+    totp_secret: Mapped[str | None] = mapped_column(sa.String(255))
+    totp_enrolled_at: Mapped[dt.datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     client: Mapped[Client | None] = relationship()
 
@@ -67,8 +72,15 @@ class User(Timestamped, Base):
         return f"<User {self.email} {self.role}>"
 
 
+TOKEN_SCOPES = ("read", "write")
+TOKEN_LIFETIME = dt.timedelta(days=90)
+MAX_TOKEN_LIFETIME = dt.timedelta(days=366)
+
+
 class ApiToken(Timestamped, Base):
-    """A bearer token; only its SHA-256 is stored, the token itself is shown once."""
+    """A bearer token; only its SHA-256 is stored, the token itself is shown once. It acts as
+    its owner (`user`) with no second factor, so it is limited: a scope (`read` tokens only
+    read; `write` tokens also post), an expiry, and revocation."""
 
     __tablename__ = "api_tokens"
 
@@ -76,6 +88,8 @@ class ApiToken(Timestamped, Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     prefix: Mapped[str] = mapped_column(sa.String(12))
+    scope: Mapped[str] = mapped_column(sa.String(10))
+    expires_at: Mapped[dt.datetime]
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
 
@@ -186,20 +200,80 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: User, *, actor: audit.Actor) -> str:
+class TokenRefused(Exception):
+    """A bearer token that may not be used; `error` is the API's error code."""
+
+    def __init__(self, error: str, message: str):
+        super().__init__(message)
+        self.error = error
+        self.message = message
+
+
+def issue_token(
+    session: Session,
+    user: User,
+    *,
+    actor: audit.Actor,
+    scope: str = "write",
+    lifetime: dt.timedelta = TOKEN_LIFETIME,
+) -> str:
+    if scope not in TOKEN_SCOPES:
+        raise UserError(f"scope must be one of: {', '.join(TOKEN_SCOPES)}")
+    if not dt.timedelta(days=1) <= lifetime <= MAX_TOKEN_LIFETIME:
+        raise UserError(f"a token lasts from 1 to {MAX_TOKEN_LIFETIME.days} days")
+    if not user.active:
+        raise UserError(f"{user.email} is not active")
     token = "rc_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(user=user, token_hash=_hash_token(token), prefix=token[:10]))
-    audit.record(session, actor, "user", user.id, "token.issued", prefix=token[:10])
+    expires_at = utcnow() + lifetime
+    session.add(
+        ApiToken(
+            user=user,
+            token_hash=_hash_token(token),
+            prefix=token[:10],
+            scope=scope,
+            expires_at=expires_at,
+        )
+    )
+    audit.record(
+        session,
+        actor,
+        "user",
+        user.id,
+        "token.issued",
+        prefix=token[:10],
+        scope=scope,
+        expires_at=expires_at.isoformat(),
+    )
     return token
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    row = session.scalar(
-        sa.select(ApiToken).where(
-            ApiToken.token_hash == _hash_token(token), ApiToken.revoked_at.is_(None)
-        )
-    )
+def revoke_token(session: Session, token: ApiToken, *, actor: audit.Actor) -> None:
+    if token.revoked_at is not None:
+        raise UserError(f"token {token.prefix}… was revoked already")
+    token.revoked_at = utcnow()
+    audit.record(session, actor, "user", token.user_id, "token.revoked", prefix=token.prefix)
+
+
+def check_token(session: Session, token: str) -> ApiToken:
+    """The token's row, its use recorded; TokenRefused if unknown, revoked, expired or its
+    owner is inactive."""
+    row = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash_token(token)))
     if row is None or not row.user.active:
-        return None
+        raise TokenRefused("unauthorized", "the API token is not valid")
+    if row.revoked_at is not None:
+        raise TokenRefused(
+            "token_revoked", f"the API token was revoked on {row.revoked_at:%Y-%m-%d %H:%M} UTC"
+        )
+    if row.expires_at <= utcnow():
+        raise TokenRefused(
+            "token_expired", f"the API token expired on {row.expires_at:%Y-%m-%d %H:%M} UTC"
+        )
     row.last_used_at = utcnow()
-    return row.user
+    return row
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    try:
+        return check_token(session, token).user
+    except TokenRefused:
+        return None

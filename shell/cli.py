@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from redis.exceptions import RedisError
@@ -16,10 +17,23 @@ from rq import Worker
 from cases import audit
 from cases.clients import ClientError, client_by_code, create_client
 from cases.jobs import QUEUES
+from cases.model import utcnow
 from cases.offers import expire_offers
 from cases.referral_file import FileRefused
 from cases.referrals import import_file
-from cases.users import ROLES, UserError, create_user, issue_token, user_by_email
+from cases.second_factor import ENROLMENT_LINK_LIFETIME, SecondFactorError, issue_enrolment_link
+from cases.second_factor import reset as reset_second_factor
+from cases.users import (
+    ROLES,
+    TOKEN_LIFETIME,
+    TOKEN_SCOPES,
+    ApiToken,
+    UserError,
+    create_user,
+    issue_token,
+    revoke_token,
+    user_by_email,
+)
 from demo.seed import DEMO_LOGINS, portal_example, seed
 from payments.fees import DEFAULT_TIERS, FeeScheduleError, parse_tiers, set_schedule
 from shell.autopay_cli import plans_cli
@@ -35,7 +49,7 @@ CLI_ACTOR = audit.Actor(None, "cli")
 
 clients_cli = AppGroup("clients", help="Manage client businesses.")
 users_cli = AppGroup("users", help="Manage staff and client users.")
-tokens_cli = AppGroup("tokens", help="Issue API tokens.")
+tokens_cli = AppGroup("tokens", help="Issue, list and revoke API tokens.")
 demo_cli = AppGroup("demo", help="Demo data.")
 referrals_cli = AppGroup("referrals", help="Import referral files.")
 offers_cli = AppGroup("offers", help="Settlement offers.")
@@ -100,19 +114,100 @@ def users_create(email, role, client_code, name):
             )
         except UserError as exc:
             fail(str(exc))
+        link = issue_enrolment_link(session, user, actor=CLI_ACTOR)
     click.echo(f"Created {user.role} {user.email}" + (f" for {client.code}" if client else ""))
+    _echo_enrolment_link(link)
+
+
+def _echo_enrolment_link(token: str) -> None:
+    base = current_app.config.get("APP_URL", "http://127.0.0.1:5000").rstrip("/")
+    hours = int(ENROLMENT_LINK_LIFETIME.total_seconds() // 3600)
+    click.echo(f"Authenticator enrolment link (expires in {hours} hours): {base}/enrol/{token}")
+
+
+@users_cli.command("reset-mfa")
+@click.argument("email")
+def users_reset_mfa(email):
+    """Forget a user's authenticator and recovery codes (audited) and print a new enrolment
+    link; the user sets up a new authenticator at the next sign-in or through the link."""
+    user = user_by_email(db.session, email)
+    if user is None:
+        fail(f"no user {email}")
+    with step() as session:
+        try:
+            reset_second_factor(session, user, actor=CLI_ACTOR)
+        except SecondFactorError as exc:
+            fail(str(exc))
+        link = issue_enrolment_link(session, user, actor=CLI_ACTOR)
+    click.echo(f"Reset the second factor of {user.email}.")
+    _echo_enrolment_link(link)
 
 
 @tokens_cli.command("create")
 @click.argument("email")
-def tokens_create(email):
+@click.option(
+    "--scope",
+    type=click.Choice(TOKEN_SCOPES),
+    default="write",
+    show_default=True,
+    help="read: GET requests only; write: also referrals, contacts and payments.",
+)
+@click.option(
+    "--days",
+    type=int,
+    default=TOKEN_LIFETIME.days,
+    show_default=True,
+    help="Days until the token expires (1 to 366).",
+)
+def tokens_create(email, scope, days):
     """Print a new API token for a user (shown once; only its hash is kept)."""
     user = user_by_email(db.session, email)
     if user is None or not user.active:
         fail(f"no active user {email}")
     with step() as session:
-        token = issue_token(session, user, actor=CLI_ACTOR)
+        try:
+            token = issue_token(
+                session, user, actor=CLI_ACTOR, scope=scope, lifetime=dt.timedelta(days=days)
+            )
+        except UserError as exc:
+            fail(str(exc))
     click.echo(token)
+
+
+@tokens_cli.command("list")
+@click.argument("email", required=False)
+def tokens_list(email):
+    """The API tokens (of one user, or all): prefix, owner, scope, expiry, state."""
+    query = sa.select(ApiToken).order_by(ApiToken.id)
+    if email:
+        user = user_by_email(db.session, email)
+        if user is None:
+            fail(f"no user {email}")
+        query = query.where(ApiToken.user_id == user.id)
+    now = utcnow()
+    for row in db.session.scalars(query):
+        state = "revoked" if row.revoked_at else "expired" if row.expires_at <= now else "active"
+        click.echo(
+            f"{row.prefix}…  {row.user.email:<28} {row.scope:<5}  "
+            f"expires {row.expires_at:%Y-%m-%d}  {state}"
+        )
+
+
+@tokens_cli.command("revoke")
+@click.argument("prefix")
+def tokens_revoke(prefix):
+    """Revoke the token that starts with PREFIX (as `tokens list` shows it)."""
+    rows = db.session.scalars(
+        sa.select(ApiToken).where(ApiToken.prefix == prefix.rstrip("…").strip())
+    ).all()
+    if len(rows) != 1:
+        fail(f"no token with prefix {prefix}" if not rows else f"{prefix} names several tokens")
+    with step() as session:
+        try:
+            revoke_token(session, rows[0], actor=CLI_ACTOR)
+        except UserError as exc:
+            fail(str(exc))
+    click.echo(f"Revoked token {rows[0].prefix}… of {rows[0].user.email}.")
 
 
 @demo_cli.command("seed")

@@ -14,6 +14,7 @@ from cases import (
     offers,
     plans,
     referrals,
+    second_factor,
     sign_in_limits,
     stamps,  # noqa: F401 (the hook that keeps the portal's page stamps current)
     users,
@@ -33,6 +34,7 @@ MODEL_MODULES = (
     offers,
     plans,
     referrals,
+    second_factor,
     sign_in_limits,
     users,
     fees,

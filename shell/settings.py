@@ -11,6 +11,8 @@ To add a setting, add a row to `SETTINGS` and to the README's table (a test comp
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -152,6 +154,32 @@ def _secure_cookies_in_production(value: Any) -> str | None:
     return None
 
 
+def fernet_key(value: Any) -> str:
+    """A Fernet key: 32 bytes in URL-safe base64."""
+    try:
+        if len(base64.urlsafe_b64decode(str(value).encode())) == 32:
+            return str(value)
+    except (ValueError, TypeError):
+        pass
+    raise ValueError(
+        "must be a Fernet key (32 bytes in URL-safe base64, e.g. from `python -c 'from "
+        "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+    )
+
+
+def _mfa_in_production(value: Any) -> str | None:
+    if not value:
+        return "MFA_REQUIRED must be true in production (16 CFR 314.4(c)(5))"
+    return None
+
+
+def _derived_mfa_key(secret_key: str) -> str:
+    """Without MFA_ENCRYPTION_KEY, the key of the TOTP secrets is derived from SECRET_KEY (a
+    new SECRET_KEY then makes enrolled secrets unreadable: set MFA_ENCRYPTION_KEY to keep them)."""
+    digest = hashlib.sha256(b"recourse-mfa:" + secret_key.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "RECOURSE_ENV",
@@ -277,6 +305,21 @@ SETTINGS: tuple[Setting, ...] = (
         "(as `plans charge-due --workers`)",
         whole_number(1, MAX_AUTOPAY_WORKERS),
     ),
+    Setting(
+        "MFA_REQUIRED",
+        True,
+        "staff and client users sign in with a TOTP code after the password (docs/security.md); "
+        "`make run` and the tests set it to `false`; production requires it",
+        boolean,
+        production_check=_mfa_in_production,
+    ),
+    Setting(
+        "MFA_ENCRYPTION_KEY",
+        "",
+        "the Fernet key that encrypts the TOTP secrets at rest; default derived from `SECRET_KEY`",
+        fernet_key,
+        secret=True,
+    ),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 ENV_KEYS = tuple(BY_NAME)
@@ -348,6 +391,8 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
     del values["INSTANCE_PATH"]
     if not values["SECRET_KEY"] and not production:
         values["SECRET_KEY"] = instance_secret_key(Path(instance_path))
+    if not values["MFA_ENCRYPTION_KEY"] and values["SECRET_KEY"]:
+        values["MFA_ENCRYPTION_KEY"] = _derived_mfa_key(values["SECRET_KEY"])
 
     settings = {**values, **{k: v for k, v in overrides.items() if k not in BY_NAME}}
     settings["CONFIG_PROBLEMS"] = problems

@@ -132,6 +132,9 @@ def app(database_url, redis_url, tmp_path_factory):
             "DATABASE_URL": database_url,
             "REDIS_URL": redis_url,
             "SECRET_KEY": "test-secret",
+            # Sign-ins take a password alone, except in tests that use the `mfa_required`
+            # fixture (tests/agency/test_second_factor.py).
+            "MFA_REQUIRED": False,
             "DOCUMENT_STORE": str(tmp_path_factory.mktemp("documents")),
         }
     )
@@ -300,8 +303,10 @@ def login(client):
 
 @pytest.fixture
 def api_token(db_session):
-    def make(user: User) -> dict:
-        token = issue_token(db_session, user, actor=TEST_ACTOR)
+    def make(user: User, scope: str = "write", days: int = 90) -> dict:
+        token = issue_token(
+            db_session, user, actor=TEST_ACTOR, scope=scope, lifetime=dt.timedelta(days=days)
+        )
         db_session.flush()
         return {"Authorization": f"Bearer {token}"}
 

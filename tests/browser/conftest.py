@@ -72,6 +72,7 @@ def build_browser_app(tmp_path_factory, **config) -> Iterator[Flask]:
             "REDIS_URL": "",
             "SECRET_KEY": "browser",
             "SESSION_COOKIE_SECURE": False,
+            "MFA_REQUIRED": False,  # staff sign in with a password alone here
             "DOCUMENT_STORE": str(tmp_path_factory.mktemp("browser-documents")),
             **config,
         }
