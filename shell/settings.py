@@ -315,7 +315,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "MFA_ENCRYPTION_KEY",
-        "",
+        None,
         "the Fernet key that encrypts the TOTP secrets at rest; default derived from `SECRET_KEY`",
         fernet_key,
         secret=True,

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '84ce1f9118ca'
-down_revision = 'be239ee52297'
+down_revision = '519cf2f40667'
 branch_labels = None
 depends_on = None
 

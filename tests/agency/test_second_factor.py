@@ -18,7 +18,8 @@ from cases.second_factor import (
     pending_secret,
     unused_recovery_codes,
 )
-from cases.users import SignInAttempt, user_by_email
+from cases.sign_in_limits import SignInAttempt
+from cases.users import user_by_email
 from tests.conftest import PASSWORD, TEST_ACTOR, csrf_from
 
 

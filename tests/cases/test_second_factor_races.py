@@ -23,7 +23,8 @@ from cases.second_factor import (
     confirm_enrolment,
     pending_secret,
 )
-from cases.users import SignInAttempt, User, create_user
+from cases.sign_in_limits import SignInAttempt
+from cases.users import User, create_user
 from shell.extensions import db
 
 ACTOR = audit.Actor(None, "race")
