@@ -120,7 +120,7 @@ def users_create(email, role, client_code, name):
 
 
 def _echo_enrolment_link(token: str) -> None:
-    base = current_app.config.get("APP_URL", "http://127.0.0.1:5000").rstrip("/")
+    base = current_app.config["APP_URL"].rstrip("/")
     hours = int(ENROLMENT_LINK_LIFETIME.total_seconds() // 3600)
     click.echo(f"Authenticator enrolment link (expires in {hours} hours): {base}/enrol/{token}")
 

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyotp
 import pytest
 import redis
 import requests
@@ -146,21 +147,54 @@ def flask(env: dict, *args: str, stdin: str | None = None) -> subprocess.Complet
     )  # fmt: skip
 
 
-def sign_in(session: requests.Session, base: str, email: str, password: str) -> requests.Response:
-    """Sign in at /login as a browser would (the form's CSRF token, a same-origin Referer);
-    returns the page the sign-in lands on. A second factor, when production asks for one, is
-    answered here, after the password."""
-    page = session.get(f"{base}/login")
-    assert page.status_code == 200, page.text
+def csrf_token(page: requests.Response) -> str:
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
     token = token or re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
-    answer = session.post(
-        f"{base}/login",
-        data={"email": email, "password": password, "csrf_token": token.group(1)},
-        headers={"Referer": f"{base}/login"},
+    assert token, page.text[:2000]
+    return token.group(1)
+
+
+def post_form(session: requests.Session, url: str, page: requests.Response, **fields):
+    """Post a form as a browser would: its CSRF token and a same-origin Referer."""
+    return session.post(
+        url,
+        data={**fields, "csrf_token": csrf_token(page)},
+        headers={"Referer": url},
         allow_redirects=False,
     )
-    assert answer.status_code == 302, answer.text
+
+
+def real_time() -> int:
+    """The machine's clock, as the servers see it (the suite freezes this process's clock)."""
+    return int(subprocess.run(["date", "+%s"], capture_output=True, text=True).stdout)
+
+
+def enrol(session: requests.Session, link: str) -> str:
+    """Set up the authenticator from the enrolment link `users create` printed; returns the
+    TOTP secret shown on the page (as text beside the QR code)."""
+    page = session.get(link)
+    assert page.status_code == 200, page.text[:2000]
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page.text).group(1)
+    done = post_form(session, link, page, code=pyotp.TOTP(secret).at(real_time()))
+    flashes = re.findall(r"class=\"flash[^>]*>([^<]+)<", done.text)
+    assert done.status_code == 200 and "recovery" in done.text.lower(), (done.status_code, flashes)
+    return secret
+
+
+def sign_in(session: requests.Session, base: str, email: str, password: str, secret: str):
+    """Sign in at /login with the password, then /login/code with a TOTP code computed by
+    pyotp; returns the redirect to the page the sign-in lands on."""
+    page = session.get(f"{base}/login")
+    assert page.status_code == 200, page.text
+    answer = post_form(session, f"{base}/login", page, email=email, password=password)
+    assert answer.status_code == 302 and answer.headers["Location"].endswith("/login/code")
+    page = session.get(f"{base}/login/code")
+    assert page.status_code == 200, page.text[:2000]
+    # The next 30-second step's code: the enrolment just used this step's, and a code is
+    # accepted once.
+    code = pyotp.TOTP(secret).at(real_time() + 30)
+    answer = post_form(session, f"{base}/login/code", page, code=code)
+    assert answer.status_code == 302, answer.text[:2000]
     return answer
 
 
@@ -194,6 +228,8 @@ def test_production_behind_nginx_over_https(services, tmp_path):
     assert upgrade.returncode == 0, upgrade.stderr
     created = flask(env, "users", "create", ADMIN, "--role", "admin", stdin=PASSWORD + "\n")
     assert created.returncode == 0, created.stdout + created.stderr
+    link = re.search(r"https://\S+/enrol/\S+", created.stdout)
+    assert link, created.stdout  # production requires a second factor: an enrolment link
 
     cert, key = self_signed_certificate(tmp_path)
     conf = nginx_config(tmp_path, https, http, app_port, cert, key)
@@ -236,7 +272,8 @@ def test_production_behind_nginx_over_https(services, tmp_path):
         plain = session.get(f"http://localhost:{http}/login", allow_redirects=False, timeout=10)
         assert plain.status_code == 301 and plain.headers["Location"].startswith("https://")
 
-        landed = sign_in(session, base, ADMIN, PASSWORD)
+        secret = enrol(session, link.group(0))
+        landed = sign_in(session, base, ADMIN, PASSWORD, secret)
         cookie = next(c for c in session.cookies if c.name == "session")
         assert cookie.secure  # sent only over HTTPS, and it works through the proxy
         home = session.get(
