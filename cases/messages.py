@@ -67,7 +67,7 @@ def _queue(
     actor: audit.Actor,
     purpose: str,
 ) -> OutboundMessage:
-    gate(session, case, channel, utcnow(), purpose=purpose)
+    gate(session, case, channel, utcnow(), purpose=purpose, target=to)
     message = OutboundMessage(
         case_id=case.id,
         channel=channel,
@@ -214,7 +214,14 @@ def forbidden_now(session: Session, message: OutboundMessage, at: dt.datetime) -
         return []
     case = session.get(Case, message.case_id)
     past = history(session, case.id, excluding_message=message.id)
-    found = check(debtor_facts(case), past, message.channel, at, purpose=message.purpose)
+    found = check(
+        debtor_facts(case),
+        past,
+        message.channel,
+        at,
+        purpose=message.purpose,
+        target=message.to_address,
+    )
     closed = _closed_target(case, message)
     if closed is not None and all(v.rule != "opt_out" for v in found):
         found.append(closed)

@@ -67,12 +67,14 @@ def test_the_published_names():
         "call_frequency",
         "conversation_quiet_period",
         "massachusetts_limit",
+        "massachusetts_other_numbers",
         "washington_limit",
         "cease",
         "attorney",
         "dispute_hold",
         "opt_out",
         "commercial_daily_call",
+        "wrong_number",
     )
     assert PURPOSES == (
         "collection",
@@ -146,25 +148,29 @@ def test_a_new_york_zip_and_a_los_angeles_phone_need_both_to_be_in_the_window():
     ]
 
 
-def test_unknown_zones_mean_every_us_zone_so_honolulu_opens_last_and_new_york_closes_first():
+def test_unknown_zones_mean_every_us_zone_and_territory_so_guam_opens_last_and_puerto_rico_closes_first():
     debtor = facts(state=None, zones=candidate_zones([], []))
     assert debtor.zones == tuple(sorted(US_ZONES))
     at = datetime(2026, 1, 14, 9, 0, tzinfo=NEW_YORK)
     result = window(debtor, [], "call", at)
     assert not result.allowed
-    # 08:00 in Honolulu (UTC−10) = 18:00 UTC = 13:00 in New York.
-    assert result.next_allowed_at == datetime(2026, 1, 14, 8, 0, tzinfo=HONOLULU)
-    assert result.next_allowed_at == utc(1, 14, 18, 0)
-    assert check(debtor, [], "call", datetime(2026, 1, 14, 20, 59, tzinfo=NEW_YORK)) == []
-    assert rules(check(debtor, [], "call", datetime(2026, 1, 14, 21, 0, tzinfo=NEW_YORK))) == [
+    # 08:00 in Guam (UTC+10) = 22:00 UTC the day before = 17:00 in New York.
+    assert result.next_allowed_at == datetime(2026, 1, 15, 8, 0, tzinfo=ZoneInfo("Pacific/Guam"))
+    assert result.next_allowed_at == utc(1, 14, 22, 0)
+    # 21:00 in Puerto Rico and the Virgin Islands (UTC−4) = 20:00 in New York in winter.
+    assert check(debtor, [], "call", datetime(2026, 1, 14, 19, 59, tzinfo=NEW_YORK)) == []
+    assert rules(check(debtor, [], "call", datetime(2026, 1, 14, 20, 0, tzinfo=NEW_YORK))) == [
         "time_window"
     ]
+    # American Samoa (UTC−11): 07:59 there is 18:59 UTC, outside even when Honolulu is open.
+    samoa = datetime(2026, 1, 14, 7, 59, tzinfo=ZoneInfo("Pacific/Pago_Pago"))
+    assert "Pacific/Pago_Pago" in check(debtor, [], "call", samoa)[0].message
 
 
 def test_no_zones_at_all_is_treated_as_every_us_zone():
     debtor = facts(zones=())
     at = datetime(2026, 1, 14, 9, 0, tzinfo=NEW_YORK)
-    assert window(debtor, [], "call", at).next_allowed_at == utc(1, 14, 18, 0)
+    assert window(debtor, [], "call", at).next_allowed_at == utc(1, 14, 22, 0)
 
 
 def test_the_day_clocks_spring_forward():
