@@ -379,6 +379,61 @@ def test_massachusetts_refuses_the_third_call_or_text():
     assert result.next_allowed_at == datetime(2026, 1, 16, 12, 0, tzinfo=NEW_YORK)
 
 
+WORK = "+16175550199"
+HOME = "+16175550100"
+
+
+def test_massachusetts_allows_two_calls_or_texts_in_30_days_to_a_number_not_the_debtors_own():
+    # 209 CMR 18.14(1)(d): two in each 30-day period other than to the debtor's own numbers.
+    debtor = facts(state="MA", zones=("America/New_York",), other_numbers={WORK})
+    first = datetime(2026, 1, 2, 12, 0, tzinfo=NEW_YORK)
+    past = [
+        PastContact("call", "outbound", "no_answer", first, WORK),
+        PastContact("text", "outbound", None, first + timedelta(days=10), WORK),
+    ]
+    at = datetime(2026, 1, 20, 12, 0, tzinfo=NEW_YORK)  # 18 days on: the 7-day limit is clear
+    assert rules(check(debtor, past, "call", at, target=WORK)) == ["massachusetts_other_numbers"]
+    assert rules(check(debtor, past, "text", at, target=WORK)) == ["massachusetts_other_numbers"]
+    (violation,) = check(debtor, past, "call", at, target=WORK)
+    assert "not the debtor's own" in violation.message and "30 days" in violation.message
+    # The debtor's own number is under the 7-day rule only.
+    assert check(debtor, past, "call", at, target=HOME) == []
+    # The first of the two leaves the 30 days on Feb 1 at 12:00.
+    result = window(debtor, past, "call", at, target=WORK)
+    assert result.next_allowed_at == first + timedelta(days=30)
+    assert check(debtor, past, "call", first + timedelta(days=30), target=WORK) == []
+    # Another state has no such limit.
+    elsewhere = facts(state="NY", zones=("America/New_York",), other_numbers={WORK})
+    assert check(elsewhere, past, "call", at, target=WORK) == []
+
+
+def test_calls_to_the_debtors_own_numbers_do_not_count_toward_the_other_numbers_limit():
+    debtor = facts(state="MA", zones=("America/New_York",), other_numbers={WORK})
+    first = datetime(2026, 1, 2, 12, 0, tzinfo=NEW_YORK)
+    past = [
+        PastContact("call", "outbound", "no_answer", first, HOME),
+        PastContact("call", "outbound", "no_answer", first + timedelta(days=10), HOME),
+        PastContact("call", "outbound", "busy", first + timedelta(days=11), WORK),
+    ]
+    at = datetime(2026, 1, 20, 12, 0, tzinfo=NEW_YORK)
+    assert check(debtor, past, "call", at, target=WORK) == []
+
+
+def test_a_wrong_number_is_never_called_or_texted_again():
+    debtor = facts(wrong_numbers={WORK})
+    at = chicago(1, 14, 12)
+    assert rules(check(debtor, [], "call", at, target=WORK)) == ["wrong_number"]
+    assert rules(check(debtor, [], "text", at, target=WORK)) == ["wrong_number"]
+    assert check(debtor, [], "call", at, target=HOME) == []
+    result = window(debtor, [], "call", at, target=WORK)
+    assert not result.allowed and result.next_allowed_at is None  # not by waiting
+    assert "not the debtor's number" in result.reasons[0]
+    # Business debts too.
+    assert rules(
+        check(facts(kind="commercial", wrong_numbers={WORK}), [], "call", at, target=WORK)
+    ) == ["wrong_number"]
+
+
 def test_massachusetts_does_not_count_busy_calls_and_other_states_are_not_limited():
     busy = [call(datetime(2026, 1, 13, 12, 0, tzinfo=NEW_YORK), "busy")] * 2
     debtor = facts(state="MA", zones=("America/New_York",))
