@@ -175,7 +175,8 @@ def disclosure(session: Session, case: Case, on: dt.date) -> str | None:
     found = of_case(session, case)
     if found is None or not found.time_barred(on) or not found.law.disclosure:
         return None
-    return found.law.disclosure.replace("{creditor}", case.client.name)
+    name = case.client.name
+    return found.law.disclosure.replace("{CREDITOR}", name.upper()).replace("{creditor}", name)
 
 
 def _refuse_legal_when_time_barred(

@@ -29,7 +29,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from cases import audit
+from cases import audit, limitations
 from cases.case import Case
 from cases.compliance import Violation, check
 from cases.contact_log import OutboundMessage, debtor_facts, gate, history, record_contact
@@ -68,6 +68,11 @@ def _queue(
     purpose: str,
 ) -> OutboundMessage:
     gate(session, case, channel, utcnow(), purpose=purpose, target=to)
+    if channel == "email":
+        # The disclosure the debtor's state requires on a time-barred debt (SPEC §6.11).
+        disclosure = limitations.disclosure(session, case, limitations.latest_us_date())
+        if disclosure and disclosure not in body:
+            body = f"{body.rstrip()}\n\n{disclosure}\n"
     message = OutboundMessage(
         case_id=case.id,
         channel=channel,

@@ -2,18 +2,20 @@
 (SPEC §6.13, 209 CMR 18.14(1)(d))."""
 
 import datetime as dt
+import io
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 import time_machine
+from pypdf import PdfReader
 
 from cases import audit
 from cases.contact_log import ContactRefused, debtor_facts, record_contact
 from cases.contacts import ComplianceAlert, Contact
 from cases.debtors import Phone
 from cases.ledger import balance_cents
-from cases.messages import send_case_text
+from cases.messages import OutboundMessage, send_case_text
 from tests.conftest import csrf_from
 
 NY = ZoneInfo("America/New_York")
@@ -266,3 +268,102 @@ def test_massachusetts_two_calls_in_30_days_to_a_number_not_the_debtors_own(
             target="+16175550100",
         )
     assert own.violations == []
+
+
+# --- the disclosure the state requires, on letters, emails and portal pages -----------------
+
+TEXAS_DISCLOSURE = (
+    "THE LAW LIMITS HOW LONG YOU CAN BE SUED ON A DEBT. BECAUSE OF THE AGE OF YOUR DEBT, "
+    "ACME PLUMBING CANNOT SUE YOU FOR IT."
+)
+
+
+def letter_text(client, db_session, case) -> str:
+    letter = db_session.scalars(
+        sa.select(Contact)
+        .where(Contact.case_id == case.id, Contact.channel == "letter")
+        .order_by(Contact.id.desc())
+    ).first()
+    pdf = client.get(f"/agency/documents/{letter.document_id}")
+    reader = PdfReader(io.BytesIO(pdf.data))
+    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+
+
+def illinois_case(make_case, client, **kw):
+    """An Illinois debtor, an open account due six years ago (Illinois: 5 years, and no
+    disclosure required)."""
+    case = make_case(
+        client,
+        status="active",
+        state="IL",
+        postal_code="60601",
+        phone="+13125550100",
+        days_past_due=365 * 6,
+        **kw,
+    )
+    case.debt_kind = "open_account"
+    return case
+
+
+def test_a_texas_time_barred_debt_letter_carries_the_texas_disclosure_and_illinois_none(
+    client, login, make_user, make_client, make_case, db_session
+):
+    login(make_user("collector"))
+    acme = make_client()
+    texas = texas_case(make_case, acme, account_number="T-1")
+    illinois = illinois_case(make_case, acme, account_number="I-1")
+    fresh = texas_case(make_case, acme, years_ago=1, account_number="T-2")
+    with time_machine.travel(MORNING, tick=False):
+        for case in (texas, illinois, fresh):
+            response = act(client, case, "letters", {"letter-kind": "collection"})
+            assert response.status_code == 302
+        texts = {c.reference: letter_text(client, db_session, c) for c in (texas, illinois, fresh)}
+    assert TEXAS_DISCLOSURE in texts[texas.reference]
+    assert "REPORT IT TO THE CREDIT REPORTING AGENCIES AS UNPAID" in texts[texas.reference]
+    for other in (illinois, fresh):
+        assert "THE LAW LIMITS" not in texts[other.reference].upper()
+        assert "This is a communication from a debt collector." in texts[other.reference]
+
+
+def test_an_email_about_a_time_barred_texas_debt_carries_the_disclosure_and_illinois_none(
+    client, login, make_user, make_client, make_case, db_session
+):
+    login(make_user("collector"))
+    acme = make_client()
+    texas = texas_case(make_case, acme, account_number="T-1", email="tex@example.com")
+    illinois = illinois_case(make_case, acme, account_number="I-1", email="ill@example.com")
+    with time_machine.travel(MORNING, tick=False):
+        for case, to in ((texas, "tex@example.com"), (illinois, "ill@example.com")):
+            response = act(
+                client,
+                case,
+                "emails",
+                {"email-to": to, "email-template": "payment_reminder"},
+            )
+            assert response.status_code == 302
+    bodies = {m.to_address: m.body for m in db_session.scalars(sa.select(OutboundMessage)).all()}
+    assert TEXAS_DISCLOSURE in " ".join(bodies["tex@example.com"].split())
+    assert "THE LAW LIMITS" not in bodies["ill@example.com"].upper()
+
+
+def test_the_portal_pages_of_a_time_barred_texas_debt_carry_the_disclosure_and_illinois_none(
+    client, signed_in, make_client, make_case, db_session
+):
+    acme = make_client()
+    texas = texas_case(make_case, acme, account_number="T-1")
+    signed_in(texas)
+    for path in (
+        "/portal/",
+        f"/portal/cases/{texas.reference}",
+        f"/portal/cases/{texas.reference}/dispute",
+    ):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert TEXAS_DISCLOSURE in " ".join(page.get_data(as_text=True).split()), path
+    client.post("/portal/logout", data={"csrf_token": csrf_from(client.get("/portal/"))})
+    illinois = illinois_case(make_case, acme, account_number="I-1", last_name="Novak")
+    db_session.flush()
+    signed_in(illinois)
+    page = client.get(f"/portal/cases/{illinois.reference}").get_data(as_text=True)
+    assert illinois.reference in page
+    assert "THE LAW LIMITS" not in page.upper()
