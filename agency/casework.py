@@ -174,6 +174,13 @@ def _render_case(case: Case, forms: dict, status: int = 200):
     facts = debtor_facts(case)
     past = history(db.session, case.id)
     windows = {ch: window(facts, past, ch, now) for ch in ("call", "text", "email")}
+    # A number a rule of its own refuses (Massachusetts' other numbers) while calls are allowed.
+    refused_numbers = []
+    if windows["call"].allowed:
+        for phone in case.debtor.own_phones:
+            answer = window(facts, past, "call", now, target=phone.number)
+            if not answer.allowed:
+                refused_numbers.append((phone.number, answer))
     local_times = [(zone, now.astimezone(ZoneInfo(zone))) for zone in facts.zones]
     timeline = _timeline(case)
     entries = db.session.scalars(
@@ -193,6 +200,7 @@ def _render_case(case: Case, forms: dict, status: int = 200):
         time_barred=limitation is not None and limitation.time_barred(agency_today()),
         facts=facts,
         windows=windows,
+        refused_numbers=refused_numbers,
         local_times=local_times,
         timeline=timeline,
         entries=entries,

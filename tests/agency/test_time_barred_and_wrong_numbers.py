@@ -251,6 +251,9 @@ def test_massachusetts_two_calls_in_30_days_to_a_number_not_the_debtors_own(
         assert response.status_code == 302
         page = client.get(response.location).get_data(as_text=True)
     assert "not the debtor&#39;s own; Massachusetts allows 2 in 30 days" in page
+    # The screen says the work number may not be called now, while calls are allowed.
+    assert f"Call to {work.number} now:" in page
+    assert "+16175550100 now:" not in page
     last = db_session.scalars(
         sa.select(Contact).where(Contact.case_id == case.id).order_by(Contact.id.desc())
     ).first()
