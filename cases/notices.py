@@ -52,6 +52,8 @@ def validation_notice_data(
         ),
         "california": bool(address and address.state == "CA"),
         "itemization": items,
+        # What the debtor's state requires on a time-barred debt (SPEC §6.11), if anything.
+        "time_barred_disclosure": limitations.disclosure(session, case, sent_on),
     }
 
 

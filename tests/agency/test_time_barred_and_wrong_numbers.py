@@ -370,3 +370,37 @@ def test_the_portal_pages_of_a_time_barred_texas_debt_carry_the_disclosure_and_i
     page = client.get(f"/portal/cases/{illinois.reference}").get_data(as_text=True)
     assert illinois.reference in page
     assert "THE LAW LIMITS" not in page.upper()
+
+
+def test_the_validation_notice_of_a_time_barred_texas_debt_carries_the_disclosure(
+    client, login, make_user, make_client, make_case, db_session
+):
+    from cases.documents import Document
+
+    login(make_user("collector"))
+    acme = make_client()
+    texas = make_case(acme, state="TX", postal_code="75201", days_past_due=365 * 6)
+    illinois = make_case(
+        acme, state="IL", postal_code="60601", days_past_due=365 * 6, account_number="I-1"
+    )
+    texts = {}
+    with time_machine.travel(MORNING, tick=False):
+        for case in (texas, illinois):
+            page = client.get(f"/agency/cases/{case.reference}")
+            response = client.post(
+                f"/agency/cases/{case.reference}/validation-notice",
+                data={"csrf_token": csrf_from(page)},
+            )
+            assert response.status_code == 302
+            document = db_session.scalars(
+                sa.select(Document).where(
+                    Document.case_id == case.id, Document.kind == "validation_notice"
+                )
+            ).first()
+            pdf = client.get(f"/agency/documents/{document.id}")
+            reader = PdfReader(io.BytesIO(pdf.data))
+            texts[case.reference] = " ".join(
+                " ".join(p.extract_text() for p in reader.pages).split()
+            )
+    assert TEXAS_DISCLOSURE in texts[texas.reference]
+    assert "THE LAW LIMITS" not in texts[illinois.reference].upper()
