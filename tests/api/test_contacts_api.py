@@ -186,3 +186,26 @@ def test_a_phone_that_is_not_text_or_too_long_is_refused(
     )
     assert response.status_code == 422 and response.json["error"] == "invalid_phone"
     assert db_session.scalar(sa.select(sa.func.count(Contact.id))) == before
+
+
+def test_the_case_says_its_statute_of_limitations(
+    client, make_user, make_client, make_case, api_token
+):
+    headers = api_token(make_user("collector"))
+    acme = make_client()
+    barred = make_case(acme, state="TX", postal_code="75201", days_past_due=365 * 6)
+    body = client.get(f"/api/v1/cases/{barred.reference}", headers=headers).json
+    assert body["debt_kind"] is None
+    assert body["limitation"] == {
+        "state": "TX",
+        "kind": "written_contract",
+        "years": 4,
+        "runs_from": barred.due_date.isoformat(),
+        "expires_on": barred.due_date.replace(year=barred.due_date.year + 4).isoformat(),
+        "time_barred": True,
+        "source": "Tex. Civ. Prac. & Rem. Code §§ 16.004, 16.051",
+    }
+    nowhere = make_case(acme, state="PR", postal_code="00901", account_number="P-1")
+    assert (
+        client.get(f"/api/v1/cases/{nowhere.reference}", headers=headers).json["limitation"] is None
+    )
