@@ -38,9 +38,9 @@ def upgrade():
 
 def downgrade():
     with op.batch_alter_table("debtor_phones", schema=None) as batch_op:
-        batch_op.drop_constraint("ck_debtor_phones_type", type_="check")
+        batch_op.drop_constraint(op.f("ck_debtor_phones_type"), type_="check")
         batch_op.drop_column("wrong_number_at")
     op.execute("UPDATE debtor_phones SET type = 'unknown' WHERE type = 'other'")
     with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.drop_constraint("ck_cases_debt_kind", type_="check")
+        batch_op.drop_constraint(op.f("ck_cases_debt_kind"), type_="check")
         batch_op.drop_column("debt_kind")
