@@ -191,6 +191,24 @@ def monthly_statements(reference: str):
     return act(case, "statements_form", do)
 
 
+@bp.post("/cases/<reference>/phone-type")
+def phone_type(reference: str):
+    case = staff_case(reference)
+
+    def do(form):
+        phone = debtor_rules.set_phone_type(
+            db.session,
+            case.debtor,
+            form.number.data,
+            form.type.data,
+            actor=actor(),
+            case_id=case.id,
+        )
+        return f"{phone.number} is recorded as {phone.type}."
+
+    return act(case, "phone_type_form", do)
+
+
 @bp.post("/cases/<reference>/situation")
 def situation(reference: str):
     case = staff_case(reference)

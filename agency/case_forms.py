@@ -92,6 +92,22 @@ class SituationForm(FlaskForm):
     situation = SelectField("Situation", choices=list(debtor_rules.SITUATIONS))
 
 
+class PhoneTypeForm(FlaskForm):
+    # The domain says why a type or number is refused (cases.debtors.set_phone_type).
+    number = SelectField("Number", choices=[], validate_choice=False, validators=[DataRequired()])
+    type = SelectField(
+        "What the number is",
+        choices=[
+            SelectChoice("mobile", "The debtor's mobile"),
+            SelectChoice("home", "The debtor's home"),
+            SelectChoice("work", "The debtor's work"),
+            SelectChoice("other", "Another number (not the debtor's own)"),
+        ],
+        validate_choice=False,
+        validators=[DataRequired()],
+    )
+
+
 class CloseForm(FlaskForm):
     close_reason = SelectField("Close reason", choices=list(CLOSE_REASONS))
     reason = TextAreaField("Why", validators=[DataRequired(), Length(max=1000)])

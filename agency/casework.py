@@ -24,6 +24,7 @@ from agency.case_forms import (
     OfferForm,
     OptOutForm,
     PaymentForm,
+    PhoneTypeForm,
     PlanForm,
     PromiseForm,
     ReversalForm,
@@ -33,6 +34,7 @@ from agency.case_forms import (
     VerificationForm,
 )
 from agency.staff import actor, bp
+from cases import limitations
 from cases.audit import AuditEvent
 from cases.case import Case, change_status
 from cases.compliance import window
@@ -61,7 +63,10 @@ def staff_case(reference: str) -> Case:
 
 def _forms(case: Case) -> dict:
     call = CallForm(prefix="call")
-    call.phone.choices = [p.number for p in case.debtor.phones] + ["other"]
+    # A number a call found to be someone else's is never offered again (SPEC §6.13).
+    call.phone.choices = [p.number for p in case.debtor.own_phones] + ["other"]
+    phone_type = PhoneTypeForm(prefix="phonetype")
+    phone_type.number.choices = [p.number for p in case.debtor.own_phones]
     return {
         "call_form": call,
         "note_form": NoteForm(prefix="note"),
@@ -74,6 +79,7 @@ def _forms(case: Case) -> dict:
         "statements_form": StatementsForm(prefix="stm", wanted=case.debtor.monthly_statements),
         "situation_form": SituationForm(prefix="sit"),
         "close_form": CloseForm(prefix="close"),
+        "phone_type_form": phone_type,
         "verification_form": VerificationForm(prefix="ver"),
         "plain_form": FlaskForm(),
         "email_form": _email_form(case),
@@ -97,7 +103,7 @@ def _text_form(case: Case) -> FlaskForm:
     """Only the phones the debtor agreed to receive texts at and did not opt out of."""
     form = TextForm(prefix="text")
     form.to.choices = [
-        p.number for p in case.debtor.phones if p.text_consent and not p.texts_opted_out_at
+        p.number for p in case.debtor.own_phones if p.text_consent and not p.texts_opted_out_at
     ]
     if not form.template.data and case.debtor.situation in ("hardship", "juggling"):
         form.template.data = "payment_options"
@@ -164,9 +170,17 @@ def _reversed_amounts(entries: list[LedgerEntry]) -> dict[int, int]:
 
 def _render_case(case: Case, forms: dict, status: int = 200):
     now = utcnow()
+    limitation = limitations.of_case(db.session, case)
     facts = debtor_facts(case)
     past = history(db.session, case.id)
     windows = {ch: window(facts, past, ch, now) for ch in ("call", "text", "email")}
+    # A number a rule of its own refuses (Massachusetts' other numbers) while calls are allowed.
+    refused_numbers = []
+    if windows["call"].allowed:
+        for phone in case.debtor.own_phones:
+            answer = window(facts, past, "call", now, target=phone.number)
+            if not answer.allowed:
+                refused_numbers.append((phone.number, answer))
     local_times = [(zone, now.astimezone(ZoneInfo(zone))) for zone in facts.zones]
     timeline = _timeline(case)
     entries = db.session.scalars(
@@ -182,8 +196,11 @@ def _render_case(case: Case, forms: dict, status: int = 200):
     return render_template(
         "agency/case.html",
         case=case,
+        limitation=limitation,
+        time_barred=limitation is not None and limitation.time_barred(agency_today()),
         facts=facts,
         windows=windows,
+        refused_numbers=refused_numbers,
         local_times=local_times,
         timeline=timeline,
         entries=entries,

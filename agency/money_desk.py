@@ -16,6 +16,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from agency.casework import act, staff_case
 from agency.staff import actor, bp
+from cases import limitations
 from cases.case import Case
 from cases.ledger import LedgerEntry
 from payments.posting import (
@@ -38,6 +39,11 @@ def post_case_payment(reference: str):
     case = staff_case(reference)
 
     def do(form):
+        # A payment on a time-barred debt is taken; the collector is told what it does to the
+        # limitation under the state's law (SPEC §6.11).
+        barred = limitations.of_case(db.session, case)
+        if barred is not None and not barred.time_barred(agency_today()):
+            barred = None
         [entry] = post_instrument(
             db.session,
             [(case, form.amount.data)],
@@ -50,6 +56,11 @@ def post_case_payment(reference: str):
         posted = f"Payment of ${-entry.amount_cents / 100:,.2f} posted"
         if not (form.reference.data or "").strip():
             posted += f" with receipt number {entry.external_id.rsplit(':', 1)[1]}"
+        if barred is not None:
+            posted += (
+                f". The debt was time-barred since {barred.expires_on.isoformat()}: "
+                f"{barred.law.revival}"
+            )
         if case.status == "settled":
             return (
                 f"{posted}. The settlement is paid: the rest is written off and the case is "

@@ -7,9 +7,11 @@ from flask import g, jsonify
 
 from api.base import bp
 from api.json_errors import ApiError
+from cases import limitations
 from cases.case import Case
 from cases.ledger import itemization
 from shell.extensions import db
+from shell.timezone import agency_today
 
 
 def visible_case(reference: str) -> Case:
@@ -27,6 +29,7 @@ def visible_case(reference: str) -> Case:
 def get_case(reference: str):
     case = visible_case(reference)
     items = itemization(db.session, case)
+    limitation = limitations.of_case(db.session, case)
     return jsonify(
         reference=case.reference,
         client=case.client.code,
@@ -37,4 +40,15 @@ def get_case(reference: str):
         balance_cents=items["current_amount_cents"],
         itemization=items,
         referred_on=case.referred_on.isoformat(),
+        debt_kind=case.debt_kind,
+        limitation=limitation
+        and {
+            "state": limitation.law.state,
+            "kind": limitation.applied_kind,
+            "years": limitation.years,
+            "runs_from": limitation.runs_from.isoformat(),
+            "expires_on": limitation.expires_on.isoformat(),
+            "time_barred": limitation.time_barred(agency_today()),
+            "source": limitation.law.source,
+        },
     )

@@ -61,6 +61,23 @@ def _text(body: dict[str, Any], name: str) -> str | None:
     return value
 
 
+MAX_PHONE_CHARS = 30
+
+
+def _phone(value: Any) -> str | None:
+    """The number dialled or to be texted, when given."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_PHONE_CHARS:
+        raise ApiError(
+            422,
+            "invalid_phone",
+            f"phone must be a telephone number as text, at most {MAX_PHONE_CHARS} characters",
+            {"field": "phone"},
+        )
+    return value.strip()
+
+
 @bp.get("/cases/<reference>/contact-window")
 def get_contact_window(reference: str):
     require_api_roles(*STAFF)
@@ -68,7 +85,13 @@ def get_contact_window(reference: str):
     channel = request.args.get("channel", "call")
     if channel not in CHANNELS:
         raise ApiError(422, "invalid_channel", f"channel must be one of: {', '.join(CHANNELS)}")
-    result = contact_window(db.session, case, channel, _instant(request.args.get("at"), "at"))
+    result = contact_window(
+        db.session,
+        case,
+        channel,
+        _instant(request.args.get("at"), "at"),
+        target=_phone(request.args.get("phone")),
+    )
     return jsonify(
         allowed=result.allowed,
         reasons=list(result.reasons),
@@ -89,6 +112,7 @@ def post_contact(reference: str):
         _text(body, name) for name in ("channel", "direction", "outcome", "note")
     )
     occurred_at = _instant(body.get("occurred_at"), "occurred_at")
+    phone = _phone(body.get("phone"))
     if occurred_at is None:
         raise ApiError(422, "missing_field", "occurred_at is required", {"field": "occurred_at"})
     try:
@@ -100,6 +124,7 @@ def post_contact(reference: str):
             outcome=outcome,
             occurred_at=occurred_at,
             note=note,
+            target=phone,
             actor=audit.Actor.user(g.api_user),
         )
     except ContactError as exc:

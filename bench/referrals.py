@@ -918,7 +918,7 @@ class _BaselineRows:
                     "id": self._next(Phone),
                     "debtor_id": debtor_id,
                     "number": "+1" + "".join(c for c in r["phone"] if c.isdigit()),
-                    "type": "unknown",
+                    "type": "other",
                     "text_consent": False,
                 }
             )

@@ -20,6 +20,8 @@ STATUSES_BY_STAGE = ("new", "active", "plan", "disputed", "paid", "settled", "cl
 # The open cases a collector works from the queue (a disputed case waits for verification).
 WORKED_STATUSES = ("new", "active", "plan")
 CLOSE_REASONS = ("recalled", "uncollectible", "cease", "bankrupt", "deceased", "legal", "duplicate")
+# The kinds of debt a statute of limitations distinguishes (SPEC §5 `debt_kind`, §6.11).
+DEBT_KINDS = ("written_contract", "open_account", "promissory_note", "oral")
 
 # Every allowed move, and only these (SPEC §3). `paid`/`settled` reopen only when a payment
 # behind them is reversed; a closed case can be reopened by a supervisor.
@@ -55,6 +57,8 @@ class Case(Timestamped, Base):
     itemization_date: Mapped[dt.date]
     days_past_due_at_referral: Mapped[int]
     last_payment_date: Mapped[dt.date | None]
+    # None when the referral did not say: the state's shortest period applies (SPEC §6.11).
+    debt_kind: Mapped[str | None] = mapped_column(sa.String(20))
     invoice_number: Mapped[str | None] = mapped_column(sa.String(64))
     service_description: Mapped[str | None] = mapped_column(sa.String(500))
     in_legal: Mapped[bool] = mapped_column(default=False)
@@ -74,6 +78,10 @@ class Case(Timestamped, Base):
             "status IN ('new','active','plan','paid','settled','disputed','closed')", name="status"
         ),
         sa.CheckConstraint("(status = 'closed') = (close_reason IS NOT NULL)", name="close_reason"),
+        sa.CheckConstraint(
+            "debt_kind IN ('written_contract','open_account','promissory_note','oral')",
+            name="debt_kind",
+        ),
         # The queue ranks a collector's whole book from this index alone (cases.queue).
         sa.Index(
             "ix_cases_queue",
@@ -147,6 +155,10 @@ def next_references(session: Session, on: dt.date, count: int = 1) -> list[str]:
 # Called as hook(session, case, actor) when a case ends paid, settled or closed: cases.plans
 # registers one that cancels the payment plan in force, so nothing more is charged.
 ON_END: list[Callable[[Session, Case, audit.Actor], None]] = []
+# Called as guard(session, case, new_status, close_reason) before a change of status; a guard
+# refuses by raising TransitionError with the reason. cases.limitations registers one: a
+# time-barred case never goes to `legal` (12 CFR 1006.26(b)).
+GUARDS: list[Callable[[Session, Case, str, str | None], None]] = []
 ENDED_STATUSES = ("paid", "settled", "closed")
 
 
@@ -171,6 +183,8 @@ def change_status(
         raise TransitionError("only a closed case has a close reason")
     if not reason or not reason.strip():
         raise TransitionError("a status change needs a reason")
+    for guard in GUARDS:
+        guard(session, case, new_status, close_reason)
     old = case.status
     case.status = new_status
     case.close_reason = close_reason

@@ -27,12 +27,14 @@ RULES = (
     "call_frequency",
     "conversation_quiet_period",
     "massachusetts_limit",
+    "massachusetts_other_numbers",
     "washington_limit",
     "cease",
     "attorney",
     "dispute_hold",
     "opt_out",
     "commercial_daily_call",
+    "wrong_number",
 )
 
 # Purposes a message can have, for the exceptions the law allows:
@@ -59,12 +61,15 @@ FEDERAL_CALL_LIMIT = 7
 # 12 CFR 1006.14(b)(2)(i)(B): the conversation's date is day one of seven.
 QUIET_DAYS = 7
 MASSACHUSETTS_LIMIT = 2
+# 209 CMR 18.14(1)(d): two in each 30-day period to a number that is not the debtor's own.
+MASSACHUSETTS_OTHER_LIMIT = 2
+MASSACHUSETTS_OTHER_PERIOD = timedelta(days=30)
 WASHINGTON_LIMIT = 3
 COMMERCIAL_DAILY_CALLS = 1
 
 # Rules that waiting does not cure: only a change in the facts (a withdrawn opt-out, a sent
 # verification, ...) lifts them, so no next allowed time is offered.
-NEVER_BY_WAITING = frozenset({"cease", "attorney", "dispute_hold", "opt_out"})
+NEVER_BY_WAITING = frozenset({"cease", "attorney", "dispute_hold", "opt_out", "wrong_number"})
 HORIZON = timedelta(days=31)
 
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -89,6 +94,7 @@ class PastContact:
     direction: str  # outbound | inbound
     outcome: str | None  # for calls: no_answer, voicemail, busy, wrong_number, conversation
     occurred_at: datetime  # aware
+    target: str | None = None  # the number (or address) used, when known
 
     def __post_init__(self) -> None:
         _require(self.channel, CHANNELS, "channel")
@@ -140,6 +146,11 @@ class DebtorFacts:
     attorney_since: datetime | None = None  # the agency knows an attorney represents the debtor
     dispute_hold: bool = False  # case is `disputed` inside the validation period
     opted_out: frozenset[str] = frozenset()  # "call", "text", "email"
+    # Numbers a call found to be someone else's (SPEC §6.13): never called or texted again.
+    wrong_numbers: frozenset[str] = frozenset()
+    # Numbers on file that are not the debtor's own (work, other): Massachusetts allows two
+    # calls or texts to them in 30 days (209 CMR 18.14(1)(d)).
+    other_numbers: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         _require(self.kind, KINDS, "kind")
@@ -157,6 +168,8 @@ class DebtorFacts:
         object.__setattr__(self, "zones", tuple(self.zones))
         object.__setattr__(self, "inconvenient", tuple(self.inconvenient))
         object.__setattr__(self, "opted_out", frozenset(self.opted_out))
+        object.__setattr__(self, "wrong_numbers", frozenset(self.wrong_numbers))
+        object.__setattr__(self, "other_numbers", frozenset(self.other_numbers))
 
 
 @dataclass(frozen=True)
@@ -185,6 +198,7 @@ class _Contact:
     outcome: str | None
     purpose: str
     zones: tuple[ZoneInfo, ...]
+    target: str | None = None  # the number dialled or texted, when known
 
     @property
     def is_call_attempt(self) -> bool:
@@ -211,14 +225,17 @@ def _local_instant(day: date, clock: time, zone: ZoneInfo) -> datetime:
 
 
 def _rolling_limit(
-    c: _Contact, counts: Callable[[PastContact], bool], limit: int
+    c: _Contact,
+    counts: Callable[[PastContact], bool],
+    limit: int,
+    period: timedelta = ROLLING,
 ) -> tuple[int, datetime] | None:
-    """(how many counted contacts are in the 7 days before `at`, when enough of them will have
-    aged out for one more) if `limit` are already there, else None."""
-    recent = sorted(p.occurred_at for p in c.past if counts(p) and p.occurred_at > c.at - ROLLING)
+    """(how many counted contacts are in the `period` before `at`, when enough of them will
+    have aged out for one more) if `limit` are already there, else None."""
+    recent = sorted(p.occurred_at for p in c.past if counts(p) and p.occurred_at > c.at - period)
     if len(recent) < limit:
         return None
-    return len(recent), recent[len(recent) - limit] + ROLLING
+    return len(recent), recent[len(recent) - limit] + period
 
 
 # The rules, one function each: the contact in, a Violation or None out.
@@ -326,6 +343,46 @@ def _massachusetts_limit(c: _Contact) -> Violation | None:
         "massachusetts_limit",
         f"{count} calls or texts were made in the 7 days before this one; Massachusetts allows "
         f"{MASSACHUSETTS_LIMIT} in 7 days; the count allows another from {c.shown(free_at)}.",
+    )
+
+
+def _massachusetts_other_numbers(c: _Contact) -> Violation | None:
+    # 209 CMR 18.14(1)(d): besides two in 7 days to the debtor's own numbers, no more than two
+    # calls or texts in each 30-day period to a number that is not the debtor's own (work,
+    # other). Counted per case over a rolling 30 × 24 hours, on the calls and texts to such
+    # numbers.
+    if c.state != "MA" or not (c.channel == "text" or c.is_call_attempt):
+        return None
+    others = c.facts.other_numbers
+    if c.target not in others:
+        return None
+
+    def counts(p: PastContact) -> bool:
+        if p.target not in others:
+            return False
+        return p.is_call_attempt or (p.channel == "text" and p.direction == "outbound")
+
+    over = _rolling_limit(c, counts, MASSACHUSETTS_OTHER_LIMIT, MASSACHUSETTS_OTHER_PERIOD)
+    if over is None:
+        return None
+    count, free_at = over
+    return Violation(
+        "massachusetts_other_numbers",
+        f"{count} calls or texts were made in the 30 days before this one to numbers that are "
+        f"not the debtor's own; Massachusetts allows {MASSACHUSETTS_OTHER_LIMIT} in 30 days "
+        f"(209 CMR 18.14(1)(d)); the count allows another from {c.shown(free_at)}.",
+    )
+
+
+def _wrong_number(c: _Contact) -> Violation | None:
+    # SPEC §6.13: a call that reached someone else marks the number as not the debtor's.
+    # Calling or texting it again would be a communication with a third party (1006.6(d)).
+    if c.channel not in ("call", "text") or c.target not in c.facts.wrong_numbers:
+        return None
+    return Violation(
+        "wrong_number",
+        f"{c.target} is not the debtor's number (a call reached someone else); it is never "
+        f"called or texted again.",
     )
 
 
@@ -441,11 +498,13 @@ CONSUMER_RULES: tuple[Rule, ...] = (
     _call_frequency,
     _conversation_quiet_period,
     _massachusetts_limit,
+    _massachusetts_other_numbers,
     _washington_limit,
     _cease,
     _attorney,
     _dispute_hold,
     _opt_out,
+    _wrong_number,
 )
 # Business debts are outside the FDCPA; the agency keeps the time window, honours opt-outs and
 # dispute holds, and limits calls to one a day.
@@ -454,6 +513,7 @@ COMMERCIAL_RULES: tuple[Rule, ...] = (
     _dispute_hold,
     _opt_out,
     _commercial_daily_call,
+    _wrong_number,
 )
 
 
@@ -464,6 +524,7 @@ def _contact(
     at: datetime,
     outcome: str | None,
     purpose: str,
+    target: str | None = None,
 ) -> _Contact:
     _require_aware(at, "at")
     _require(channel, CHANNELS, "channel")
@@ -475,7 +536,8 @@ def _contact(
     # Only the past counts: a contact at the same instant or later is not history yet.
     past = tuple(sorted((p for p in history if p.occurred_at < at), key=lambda p: p.occurred_at))
     names = facts.zones or US_ZONES  # nothing known: every US zone (SPEC §6.1)
-    return _Contact(facts, past, channel, at, outcome, purpose, tuple(map(ZoneInfo, names)))
+    zones = tuple(map(ZoneInfo, names))
+    return _Contact(facts, past, channel, at, outcome, purpose, zones, target)
 
 
 def _violations(c: _Contact) -> list[Violation]:
@@ -492,11 +554,13 @@ def check(
     direction: str = "outbound",
     outcome: str | None = None,
     purpose: str = "collection",
+    target: str | None = None,
 ) -> list[Violation]:
     """Every rule the contact (channel, at) breaks, given the case's earlier contacts; [] when
-    it is allowed. Inbound contacts break no rule. A `busy` call is not an attempt."""
+    it is allowed. Inbound contacts break no rule. A `busy` call is not an attempt. `target`
+    is the number called or texted, when known (wrong numbers, Massachusetts' other numbers)."""
     _require(direction, DIRECTIONS, "direction")
-    contact = _contact(facts, history, channel, at, outcome, purpose)
+    contact = _contact(facts, history, channel, at, outcome, purpose, target)
     if direction == "inbound":
         return []
     return _violations(contact)
@@ -509,8 +573,10 @@ def _candidates(c: _Contact) -> Iterator[datetime]:
     Generated a day at a time (most answers come within a day or two): an instant is yielded
     once no later day, in any zone, can still produce an earlier one."""
     until = c.at + HORIZON
-    # A contact leaves the rolling 7 days (federal, MA, WA counts) exactly 7 days after it.
+    # A contact leaves the rolling 7 days (federal, MA, WA counts) exactly 7 days after it,
+    # and Massachusetts' 30 days for other numbers 30 days after it.
     pending = [(p.occurred_at + ROLLING).astimezone(UTC) for p in c.past]
+    pending += [(p.occurred_at + MASSACHUSETTS_OTHER_PERIOD).astimezone(UTC) for p in c.past]
     heapq.heapify(pending)
     todays = [(zone, c.local(zone).date()) for zone in c.zones]
     last: datetime | None = None
@@ -543,10 +609,12 @@ def window(
     at: datetime,
     *,
     purpose: str = "collection",
+    target: str | None = None,
 ) -> Window:
-    """Whether an outbound contact on `channel` is allowed at `at`, why not, and the earliest
-    instant it will be (exact to the second, in UTC), judged on the contacts made before `at`."""
-    contact = _contact(facts, history, channel, at, None, purpose)
+    """Whether an outbound contact on `channel` (to the number `target`, when given) is allowed
+    at `at`, why not, and the earliest instant it will be (exact to the second, in UTC), judged
+    on the contacts made before `at`."""
+    contact = _contact(facts, history, channel, at, None, purpose, target)
     now = _violations(contact)
     if not now:
         return Window(True, (), at.astimezone(UTC))

@@ -21,6 +21,7 @@ from cases import audit
 from cases.case import Case
 from cases.compliance import DebtorFacts, PastContact, TimeRange, Violation, Window, check, window
 from cases.contacts import CALL_OUTCOMES, CHANNELS, DIRECTIONS, ComplianceAlert, Contact
+from cases.debtors import PERSONAL_PHONE_TYPES, mark_wrong_number
 from cases.model import Base, Timestamped, utcnow
 from cases.timezones import candidate_zones
 
@@ -87,18 +88,20 @@ def facts_of(debtor, *, disputed: bool) -> DebtorFacts:
     """The facts the rules need about a debtor: a Debtor, or plain rows with the same
     attributes (the queue reads many debtors' contact points as columns, not ORM objects)."""
     address = debtor.addresses[0] if debtor.addresses else None
+    # A number a call found to be someone else's says nothing of the debtor (SPEC §6.13).
+    phones = [p for p in debtor.phones if p.wrong_number_at is None]
     opted_out = set()
     if debtor.emails and all(e.opted_out_at for e in debtor.emails):
         opted_out.add("email")
-    if debtor.phones and all(p.texts_opted_out_at for p in debtor.phones):
+    if phones and all(p.texts_opted_out_at for p in phones):
         opted_out.add("text")
-    if debtor.phones and all(p.calls_opted_out_at for p in debtor.phones):
+    if phones and all(p.calls_opted_out_at for p in phones):
         opted_out.add("call")
     return DebtorFacts(
         kind=debtor.kind,
         state=address.state if address else None,
         zones=candidate_zones(
-            [a.postal_code for a in debtor.addresses], [p.number for p in debtor.phones]
+            [a.postal_code for a in debtor.addresses], [p.number for p in phones]
         ),
         inconvenient=tuple(
             TimeRange(tuple(r["days"]), _time(r["start"]), _time(r["end"]))
@@ -108,6 +111,8 @@ def facts_of(debtor, *, disputed: bool) -> DebtorFacts:
         attorney_since=debtor.attorney_since,
         dispute_hold=disputed,
         opted_out=frozenset(opted_out),
+        wrong_numbers=frozenset(p.number for p in debtor.phones if p.wrong_number_at),
+        other_numbers=frozenset(p.number for p in phones if p.type not in PERSONAL_PHONE_TYPES),
     )
 
 
@@ -115,7 +120,10 @@ def _queued(case_ids, since: dt.datetime | None, excluding: int | None):
     """The outbox's messages still waiting for the provider, as (case, channel, queued at):
     they count toward the limits while they wait."""
     query = sa.select(
-        OutboundMessage.case_id, OutboundMessage.channel, OutboundMessage.created_at
+        OutboundMessage.case_id,
+        OutboundMessage.channel,
+        OutboundMessage.created_at,
+        OutboundMessage.to_address,
     ).where(OutboundMessage.case_id.in_(case_ids), OutboundMessage.status == "queued")
     if since is not None:
         query = query.where(OutboundMessage.created_at >= since)
@@ -149,14 +157,20 @@ def histories(
     if not case_ids:
         return found
     query = sa.select(
-        Contact.case_id, Contact.channel, Contact.direction, Contact.outcome, Contact.occurred_at
+        Contact.case_id,
+        Contact.channel,
+        Contact.direction,
+        Contact.outcome,
+        Contact.occurred_at,
+        Contact.target,
     ).where(Contact.case_id.in_(case_ids))
     if since is not None:
         query = query.where(Contact.occurred_at >= since)
     for case_id, *contact in session.execute(query):
         found.setdefault(case_id, []).append(PastContact(*contact))
-    for case_id, channel, queued_at in session.execute(_queued(case_ids, since, excluding_message)):
-        found.setdefault(case_id, []).append(PastContact(channel, "outbound", None, queued_at))
+    queued = session.execute(_queued(case_ids, since, excluding_message))
+    for case_id, channel, queued_at, to in queued:
+        found.setdefault(case_id, []).append(PastContact(channel, "outbound", None, queued_at, to))
     for past in found.values():
         past.sort(key=lambda p: p.occurred_at)
     return found
@@ -168,11 +182,17 @@ def contact_window(
     channel: str,
     at: dt.datetime | None = None,
     purpose: str = "collection",
+    target: str | None = None,
 ) -> Window:
     if channel not in CHANNELS:
         raise ContactError(f"channel must be one of: {', '.join(CHANNELS)}")
     return window(
-        debtor_facts(case), history(session, case.id), channel, at or utcnow(), purpose=purpose
+        debtor_facts(case),
+        history(session, case.id),
+        channel,
+        at or utcnow(),
+        purpose=purpose,
+        target=target,
     )
 
 
@@ -182,10 +202,17 @@ def gate(
     channel: str,
     at: dt.datetime | None = None,
     purpose: str = "collection",
+    target: str | None = None,
 ) -> None:
-    """Raise ContactRefused if an outbound message may not be sent now."""
+    """Raise ContactRefused if an outbound message (to the number `target`, for a text) may
+    not be sent now."""
     violations = check(
-        debtor_facts(case), history(session, case.id), channel, at or utcnow(), purpose=purpose
+        debtor_facts(case),
+        history(session, case.id),
+        channel,
+        at or utcnow(),
+        purpose=purpose,
+        target=target,
     )
     if violations:
         raise ContactRefused(violations)
@@ -242,6 +269,7 @@ def record_contact(
         direction=direction,
         outcome=outcome,
         purpose=purpose,
+        target=target,
     )
     contact = Contact(
         case_id=case.id,
@@ -261,6 +289,10 @@ def record_contact(
     session.flush()
     if case.last_contact_at is None or occurred_at > case.last_contact_at:
         case.last_contact_at = occurred_at
+    if channel == "call" and outcome == "wrong_number":
+        mark_wrong_number(
+            session, case.debtor, target, at=occurred_at, actor=actor, case_id=case.id
+        )
     if violations:
         session.add(
             ComplianceAlert(case_id=case.id, contact_id=contact.id, rules=contact.violations)

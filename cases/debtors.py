@@ -13,7 +13,11 @@ from cases import audit
 from cases.model import Base, Timestamped
 
 DEBTOR_KINDS = ("consumer", "commercial")
-PHONE_TYPES = ("mobile", "home", "work", "unknown")
+# What a number is to the debtor. A mobile or home number is the debtor's own (personal) number;
+# Massachusetts limits calls to any other number more tightly (209 CMR 18.14(1)(d)). A number
+# from a referral is `other` until staff learn what it is: the stricter reading.
+PHONE_TYPES = ("mobile", "home", "work", "other")
+PERSONAL_PHONE_TYPES = ("mobile", "home")
 SITUATIONS = ("unknown", "hardship", "juggling", "avoiding")
 
 
@@ -71,10 +75,16 @@ class Debtor(Timestamped, Base):
         return next((e for e in self.emails if e.consent and e.opted_out_at is None), None)
 
     @property
+    def own_phones(self) -> list[Phone]:
+        """The phones that are the debtor's: every one but those a call found to be someone
+        else's (SPEC §6.13)."""
+        return [p for p in self.phones if p.is_debtors]
+
+    @property
     def phone_for_texts(self) -> Phone | None:
         """The first phone the debtor agreed to receive texts at and has not opted out of."""
         return next(
-            (p for p in self.phones if p.text_consent and p.texts_opted_out_at is None), None
+            (p for p in self.own_phones if p.text_consent and p.texts_opted_out_at is None), None
         )
 
 
@@ -98,12 +108,25 @@ class Phone(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     debtor_id: Mapped[int] = mapped_column(sa.ForeignKey("debtors.id"), index=True)
     number: Mapped[str] = mapped_column(sa.String(20))  # E.164
-    type: Mapped[str] = mapped_column(sa.String(10), default="unknown")
+    type: Mapped[str] = mapped_column(sa.String(10), default="other")
     text_consent: Mapped[bool] = mapped_column(default=False)
     calls_opted_out_at: Mapped[dt.datetime | None]
     texts_opted_out_at: Mapped[dt.datetime | None]
+    # A call reached someone else (a `wrong_number` outcome): not the debtor's number, never
+    # offered or dialled again for this debtor (SPEC §6.13).
+    wrong_number_at: Mapped[dt.datetime | None]
 
     debtor: Mapped[Debtor] = relationship(back_populates="phones")
+
+    __table_args__ = (sa.CheckConstraint("type IN ('mobile','home','work','other')", name="type"),)
+
+    @property
+    def is_debtors(self) -> bool:
+        return self.wrong_number_at is None
+
+    @property
+    def is_personal(self) -> bool:
+        return self.type in PERSONAL_PHONE_TYPES
 
 
 class Email(Base):
@@ -250,6 +273,63 @@ def opt_out(
     audit.record(
         session, actor, "debtor", debtor.id, "debtor.opted_out", case_id=case_id, channel=channel
     )
+
+
+def set_phone_type(
+    session: Session,
+    debtor: Debtor,
+    number: str,
+    phone_type: str,
+    *,
+    actor: audit.Actor,
+    case_id: int | None = None,
+) -> Phone:
+    """Staff learnt what a number is (the debtor's mobile, home, work, or another's)."""
+    if phone_type not in PHONE_TYPES:
+        raise DebtorError(f"the phone type {phone_type!r} is not one of: {', '.join(PHONE_TYPES)}")
+    phone = next((p for p in debtor.phones if p.number == number), None)
+    if phone is None:
+        raise DebtorError("that number is not on file for this debtor")
+    if phone.type != phone_type:
+        audit.record(
+            session,
+            actor,
+            "debtor",
+            debtor.id,
+            "debtor.phone_type_set",
+            case_id=case_id,
+            number=number,
+            **{"from": phone.type, "to": phone_type},
+        )
+        phone.type = phone_type
+    return phone
+
+
+def mark_wrong_number(
+    session: Session,
+    debtor: Debtor,
+    number: str | None,
+    *,
+    at: dt.datetime,
+    actor: audit.Actor,
+    case_id: int | None = None,
+) -> Phone | None:
+    """A call to `number` reached someone who is not the debtor: the number is not theirs
+    (SPEC §6.13). Returns the phone marked, or None when the number is not on file."""
+    phone = next((p for p in debtor.phones if p.number == number), None)
+    if phone is None or phone.wrong_number_at is not None:
+        return phone
+    phone.wrong_number_at = at
+    audit.record(
+        session,
+        actor,
+        "debtor",
+        debtor.id,
+        "debtor.wrong_number",
+        case_id=case_id,
+        number=number,
+    )
+    return phone
 
 
 def set_situation(

@@ -29,7 +29,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from cases import audit
+from cases import audit, limitations
 from cases.case import Case
 from cases.compliance import Violation, check
 from cases.contact_log import OutboundMessage, debtor_facts, gate, history, record_contact
@@ -67,7 +67,12 @@ def _queue(
     actor: audit.Actor,
     purpose: str,
 ) -> OutboundMessage:
-    gate(session, case, channel, utcnow(), purpose=purpose)
+    gate(session, case, channel, utcnow(), purpose=purpose, target=to)
+    if channel == "email":
+        # The disclosure the debtor's state requires on a time-barred debt (SPEC §6.11).
+        disclosure = limitations.disclosure(session, case, limitations.latest_us_date())
+        if disclosure and disclosure not in body:
+            body = f"{body.rstrip()}\n\n{disclosure}\n"
     message = OutboundMessage(
         case_id=case.id,
         channel=channel,
@@ -214,7 +219,14 @@ def forbidden_now(session: Session, message: OutboundMessage, at: dt.datetime) -
         return []
     case = session.get(Case, message.case_id)
     past = history(session, case.id, excluding_message=message.id)
-    found = check(debtor_facts(case), past, message.channel, at, purpose=message.purpose)
+    found = check(
+        debtor_facts(case),
+        past,
+        message.channel,
+        at,
+        purpose=message.purpose,
+        target=message.to_address,
+    )
     closed = _closed_target(case, message)
     if closed is not None and all(v.rule != "opt_out" for v in found):
         found.append(closed)

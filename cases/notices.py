@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy.orm import Session
 
-from cases import audit
+from cases import audit, limitations
 from cases.case import Case, change_status
 from cases.contact_log import record_contact
 from cases.ledger import itemization
@@ -52,6 +52,8 @@ def validation_notice_data(
         ),
         "california": bool(address and address.state == "CA"),
         "itemization": items,
+        # What the debtor's state requires on a time-barred debt (SPEC §6.11), if anything.
+        "time_barred_disclosure": limitations.disclosure(session, case, sent_on),
     }
 
 
@@ -117,6 +119,8 @@ def letter_data(
         "balance_cents": items["current_amount_cents"],
         "itemization": items,
         "note": note,
+        # What the debtor's state requires on a time-barred debt (SPEC §6.11), if anything.
+        "time_barred_disclosure": limitations.disclosure(session, case, on),
     }
 
 

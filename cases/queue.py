@@ -49,7 +49,7 @@ class QueueDebtor:
     cease_requested_at: dt.datetime | None
     attorney_since: dt.datetime | None
     addresses: list = field(default_factory=list)  # rows of (postal_code, state)
-    phones: list = field(default_factory=list)  # rows of (number, texts/calls opted out at)
+    phones: list = field(default_factory=list)  # rows of _Phone
     emails: tuple = ()
 
     @property
@@ -163,7 +163,14 @@ def _candidates(session: Session, case_ids: list[int]) -> dict[int, QueueCase]:
     ):
         debtors[debtor_id].addresses.append(_Address(*address))
     for debtor_id, *phone in session.execute(
-        sa.select(Phone.debtor_id, Phone.number, Phone.texts_opted_out_at, Phone.calls_opted_out_at)
+        sa.select(
+            Phone.debtor_id,
+            Phone.number,
+            Phone.texts_opted_out_at,
+            Phone.calls_opted_out_at,
+            Phone.type,
+            Phone.wrong_number_at,
+        )
         .where(Phone.debtor_id.in_(debtors))
         .order_by(Phone.id)
     ):
@@ -180,6 +187,8 @@ class _Phone(NamedTuple):
     number: str
     texts_opted_out_at: dt.datetime | None
     calls_opted_out_at: dt.datetime | None
+    type: str
+    wrong_number_at: dt.datetime | None
 
 
 def queue_for(

@@ -28,6 +28,8 @@ from email_validator.rfc_constants import (
     LOCAL_PART_MAX_LENGTH,
 )
 
+from cases.case import DEBT_KINDS
+
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a bigger file is refused whole
 MAX_FIELD_CHARS = 1000  # a longer cell rejects its row
 
@@ -54,6 +56,7 @@ KNOWN_COLUMNS = (
     "last_payment_date",
     "invoice_number",
     "service_description",
+    "debt_kind",
 )
 
 DEBTOR_TYPES = ("consumer", "commercial")
@@ -119,6 +122,7 @@ class ReferralRow:
     last_payment_date: date | None
     invoice_number: str | None
     service_description: str | None
+    debt_kind: str | None = None  # for the statute of limitations (SPEC §6.11)
 
     @property
     def total_cents(self) -> int:
@@ -546,7 +550,18 @@ def _read_row(
         last_payment_date=last_payment_date,
         invoice_number=cells.get("invoice_number") or None,
         service_description=cells.get("service_description") or None,
+        debt_kind=_debt_kind(cells),
     )
+
+
+def _debt_kind(cells: _Cells) -> str | None:
+    raw = cells.get("debt_kind")
+    if not raw:
+        return None
+    kind = re.sub(r"[\s\-_]+", "_", raw.strip().lower())
+    if kind not in DEBT_KINDS:
+        raise _Rejected("debt_kind", f"debt_kind '{raw}' is not one of: {', '.join(DEBT_KINDS)}")
+    return kind
 
 
 def _debtor_type(cells: _Cells) -> str:

@@ -574,6 +574,7 @@ def _open_cases(
                 "last_payment_date": row.last_payment_date,
                 "invoice_number": row.invoice_number,
                 "service_description": row.service_description,
+                "debt_kind": row.debt_kind,
                 "in_legal": False,
                 "status_changed_at": now,
                 "created_at": now,
@@ -640,7 +641,7 @@ def _insert_contact_points(session: Session, debtors: list[tuple[int, ReferralRo
     ]
     _insert_rows(session, Address, addresses)
     phones = [
-        {"debtor_id": debtor_id, "number": row.phone, "type": "unknown", "text_consent": False}
+        {"debtor_id": debtor_id, "number": row.phone, "type": "other", "text_consent": False}
         for debtor_id, row in debtors
         if row.phone
     ]

@@ -2,7 +2,9 @@
 
 SPEC §6.1: the contact window is judged in the debtor's local time. An address and a phone
 may point to different zones (a move, a mobile number kept from elsewhere); then every zone
-is a candidate and a contact must suit all of them. Knowing nothing means every US zone.
+is a candidate and a contact must suit all of them. Knowing nothing means every US zone, the
+territories' included (Puerto Rico, the Virgin Islands, Guam, the Northern Mariana Islands and
+American Samoa).
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ US_ZONES: tuple[str, ...] = (
     "America/Los_Angeles",
     "America/Anchorage",
     "Pacific/Honolulu",
+    # The territories: a debtor of unknown whereabouts may be in any of them too.
+    "America/Puerto_Rico",
+    "America/St_Thomas",  # the US Virgin Islands
+    "Pacific/Guam",
+    "Pacific/Saipan",  # the Northern Mariana Islands
+    "Pacific/Pago_Pago",  # American Samoa
 )
 
 _ZIP = re.compile(r"(\d{5})(?:-?\d{4})?")

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from cases import audit
+from cases import audit, limitations
 from cases.case import OPEN_STATUSES, STATUSES, Case, TransitionError, change_status, search
 from cases.contacts import Contact
 from cases.debtors import Debtor
@@ -179,9 +179,12 @@ def _case_page(case: Case, recall_form, payment_form, status: int = 200):
         .order_by(OutboundMessage.id.desc())
         .limit(MESSAGES_SHOWN)
     ).all()
+    limitation = limitations.of_case(db.session, case)
     return render_template(
         "client/case.html",
         case=case,
+        limitation=limitation,
+        time_barred=limitation is not None and limitation.time_barred(agency_today()),
         entries=entries,
         activity=activity,
         messages=messages,

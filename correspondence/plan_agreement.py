@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from cases import limitations
 from cases.case import Case
 from cases.documents import Document
 from cases.plans import PaymentPlan
 from correspondence.pdf import agency_letterhead, render_letter
 from shell.document_store import store
+from shell.extensions import db
 from shell.timezone import agency_today, agency_zone
 
 
 def agreement_data(case: Case, plan: PaymentPlan) -> dict:
     debtor = case.debtor
+    today = agency_today()
     return {
         "agency": agency_letterhead(),
-        "date": agency_today(),
+        "date": today,
+        "time_barred_disclosure": limitations.disclosure(db.session, case, today),
         "reference": case.reference,
         "debtor_name": debtor.display_name,
         "creditor": case.client.name,

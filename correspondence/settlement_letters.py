@@ -8,7 +8,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from cases import audit
+from cases import audit, limitations
 from cases.case import Case
 from cases.documents import Document
 from cases.jobs import handles
@@ -50,6 +50,7 @@ def letter_data(
         "paid_cents": offer.amount_cents,
         "written_off_cents": -writeoff.amount_cents if writeoff else 0,
         "wording": wording,
+        "time_barred_disclosure": limitations.disclosure(session, case, on),
     }
 
 

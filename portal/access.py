@@ -13,14 +13,15 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, abort, g, redirect, request, session, url_for
 from sqlalchemy.orm import joinedload
 
-from cases import audit
-from cases.case import Case
+from cases import audit, limitations
+from cases.case import OPEN_STATUSES, Case
 from cases.debtors import Debtor
 from cases.documents import Document
 from cases.ledger import LedgerEntry
 from cases.model import utcnow
 from shell.document_store import inline_response
 from shell.extensions import db
+from shell.timezone import agency_today
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -88,6 +89,27 @@ def debtor_id_required(view):
     """Signed in, for pages that read the debtor's records by `g.debtor_id` in their own query
     (and load `g.debtor` only if they need it): one database read fewer."""
     return _signed_in_only(view, load_debtor=False)
+
+
+@bp.context_processor
+def time_barred_disclosures() -> dict:
+    """The disclosures the debtor's state requires on a time-barred debt (SPEC §6.11), for
+    every portal page: the case the page is about, or all the debtor's open cases."""
+    debtor_id = g.get("debtor_id")
+    if debtor_id is None:
+        return {"time_barred_disclosures": []}
+    query = sa.select(Case).where(Case.debtor_id == debtor_id)
+    reference = (request.view_args or {}).get("reference")
+    if reference:
+        query = query.where(Case.reference == str(reference).strip().upper())
+    else:
+        query = query.where(Case.status.in_(OPEN_STATUSES))
+    found = []
+    for case in db.session.scalars(query.order_by(Case.reference)):
+        text = limitations.disclosure(db.session, case, agency_today())
+        if text:
+            found.append((case.reference, text))
+    return {"time_barred_disclosures": found}
 
 
 def debtor_actor() -> audit.Actor:

@@ -165,7 +165,7 @@ def preferences():
     )
     if form.validate_on_submit():
         emails = {e.id: f"email-{e.id}" in request.form for e in debtor.emails}
-        texts = {p.id: f"text-{p.id}" in request.form for p in debtor.phones}
+        texts = {p.id: f"text-{p.id}" in request.form for p in debtor.own_phones}
         ranges = [] if form.clear_times.data else list(debtor.inconvenient_times)
         if form.busy_days.data or form.busy_start.data or form.busy_end.data:
             ranges.append(

@@ -127,3 +127,85 @@ def test_bad_contacts_are_refused_and_change_nothing(
         client_token = api_token(make_user("client", client=case.client))
         assert client.post(url, headers=client_token, json=good).status_code == 403
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Contact)) == 0
+
+
+def test_a_dialers_wrong_number_marks_the_phone_and_the_window_then_refuses_it(
+    client, make_user, make_client, make_case, api_token, db_session
+):
+    case = make_case(make_client(), status="active", phone="+12125550100")
+    headers = api_token(make_user("collector"))
+    base = f"/api/v1/cases/{case.reference}"
+    at = "2026-11-23T15:00:00Z"  # 10:00 in New York
+    with time_machine.travel(dt.datetime(2026, 11, 23, 15, 5, tzinfo=dt.UTC), tick=False):
+        window = client.get(
+            f"{base}/contact-window?channel=call&at={at}&phone=%2B12125550100", headers=headers
+        ).json
+        assert window["allowed"] is True
+        posted = client.post(
+            f"{base}/contacts",
+            headers=headers,
+            json={
+                "channel": "call",
+                "direction": "outbound",
+                "outcome": "wrong_number",
+                "occurred_at": at,
+                "phone": "+12125550100",
+            },
+        )
+        assert posted.status_code == 201 and posted.json["violations"] == []
+        window = client.get(
+            f"{base}/contact-window?channel=call&phone=%2B12125550100", headers=headers
+        ).json
+    assert window["allowed"] is False and window["next_allowed_at"] is None
+    assert "not the debtor's number" in window["reasons"][0]
+    db_session.refresh(case.debtor.phones[0])
+    assert case.debtor.phones[0].wrong_number_at is not None
+    contact = db_session.get(Contact, posted.json["id"])
+    assert contact.target == "+12125550100"
+
+
+def test_a_phone_that_is_not_text_or_too_long_is_refused(
+    client, make_user, make_client, make_case, api_token, db_session
+):
+    case = make_case(make_client(), status="active")
+    headers = api_token(make_user("collector"))
+    base = f"/api/v1/cases/{case.reference}"
+    response = client.get(f"{base}/contact-window?phone={'9' * 31}", headers=headers)
+    assert response.status_code == 422 and response.json["error"] == "invalid_phone"
+    before = db_session.scalar(sa.select(sa.func.count(Contact.id)))
+    response = client.post(
+        f"{base}/contacts",
+        headers=headers,
+        json={
+            "channel": "call",
+            "direction": "outbound",
+            "outcome": "no_answer",
+            "occurred_at": "2026-11-23T08:00:00Z",
+            "phone": 2125550100,
+        },
+    )
+    assert response.status_code == 422 and response.json["error"] == "invalid_phone"
+    assert db_session.scalar(sa.select(sa.func.count(Contact.id))) == before
+
+
+def test_the_case_says_its_statute_of_limitations(
+    client, make_user, make_client, make_case, api_token
+):
+    headers = api_token(make_user("collector"))
+    acme = make_client()
+    barred = make_case(acme, state="TX", postal_code="75201", days_past_due=365 * 6)
+    body = client.get(f"/api/v1/cases/{barred.reference}", headers=headers).json
+    assert body["debt_kind"] is None
+    assert body["limitation"] == {
+        "state": "TX",
+        "kind": "written_contract",
+        "years": 4,
+        "runs_from": barred.due_date.isoformat(),
+        "expires_on": barred.due_date.replace(year=barred.due_date.year + 4).isoformat(),
+        "time_barred": True,
+        "source": "Tex. Civ. Prac. & Rem. Code §§ 16.004, 16.051",
+    }
+    nowhere = make_case(acme, state="PR", postal_code="00901", account_number="P-1")
+    assert (
+        client.get(f"/api/v1/cases/{nowhere.reference}", headers=headers).json["limitation"] is None
+    )

@@ -67,12 +67,14 @@ def test_the_published_names():
         "call_frequency",
         "conversation_quiet_period",
         "massachusetts_limit",
+        "massachusetts_other_numbers",
         "washington_limit",
         "cease",
         "attorney",
         "dispute_hold",
         "opt_out",
         "commercial_daily_call",
+        "wrong_number",
     )
     assert PURPOSES == (
         "collection",
@@ -146,25 +148,29 @@ def test_a_new_york_zip_and_a_los_angeles_phone_need_both_to_be_in_the_window():
     ]
 
 
-def test_unknown_zones_mean_every_us_zone_so_honolulu_opens_last_and_new_york_closes_first():
+def test_unknown_zones_mean_every_us_zone_and_territory_so_guam_opens_last_and_puerto_rico_closes_first():
     debtor = facts(state=None, zones=candidate_zones([], []))
     assert debtor.zones == tuple(sorted(US_ZONES))
     at = datetime(2026, 1, 14, 9, 0, tzinfo=NEW_YORK)
     result = window(debtor, [], "call", at)
     assert not result.allowed
-    # 08:00 in Honolulu (UTC−10) = 18:00 UTC = 13:00 in New York.
-    assert result.next_allowed_at == datetime(2026, 1, 14, 8, 0, tzinfo=HONOLULU)
-    assert result.next_allowed_at == utc(1, 14, 18, 0)
-    assert check(debtor, [], "call", datetime(2026, 1, 14, 20, 59, tzinfo=NEW_YORK)) == []
-    assert rules(check(debtor, [], "call", datetime(2026, 1, 14, 21, 0, tzinfo=NEW_YORK))) == [
+    # 08:00 in Guam (UTC+10) = 22:00 UTC the day before = 17:00 in New York.
+    assert result.next_allowed_at == datetime(2026, 1, 15, 8, 0, tzinfo=ZoneInfo("Pacific/Guam"))
+    assert result.next_allowed_at == utc(1, 14, 22, 0)
+    # 21:00 in Puerto Rico and the Virgin Islands (UTC−4) = 20:00 in New York in winter.
+    assert check(debtor, [], "call", datetime(2026, 1, 14, 19, 59, tzinfo=NEW_YORK)) == []
+    assert rules(check(debtor, [], "call", datetime(2026, 1, 14, 20, 0, tzinfo=NEW_YORK))) == [
         "time_window"
     ]
+    # American Samoa (UTC−11): 07:59 there is 18:59 UTC, outside even when Honolulu is open.
+    samoa = datetime(2026, 1, 14, 7, 59, tzinfo=ZoneInfo("Pacific/Pago_Pago"))
+    assert "Pacific/Pago_Pago" in check(debtor, [], "call", samoa)[0].message
 
 
 def test_no_zones_at_all_is_treated_as_every_us_zone():
     debtor = facts(zones=())
     at = datetime(2026, 1, 14, 9, 0, tzinfo=NEW_YORK)
-    assert window(debtor, [], "call", at).next_allowed_at == utc(1, 14, 18, 0)
+    assert window(debtor, [], "call", at).next_allowed_at == utc(1, 14, 22, 0)
 
 
 def test_the_day_clocks_spring_forward():
@@ -371,6 +377,61 @@ def test_massachusetts_refuses_the_third_call_or_text():
     # Jan 9 12:00 + 7 days.
     result = window(debtor, two, "text", at)
     assert result.next_allowed_at == datetime(2026, 1, 16, 12, 0, tzinfo=NEW_YORK)
+
+
+WORK = "+16175550199"
+HOME = "+16175550100"
+
+
+def test_massachusetts_allows_two_calls_or_texts_in_30_days_to_a_number_not_the_debtors_own():
+    # 209 CMR 18.14(1)(d): two in each 30-day period other than to the debtor's own numbers.
+    debtor = facts(state="MA", zones=("America/New_York",), other_numbers={WORK})
+    first = datetime(2026, 1, 2, 12, 0, tzinfo=NEW_YORK)
+    past = [
+        PastContact("call", "outbound", "no_answer", first, WORK),
+        PastContact("text", "outbound", None, first + timedelta(days=10), WORK),
+    ]
+    at = datetime(2026, 1, 20, 12, 0, tzinfo=NEW_YORK)  # 18 days on: the 7-day limit is clear
+    assert rules(check(debtor, past, "call", at, target=WORK)) == ["massachusetts_other_numbers"]
+    assert rules(check(debtor, past, "text", at, target=WORK)) == ["massachusetts_other_numbers"]
+    (violation,) = check(debtor, past, "call", at, target=WORK)
+    assert "not the debtor's own" in violation.message and "30 days" in violation.message
+    # The debtor's own number is under the 7-day rule only.
+    assert check(debtor, past, "call", at, target=HOME) == []
+    # The first of the two leaves the 30 days on Feb 1 at 12:00.
+    result = window(debtor, past, "call", at, target=WORK)
+    assert result.next_allowed_at == first + timedelta(days=30)
+    assert check(debtor, past, "call", first + timedelta(days=30), target=WORK) == []
+    # Another state has no such limit.
+    elsewhere = facts(state="NY", zones=("America/New_York",), other_numbers={WORK})
+    assert check(elsewhere, past, "call", at, target=WORK) == []
+
+
+def test_calls_to_the_debtors_own_numbers_do_not_count_toward_the_other_numbers_limit():
+    debtor = facts(state="MA", zones=("America/New_York",), other_numbers={WORK})
+    first = datetime(2026, 1, 2, 12, 0, tzinfo=NEW_YORK)
+    past = [
+        PastContact("call", "outbound", "no_answer", first, HOME),
+        PastContact("call", "outbound", "no_answer", first + timedelta(days=10), HOME),
+        PastContact("call", "outbound", "busy", first + timedelta(days=11), WORK),
+    ]
+    at = datetime(2026, 1, 20, 12, 0, tzinfo=NEW_YORK)
+    assert check(debtor, past, "call", at, target=WORK) == []
+
+
+def test_a_wrong_number_is_never_called_or_texted_again():
+    debtor = facts(wrong_numbers={WORK})
+    at = chicago(1, 14, 12)
+    assert rules(check(debtor, [], "call", at, target=WORK)) == ["wrong_number"]
+    assert rules(check(debtor, [], "text", at, target=WORK)) == ["wrong_number"]
+    assert check(debtor, [], "call", at, target=HOME) == []
+    result = window(debtor, [], "call", at, target=WORK)
+    assert not result.allowed and result.next_allowed_at is None  # not by waiting
+    assert "not the debtor's number" in result.reasons[0]
+    # Business debts too.
+    assert rules(
+        check(facts(kind="commercial", wrong_numbers={WORK}), [], "call", at, target=WORK)
+    ) == ["wrong_number"]
 
 
 def test_massachusetts_does_not_count_busy_calls_and_other_states_are_not_limited():

@@ -655,7 +655,8 @@ def test_normalise_header(given, expected):
 def test_known_columns_follow_the_spec_and_include_the_required():
     assert KNOWN_COLUMNS[0] == "account_number"
     assert set(REQUIRED_COLUMNS) <= set(KNOWN_COLUMNS)
-    assert len(KNOWN_COLUMNS) == 20
+    assert len(KNOWN_COLUMNS) == 21
+    assert "debt_kind" in KNOWN_COLUMNS
 
 
 @pytest.mark.parametrize("spelling", ["Account Number", " ACCOUNT-NUMBER ", "account number"])
@@ -1007,3 +1008,28 @@ def test_no_row_is_lost_between_accepted_and_rejected():
     assert [r.row for r in found] == [2, 3, 4]
     assert [type(r).__name__ for r in found] == ["ReferralRow", "Rejection", "ReferralRow"]
     assert_rejection(found[1], 3, "state", "state 'ZZ' is not a US state code like NY")
+
+
+@pytest.mark.parametrize(
+    ("given", "kind"),
+    [
+        ("written_contract", "written_contract"),
+        ("Open Account", "open_account"),
+        ("promissory-note", "promissory_note"),
+        ("ORAL", "oral"),
+        ("", None),
+    ],
+)
+def test_the_kind_of_debt_is_read_for_the_statute_of_limitations(given, kind):
+    assert accepted(debt_kind=given).debt_kind == kind
+
+
+def test_an_unknown_kind_of_debt_is_rejected():
+    result = rejected(debt_kind="credit card")
+    assert_rejection(
+        result,
+        2,
+        "debt_kind",
+        "debt_kind 'credit card' is not one of: written_contract, open_account, "
+        "promissory_note, oral",
+    )

@@ -210,10 +210,11 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
     data = (
         "account_number,debtor_type,first_name,last_name,company_name,email,phone,address_line1,"
         "address_line2,city,state,postal_code,principal,interest,fees,due_date,itemization_date,"
-        "last_payment_date,invoice_number,service_description\n"
+        "last_payment_date,invoice_number,service_description,debt_kind\n"
         "F-1,consumer,Zoë,O'Hara,,Zoe@Example.com,+1 617 555 0123,1 Main St,Apt 2,Boston,MA,"
-        "02108-1234,100.10,2.02,3,2026-01-15,2026-02-01,2025-12-01,INV-9,Roof <repair>\n"
-        "F-2,commercial,,,Riverside LLC,,,3 Main,,Seattle,WA,98101,50,,,2026-03-01,,,,\n"
+        "02108-1234,100.10,2.02,3,2026-01-15,2026-02-01,2025-12-01,INV-9,Roof <repair>,"
+        "Written Contract\n"
+        "F-2,commercial,,,Riverside LLC,,,3 Main,,Seattle,WA,98101,50,,,2026-03-01,,,,,\n"
     ).encode()
     at = dt.datetime(2026, 11, 23, 15, 30, 45, 123456, tzinfo=dt.UTC)
     actor = audit.Actor.user(user)
@@ -289,10 +290,11 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
         {
             "debtor_id": zoe,
             "number": "+16175550123",
-            "type": "unknown",
+            "type": "other",
             "text_consent": False,
             "calls_opted_out_at": None,
             "texts_opted_out_at": None,
+            "wrong_number_at": None,
         }
     ]
     assert without_ids(Email) == [
@@ -332,6 +334,7 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
             "last_payment_date": dt.date(2025, 12, 1),
             "invoice_number": "INV-9",
             "service_description": "Roof <repair>",
+            "debt_kind": "written_contract",
         },
         common
         | {
@@ -346,6 +349,7 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
             "last_payment_date": None,
             "invoice_number": None,
             "service_description": None,
+            "debt_kind": None,
         },
     ]
 

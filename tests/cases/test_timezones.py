@@ -86,6 +86,13 @@ def test_nothing_known_means_every_us_zone():
         "America/Los_Angeles",
         "America/Anchorage",
         "Pacific/Honolulu",
+        # The territories: Puerto Rico, the US Virgin Islands, Guam, the Northern Mariana
+        # Islands and American Samoa.
+        "America/Puerto_Rico",
+        "America/St_Thomas",
+        "Pacific/Guam",
+        "Pacific/Saipan",
+        "Pacific/Pago_Pago",
     }
 
 

@@ -355,3 +355,16 @@ def test_a_refused_upload_keeps_the_list_of_earlier_files(client, login, make_us
     response = upload(client, b"", "empty.csv")
     assert response.status_code == 422
     assert "first.csv" in response.get_data(as_text=True)
+
+
+def test_the_client_sees_that_a_case_is_time_barred(
+    client, login, make_user, make_client, make_case
+):
+    acme = signed_in_client(login, make_user, make_client)
+    barred = make_case(acme, status="active", state="TX", postal_code="75201", days_past_due=2200)
+    page = client.get(f"/client/cases/{barred.reference}").get_data(as_text=True)
+    expires = barred.due_date.replace(year=barred.due_date.year + 4).isoformat()
+    assert f"<strong>time-barred</strong> since {expires}: no suit and no threat of suit" in page
+    fresh = make_case(acme, status="active", state="TX", postal_code="75201", days_past_due=200)
+    page = client.get(f"/client/cases/{fresh.reference}").get_data(as_text=True)
+    assert "time-barred" not in page and "runs until" in page

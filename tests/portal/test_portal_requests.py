@@ -184,3 +184,20 @@ def test_spanish_is_chosen_remembered_and_kept_to_the_portal(
     assert (
         client.post("/portal/language", data={"lang": "fr", "csrf_token": token}).status_code == 400
     )
+
+
+def test_a_wrong_number_is_not_offered_for_texts_in_the_preferences(
+    db_session, signed_in, make_client, make_case
+):
+    case = _active(db_session, make_case(make_client()))
+    phone = case.debtor.phones[0]
+    phone.wrong_number_at = dt.datetime(2026, 11, 20, 15, 0, tzinfo=dt.UTC)
+    db_session.flush()
+    client = signed_in(case)
+    page = client.get("/portal/preferences").get_data(as_text=True)
+    assert phone.number not in page and f"text-{phone.id}" not in page
+    # Posting it anyway gives it no consent.
+    response = _save_preferences(client, **{f"text-{phone.id}": "y"})
+    assert response.status_code == 302
+    db_session.refresh(phone)
+    assert not phone.text_consent
