@@ -9,7 +9,7 @@
   number not known to be the debtor's own, the stricter reading for Massachusetts).
 
 Revision ID: tb17a0c0ffee
-Revises: be239ee52297
+Revises: 84ce1f9118ca
 Create Date: 2026-12-06 22:30:00
 
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 
 revision = "tb17a0c0ffee"
-down_revision = "be239ee52297"
+down_revision = "84ce1f9118ca"
 branch_labels = None
 depends_on = None
 
