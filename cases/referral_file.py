@@ -31,6 +31,14 @@ from email_validator.rfc_constants import (
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a bigger file is refused whole
 MAX_FIELD_CHARS = 1000  # a longer cell rejects its row
 
+# Reg F 1006.34(c)(2): what changed between the itemisation date and the referral.
+SINCE_ITEMIZATION_COLUMNS = (
+    "interest_since_itemization",
+    "fees_since_itemization",
+    "payments_since_itemization",
+    "credits_since_itemization",
+)
+ITEMIZATION_DATE_TYPES = ("last_statement", "charge_off", "last_payment", "transaction", "judgment")
 REQUIRED_COLUMNS = ("account_number", "state", "postal_code", "principal", "due_date")
 # In the order of the SPEC table, which is also the order a row's problems are looked for.
 KNOWN_COLUMNS = (
@@ -51,6 +59,9 @@ KNOWN_COLUMNS = (
     "fees",
     "due_date",
     "itemization_date",
+    "itemization_date_type",
+    "amount_on_itemization_date",
+    *SINCE_ITEMIZATION_COLUMNS,
     "last_payment_date",
     "invoice_number",
     "service_description",
@@ -119,10 +130,24 @@ class ReferralRow:
     last_payment_date: date | None
     invoice_number: str | None
     service_description: str | None
+    # The referral's itemisation (Reg F 1006.34(c)(2)); a file without these columns says the
+    # due date is a last-statement date and nothing accrued or was paid since.
+    itemization_date_type: str = "last_statement"
+    amount_on_itemization_date_cents: int | None = None  # None: the total owed
+    interest_since_itemization_cents: int = 0
+    fees_since_itemization_cents: int = 0
+    payments_since_itemization_cents: int = 0
+    credits_since_itemization_cents: int = 0
 
     @property
     def total_cents(self) -> int:
         return self.principal_cents + self.interest_cents + self.fees_cents
+
+    @property
+    def amount_on_itemization_date(self) -> int:
+        if self.amount_on_itemization_date_cents is None:
+            return self.total_cents
+        return self.amount_on_itemization_date_cents
 
 
 def normalise_header(name: str) -> str:
@@ -523,6 +548,8 @@ def _read_row(
     principal, interest, fees = _amounts(cells)
     due_date = _due_date(cells, as_of, min_age_days)
     itemization_date = _optional_date(cells, "itemization_date", as_of) or due_date
+    itemization_date_type = _itemization_date_type(cells)
+    amount_on, since = _itemization(cells, principal + interest + fees)
     last_payment_date = _optional_date(cells, "last_payment_date", as_of)
     return ReferralRow(
         row=row,
@@ -546,6 +573,9 @@ def _read_row(
         last_payment_date=last_payment_date,
         invoice_number=cells.get("invoice_number") or None,
         service_description=cells.get("service_description") or None,
+        itemization_date_type=itemization_date_type,
+        amount_on_itemization_date_cents=amount_on,
+        **{f"{column}_cents": cents for column, cents in since.items()},
     )
 
 
@@ -719,6 +749,52 @@ def _amounts(cells: _Cells) -> tuple[int, int, int]:
     if principal + interest + fees == 0:
         raise _Rejected("principal", "the total owed (principal + interest + fees) is zero")
     return principal, interest, fees
+
+
+def _itemization_date_type(cells: _Cells) -> str:
+    raw = cells.get("itemization_date_type")
+    kind = normalise_header(raw) or "last_statement"
+    if kind not in ITEMIZATION_DATE_TYPES:
+        raise _Rejected(
+            "itemization_date_type",
+            f"itemization_date_type '{raw}' is not one of {', '.join(ITEMIZATION_DATE_TYPES)}",
+        )
+    return kind
+
+
+def _itemization(cells: _Cells, total: int) -> tuple[int | None, dict[str, int]]:
+    """The amount on the itemisation date (None when not given: the total) and the amounts
+    since, checked to make the total owed (Reg F 1006.34(c)(2), SPEC §5)."""
+    given = cells.get("amount_on_itemization_date")
+    amount_on = _cents(cells, "amount_on_itemization_date") if given else None
+    since = {column: _cents(cells, column) for column in SINCE_ITEMIZATION_COLUMNS}
+    start = total if amount_on is None else amount_on
+    now = (
+        start
+        + since["interest_since_itemization"]
+        + since["fees_since_itemization"]
+        - since["payments_since_itemization"]
+        - since["credits_since_itemization"]
+    )
+    if now != total:
+        principal, interest, fees = (_cents(cells, c) for c in ("principal", "interest", "fees"))
+        raise _Rejected(
+            "amount_on_itemization_date",
+            "the itemisation does not add up: amount_on_itemization_date "
+            f"{_dollars(start)}{' (not given: the total)' if amount_on is None else ''}"
+            f" + interest_since_itemization {_dollars(since['interest_since_itemization'])}"
+            f" + fees_since_itemization {_dollars(since['fees_since_itemization'])}"
+            f" − payments_since_itemization {_dollars(since['payments_since_itemization'])}"
+            f" − credits_since_itemization {_dollars(since['credits_since_itemization'])}"
+            f" = {_dollars(now)}, but principal {_dollars(principal)} + interest "
+            f"{_dollars(interest)} + fees {_dollars(fees)} = {_dollars(total)}",
+        )
+    return amount_on, since
+
+
+def _dollars(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
 
 
 def _cents(cells: _Cells, column: str, *, required: bool = False) -> int:

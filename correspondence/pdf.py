@@ -50,5 +50,5 @@ def agency_letterhead() -> dict:
         ),
         "phone": config.get("AGENCY_PHONE", "(800) 555-0199"),
         "hours": config.get("AGENCY_HOURS", "Monday–Friday 8:00 a.m.–8:00 p.m. Eastern"),
-        "portal": config.get("PORTAL_URL", "http://127.0.0.1:5000/portal/login"),
+        "portal": config["PORTAL_URL"],
     }

@@ -22,6 +22,7 @@ ENV_KEYS = (
     "MAIL_DEFAULT_SENDER",
     "AGENCY_NAME",
     "AGENCY_TIMEZONE",
+    "PORTAL_URL",
     "SESSION_COOKIE_SECURE",
     "DOCUMENT_STORE",
     "SMS_API_URL",
@@ -92,6 +93,8 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
         "MAIL_DEFAULT_SENDER": "Recourse <no-reply@recourse.example>",
         "AGENCY_NAME": "Recourse Collections",
         "AGENCY_TIMEZONE": "America/New_York",
+        # Where debtors sign in; the validation notice gives it as the address for disputes.
+        "PORTAL_URL": "http://127.0.0.1:5000/portal/login",
         "SESSION_COOKIE_SECURE": True,
         "DOCUMENT_STORE": str(Path(instance_path) / "documents"),
         # A text-message provider that takes {"to", "body"} as JSON and answers {"id"}.
