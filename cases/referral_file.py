@@ -753,7 +753,9 @@ def _amounts(cells: _Cells) -> tuple[int, int, int]:
 
 def _itemization_date_type(cells: _Cells) -> str:
     raw = cells.get("itemization_date_type")
-    kind = normalise_header(raw) or "last_statement"
+    if not raw or raw in ITEMIZATION_DATE_TYPES:
+        return raw or "last_statement"
+    kind = normalise_header(raw)
     if kind not in ITEMIZATION_DATE_TYPES:
         raise _Rejected(
             "itemization_date_type",
@@ -762,9 +764,14 @@ def _itemization_date_type(cells: _Cells) -> str:
     return kind
 
 
+_ITEMIZATION_AMOUNTS = frozenset({"amount_on_itemization_date", *SINCE_ITEMIZATION_COLUMNS})
+
+
 def _itemization(cells: _Cells, total: int) -> tuple[int | None, dict[str, int]]:
     """The amount on the itemisation date (None when not given: the total) and the amounts
     since, checked to make the total owed (Reg F 1006.34(c)(2), SPEC §5)."""
+    if not _ITEMIZATION_AMOUNTS.intersection(cells.positions):
+        return None, dict.fromkeys(SINCE_ITEMIZATION_COLUMNS, 0)  # an older file: nothing since
     given = cells.get("amount_on_itemization_date")
     amount_on = _cents(cells, "amount_on_itemization_date") if given else None
     since = {column: _cents(cells, column) for column in SINCE_ITEMIZATION_COLUMNS}
