@@ -133,6 +133,8 @@ class ReferralRow:
     # The referral's itemisation (Reg F 1006.34(c)(2)); a file without these columns says the
     # due date is a last-statement date and nothing accrued or was paid since.
     itemization_date_type: str = "last_statement"
+    # False when the file gave no itemization_date and the due date stands in (SPEC §2).
+    itemization_date_given: bool = True
     amount_on_itemization_date_cents: int | None = None  # None: the total owed
     interest_since_itemization_cents: int = 0
     fees_since_itemization_cents: int = 0
@@ -547,7 +549,8 @@ def _read_row(
     postal_code = _postal_code(cells, state)
     principal, interest, fees = _amounts(cells)
     due_date = _due_date(cells, as_of, min_age_days)
-    itemization_date = _optional_date(cells, "itemization_date", as_of) or due_date
+    given_date = _optional_date(cells, "itemization_date", as_of)
+    itemization_date = given_date or due_date
     itemization_date_type = _itemization_date_type(cells)
     amount_on, since = _itemization(cells, principal + interest + fees)
     last_payment_date = _optional_date(cells, "last_payment_date", as_of)
@@ -574,6 +577,7 @@ def _read_row(
         invoice_number=cells.get("invoice_number") or None,
         service_description=cells.get("service_description") or None,
         itemization_date_type=itemization_date_type,
+        itemization_date_given=given_date is not None,
         amount_on_itemization_date_cents=amount_on,
         **{f"{column}_cents": cents for column, cents in since.items()},
     )

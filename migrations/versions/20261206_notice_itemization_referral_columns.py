@@ -3,7 +3,8 @@
 A case keeps which kind of reference date its itemisation date is and the referral's own
 itemisation: what was owed on that date and the interest, fees, payments and credits since.
 Cases opened before this revision keep NULL for the amount: what was placed is then taken as
-owed on the itemisation date, with nothing since (as the notice showed them before).
+owed on the itemisation date, with nothing since (as the notice showed them before). A referral
+batch keeps the accepted rows that gave no itemisation date, for its preview to name.
 
 Revision ID: 5e1d0a7c91b4
 Revises: be239ee52297
@@ -38,9 +39,13 @@ def upgrade():
             'itemization_date_type',
             "itemization_date_type IN ('last_statement','charge_off','last_payment','transaction','judgment')",
         )
+    with op.batch_alter_table('referral_batches', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('due_date_itemized_rows', sa.JSON(), server_default='[]', nullable=False))
 
 
 def downgrade():
+    with op.batch_alter_table('referral_batches', schema=None) as batch_op:
+        batch_op.drop_column('due_date_itemized_rows')
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('ck_cases_itemization_date_type'), type_='check')
         for name in reversed(SINCE):

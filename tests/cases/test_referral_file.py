@@ -155,6 +155,7 @@ def test_optional_values_default():
     assert (row.invoice_number, row.service_description) == (None, None)
     assert (row.interest_cents, row.fees_cents, row.total_cents) == (0, 0, 10000)
     assert row.itemization_date == row.due_date == date(2026, 1, 15)
+    assert row.itemization_date_given is False and row.itemization_date_type == "last_statement"
     assert (row.company_name, row.address_line1, row.city) == ("", "", "")
 
 
@@ -901,6 +902,7 @@ def test_an_xlsx_workbook_is_read_with_excel_cell_types():
         last_payment_date=None,
         invoice_number=None,
         service_description=None,
+        itemization_date_given=False,
     )
     assert (second.row, second.principal_cents, second.interest_cents) == (4, 123456, 0)
 

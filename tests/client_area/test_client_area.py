@@ -388,3 +388,26 @@ def test_an_upload_rejects_a_row_whose_itemisation_does_not_add_up(
         1_000,
         500,
     )
+
+
+def test_the_preview_names_the_rows_itemised_from_their_due_date(
+    client, login, make_user, make_client, db_session
+):
+    signed_in_client(login, make_user, make_client)
+    rows = "".join(
+        f"D-{n},Ann,Lee,NY,10001,100.00,2026-01-01,{'2026-02-01' if n == 4 else ''}\n"
+        for n in range(1, 7)
+    )
+    data = (
+        "account_number,first_name,last_name,state,postal_code,principal,due_date,"
+        "itemization_date\n" + rows
+    ).encode()
+    with time_machine.travel(TODAY, tick=False):
+        page = client.get(upload(client, data).headers["Location"]).get_data(as_text=True)
+    assert re.search(r'id="accepted-count">6<', page)
+    assert (
+        "Rows 2–4, 6–7 give no itemization_date: the due date is taken as the date of the last "
+        "statement" in page
+    )
+    batch = db_session.scalar(sa.select(ReferralBatch))
+    assert batch.due_date_itemized_rows == [2, 3, 4, 6, 7]
