@@ -579,7 +579,10 @@ def _read_row(
         itemization_date_type=itemization_date_type,
         itemization_date_given=given_date is not None,
         amount_on_itemization_date_cents=amount_on,
-        **{f"{column}_cents": cents for column, cents in since.items()},
+        interest_since_itemization_cents=since["interest_since_itemization"],
+        fees_since_itemization_cents=since["fees_since_itemization"],
+        payments_since_itemization_cents=since["payments_since_itemization"],
+        credits_since_itemization_cents=since["credits_since_itemization"],
     )
 
 
@@ -769,13 +772,14 @@ def _itemization_date_type(cells: _Cells) -> str:
 
 
 _ITEMIZATION_AMOUNTS = frozenset({"amount_on_itemization_date", *SINCE_ITEMIZATION_COLUMNS})
+_NOTHING_SINCE = dict.fromkeys(SINCE_ITEMIZATION_COLUMNS, 0)  # read only
 
 
 def _itemization(cells: _Cells, total: int) -> tuple[int | None, dict[str, int]]:
     """The amount on the itemisation date (None when not given: the total) and the amounts
     since, checked to make the total owed (Reg F 1006.34(c)(2), SPEC §5)."""
-    if not _ITEMIZATION_AMOUNTS.intersection(cells.positions):
-        return None, dict.fromkeys(SINCE_ITEMIZATION_COLUMNS, 0)  # an older file: nothing since
+    if _ITEMIZATION_AMOUNTS.isdisjoint(cells.positions):
+        return None, _NOTHING_SINCE  # an older file: nothing since
     given = cells.get("amount_on_itemization_date")
     amount_on = _cents(cells, "amount_on_itemization_date") if given else None
     since = {column: _cents(cells, column) for column in SINCE_ITEMIZATION_COLUMNS}
