@@ -99,6 +99,8 @@ def test_the_itemisation_shows_the_referrals_five_lines_and_the_reference_dates_
 ):
     login(make_user("collector"))
     case = referred(make_case(make_client(), principal=105_500))
+    page = client.get(f"/agency/cases/{case.reference}").get_data(as_text=True)
+    assert "Owed on 2026-01-31 (charge off)" in page and "itemization-problem" not in page
     text = sent_text(client, db_session, case)
     assert "As of January 31, 2026, you owed: $1,100.00" in text
     assert "Between January 31, 2026 and today:" in text
@@ -143,6 +145,11 @@ def test_an_itemisation_that_does_not_add_up_is_not_sent(
 ):
     login(make_user("collector"))
     case = referred(make_case(make_client(), principal=105_500), credits_since_itemization_cents=0)
+    page = client.get(f"/agency/cases/{case.reference}").get_data(as_text=True)
+    assert (
+        'id="itemization-problem">The itemisation does not add up: the itemisation makes '
+        "$1,075.00 but the ledger&#39;s balance is $1,055.00." in page
+    )
     send(client, case)
     page = client.get(f"/agency/cases/{case.reference}").get_data(as_text=True)
     assert "the itemisation does not add up (the itemisation makes $1,075.00 but the" in page
