@@ -14,15 +14,9 @@ from cases.contact_log import gate, record_contact
 from cases.disputes import record_dispute, send_verification
 from cases.documents import Document
 from cases.model import utcnow
-from cases.notices import (
-    LANGUAGES,
-    NoticeError,
-    letter_data,
-    letter_purpose,
-    mark_validation_sent,
-    validation_notice_data,
-)
+from cases.notices import NoticeError, letter_data, letter_purpose, mark_validation_sent
 from correspondence.pdf import agency_letterhead, render_pdf
+from correspondence.validation_notice import notice_languages, render_validation_notice
 from shell.document_store import check_upload, inline_response, store
 from shell.extensions import db
 from shell.timezone import agency_today
@@ -148,17 +142,15 @@ def validation_notice(reference: str):
 
 
 def send_validation_notice(case: Case, *, actor) -> Document:
-    """Generate the notice in the debtor's language (and English), keep it, mark it sent."""
+    """Generate the notice (in English, and Spanish too for a Spanish-speaking debtor, in one
+    PDF: one mailing), keep it, mark it sent."""
     sent_at = utcnow()
     sent_on = agency_today()
-    language = case.debtor.language if case.debtor.language in LANGUAGES else "en"
-    data = validation_notice_data(
-        db.session, case, sent_on=sent_on, agency=agency_letterhead(), language=language
-    )
-    pdf = render_pdf("pdf/validation_notice.html", n=data)
+    pdf = render_validation_notice(db.session, case, sent_on=sent_on, agency=agency_letterhead())
+    languages = "-".join(notice_languages(case))
     document = store(
         pdf,
-        filename=f"validation-notice-{case.reference}-{language}.pdf",
+        filename=f"validation-notice-{case.reference}-{languages}.pdf",
         content_type="application/pdf",
         kind="validation_notice",
         case_id=case.id,

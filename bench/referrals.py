@@ -146,7 +146,7 @@ def generate(path: Path, rows: int, zips: int, seed: int = 20261123) -> Referral
                 _spoil(values, index // INVALID_EVERY, previous_account)
                 rejected.append(index + 2)
             previous_account = values["account_number"]
-            writer.writerow([values[column] for column in KNOWN_COLUMNS])
+            writer.writerow([values.get(column, "") for column in KNOWN_COLUMNS])
     return ReferralFile(path, rows, rejected, path.stat().st_size, len(places))
 
 

@@ -19,6 +19,8 @@ OPEN_STATUSES = ("new", "active", "plan", "disputed")
 STATUSES_BY_STAGE = ("new", "active", "plan", "disputed", "paid", "settled", "closed")
 # The open cases a collector works from the queue (a disputed case waits for verification).
 WORKED_STATUSES = ("new", "active", "plan")
+# Reg F 1006.34(b)(3): the reference dates an itemisation may start from.
+ITEMIZATION_DATE_TYPES = ("last_statement", "charge_off", "last_payment", "transaction", "judgment")
 CLOSE_REASONS = ("recalled", "uncollectible", "cease", "bankrupt", "deceased", "legal", "duplicate")
 # The kinds of debt a statute of limitations distinguishes (SPEC §5 `debt_kind`, §6.11).
 DEBT_KINDS = ("written_contract", "open_account", "promissory_note", "oral")
@@ -55,6 +57,25 @@ class Case(Timestamped, Base):
     referred_on: Mapped[dt.date]
     due_date: Mapped[dt.date]
     itemization_date: Mapped[dt.date]
+    # Reg F 1006.34(b)(3): which of the five reference dates `itemization_date` is.
+    itemization_date_type: Mapped[str] = mapped_column(
+        sa.String(15), default="last_statement", server_default="last_statement"
+    )
+    # The referral's itemisation (SPEC §5), NULL on a case opened without one: then what was
+    # placed is taken as owed on the itemisation date, with nothing accrued or paid since.
+    amount_on_itemization_date_cents: Mapped[int | None] = mapped_column(sa.BigInteger)
+    interest_since_itemization_cents: Mapped[int] = mapped_column(
+        sa.BigInteger, default=0, server_default="0"
+    )
+    fees_since_itemization_cents: Mapped[int] = mapped_column(
+        sa.BigInteger, default=0, server_default="0"
+    )
+    payments_since_itemization_cents: Mapped[int] = mapped_column(
+        sa.BigInteger, default=0, server_default="0"
+    )
+    credits_since_itemization_cents: Mapped[int] = mapped_column(
+        sa.BigInteger, default=0, server_default="0"
+    )
     days_past_due_at_referral: Mapped[int]
     last_payment_date: Mapped[dt.date | None]
     # None when the referral did not say: the state's shortest period applies (SPEC §6.11).
@@ -81,6 +102,11 @@ class Case(Timestamped, Base):
         sa.CheckConstraint(
             "debt_kind IN ('written_contract','open_account','promissory_note','oral')",
             name="debt_kind",
+        ),
+        sa.CheckConstraint(
+            "itemization_date_type IN "
+            "('last_statement','charge_off','last_payment','transaction','judgment')",
+            name="itemization_date_type",
         ),
         # The queue ranks a collector's whole book from this index alone (cases.queue).
         sa.Index(

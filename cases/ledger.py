@@ -121,38 +121,64 @@ def itemization(session: Session, case: Case) -> dict:
 
 def itemize(case: Case, entries) -> dict:
     """Reg F itemisation (12 CFR 1006.34(c)(2)): the amount on the itemisation date, then the
-    interest, fees, payments and credits since, and the amount now. Adjustments count as fees
-    when they add to the debt and as credits when they take from it. `entries`: all of the
-    case's ledger entries."""
-    totals = dict.fromkeys(("principal", "interest", "fees", "payments", "credits"), 0)
-    balance = 0
+    interest, fees, payments and credits since, and the amount now. `entries`: all of the
+    case's ledger entries.
+
+    The referral's own itemisation (SPEC §5) is the start; a case opened without one owed what
+    was placed. Money recorded after referral joins the "since" lines: payments (net of their
+    reversals) as payments, write-offs and adjustments (net) as credits. The ledger knows no
+    interest or fee charged after referral, so those lines are the referral's. `adds_up` is
+    False, with the `problem`, when the lines do not make the ledger's balance or a line is
+    negative (nothing the notice could print truthfully)."""
+    placed = balance = payments = credits = 0
     for entry in entries:
         balance += entry.amount_cents
         if entry.kind == "placement":
-            totals[entry.component] += entry.amount_cents
+            placed += entry.amount_cents
         elif entry.kind in ("payment", "direct_payment", "reversal"):
-            totals["payments"] -= entry.amount_cents
-        elif entry.kind == "adjustment" and entry.amount_cents > 0:
-            totals["fees"] += entry.amount_cents
-        else:  # settlement write-offs and adjustments in the debtor's favour
-            totals["credits"] -= entry.amount_cents
+            payments -= entry.amount_cents
+        else:  # adjustments either way and settlement write-offs
+            credits -= entry.amount_cents
+    referred = case.amount_on_itemization_date_cents is not None
+    lines = {
+        "amount_on_itemization_date_cents": (
+            case.amount_on_itemization_date_cents if referred else placed
+        ),
+        "interest_cents": case.interest_since_itemization_cents if referred else 0,
+        "fees_cents": case.fees_since_itemization_cents if referred else 0,
+        "payments_cents": payments + (case.payments_since_itemization_cents if referred else 0),
+        "credits_cents": credits + (case.credits_since_itemization_cents if referred else 0),
+    }
     current = (
-        totals["principal"]
-        + totals["interest"]
-        + totals["fees"]
-        - totals["payments"]
-        - totals["credits"]
+        lines["amount_on_itemization_date_cents"]
+        + lines["interest_cents"]
+        + lines["fees_cents"]
+        - lines["payments_cents"]
+        - lines["credits_cents"]
     )
+    negative = [name.removesuffix("_cents") for name, cents in lines.items() if cents < 0]
+    problem = None
+    if current != balance:
+        problem = (
+            f"the itemisation makes {cents_text(current)} but the ledger's balance is "
+            f"{cents_text(balance)}"
+        )
+    elif negative:
+        problem = f"the itemisation would print a negative {', '.join(negative)}"
     return {
         "itemization_date": case.itemization_date.isoformat(),
-        "amount_on_itemization_date_cents": totals["principal"],
-        "interest_cents": totals["interest"],
-        "fees_cents": totals["fees"],
-        "payments_cents": totals["payments"],
-        "credits_cents": totals["credits"],
+        "itemization_date_type": case.itemization_date_type or "last_statement",
+        **lines,
         "current_amount_cents": current,
-        "adds_up": current == balance,
+        "adds_up": problem is None,
+        "problem": problem,
     }
+
+
+def cents_text(cents: int) -> str:
+    """An amount in cents as dollars for a message: 1234567 -> "$12,345.67"."""
+    sign = "-" if cents < 0 else ""
+    return f"{sign}${abs(cents) // 100:,}.{abs(cents) % 100:02d}"
 
 
 def balance_after(session: Session, entry: LedgerEntry) -> int:

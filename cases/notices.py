@@ -29,7 +29,10 @@ def validation_notice_data(
         raise NoticeError(f"language must be one of: {', '.join(LANGUAGES)}")
     items = itemization(session, case)
     if not items["adds_up"]:
-        raise NoticeError("the itemisation does not add up to the balance; fix the ledger first")
+        raise NoticeError(
+            f"the itemisation does not add up ({items['problem']}); the notice is not sent "
+            "until the ledger or the referral's itemisation is corrected"
+        )
     if items["current_amount_cents"] <= 0:
         raise NoticeError("nothing is owed on this case")
     debtor = case.debtor
@@ -50,7 +53,8 @@ def validation_notice_data(
             if address
             else []
         ),
-        "california": bool(address and address.state == "CA"),
+        # The debtor's state, for the state's own notice (correspondence/state_notices).
+        "state": address.state if address else None,
         "itemization": items,
         # What the debtor's state requires on a time-barred debt (SPEC §6.11), if anything.
         "time_barred_disclosure": limitations.disclosure(session, case, sent_on),

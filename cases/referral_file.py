@@ -33,6 +33,14 @@ from cases.case import DEBT_KINDS
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a bigger file is refused whole
 MAX_FIELD_CHARS = 1000  # a longer cell rejects its row
 
+# Reg F 1006.34(c)(2): what changed between the itemisation date and the referral.
+SINCE_ITEMIZATION_COLUMNS = (
+    "interest_since_itemization",
+    "fees_since_itemization",
+    "payments_since_itemization",
+    "credits_since_itemization",
+)
+ITEMIZATION_DATE_TYPES = ("last_statement", "charge_off", "last_payment", "transaction", "judgment")
 REQUIRED_COLUMNS = ("account_number", "state", "postal_code", "principal", "due_date")
 # In the order of the SPEC table, which is also the order a row's problems are looked for.
 KNOWN_COLUMNS = (
@@ -53,6 +61,9 @@ KNOWN_COLUMNS = (
     "fees",
     "due_date",
     "itemization_date",
+    "itemization_date_type",
+    "amount_on_itemization_date",
+    *SINCE_ITEMIZATION_COLUMNS,
     "last_payment_date",
     "invoice_number",
     "service_description",
@@ -123,10 +134,26 @@ class ReferralRow:
     invoice_number: str | None
     service_description: str | None
     debt_kind: str | None = None  # for the statute of limitations (SPEC §6.11)
+    # The referral's itemisation (Reg F 1006.34(c)(2)); a file without these columns says the
+    # due date is a last-statement date and nothing accrued or was paid since.
+    itemization_date_type: str = "last_statement"
+    # False when the file gave no itemization_date and the due date stands in (SPEC §2).
+    itemization_date_given: bool = True
+    amount_on_itemization_date_cents: int | None = None  # None: the total owed
+    interest_since_itemization_cents: int = 0
+    fees_since_itemization_cents: int = 0
+    payments_since_itemization_cents: int = 0
+    credits_since_itemization_cents: int = 0
 
     @property
     def total_cents(self) -> int:
         return self.principal_cents + self.interest_cents + self.fees_cents
+
+    @property
+    def amount_on_itemization_date(self) -> int:
+        if self.amount_on_itemization_date_cents is None:
+            return self.total_cents
+        return self.amount_on_itemization_date_cents
 
 
 def normalise_header(name: str) -> str:
@@ -526,7 +553,10 @@ def _read_row(
     postal_code = _postal_code(cells, state)
     principal, interest, fees = _amounts(cells)
     due_date = _due_date(cells, as_of, min_age_days)
-    itemization_date = _optional_date(cells, "itemization_date", as_of) or due_date
+    given_date = _optional_date(cells, "itemization_date", as_of)
+    itemization_date = given_date or due_date
+    itemization_date_type = _itemization_date_type(cells)
+    amount_on, since = _itemization(cells, principal + interest + fees)
     last_payment_date = _optional_date(cells, "last_payment_date", as_of)
     return ReferralRow(
         row=row,
@@ -551,6 +581,13 @@ def _read_row(
         invoice_number=cells.get("invoice_number") or None,
         service_description=cells.get("service_description") or None,
         debt_kind=_debt_kind(cells),
+        itemization_date_type=itemization_date_type,
+        itemization_date_given=given_date is not None,
+        amount_on_itemization_date_cents=amount_on,
+        interest_since_itemization_cents=since["interest_since_itemization"],
+        fees_since_itemization_cents=since["fees_since_itemization"],
+        payments_since_itemization_cents=since["payments_since_itemization"],
+        credits_since_itemization_cents=since["credits_since_itemization"],
     )
 
 
@@ -734,6 +771,60 @@ def _amounts(cells: _Cells) -> tuple[int, int, int]:
     if principal + interest + fees == 0:
         raise _Rejected("principal", "the total owed (principal + interest + fees) is zero")
     return principal, interest, fees
+
+
+def _itemization_date_type(cells: _Cells) -> str:
+    raw = cells.get("itemization_date_type")
+    if not raw or raw in ITEMIZATION_DATE_TYPES:
+        return raw or "last_statement"
+    kind = normalise_header(raw)
+    if kind not in ITEMIZATION_DATE_TYPES:
+        raise _Rejected(
+            "itemization_date_type",
+            f"itemization_date_type '{raw}' is not one of {', '.join(ITEMIZATION_DATE_TYPES)}",
+        )
+    return kind
+
+
+_ITEMIZATION_AMOUNTS = frozenset({"amount_on_itemization_date", *SINCE_ITEMIZATION_COLUMNS})
+_NOTHING_SINCE = dict.fromkeys(SINCE_ITEMIZATION_COLUMNS, 0)  # read only
+
+
+def _itemization(cells: _Cells, total: int) -> tuple[int | None, dict[str, int]]:
+    """The amount on the itemisation date (None when not given: the total) and the amounts
+    since, checked to make the total owed (Reg F 1006.34(c)(2), SPEC §5)."""
+    if _ITEMIZATION_AMOUNTS.isdisjoint(cells.positions):
+        return None, _NOTHING_SINCE  # an older file: nothing since
+    given = cells.get("amount_on_itemization_date")
+    amount_on = _cents(cells, "amount_on_itemization_date") if given else None
+    since = {column: _cents(cells, column) for column in SINCE_ITEMIZATION_COLUMNS}
+    start = total if amount_on is None else amount_on
+    now = (
+        start
+        + since["interest_since_itemization"]
+        + since["fees_since_itemization"]
+        - since["payments_since_itemization"]
+        - since["credits_since_itemization"]
+    )
+    if now != total:
+        principal, interest, fees = (_cents(cells, c) for c in ("principal", "interest", "fees"))
+        raise _Rejected(
+            "amount_on_itemization_date",
+            "the itemisation does not add up: amount_on_itemization_date "
+            f"{_dollars(start)}{' (not given: the total)' if amount_on is None else ''}"
+            f" + interest_since_itemization {_dollars(since['interest_since_itemization'])}"
+            f" + fees_since_itemization {_dollars(since['fees_since_itemization'])}"
+            f" − payments_since_itemization {_dollars(since['payments_since_itemization'])}"
+            f" − credits_since_itemization {_dollars(since['credits_since_itemization'])}"
+            f" = {_dollars(now)}, but principal {_dollars(principal)} + interest "
+            f"{_dollars(interest)} + fees {_dollars(fees)} = {_dollars(total)}",
+        )
+    return amount_on, since
+
+
+def _dollars(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100:,}.{abs(cents) % 100:02d}"
 
 
 def _cents(cells: _Cells, column: str, *, required: bool = False) -> int:

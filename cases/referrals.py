@@ -58,6 +58,11 @@ class ReferralBatch(Timestamped, Base):
     accepted_count: Mapped[int] = mapped_column(default=0)
     # [{"row", "column", "reason"}], in file order.
     rejected: Mapped[list[dict]] = mapped_column(default=list)
+    # The accepted rows that gave no itemization_date: their due date is taken as the date of
+    # the last statement (SPEC §2), and the preview says so.
+    due_date_itemized_rows: Mapped[list[int]] = mapped_column(
+        sa.JSON, default=list, server_default="[]"
+    )
     error: Mapped[str | None] = mapped_column(sa.Text)
     finished_at: Mapped[dt.datetime | None]
 
@@ -66,6 +71,17 @@ class ReferralBatch(Timestamped, Base):
     @property
     def rejected_count(self) -> int:
         return len(self.rejected)
+
+    @property
+    def due_date_itemized_ranges(self) -> str:
+        """The rows of `due_date_itemized_rows` as ranges: "2–5, 9"."""
+        ranges: list[list[int]] = []
+        for row in self.due_date_itemized_rows or []:
+            if ranges and row == ranges[-1][1] + 1:
+                ranges[-1][1] = row
+            else:
+                ranges.append([row, row])
+        return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in ranges)
 
     @property
     def percent_done(self) -> int:
@@ -207,11 +223,13 @@ def check_file(
     *,
     as_of: dt.date,
     mapping: dict[str, str],
-) -> tuple[int, int, list[dict]]:
-    """(rows, accepted, rejections) for a file; raises FileRefused for a bad file."""
+) -> tuple[int, int, list[dict], list[int]]:
+    """(rows, accepted, rejections, accepted rows itemised from their due date) for a file;
+    raises FileRefused for a bad file."""
     results = parse(data, filename, as_of=as_of, min_age_days=client.min_age_days, mapping=mapping)
     accepted = total = 0
     rejected: list[dict] = []
+    due_date_itemized: list[int] = []
     for chunk in _checked(session, client, results):
         for result in chunk:
             total += 1
@@ -219,7 +237,9 @@ def check_file(
                 rejected.append(_rejection(result))
             else:
                 accepted += 1
-    return total, accepted, rejected
+                if not result.itemization_date_given:
+                    due_date_itemized.append(result.row)
+    return total, accepted, rejected, due_date_itemized
 
 
 def preview(
@@ -238,7 +258,7 @@ def preview(
     Raises FileRefused when the file as a whole cannot be used (and records nothing).
     """
     mapping = mapping if mapping is not None else client.header_mapping
-    total, accepted, rejected = check_file(
+    total, accepted, rejected, due_date_itemized = check_file(
         session, client, data, filename, as_of=as_of, mapping=mapping
     )
     batch = ReferralBatch(
@@ -254,6 +274,7 @@ def preview(
         total_rows=total,
         accepted_count=accepted,
         rejected=rejected,
+        due_date_itemized_rows=due_date_itemized,
     )
     session.add(batch)
     session.flush()
@@ -307,12 +328,13 @@ def apply_mapping(
     """
     client = batch.client
     mapping = {theirs: ours for theirs, ours in mapping.items() if ours}
-    total, accepted, rejected = check_file(
+    total, accepted, rejected, due_date_itemized = check_file(
         session, client, batch.content, batch.filename, as_of=batch.as_of, mapping=mapping
     )
     batch.mapping = mapping
     batch.status = "previewed"
     batch.total_rows, batch.accepted_count, batch.rejected = total, accepted, rejected
+    batch.due_date_itemized_rows = due_date_itemized
     if client.header_mapping != mapping:
         client.header_mapping = mapping
         audit.record(
@@ -570,6 +592,12 @@ def _open_cases(
                 "referred_on": batch.as_of,
                 "due_date": row.due_date,
                 "itemization_date": row.itemization_date,
+                "itemization_date_type": row.itemization_date_type,
+                "amount_on_itemization_date_cents": row.amount_on_itemization_date,
+                "interest_since_itemization_cents": row.interest_since_itemization_cents,
+                "fees_since_itemization_cents": row.fees_since_itemization_cents,
+                "payments_since_itemization_cents": row.payments_since_itemization_cents,
+                "credits_since_itemization_cents": row.credits_since_itemization_cents,
                 "days_past_due_at_referral": (batch.as_of - row.due_date).days,
                 "last_payment_date": row.last_payment_date,
                 "invoice_number": row.invoice_number,

@@ -62,9 +62,13 @@ def test_case_json_and_client_tenancy(client, make_user, api_token, make_client,
     assert body["status"] == "new"
     assert body["balance_cents"] == 125_956
     item = body["itemization"]
-    assert item["amount_on_itemization_date_cents"] == 120_000
-    assert item["interest_cents"] == 3_456 and item["fees_cents"] == 2_500
+    # Opened without a referral itemisation: all that was placed was owed on the itemisation
+    # date (its due date, taken as the last statement's), nothing charged since (SPEC §5).
+    assert item["amount_on_itemization_date_cents"] == 125_956
+    assert item["itemization_date_type"] == "last_statement"
+    assert item["interest_cents"] == 0 and item["fees_cents"] == 0
     assert item["current_amount_cents"] == body["balance_cents"]
+    assert item["adds_up"] is True and item["problem"] is None
 
     response = client.get(f"/api/v1/cases/{theirs.reference}", headers=headers)
     assert response.status_code == 404

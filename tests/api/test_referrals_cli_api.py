@@ -158,3 +158,42 @@ def test_api_refusals_are_clear_json_and_change_nothing(
     )
     assert response.status_code == 403
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
+
+
+def test_api_rejects_a_row_whose_itemisation_does_not_add_up(
+    client, make_user, make_client, api_token, db_session
+):
+    acme = make_client()
+    headers = api_token(make_user("client", client=acme))
+    base = {
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "state": "NY",
+        "postal_code": "10001",
+        "principal": "250.00",
+        "due_date": "2026-01-01",
+        "itemization_date_type": "charge_off",
+        "amount_on_itemization_date": "300.00",
+    }
+    rows = [
+        base | {"account_number": "OK-1", "payments_since_itemization": "50.00"},
+        base | {"account_number": "BAD-1", "payments_since_itemization": "40.00"},
+    ]
+    response = client.post(
+        "/api/v1/referrals", json={"as_of": "2026-11-23", "rows": rows}, headers=headers
+    )
+    assert response.status_code == 201, response.json
+    assert response.json["accepted"] == 1
+    (rejection,) = response.json["rejected"]
+    assert rejection["row"] == 3 and rejection["column"] == "amount_on_itemization_date"
+    assert "− payments_since_itemization 40.00" in rejection["reason"]
+    assert (
+        "= 260.00, but principal 250.00 + interest 0.00 + fees 0.00 = 250.00"
+        in (rejection["reason"])
+    )
+    cases = db_session.scalars(sa.select(Case)).all()
+    assert [c.account_number for c in cases] == ["OK-1"]
+    (case,) = cases
+    assert case.itemization_date_type == "charge_off"
+    assert case.amount_on_itemization_date_cents == 30_000
+    assert case.payments_since_itemization_cents == 5_000

@@ -155,6 +155,7 @@ def test_optional_values_default():
     assert (row.invoice_number, row.service_description) == (None, None)
     assert (row.interest_cents, row.fees_cents, row.total_cents) == (0, 0, 10000)
     assert row.itemization_date == row.due_date == date(2026, 1, 15)
+    assert row.itemization_date_given is False and row.itemization_date_type == "last_statement"
     assert (row.company_name, row.address_line1, row.city) == ("", "", "")
 
 
@@ -655,7 +656,7 @@ def test_normalise_header(given, expected):
 def test_known_columns_follow_the_spec_and_include_the_required():
     assert KNOWN_COLUMNS[0] == "account_number"
     assert set(REQUIRED_COLUMNS) <= set(KNOWN_COLUMNS)
-    assert len(KNOWN_COLUMNS) == 21
+    assert len(KNOWN_COLUMNS) == 27
     assert "debt_kind" in KNOWN_COLUMNS
 
 
@@ -902,6 +903,7 @@ def test_an_xlsx_workbook_is_read_with_excel_cell_types():
         last_payment_date=None,
         invoice_number=None,
         service_description=None,
+        itemization_date_given=False,
     )
     assert (second.row, second.principal_cents, second.interest_cents) == (4, 123456, 0)
 
@@ -1033,3 +1035,82 @@ def test_an_unknown_kind_of_debt_is_rejected():
         "debt_kind 'credit card' is not one of: written_contract, open_account, "
         "promissory_note, oral",
     )
+
+
+# --- the referral's itemisation (Reg F 1006.34(c)(2), SPEC §5) ---------------------------------
+
+
+def test_a_file_without_the_itemisation_columns_owes_the_total_on_the_due_date():
+    row = accepted(interest="5.00", fees="2.50")
+    assert row.itemization_date == date(2026, 1, 15)
+    assert row.itemization_date_type == "last_statement"
+    assert row.amount_on_itemization_date_cents is None
+    assert row.amount_on_itemization_date == 10_750
+    assert (
+        row.interest_since_itemization_cents,
+        row.fees_since_itemization_cents,
+        row.payments_since_itemization_cents,
+        row.credits_since_itemization_cents,
+    ) == (0, 0, 0, 0)
+
+
+def test_an_itemisation_that_adds_up_is_read():
+    row = accepted(
+        principal="1,000.00",
+        interest="30.00",
+        fees="25.00",
+        itemization_date="2026-01-31",
+        itemization_date_type="Charge-Off",
+        amount_on_itemization_date="$1,100.00",
+        interest_since_itemization="30.00",
+        fees_since_itemization="25.00",
+        payments_since_itemization="80.00",
+        credits_since_itemization="20.00",
+    )
+    assert row.itemization_date_type == "charge_off"
+    assert row.amount_on_itemization_date_cents == 110_000
+    assert row.interest_since_itemization_cents == 3_000
+    assert row.fees_since_itemization_cents == 2_500
+    assert row.payments_since_itemization_cents == 8_000
+    assert row.credits_since_itemization_cents == 2_000
+    assert row.total_cents == 105_500 == 110_000 + 3_000 + 2_500 - 8_000 - 2_000
+
+
+def test_an_itemisation_that_does_not_add_up_is_rejected_with_the_arithmetic():
+    result = rejected(
+        principal="1,000.00",
+        amount_on_itemization_date="1,100.00",
+        interest_since_itemization="30.00",
+        payments_since_itemization="80.00",
+    )
+    assert_rejection(
+        result,
+        2,
+        "amount_on_itemization_date",
+        "the itemisation does not add up: amount_on_itemization_date 1,100.00"
+        " + interest_since_itemization 30.00 + fees_since_itemization 0.00"
+        " − payments_since_itemization 80.00 − credits_since_itemization 0.00 = 1,050.00,"
+        " but principal 1,000.00 + interest 0.00 + fees 0.00 = 1,000.00",
+    )
+
+
+def test_amounts_since_without_the_amount_on_the_date_count_from_the_total():
+    # SPEC §5: the amount on the itemisation date defaults to the total (nothing since), so
+    # interest said to be charged since cannot add up.
+    result = rejected(interest_since_itemization="5.00")
+    assert_rejection(
+        result, 2, "amount_on_itemization_date", "100.00 (not given: the total) + interest"
+    )
+
+
+def test_an_unknown_itemisation_date_type_is_rejected():
+    result = rejected(itemization_date_type="birthday")
+    assert_rejection(
+        result, 2, "itemization_date_type", "'birthday' is not one of last_statement, charge_off"
+    )
+
+
+@pytest.mark.parametrize("column", ["amount_on_itemization_date", "credits_since_itemization"])
+def test_a_negative_or_garbled_itemisation_amount_is_rejected(column):
+    assert_rejection(rejected(**{column: "-5"}), 2, column, "cannot be negative")
+    assert_rejection(rejected(**{column: "lots"}), 2, column, "is not an amount")

@@ -319,7 +319,14 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
         "last_contact_at": None,
         "status_changed_at": at,
         "created_at": at,
+        # A file without the itemisation columns: the total was owed on the itemisation date.
+        "itemization_date_type": "last_statement",
+        "interest_since_itemization_cents": 0,
+        "fees_since_itemization_cents": 0,
+        "payments_since_itemization_cents": 0,
+        "credits_since_itemization_cents": 0,
     }
+    assert [c.pop("amount_on_itemization_date_cents") for c in cases] == [10_512, 5_000]
     assert cases == [
         common
         | {

@@ -368,3 +368,59 @@ def test_the_client_sees_that_a_case_is_time_barred(
     fresh = make_case(acme, status="active", state="TX", postal_code="75201", days_past_due=200)
     page = client.get(f"/client/cases/{fresh.reference}").get_data(as_text=True)
     assert "time-barred" not in page and "runs until" in page
+
+
+def test_an_upload_rejects_a_row_whose_itemisation_does_not_add_up(
+    app, client, login, make_user, make_client, db_session
+):
+    signed_in_client(login, make_user, make_client)
+    data = (
+        b"account_number,first_name,last_name,state,postal_code,principal,interest,due_date,"
+        b"itemization_date,itemization_date_type,amount_on_itemization_date,"
+        b"interest_since_itemization,credits_since_itemization\n"
+        b"IT-1,Ann,Lee,NY,10001,100.00,10.00,2026-01-01,2026-02-01,last_payment,105.00,10.00,5.00\n"
+        b"IT-2,Bo,Ray,NY,10001,100.00,10.00,2026-01-01,2026-02-01,last_payment,105.00,10.00,\n"
+    )
+    with time_machine.travel(TODAY, tick=False):
+        batch_page = upload(client, data).headers["Location"]
+        page = client.get(batch_page).get_data(as_text=True)
+        assert re.search(r'id="accepted-count">1<', page)
+        assert "the itemisation does not add up" in page
+        assert "= 115.00, but principal 100.00 + interest 10.00 + fees 0.00 = 110.00" in page
+        batch_id = int(batch_page.rsplit("/", 1)[1])
+        post(client, f"/client/referrals/{batch_id}/confirm", page=batch_page)
+        drain_jobs(app)
+    cases = db_session.scalars(sa.select(Case)).all()
+    assert [c.account_number for c in cases] == ["IT-1"]
+    (case,) = cases
+    assert (case.itemization_date_type, case.amount_on_itemization_date_cents) == (
+        "last_payment",
+        10_500,
+    )
+    assert (case.interest_since_itemization_cents, case.credits_since_itemization_cents) == (
+        1_000,
+        500,
+    )
+
+
+def test_the_preview_names_the_rows_itemised_from_their_due_date(
+    client, login, make_user, make_client, db_session
+):
+    signed_in_client(login, make_user, make_client)
+    rows = "".join(
+        f"D-{n},Ann,Lee,NY,10001,100.00,2026-01-01,{'2026-02-01' if n == 4 else ''}\n"
+        for n in range(1, 7)
+    )
+    data = (
+        "account_number,first_name,last_name,state,postal_code,principal,due_date,"
+        "itemization_date\n" + rows
+    ).encode()
+    with time_machine.travel(TODAY, tick=False):
+        page = client.get(upload(client, data).headers["Location"]).get_data(as_text=True)
+    assert re.search(r'id="accepted-count">6<', page)
+    assert (
+        "Rows 2–4, 6–7 give no itemization_date: the due date is taken as the date of the last "
+        "statement" in page
+    )
+    batch = db_session.scalar(sa.select(ReferralBatch))
+    assert batch.due_date_itemized_rows == [2, 3, 4, 6, 7]

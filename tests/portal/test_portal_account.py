@@ -46,6 +46,10 @@ def test_the_case_page_shows_balance_itemisation_history_and_notice(
     db_session, signed_in, make_client, make_case
 ):
     case = make_case(make_client(), principal=40_000, interest=5_000, fees=2_500)
+    # The referral said the interest and fees were charged after the itemisation date.
+    case.amount_on_itemization_date_cents = 40_000
+    case.interest_since_itemization_cents = 5_000
+    case.fees_since_itemization_cents = 2_500
     notice = _active_with_notice(db_session, case)
     payment = _pay(db_session, case, 12_000, "check:101")
     _pay(db_session, case, 3_000, "direct:1", direct=True)
