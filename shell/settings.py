@@ -20,10 +20,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shell.setting_parsers import (
+    ENVIRONMENTS,  # noqa: F401 (named by config check)
+    boolean,
+    environment,
+    fernet_key,
+    must_be_https,
+    not_demo,
+    text,
+    time_zone,
+    web_address,
+    whole_number,
+)
 
 MAX_AUTOPAY_WORKERS = 6
-ENVIRONMENTS = ("development", "production")
 # The demo agency's letterhead: real letters never carry it (production requires its own).
 DEMO_ADDRESS = "100 Main Street, Suite 200, Springfield, IL 62701"
 DEMO_PHONE = "(800) 555-0199"
@@ -37,81 +48,6 @@ def database_uri(url: str) -> str:
         if url.startswith(plain):
             return "postgresql+psycopg://" + url[len(plain) :]
     return url
-
-
-# --- parsers: each takes the raw value (text from the environment, or any value from the
-# mapping) and returns the value, or raises ValueError with a message naming the setting.
-
-
-def text(value: Any) -> str:
-    return str(value).strip()
-
-
-def boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    word = str(value).strip().lower()
-    if word in ("1", "true", "yes", "on"):
-        return True
-    if word in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{value!r} is not true or false")
-
-
-def whole_number(low: int, high: int | None = None) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        try:
-            number = int(str(value).strip())
-        except ValueError:
-            number = None
-        if number is None or number < low or (high is not None and number > high):
-            upto = f" to {high}" if high is not None else " or more"
-            raise ValueError(f"must be a whole number from {low}{upto}, not {value!r}")
-        return number
-
-    return parse
-
-
-def environment(value: Any) -> str:
-    word = str(value).strip().lower()
-    if word not in ENVIRONMENTS:
-        raise ValueError(f"must be development or production, not {value!r}")
-    return word
-
-
-def time_zone(value: Any) -> str:
-    try:
-        ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{value!r} is not a time zone (e.g. America/New_York)") from None
-    return str(value)
-
-
-def web_address(value: Any) -> str:
-    url = str(value).strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{value!r} is not a web address (https://host/...)")
-    return url
-
-
-# --- checks that only production makes: each returns a problem, or None.
-
-
-def must_be_https(name: str) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        if value and not str(value).startswith("https://"):
-            return f"{name} must be an https:// address in production, not {value!r}"
-        return None
-
-    return check
-
-
-def not_demo(name: str, demo: str) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        return f"{name} is the demo agency's ({demo!r})" if value == demo else None
-
-    return check
 
 
 @dataclass(frozen=True)
@@ -152,19 +88,6 @@ def _secure_cookies_in_production(value: Any) -> str | None:
     if not value:
         return "SESSION_COOKIE_SECURE must be true in production (serve the app over HTTPS)"
     return None
-
-
-def fernet_key(value: Any) -> str:
-    """A Fernet key: 32 bytes in URL-safe base64."""
-    try:
-        if len(base64.urlsafe_b64decode(str(value).encode())) == 32:
-            return str(value)
-    except (ValueError, TypeError):
-        pass
-    raise ValueError(
-        "must be a Fernet key (32 bytes in URL-safe base64, e.g. from `python -c 'from "
-        "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
-    )
 
 
 def _mfa_in_production(value: Any) -> str | None:
