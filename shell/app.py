@@ -29,7 +29,17 @@ from correspondence import (  # noqa: F401
     texts,
 )
 from payments.gateway import StripeGateway
-from shell import cli, database, error_pages, input_guard, job_runner, schema, security, settings  # noqa: F401
+from shell import (  # noqa: F401
+    cli,
+    database,
+    error_pages,
+    input_guard,
+    job_runner,
+    schema,
+    security,
+    settings,
+    signed_in,
+)
 from shell.extensions import csrf, db, login_manager, migrate
 from shell.unit_of_work import wrap_views
 
@@ -53,6 +63,7 @@ def make_app(import_name: str, config: Mapping[str, Any] | None = None) -> Flask
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.session_protection = "strong"
+    signed_in.init_app(app)
     security.init_app(app)
     input_guard.init_app(app)
     job_runner.init_app(app)

@@ -14,6 +14,7 @@ from cases import (
     offers,
     plans,
     referrals,
+    sessions,
     stamps,  # noqa: F401 (the hook that keeps the portal's page stamps current)
     users,
 )
@@ -32,6 +33,7 @@ MODEL_MODULES = (
     offers,
     plans,
     referrals,
+    sessions,
     users,
     fees,
     ledger,

@@ -27,6 +27,9 @@ ENV_KEYS = (
     "SMS_API_URL",
     "SMS_API_KEY",
     "AUTOPAY_WORKERS",
+    "STAFF_IDLE_MINUTES",
+    "PORTAL_IDLE_MINUTES",
+    "SESSION_LIFETIME_HOURS",
 )
 MAX_AUTOPAY_WORKERS = 6
 
@@ -49,6 +52,16 @@ def _autopay_workers(value: Any) -> int:
             f"AUTOPAY_WORKERS must be a whole number from 1 to {MAX_AUTOPAY_WORKERS}, not {value!r}"
         )
     return workers
+
+
+def _positive(key: str, value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise ValueError(f"{key} must be a whole number of at least 1, not {value!r}")
+    return number
 
 
 def _bool(value: Any) -> bool:
@@ -99,6 +112,10 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
         "SMS_API_KEY": "",
         # Worker processes of the daily autopay job (`plans charge-due --workers`).
         "AUTOPAY_WORKERS": 1,
+        # When a sign-in session ends however active, and after how long idle (shell/sessions.py).
+        "STAFF_IDLE_MINUTES": 30,
+        "PORTAL_IDLE_MINUTES": 15,
+        "SESSION_LIFETIME_HOURS": 12,
     }
     settings.update({k: environ[k] for k in ENV_KEYS if environ.get(k) not in (None, "")})
     settings.update(overrides)
@@ -114,6 +131,8 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
     settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["DATABASE_URL"])
     settings["MAIL_PORT"] = int(settings["MAIL_PORT"])
     settings["AUTOPAY_WORKERS"] = _autopay_workers(settings["AUTOPAY_WORKERS"])
+    for key in ("STAFF_IDLE_MINUTES", "PORTAL_IDLE_MINUTES", "SESSION_LIFETIME_HOURS"):
+        settings[key] = _positive(key, settings[key])
     settings["SESSION_COOKIE_SECURE"] = _bool(settings["SESSION_COOKIE_SECURE"])
     settings.setdefault("SESSION_COOKIE_HTTPONLY", True)
     settings.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
