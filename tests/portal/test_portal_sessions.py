@@ -8,8 +8,10 @@ import datetime as dt
 
 import sqlalchemy as sa
 import time_machine
+from sqlalchemy import event
 
 from cases.sessions import SignInSession
+from shell.extensions import db
 from tests.conftest import SUITE_DAY, csrf_from, portal_sign_in
 
 
@@ -108,3 +110,29 @@ def test_a_portal_session_ends_twelve_hours_after_sign_in_however_active(
         assert to_sign_in(client.get(f"/portal/cases/{case.reference}"))
         assert portal_sign_in(client, case.reference).status_code == 302
         assert client.get("/portal/").status_code == 200
+
+
+def test_a_cached_balance_page_checks_the_session_in_its_one_query(
+    app, db_session, signed_in, make_client, make_case
+):
+    """The check costs no round trip: a page served from the cache makes one statement, the
+    stamps query, and that statement is what checks the session's record."""
+    case = make_case(make_client(), status="active")
+    client = signed_in(case)
+    statements = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    for path in ("/portal/", f"/portal/cases/{case.reference}"):
+        assert client.get(path).status_code == 200  # rendered, and cached
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            assert client.get(path).status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+        reads = [
+            s for s in statements if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE"))
+        ]
+        assert len(reads) == 1 and "sign_in_sessions" in reads[0], statements
+        statements.clear()
