@@ -10,9 +10,10 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
+from cases.audit import AuditEvent
 from cases.sessions import SignInSession
 from shell import settings
-from tests.conftest import SUITE_DAY, csrf_from, session_limit_defaults
+from tests.conftest import PASSWORD, SUITE_DAY, csrf_from, session_limit_defaults
 
 
 def cookie_of(client) -> str:
@@ -72,53 +73,34 @@ def test_a_client_users_cookie_copied_before_sign_out_is_signed_out_after(
     assert sessions_of(db_session, user) == 0
 
 
+def browser_of(app, user):
+    """Another browser, with `user` signed in."""
+    browser = app.test_client()
+    page = browser.get("/login")
+    response = browser.post(
+        "/login",
+        data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_from(page)},
+    )
+    assert response.status_code == 302
+    return browser
+
+
 def test_signing_out_ends_only_that_session(app, client, login, make_user):
     user = make_user("collector")
     login(user)
-    elsewhere = app.test_client()
-    page = elsewhere.get("/login")
-    elsewhere.post(
-        "/login",
-        data={
-            "email": user.email,
-            "password": "correct-horse-battery",
-            "csrf_token": csrf_from(page),
-        },
-    )
+    elsewhere = browser_of(app, user)
     sign_out(client, "/agency/")
     assert elsewhere.get("/agency/").status_code == 200
 
 
-def two_sessions(app, client, login, user):
-    """`user` signed in twice (two browsers); the admin's own client returned."""
-    login(user)
-    other = app.test_client()
-    page = other.get("/login")
-    response = other.post(
-        "/login",
-        data={
-            "email": user.email,
-            "password": "correct-horse-battery",
-            "csrf_token": csrf_from(page),
-        },
-    )
-    assert response.status_code == 302
-    first = app.test_client()
-    first.set_cookie("session", cookie_of(client))
-    return first, other
+def two_sessions(app, user):
+    """`user` signed in in two browsers."""
+    return browser_of(app, user), browser_of(app, user)
 
 
-def edit_user(app, login, admin, user, **changes):
-    browser = app.test_client()
-    page = browser.get("/login")
-    browser.post(
-        "/login",
-        data={
-            "email": admin.email,
-            "password": "correct-horse-battery",
-            "csrf_token": csrf_from(page),
-        },
-    )
+def edit_user(app, admin, user, **changes):
+    """`admin` saves `user`'s page with these changes (None: a box left unchecked)."""
+    browser = browser_of(app, admin)
     path = f"/agency/users/{user.id}"
     form = {
         "email": user.email,
@@ -135,36 +117,31 @@ def edit_user(app, login, admin, user, **changes):
     return browser
 
 
-def test_a_password_change_ends_every_session_of_that_user(
-    app, client, login, make_user, db_session
-):
+def test_a_password_change_ends_every_session_of_that_user(app, make_user, db_session):
     user, bystander, admin = make_user("collector"), make_user("collector"), make_user("admin")
-    first, second = two_sessions(app, client, login, user)
-    other = app.test_client()
-    page = other.get("/login")
-    other.post(
-        "/login",
-        data={
-            "email": bystander.email,
-            "password": "correct-horse-battery",
-            "csrf_token": csrf_from(page),
-        },
-    )
+    first, second = two_sessions(app, user)
+    other = browser_of(app, bystander)
     assert first.get("/agency/").status_code == 200 and second.get("/agency/").status_code == 200
 
-    admin_browser = edit_user(app, login, admin, user, password="a-new-long-password")
+    admin_browser = edit_user(app, admin, user, password="a-new-long-password")
 
     assert signed_out(first.get("/agency/")) and signed_out(second.get("/agency/"))
     assert sessions_of(db_session, user) == 0
     assert other.get("/agency/").status_code == 200  # another user's session goes on
     assert admin_browser.get("/agency/").status_code == 200
+    event = db_session.scalar(
+        sa.select(AuditEvent).where(
+            AuditEvent.action == "user.updated", AuditEvent.entity_id == str(user.id)
+        )
+    )
+    assert event.detail["changes"] == {"password": "changed", "sessions_ended": 2}
 
 
-def test_a_deactivation_ends_every_session_of_that_user(app, client, login, make_user, db_session):
+def test_a_deactivation_ends_every_session_of_that_user(app, make_user, db_session):
     user, admin = make_user("collector"), make_user("admin")
-    first, second = two_sessions(app, client, login, user)
+    first, second = two_sessions(app, user)
 
-    edit_user(app, login, admin, user, active=None)  # unchecked
+    edit_user(app, admin, user, active=None)  # unchecked
 
     assert signed_out(first.get("/agency/")) and signed_out(second.get("/agency/"))
     assert sessions_of(db_session, user) == 0
@@ -172,9 +149,9 @@ def test_a_deactivation_ends_every_session_of_that_user(app, client, login, make
 
 def test_a_role_change_ends_every_session_of_that_user(app, client, login, make_user, db_session):
     user, admin = make_user("collector"), make_user("admin")
-    first, second = two_sessions(app, client, login, user)
+    first, second = two_sessions(app, user)
 
-    edit_user(app, login, admin, user, role="supervisor")
+    edit_user(app, admin, user, role="supervisor")
 
     assert signed_out(first.get("/agency/")) and signed_out(second.get("/agency/"))
     assert sessions_of(db_session, user) == 0
@@ -182,11 +159,11 @@ def test_a_role_change_ends_every_session_of_that_user(app, client, login, make_
     assert client.get("/agency/").status_code == 200
 
 
-def test_a_name_change_leaves_the_sessions_alone(app, client, login, make_user, db_session):
+def test_a_name_change_leaves_the_sessions_alone(app, make_user, db_session):
     user, admin = make_user("collector"), make_user("admin")
-    first, second = two_sessions(app, client, login, user)
+    first, second = two_sessions(app, user)
 
-    edit_user(app, login, admin, user, name="New Name")
+    edit_user(app, admin, user, name="New Name")
 
     assert first.get("/agency/").status_code == 200 and second.get("/agency/").status_code == 200
 
