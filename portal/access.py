@@ -30,6 +30,8 @@ SESSION_KEY = "portal_debtor_id"
 
 def sign_in(debtor_id: int) -> None:
     language = session.get("portal_lang")
+    for kind in (signed_in.STAFF, signed_in.PORTAL):  # the sessions this cookie held end
+        signed_in.end(kind)
     session.clear()
     if language:
         session["portal_lang"] = language

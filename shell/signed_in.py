@@ -55,7 +55,9 @@ def lifetime() -> dt.timedelta:
 
 
 def start(kind: Kind, *, user_id: int | None = None, debtor_id: int | None = None) -> None:
-    """A new session: its record on the server, its token and times in the cookie."""
+    """A new session: its record on the server, its token and times in the cookie (the one
+    the cookie held before ends)."""
+    end(kind)
     token = records.start(db.session, lifetime=lifetime(), user_id=user_id, debtor_id=debtor_id)
     now = utcnow().timestamp()
     token_key, started_key, seen_key = kind.keys

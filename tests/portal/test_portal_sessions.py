@@ -136,3 +136,17 @@ def test_a_cached_balance_page_checks_the_session_in_its_one_query(
         ]
         assert len(reads) == 1 and "sign_in_sessions" in reads[0], statements
         statements.clear()
+
+
+def test_signing_in_again_in_the_same_browser_ends_the_session_it_held(
+    app, db_session, signed_in, make_client, make_case
+):
+    case = make_case(make_client(), status="active")
+    client = signed_in(case)
+    cookie = client.get_cookie("session").value
+
+    assert portal_sign_in(client, case.reference).status_code == 302
+
+    assert to_sign_in(replay(app, cookie, "/portal/"))
+    assert client.get("/portal/").status_code == 200
+    assert records_of(db_session, case.debtor_id) == 1

@@ -224,3 +224,14 @@ def test_the_limits_are_30_and_15_minutes_idle_and_12_hours_by_default(tmp_path)
 def test_a_limit_that_is_not_a_whole_number_of_at_least_one_is_refused_by_name(tmp_path, value):
     with pytest.raises(ValueError, match="STAFF_IDLE_MINUTES must be a whole number"):
         settings.load(str(tmp_path), {}, {"SECRET_KEY": "unused", "STAFF_IDLE_MINUTES": value})
+
+
+def test_records_of_sessions_past_their_lifetime_go_at_a_sign_in(
+    app, client, login, make_user, db_session, session_limits
+):
+    user, other = make_user("collector"), make_user("collector")
+    with time_machine.travel(SUITE_DAY, tick=False):
+        login(user)
+    with time_machine.travel(SUITE_DAY + dt.timedelta(hours=12, minutes=1), tick=False):
+        browser_of(app, other)
+    assert sessions_of(db_session, user) == 0 and sessions_of(db_session, other) == 1
