@@ -22,7 +22,7 @@ from wtforms.validators import DataRequired, Length
 from cases import audit
 from cases.model import utcnow
 from cases.users import User, user_by_email
-from shell import sign_in_guard
+from shell import sign_in_guard, signed_in
 from shell.extensions import db, login_manager
 
 bp = Blueprint("auth", __name__)
@@ -38,10 +38,7 @@ class SignInForm(FlaskForm):
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
-        return None
-    user = db.session.get(User, int(user_id))
-    return user if user is not None and user.active else None
+    return signed_in.user(user_id)
 
 
 def home_for(user: User) -> str:

@@ -11,7 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from cases import audit
+from cases import audit, sessions
 from cases.clients import Client
 from cases.model import Base, Timestamped, utcnow
 
@@ -187,6 +187,10 @@ def update_user(
         check_password_strength(password)
         user.password_hash = generate_password_hash(password)
         changes["password"] = "changed"
+    if changes.keys() & {"role", "client_id", "active", "password"}:
+        # What the user may reach, or how they prove who they are, changed: every session of
+        # theirs ends (SPEC §11), wherever its cookie is.
+        changes["sessions_ended"] = sessions.end_all_for_user(session, user.id)
     if changes:
         audit.record(session, actor, "user", user.id, "user.updated", changes=changes)
     return user

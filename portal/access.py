@@ -1,12 +1,12 @@
 """Who is signed in to the portal, and what they may see: their own cases, nothing else.
 
-The portal's session is its own (separate keys from staff sign-in) and ends after 15 minutes
-idle. Every view that takes an id looks it up through the signed-in debtor, so another
+The portal's session is its own (separate keys from staff sign-in), kept on the server
+(shell/signed_in.py): it ends when the debtor signs out, after 15 minutes idle, or 12 hours
+after sign-in. Every view that takes an id looks it up through the signed-in debtor, so another
 debtor's id is simply not found (404), never shown."""
 
 from __future__ import annotations
 
-import datetime as dt
 from functools import wraps
 
 import sqlalchemy as sa
@@ -18,52 +18,68 @@ from cases.case import OPEN_STATUSES, Case
 from cases.debtors import Debtor
 from cases.documents import Document
 from cases.ledger import LedgerEntry
-from cases.model import utcnow
+from cases.sessions import SignInSession
+from shell import signed_in
 from shell.document_store import inline_response
 from shell.extensions import db
 from shell.timezone import agency_today
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
-IDLE_LIMIT = dt.timedelta(minutes=15)
-RENEW_AFTER = dt.timedelta(seconds=30)
 SESSION_KEY = "portal_debtor_id"
-SEEN_KEY = "portal_seen_at"
 
 
 def sign_in(debtor_id: int) -> None:
     language = session.get("portal_lang")
+    for kind in (signed_in.STAFF, signed_in.PORTAL):  # the sessions this cookie held end
+        signed_in.end(kind)
     session.clear()
     if language:
         session["portal_lang"] = language
     session[SESSION_KEY] = debtor_id
-    session[SEEN_KEY] = utcnow().timestamp()
+    signed_in.start(signed_in.PORTAL, debtor_id=debtor_id)
 
 
 def sign_out() -> None:
+    """Ends the portal session, on the server too: a copy of the cookie is worthless after."""
     session.pop(SESSION_KEY, None)
-    session.pop(SEEN_KEY, None)
+    signed_in.end(signed_in.PORTAL)
 
 
 def signed_in_debtor_id() -> int | None:
-    """The signed-in debtor's id, from the session alone (no database read)."""
+    """The signed-in debtor's id, from the cookie alone (no database read): neither idle for
+    15 minutes nor older than its lifetime. Whether the session's record is still on the server
+    is checked by the query that then loads the debtor (`signed_in_debtor`) or the pages'
+    stamps (portal/pages.py), with `g.portal_session` (the token's stored form)."""
     debtor_id = session.get(SESSION_KEY)
-    seen = session.get(SEEN_KEY)
-    if debtor_id is None or seen is None:
+    g.portal_session = signed_in.current_hash(signed_in.PORTAL)
+    if debtor_id is None or g.portal_session is None:
+        session.pop(SESSION_KEY, None)
         return None
-    now = utcnow()
-    idle = now - dt.datetime.fromtimestamp(seen, dt.UTC)
-    if idle > IDLE_LIMIT:
-        sign_out()
-        return None
-    if idle > RENEW_AFTER:  # not on every request: each renewal re-signs the cookie
-        session[SEEN_KEY] = now.timestamp()
     return debtor_id
+
+
+def _live_debtor(debtor_id: int) -> Debtor | None:
+    """The debtor, if this request's session record is still on the server (one query)."""
+    return db.session.scalar(
+        sa.select(Debtor)
+        .join(SignInSession, SignInSession.debtor_id == Debtor.id)
+        .where(Debtor.id == debtor_id, SignInSession.token_hash == g.portal_session)
+    )
 
 
 def signed_in_debtor() -> Debtor | None:
     debtor_id = signed_in_debtor_id()
-    return None if debtor_id is None else db.session.get(Debtor, debtor_id)
+    return None if debtor_id is None else _live_debtor(debtor_id)
+
+
+def session_ended() -> bool:
+    """For a page whose own query found nothing: was it because the session ended on the
+    server (then it is signed out here too)?"""
+    if _live_debtor(g.debtor_id) is not None:
+        return False
+    sign_out()
+    return True
 
 
 def _signed_in_only(view, load_debtor: bool):
@@ -72,7 +88,9 @@ def _signed_in_only(view, load_debtor: bool):
         g.debtor_id = signed_in_debtor_id()
         g.debtor = None
         if load_debtor and g.debtor_id is not None:
-            g.debtor = db.session.get(Debtor, g.debtor_id)
+            g.debtor = _live_debtor(g.debtor_id)
+            if g.debtor is None:  # the session ended on the server
+                sign_out()
         if g.debtor_id is None or (load_debtor and g.debtor is None):
             return redirect(url_for("portal.login", next=request.path))
         return view(*args, **kwargs)
@@ -86,8 +104,9 @@ def debtor_required(view):
 
 
 def debtor_id_required(view):
-    """Signed in, for pages that read the debtor's records by `g.debtor_id` in their own query
-    (and load `g.debtor` only if they need it): one database read fewer."""
+    """Signed in as far as the cookie says, for pages that read the debtor's records by
+    `g.debtor_id` in their own query, which must also check the session's record on the server
+    (`g.portal_session`; see `pages.stamps`): one database read fewer."""
     return _signed_in_only(view, load_debtor=False)
 
 

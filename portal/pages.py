@@ -26,6 +26,7 @@ from flask_wtf.csrf import generate_csrf
 
 from cases.case import Case
 from cases.clients import Client
+from cases.sessions import SignInSession
 from correspondence import i18n
 from shell.extensions import db
 from shell.timezone import agency_today
@@ -108,11 +109,19 @@ def init_app(app: Flask) -> None:
         )
 
 
-_cases, _clients = Case.__table__.c, Client.__table__.c
-# Built once (Core, not ORM: this runs on every view of the pages).
+_cases, _clients, _sessions = Case.__table__.c, Client.__table__.c, SignInSession.__table__.c
+# Built once (Core, not ORM: this runs on every view of the pages). The join with the session's
+# record is the server's check that the session has not ended (shell/signed_in.py).
 DEBTOR_STAMPS = (
     sa.select(_cases.id, _cases.stamp, _clients.stamp)
     .join_from(Case.__table__, Client.__table__, _clients.id == _cases.client_id)
+    .join(
+        SignInSession.__table__,
+        sa.and_(
+            _sessions.token_hash == sa.bindparam("session"),
+            _sessions.debtor_id == _cases.debtor_id,
+        ),
+    )
     .where(_cases.debtor_id == sa.bindparam("debtor_id"))
     .order_by(_cases.id)
 )
@@ -121,12 +130,14 @@ CASE_STAMPS = DEBTOR_STAMPS.where(_cases.reference == sa.bindparam("reference"))
 
 def stamps(reference: str | None = None) -> list[tuple[int, int, int]]:
     """(case id, case stamp, client stamp) of the signed-in debtor's cases, or of the one with
-    this reference if it is theirs: one query that is both the tenancy and the freshness check."""
+    this reference if it is theirs, while the session lasts: one query that is the session,
+    tenancy and freshness check. Nothing if the session ended on the server."""
+    params = {"debtor_id": g.debtor_id, "session": g.get("portal_session")}
     if reference is None:
-        statement, params = DEBTOR_STAMPS, {"debtor_id": g.debtor_id}
+        statement = DEBTOR_STAMPS
     else:
         statement = CASE_STAMPS
-        params = {"debtor_id": g.debtor_id, "reference": reference.strip().upper()}
+        params["reference"] = reference.strip().upper()
     orm = db.session()  # this request's Session, out of the scoped registry
     engine = current_app.extensions.get(STAMPS_ENGINE)
     if engine is None or not isinstance(orm.get_bind(), sa.Engine) or orm.in_transaction():

@@ -37,6 +37,7 @@ from portal.access import (
     own_case,
     own_case_document,
     own_payment,
+    session_ended,
     sign_in,
     sign_out,
     signed_in_debtor,
@@ -148,7 +149,7 @@ def home():
     # All the debtor's cases, closed ones too: the page shows the debtor's name, and a change
     # to the debtor changes the stamps of all their cases.
     shown = pages.stamps()
-    if not shown:  # no case of theirs left (no debtor either): as if signed out
+    if not shown:  # the session ended, or no case of theirs is left: signed out
         sign_out()
         return redirect(url_for("portal.login"))
     return pages.cached(shown, "portal/home.html", context)
@@ -159,6 +160,8 @@ def home():
 def case(reference: str):
     shown = pages.stamps(reference)
     if not shown:
+        if session_ended():
+            return redirect(url_for("portal.login", next=request.path))
         abort(404)
 
     def context() -> dict:

@@ -42,6 +42,7 @@ from shell import (  # noqa: F401
     security,
     settings,
     sign_in_guard,
+    signed_in,
 )
 from shell.extensions import csrf, db, login_manager, migrate
 from shell.unit_of_work import wrap_views
@@ -70,6 +71,7 @@ def make_app(import_name: str, config: Mapping[str, Any] | None = None) -> Flask
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.session_protection = "strong"
+    signed_in.init_app(app)
     security.init_app(app)
     input_guard.init_app(app)
     job_runner.init_app(app)

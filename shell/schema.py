@@ -15,6 +15,7 @@ from cases import (
     plans,
     referrals,
     second_factor,
+    sessions,
     sign_in_limits,
     stamps,  # noqa: F401 (the hook that keeps the portal's page stamps current)
     users,
@@ -35,6 +36,7 @@ MODEL_MODULES = (
     plans,
     referrals,
     second_factor,
+    sessions,
     sign_in_limits,
     users,
     fees,

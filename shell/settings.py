@@ -229,6 +229,24 @@ SETTINGS: tuple[Setting, ...] = (
         whole_number(1, MAX_AUTOPAY_WORKERS),
     ),
     Setting(
+        "STAFF_IDLE_MINUTES",
+        30,
+        "a staff or client user's session ends after this many minutes idle",
+        whole_number(1),
+    ),
+    Setting(
+        "PORTAL_IDLE_MINUTES",
+        15,
+        "a debtor's portal session ends after this many minutes idle",
+        whole_number(1),
+    ),
+    Setting(
+        "SESSION_LIFETIME_HOURS",
+        12,
+        "every session ends this many hours after sign-in, however active",
+        whole_number(1),
+    ),
+    Setting(
         "MFA_REQUIRED",
         True,
         "staff and client users sign in with a TOTP code after the password (docs/security.md); "

@@ -32,6 +32,7 @@ from payments.posting import post_placement
 from portal import pages
 from shell.extensions import db
 from shell.settings import database_uri
+from shell.settings import load as load_settings
 
 PASSWORD = "correct-horse-battery"
 TEST_ACTOR = audit.Actor(None, "test")
@@ -136,6 +137,11 @@ def app(database_url, redis_url, tmp_path_factory):
             # fixture (tests/agency/test_second_factor.py).
             "MFA_REQUIRED": False,
             "DOCUMENT_STORE": str(tmp_path_factory.mktemp("documents")),
+            # Many tests sign staff in once and then travel hours or days (the suite's clock,
+            # below): a year before a staff session ends. The `session_limits` fixture puts the
+            # real limits back for the tests of them.
+            "STAFF_IDLE_MINUTES": 365 * 24 * 60,
+            "SESSION_LIFETIME_HOURS": 365 * 24,
         }
     )
     app.test_client_class = TestClient
@@ -157,6 +163,25 @@ SUITE_DAY = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 def fixed_day():
     with time_machine.travel(SUITE_DAY, tick=True):
         yield
+
+
+SESSION_LIMITS = ("STAFF_IDLE_MINUTES", "PORTAL_IDLE_MINUTES", "SESSION_LIFETIME_HOURS")
+
+
+def session_limit_defaults(tmp_path) -> dict:
+    """The session limits a deployment has when it does not set them."""
+    loaded = load_settings(str(tmp_path), {}, {"SECRET_KEY": "unused"})
+    return {key: loaded[key] for key in SESSION_LIMITS}
+
+
+@pytest.fixture
+def session_limits(app, tmp_path):
+    """The limits of a real deployment (the suite's own app keeps staff signed in for long)."""
+    real = session_limit_defaults(tmp_path)
+    suite = {key: app.config[key] for key in real}
+    app.config.update(real)
+    yield
+    app.config.update(suite)
 
 
 @pytest.fixture

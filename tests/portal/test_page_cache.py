@@ -99,11 +99,20 @@ def test_another_debtor_is_not_served_the_cached_page(
 
 
 def test_a_session_whose_debtor_has_no_case_is_signed_out(db_session, client):
+    from cases.debtors import Debtor
     from cases.model import utcnow
-    from portal.access import SEEN_KEY, SESSION_KEY
+    from cases.sessions import start
+    from portal.access import SESSION_KEY
+    from shell.signed_in import PORTAL
 
+    debtor = Debtor(last_name="Nocase", match_key="nocase")
+    db_session.add(debtor)
+    db_session.flush()
+    token = start(db_session, lifetime=dt.timedelta(hours=12), debtor_id=debtor.id)
+    now = utcnow().timestamp()
     with client.session_transaction() as session:
-        session[SESSION_KEY], session[SEEN_KEY] = 999_999, utcnow().timestamp()
+        session[SESSION_KEY] = debtor.id
+        session.update(zip(PORTAL.keys, (token, now, now), strict=True))
     response = client.get("/portal/")
     assert response.status_code == 302 and response.location.endswith("/portal/login")
     assert client.get("/portal/cases/RC-2611-00001").status_code == 302
