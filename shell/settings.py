@@ -17,6 +17,7 @@ ENV_KEYS = (
     "STRIPE_WEBHOOK_SECRET",
     "STRIPE_API_BASE",
     "STRIPE_JS_URL",
+    "STRIPE_TIMEOUT_SECONDS",
     "MAIL_SERVER",
     "MAIL_PORT",
     "MAIL_DEFAULT_SENDER",
@@ -87,6 +88,8 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
         "STRIPE_WEBHOOK_SECRET": "",
         "STRIPE_API_BASE": "",
         "STRIPE_JS_URL": "",
+        # How long a call to Stripe may take before the debtor is told Stripe is away.
+        "STRIPE_TIMEOUT_SECONDS": 30,
         "MAIL_SERVER": "",
         "MAIL_PORT": 25,
         "MAIL_DEFAULT_SENDER": "Recourse <no-reply@recourse.example>",
@@ -113,6 +116,7 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
         )
     settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["DATABASE_URL"])
     settings["MAIL_PORT"] = int(settings["MAIL_PORT"])
+    settings["STRIPE_TIMEOUT_SECONDS"] = float(settings["STRIPE_TIMEOUT_SECONDS"])
     settings["AUTOPAY_WORKERS"] = _autopay_workers(settings["AUTOPAY_WORKERS"])
     settings["SESSION_COOKIE_SECURE"] = _bool(settings["SESSION_COOKIE_SECURE"])
     settings.setdefault("SESSION_COOKIE_HTTPONLY", True)
