@@ -204,6 +204,11 @@ class World:
         self.children.append(process)
         return process
 
+    def read(self, do: Callable):
+        """`do(session)` in an app of our own on the server's database."""
+        with self.local.app_context(), step() as session:
+            return do(session)
+
     def pause_stripe(self) -> None:
         """The fake Stripe stops answering (SIGSTOP): connections hang, as with an outage."""
         self.stripe.send_signal(signal.SIGSTOP)
@@ -460,8 +465,7 @@ class Seeder:
         return Seeded(client_code, reference, last_name, postal_code)
 
     def read(self, do: Callable):
-        with self.world.local.app_context(), step() as session:
-            return do(session)
+        return self.world.read(do)
 
     def case_id(self, reference: str) -> int:
         return self.read(lambda s: s.scalar(sa.select(Case.id).where(Case.reference == reference)))
