@@ -9,6 +9,8 @@ from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.job import JobStatus
+from rq.registry import StartedJobRegistry
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -118,10 +120,12 @@ SWEEP_AFTER = dt.timedelta(minutes=1)
 
 def sweep(older_than: dt.timedelta = SWEEP_AFTER) -> int:
     """Send again the jobs asked for over `older_than` ago that no runner took (Redis was away
-    when their transaction committed). Their handlers are safe to run again. With Redis still
-    away this raises, and the jobs stay in the outbox."""
+    when their transaction committed), and the jobs a stopped worker left unfinished (see
+    `resend_abandoned`). Their handlers are safe to run again. With Redis still away this
+    raises, and the jobs stay in the outbox."""
     runner = current_app.extensions["recourse.jobs"]
     if isinstance(runner, RQRunner):
+        resend_abandoned(runner)
         with step() as session:
             requests = [row.request() for row in jobs.unsent(session, older_than=older_than)]
             runner._push(requests)
@@ -132,6 +136,26 @@ def sweep(older_than: dt.timedelta = SWEEP_AFTER) -> int:
         requests = [row.request() for row in rows]
     runner.dispatch_all(requests)  # each job marks its own row in its own unit of work
     return len(requests)
+
+
+def resend_abandoned(runner: RQRunner) -> int:
+    """Put back on their queues the jobs a worker took and never finished (it was killed, or its
+    machine went down): RQ sees them once their heartbeat has lapsed (about 90 seconds), and
+    would only file them as failed. Their handlers are safe to run again."""
+    count = 0
+    for name in jobs.QUEUES:
+        queue = runner.queue(name)
+        registry = StartedJobRegistry(queue=queue)
+        for job_id in dict.fromkeys(registry.get_expired_job_ids()):
+            job = queue.fetch_job(job_id)
+            if job is None or job.get_status() != JobStatus.STARTED:
+                continue
+            registry.remove_executions(job)
+            queue.enqueue_job(job)
+            count += 1
+    if count:
+        log.warning("%d job(s) whose worker stopped were sent again", count)
+    return count
 
 
 def rq_sweep() -> None:
