@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq.job import JobStatus
 from rq.registry import StartedJobRegistry
+from rq.utils import current_timestamp
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -146,13 +147,17 @@ def resend_abandoned(runner: RQRunner) -> int:
     for name in jobs.QUEUES:
         queue = runner.queue(name)
         registry = StartedJobRegistry(queue=queue)
-        for job_id in dict.fromkeys(registry.get_expired_job_ids()):
+        lapsed = runner.connection.zrangebyscore(registry.key, 0, current_timestamp())
+        job_ids = dict.fromkeys(registry.parse_job_id(entry) for entry in lapsed)
+        if lapsed:
+            runner.connection.zrem(registry.key, *lapsed)
+        for job_id in job_ids:
             job = queue.fetch_job(job_id)
-            if job is None or job.get_status() != JobStatus.STARTED:
-                continue
-            registry.remove_executions(job)
-            queue.enqueue_job(job)
-            count += 1
+            # Killed before or after the worker marked it started: either way it is off its
+            # queue and unfinished.
+            if job is not None and job.get_status() in (JobStatus.QUEUED, JobStatus.STARTED):
+                queue.enqueue_job(job)
+                count += 1
     if count:
         log.warning("%d job(s) whose worker stopped were sent again", count)
     return count

@@ -1,4 +1,4 @@
-"""A worker killed (SIGKILL, with its work-horse) in the middle of a large referral import: its
+"""A worker killed (SIGKILL, and its work-horse with it) in the middle of a large referral import: its
 transaction dies with it; the sweep, once the worker's heartbeat has lapsed, sends the job again,
 and a new worker imports the file exactly once."""
 
@@ -8,6 +8,7 @@ import datetime as dt
 import os
 import signal
 import uuid
+from pathlib import Path
 
 import sqlalchemy as sa
 import time_machine
@@ -23,6 +24,27 @@ from tests.faults.test_redis_away import confirm, referral_file, upload
 ROWS = 1500
 # RQ counts a worker gone once its heartbeat lapses: the job's monitoring interval + 60 s.
 HEARTBEAT_LAPSED = dt.timedelta(minutes=5)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def batch(world, batch_page: str) -> tuple[str, int | None]:
@@ -55,9 +77,18 @@ def test_a_worker_killed_mid_import_loses_nothing_and_imports_once(world, seed):
     worker = world.spawn("worker", "imports", log="worker-killed.log")
     with world.local.app_context():
         imports = world.local.extensions["recourse.jobs"].queue("imports")
-    wait_for(lambda: StartedJobRegistry(queue=imports).count, "the worker to start the import")
-    os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work-horse
+
+    def running():
+        started = StartedJobRegistry(queue=imports)
+        return [j for j in map(imports.fetch_job, started.get_job_ids()) if j and j.is_started]
+
+    wait_for(running, "the worker to start the import")
+    horses = children(worker.pid)  # RQ runs each job in a forked work-horse of its own
+    assert horses
+    for pid in (worker.pid, *horses):  # as when the machine goes down: all at once
+        os.kill(pid, signal.SIGKILL)
     worker.wait()
+    wait_for(lambda: not any(alive(pid) for pid in horses), "the work-horse to die")
     assert batch(world, batch_page)[0] in ("queued", "importing")
     assert cases_of(world, code) == 0  # the import's transaction died with it
 
