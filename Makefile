@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TEST_PG ?= postgresql://postgres@127.0.0.1:5432/recourse_test
 TEST_REDIS ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite test-postgres lint worker clean
+.PHONY: run test test-faults test-sqlite test-postgres lint worker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ test: $(VENV)/.installed-dev
 	else \
 		echo "== PostgreSQL + Redis run SKIPPED: they did not answer at $(TEST_PG) and $(TEST_REDIS) =="; \
 	fi
+
+# The fault suite alone (tests/faults; `make test` runs it too): the app on gunicorn, with
+# PostgreSQL backends killed, Redis and the fake Stripe stopped, a worker killed mid-job.
+test-faults: $(VENV)/.installed-dev
+	TEST_DATABASE_URL="$(TEST_PG)" TEST_REDIS_URL="$(TEST_REDIS)" $(BIN)/python -m pytest tests/faults
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
