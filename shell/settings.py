@@ -30,6 +30,7 @@ ENV_KEYS = (
     "AUTOPAY_WORKERS",
 )
 MAX_AUTOPAY_WORKERS = 6
+MAX_STRIPE_TIMEOUT_SECONDS = 80  # Stripe's own client waits 80 s
 
 
 def database_uri(url: str) -> str:
@@ -50,6 +51,19 @@ def _autopay_workers(value: Any) -> int:
             f"AUTOPAY_WORKERS must be a whole number from 1 to {MAX_AUTOPAY_WORKERS}, not {value!r}"
         )
     return workers
+
+
+def _stripe_timeout(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not 0 < seconds <= MAX_STRIPE_TIMEOUT_SECONDS:
+        raise ValueError(
+            f"STRIPE_TIMEOUT_SECONDS must be a number of seconds above 0, at most "
+            f"{MAX_STRIPE_TIMEOUT_SECONDS}, not {value!r}"
+        )
+    return seconds
 
 
 def _bool(value: Any) -> bool:
@@ -116,7 +130,7 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
         )
     settings["SQLALCHEMY_DATABASE_URI"] = database_uri(settings["DATABASE_URL"])
     settings["MAIL_PORT"] = int(settings["MAIL_PORT"])
-    settings["STRIPE_TIMEOUT_SECONDS"] = float(settings["STRIPE_TIMEOUT_SECONDS"])
+    settings["STRIPE_TIMEOUT_SECONDS"] = _stripe_timeout(settings["STRIPE_TIMEOUT_SECONDS"])
     settings["AUTOPAY_WORKERS"] = _autopay_workers(settings["AUTOPAY_WORKERS"])
     settings["SESSION_COOKIE_SECURE"] = _bool(settings["SESSION_COOKIE_SECURE"])
     settings.setdefault("SESSION_COOKIE_HTTPONLY", True)
