@@ -9,8 +9,9 @@ from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.exceptions import AbandonedJobError
 from rq.job import JobStatus
-from rq.registry import StartedJobRegistry
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.utils import current_timestamp
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -139,10 +140,14 @@ def sweep(older_than: dt.timedelta = SWEEP_AFTER) -> int:
     return len(requests)
 
 
+ABANDONED = f"due to {AbandonedJobError.__name__}"  # how RQ files a job whose worker died
+
+
 def resend_abandoned(runner: RQRunner) -> int:
     """Put back on their queues the jobs a worker took and never finished (it was killed, or its
     machine went down): RQ sees them once their heartbeat has lapsed (about 90 seconds), and
-    would only file them as failed. Their handlers are safe to run again."""
+    would only file them as failed; those it already filed are sent again too. Their handlers
+    are safe to run again."""
     count = 0
     for name in jobs.QUEUES:
         queue = runner.queue(name)
@@ -157,6 +162,13 @@ def resend_abandoned(runner: RQRunner) -> int:
             # queue and unfinished.
             if job is not None and job.get_status() in (JobStatus.QUEUED, JobStatus.STARTED):
                 queue.enqueue_job(job)
+                count += 1
+        # ...and those a worker's maintenance found first and filed as failed.
+        failed = FailedJobRegistry(queue=queue)
+        for job in filter(None, map(queue.fetch_job, failed.get_job_ids())):
+            result = job.latest_result()
+            if result is not None and ABANDONED in (result.exc_string or ""):
+                failed.requeue(job)
                 count += 1
     if count:
         log.warning("%d job(s) whose worker stopped were sent again", count)
