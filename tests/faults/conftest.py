@@ -34,6 +34,7 @@ from cases import audit
 from cases.case import Case, next_references, open_case
 from cases.clients import Client, create_client
 from cases.debtors import Address, Debtor, Email, Phone, match_key
+from cases.ledger import LedgerEntry
 from cases.users import User, create_user, issue_token
 from payments.fees import parse_tiers, set_schedule
 from payments.posting import post_placement
@@ -215,9 +216,6 @@ class World:
 
     def resume_stripe(self) -> None:
         self.stripe.send_signal(signal.SIGCONT)
-
-    def session(self) -> requests.Session:
-        return requests.Session()
 
 
 def _start_stripe(port: int, webhook: str, log: Path) -> subprocess.Popen:
@@ -467,8 +465,20 @@ class Seeder:
     def read(self, do: Callable):
         return self.world.read(do)
 
-    def case_id(self, reference: str) -> int:
-        return self.read(lambda s: s.scalar(sa.select(Case.id).where(Case.reference == reference)))
+
+def payments_on(world: World, reference: str) -> list[tuple[int, str]]:
+    """The payments the ledger holds on a case: (cents paid, external id), oldest first."""
+
+    def do(session):
+        case_id = session.scalar(sa.select(Case.id).where(Case.reference == reference))
+        rows = session.scalars(
+            sa.select(LedgerEntry)
+            .where(LedgerEntry.case_id == case_id, LedgerEntry.kind == "payment")
+            .order_by(LedgerEntry.id)
+        )
+        return [(-row.amount_cents, row.external_id) for row in rows]
+
+    return world.read(do)
 
 
 @pytest.fixture
@@ -486,7 +496,7 @@ def csrf(page: str) -> str:
 
 
 def staff_login(world: World, email: str) -> requests.Session:
-    browser = world.session()
+    browser = requests.Session()
     token = csrf(browser.get(f"{world.base}/login", timeout=10).text)
     answer = browser.post(
         f"{world.base}/login",
@@ -499,7 +509,7 @@ def staff_login(world: World, email: str) -> requests.Session:
 
 
 def portal_login(world: World, case: Seeded) -> requests.Session:
-    browser = world.session()
+    browser = requests.Session()
     token = csrf(browser.get(f"{world.base}/portal/login", timeout=10).text)
     answer = browser.post(
         f"{world.base}/portal/login",

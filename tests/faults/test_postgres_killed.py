@@ -17,10 +17,8 @@ import requests
 import sqlalchemy as sa
 import stripe
 
-from cases.case import Case
-from cases.ledger import LedgerEntry
 from payments.gateway import sign_payload
-from tests.faults.conftest import portal_login, shown_internals, wait_for
+from tests.faults.conftest import payments_on, portal_login, shown_internals, wait_for
 from tests.payments.conftest import SECRET_KEY, WEBHOOK_SECRET
 from tests.payments.test_gateway import VISA, card
 
@@ -41,19 +39,6 @@ def waiting_on_the_ledger(conn: psycopg.Connection, database: str) -> list[int]:
             (database,),
         )
     ]
-
-
-def ledger(seed, reference: str) -> list[tuple[int, str]]:
-    def do(session):
-        case_id = session.scalar(sa.select(Case.id).where(Case.reference == reference))
-        rows = session.scalars(
-            sa.select(LedgerEntry)
-            .where(LedgerEntry.case_id == case_id, LedgerEntry.kind == "payment")
-            .order_by(LedgerEntry.id)
-        )
-        return [(-row.amount_cents, row.external_id) for row in rows]
-
-    return seed.read(do)
 
 
 def test_killed_backends_lose_and_double_no_payment(world, seed, postgres):
@@ -145,8 +130,8 @@ def test_killed_backends_lose_and_double_no_payment(world, seed, postgres):
         assert answer.headers["Retry-After"] == "5"
         assert shown_internals(answer.text) == []
     assert "Please try again in a moment." in killed[2].text  # the debtor's page
-    assert ledger(seed, by_check.case_reference) == []
-    assert ledger(seed, by_card.case_reference) == []
+    assert payments_on(world, by_check.case_reference) == []
+    assert payments_on(world, by_card.case_reference) == []
 
     # Each tried again, twice: posted once.
     assert post_check().status_code == 201
@@ -156,6 +141,6 @@ def test_killed_backends_lose_and_double_no_payment(world, seed, postgres):
     page = land()
     assert "Thank you. Your payment was received." in page.text or "Receipt" in page.text
     assert land().status_code == 200
-    [(amount, external_id)] = ledger(seed, by_check.case_reference)
+    [(amount, external_id)] = payments_on(world, by_check.case_reference)
     assert amount == 15_000 and external_id.endswith(":9001")
-    assert ledger(seed, by_card.case_reference) == [(12_000, intent.id)]
+    assert payments_on(world, by_card.case_reference) == [(12_000, intent.id)]

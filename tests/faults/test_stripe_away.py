@@ -14,7 +14,6 @@ import sqlalchemy as sa
 import stripe
 
 from cases.case import Case
-from cases.ledger import LedgerEntry
 from cases.plans import PaymentPlan, create_plan, save_card
 from payments.gateway import StripeGateway
 from shell.timezone import agency_today
@@ -22,6 +21,7 @@ from tests.faults.conftest import (
     PUBLISHABLE_KEY,
     SEED,
     csrf,
+    payments_on,
     portal_login,
     shown_internals,
     wait_for,
@@ -30,22 +30,6 @@ from tests.payments.conftest import SECRET_KEY, WEBHOOK_SECRET
 from tests.payments.test_gateway import VISA, card
 
 AWAY = "Could not reach Stripe"
-
-
-def payments(seed, reference: str) -> list[tuple[int, str | None]]:
-    def do(session):
-        case_id = session.scalar(sa.select(Case.id).where(Case.reference == reference))
-        rows = session.scalars(
-            sa.select(LedgerEntry).where(
-                LedgerEntry.case_id == case_id, LedgerEntry.kind == "payment"
-            )
-        )
-        return [
-            (-row.amount_cents if row.amount_cents < 0 else row.amount_cents, row.external_id)
-            for row in rows
-        ]
-
-    return seed.read(do)
 
 
 @pytest.fixture
@@ -123,7 +107,7 @@ def test_a_portal_payment_with_stripe_away_says_so_plainly_and_charges_once_when
     assert landing.status_code == 200, landing.text
     assert "Thank you. Your payment was received." in landing.text
     assert shown_internals(landing.text) == []
-    wait_for(lambda: payments(seed, case.case_reference), "the payment to be posted")
+    wait_for(lambda: payments_on(world, case.case_reference), "the payment to be posted")
     gateway = StripeGateway(SECRET_KEY, WEBHOOK_SECRET, api_base=world.stripe_url)
     try:
         found = gateway.find_payment_intents(case_reference=case.case_reference)
@@ -132,7 +116,7 @@ def test_a_portal_payment_with_stripe_away_says_so_plainly_and_charges_once_when
     # The first try, taken by Stripe once it came back, is a PaymentIntent with no card: unpaid.
     assert [i.id for i in found if i.status == "succeeded"] == [intent]
     assert {i.status for i in found if i.id != intent} <= {"requires_payment_method"}
-    assert payments(seed, case.case_reference) == [(5_000, intent)]
+    assert payments_on(world, case.case_reference) == [(5_000, intent)]
 
 
 def autopay_plan(world, seed, stripe_api) -> str:
@@ -158,8 +142,7 @@ def autopay_plan(world, seed, stripe_api) -> str:
         )
         save_card(session, plan, customer_id=customer, payment_method_id=method, actor=SEED)
 
-    with world.local.app_context():
-        seed.run(do)
+    seed.run(do)
     return case.case_reference
 
 
@@ -176,7 +159,7 @@ def test_charge_due_with_stripe_away_exits_non_zero_and_charges_once_when_back(
     assert "installment(s) left pending" in error
     # The operator's log names the host it could not reach; the result and the error do not.
     assert shown_internals(away.stdout + error) == []
-    assert payments(seed, reference) == []
+    assert payments_on(world, reference) == []
     world.resume_stripe()
 
     back = world.flask("plans", "charge-due", "--json")
@@ -188,7 +171,7 @@ def test_charge_due_with_stripe_away_exits_non_zero_and_charges_once_when_back(
     finally:
         gateway.close()
     assert [i.status for i in found] == ["succeeded"]
-    assert [amount for amount, _ in payments(seed, reference)] == [25_000]
+    assert [amount for amount, _ in payments_on(world, reference)] == [25_000]
 
     def installments(session):
         case_id = session.scalar(sa.select(Case.id).where(Case.reference == reference))
