@@ -77,6 +77,8 @@ def redis_away(world):
 def test_with_redis_away_no_page_fails_and_no_job_is_lost(world, seed, redis_away):
     code = seed.client(f"R{uuid.uuid4().hex[:6].upper()}")
     client_user = staff_login(world, seed.user("client", code))
+    # The email needs daytime at the debtor's; at night in every US zone (about 06:00-14:00
+    # UTC) no email may be sent at all, and only the file's job is tested.
     place = daytime_place()
     case = seed.case(code, place=place or ("NY", "10001"), email="ann@example.com")
     collector = staff_login(world, seed.user("supervisor"))
