@@ -8,7 +8,7 @@ TEST_REDIS ?= redis://127.0.0.1:6379/15
 PORT ?= 5000
 STRIPE_PORT ?= 8420
 
-.PHONY: run test test-smoke test-sqlite test-postgres lint worker clean
+.PHONY: run test test-smoke test-faults test-sqlite test-postgres lint worker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,11 @@ test: $(VENV)/.installed-dev
 test-smoke: $(VENV)/.installed-dev
 	RECOURSE_SMOKE=1 TEST_DATABASE_URL="$(TEST_PG)" TEST_REDIS_URL="$(TEST_REDIS)" \
 		$(BIN)/python -m pytest tests/deploy
+
+# The fault suite alone (tests/faults; `make test` runs it too): the app on gunicorn, with
+# PostgreSQL backends killed, Redis and the fake Stripe stopped, a worker killed mid-job.
+test-faults: $(VENV)/.installed-dev
+	TEST_DATABASE_URL="$(TEST_PG)" TEST_REDIS_URL="$(TEST_REDIS)" $(BIN)/python -m pytest tests/faults
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

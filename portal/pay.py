@@ -114,12 +114,15 @@ def pay(reference: str):
 
 
 def _own_intent(intent_id: str) -> PaymentIntentInfo:
-    """The PaymentIntent, if it is for one of the signed-in debtor's cases (else 404)."""
+    """The PaymentIntent, if it is for one of the signed-in debtor's cases (else 404). Raises
+    GatewayError when Stripe cannot be reached (it may well know the payment)."""
     if not intent_id.startswith("pi_") or len(intent_id) > 80:
         abort(404)
     try:
         intent = gateway().retrieve_payment_intent(intent_id)
-    except GatewayError:
+    except GatewayError as exc:
+        if exc.retryable:
+            raise
         abort(404)  # unknown to Stripe
     own_case(intent.metadata.get("case_reference", ""))
     return intent
@@ -129,7 +132,17 @@ def _own_intent(intent_id: str) -> PaymentIntentInfo:
 @debtor_required
 def payment(intent_id: str):
     """Where the browser lands after Stripe.js: what Stripe says happened, and no more."""
-    intent = _own_intent(intent_id)
+    try:
+        intent = _own_intent(intent_id)
+    except GatewayError:
+        flash(
+            _(
+                "We could not check your payment with Stripe just now. If it went through, "
+                "it will show on your account in a few minutes; please do not pay again."
+            ),
+            "error",
+        )
+        return redirect(url_for("portal.home"))
     case = case_by_reference(db.session, intent.metadata["case_reference"])
     if intent.succeeded:
         entry = apply_succeeded_intent(db.session, intent, agency_today())
@@ -149,7 +162,10 @@ def fake_confirm(intent_id: str):
     the browser tokenised at the fake Stripe; never card details."""
     if not current_app.config["STRIPE_API_BASE"]:
         abort(404)
-    _own_intent(intent_id)
+    try:
+        _own_intent(intent_id)
+    except GatewayError as exc:
+        return jsonify(error={"message": str(exc)}), 402
     card_id = str((request.get_json(silent=True) or {}).get("card", ""))
     if not card_id.startswith("card_") or len(card_id) > 80:
         return jsonify(error={"message": _("Enter your card details.")}), 400

@@ -163,7 +163,10 @@ def _init_gateway(app: Flask) -> None:
     key = app.config["STRIPE_SECRET_KEY"]
     app.extensions["recourse.gateway"] = (
         StripeGateway(
-            key, app.config["STRIPE_WEBHOOK_SECRET"], api_base=app.config["STRIPE_API_BASE"] or None
+            key,
+            app.config["STRIPE_WEBHOOK_SECRET"],
+            api_base=app.config["STRIPE_API_BASE"] or None,
+            timeout_seconds=app.config["STRIPE_TIMEOUT_SECONDS"],
         )
         if key
         else None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from api.json_errors import error_response
 
@@ -15,7 +18,17 @@ MESSAGES = {
     413: ("Too large", "Files can be at most 20 MB. Split the file and upload each part."),
     429: ("Too many attempts", "Please wait a few minutes and try again."),
     500: ("Something went wrong", "The error was logged. Please try again."),
+    503: (
+        "Briefly unavailable",
+        "We could not finish this just now. Please try again in a moment.",
+    ),
 }
+# A lost database connection (a restart, a failover, a killed backend): the unit of work was
+# rolled back, or its commit's outcome is unknown, and trying again is safe (payments are posted
+# once by their identity). The person is told to try again; the log gets the details.
+DATABASE_AWAY = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = "5"
+log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
@@ -29,6 +42,15 @@ def init_app(app: Flask) -> None:
     for code in MESSAGES:
         app.register_error_handler(code, handle)
 
+    def database_away(error):
+        log.error("database unavailable: %s", error)
+        response = app.make_response(handle(_Unavailable()))
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
+
+    for error in DATABASE_AWAY:
+        app.register_error_handler(error, database_away)
+
     @app.errorhandler(CSRFError)
     def csrf_failed(error):
         text = (
@@ -36,3 +58,7 @@ def init_app(app: Flask) -> None:
             "Please go back, reload the page and try again."
         )
         return render_template("errors/error.html", code=400, title="Form expired", text=text), 400
+
+
+class _Unavailable(Exception):
+    code = 503

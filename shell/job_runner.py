@@ -9,6 +9,10 @@ from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.exceptions import AbandonedJobError
+from rq.job import JobStatus
+from rq.registry import FailedJobRegistry, StartedJobRegistry
+from rq.utils import current_timestamp
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -118,10 +122,12 @@ SWEEP_AFTER = dt.timedelta(minutes=1)
 
 def sweep(older_than: dt.timedelta = SWEEP_AFTER) -> int:
     """Send again the jobs asked for over `older_than` ago that no runner took (Redis was away
-    when their transaction committed). Their handlers are safe to run again. With Redis still
-    away this raises, and the jobs stay in the outbox."""
+    when their transaction committed), and the jobs a stopped worker left unfinished (see
+    `resend_abandoned`). Their handlers are safe to run again. With Redis still away this
+    raises, and the jobs stay in the outbox."""
     runner = current_app.extensions["recourse.jobs"]
     if isinstance(runner, RQRunner):
+        resend_abandoned(runner)
         with step() as session:
             requests = [row.request() for row in jobs.unsent(session, older_than=older_than)]
             runner._push(requests)
@@ -132,6 +138,41 @@ def sweep(older_than: dt.timedelta = SWEEP_AFTER) -> int:
         requests = [row.request() for row in rows]
     runner.dispatch_all(requests)  # each job marks its own row in its own unit of work
     return len(requests)
+
+
+ABANDONED = f"due to {AbandonedJobError.__name__}"  # how RQ files a job whose worker died
+
+
+def resend_abandoned(runner: RQRunner) -> int:
+    """Put back on their queues the jobs a worker took and never finished (it was killed, or its
+    machine went down): RQ sees them once their heartbeat has lapsed (about 90 seconds), and
+    would only file them as failed; those it already filed are sent again too. Their handlers
+    are safe to run again."""
+    count = 0
+    for name in jobs.QUEUES:
+        queue = runner.queue(name)
+        registry = StartedJobRegistry(queue=queue)
+        lapsed = runner.connection.zrangebyscore(registry.key, 0, current_timestamp())
+        job_ids = dict.fromkeys(registry.parse_job_id(entry) for entry in lapsed)
+        if lapsed:
+            runner.connection.zrem(registry.key, *lapsed)
+        for job_id in job_ids:
+            job = queue.fetch_job(job_id)
+            # Killed before or after the worker marked it started: either way it is off its
+            # queue and unfinished.
+            if job is not None and job.get_status() in (JobStatus.QUEUED, JobStatus.STARTED):
+                queue.enqueue_job(job)
+                count += 1
+        # ...and those a worker's maintenance found first and filed as failed.
+        failed = FailedJobRegistry(queue=queue)
+        for job in filter(None, map(queue.fetch_job, failed.get_job_ids())):
+            result = job.latest_result()
+            if result is not None and ABANDONED in (result.exc_string or ""):
+                failed.requeue(job)
+                count += 1
+    if count:
+        log.warning("%d job(s) whose worker stopped were sent again", count)
+    return count
 
 
 def rq_sweep() -> None:

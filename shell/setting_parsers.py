@@ -95,3 +95,19 @@ def fernet_key(value: Any) -> str:
         "must be a Fernet key (32 bytes in URL-safe base64, e.g. from `python -c 'from "
         "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
     )
+
+
+MAX_STRIPE_TIMEOUT_SECONDS = 80  # Stripe's own client waits 80 s
+
+
+def stripe_timeout(value: Any) -> float:
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= MAX_STRIPE_TIMEOUT_SECONDS:
+        raise ValueError(
+            f"must be a number of seconds above 0, at most {MAX_STRIPE_TIMEOUT_SECONDS}, "
+            f"not {value!r}"
+        )
+    return seconds

@@ -28,6 +28,7 @@ from shell.setting_parsers import (
     fernet_key,
     must_be_https,
     not_demo,
+    stripe_timeout,
     text,
     time_zone,
     web_address,
@@ -140,6 +141,13 @@ SETTINGS: tuple[Setting, ...] = (
         production_check=_stripe_api_base_in_production,
     ),
     Setting("STRIPE_JS_URL", _stripe_js, "Stripe.js; default Stripe's, or the fake Stripe's"),
+    Setting(
+        "STRIPE_TIMEOUT_SECONDS",
+        30,
+        "how long a call to Stripe may take (above 0, at most 80 s) before the debtor or "
+        "`plans charge-due` is told Stripe is away",
+        stripe_timeout,
+    ),
     Setting("MAIL_SERVER", "", "an SMTP server; unset: no mail is sent"),
     Setting("MAIL_PORT", 25, "the SMTP server's port", whole_number(1, 65535)),
     Setting(

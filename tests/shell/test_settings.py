@@ -21,6 +21,22 @@ def test_autopay_workers_from_the_environment(monkeypatch):
     assert create_app({"DATABASE_URL": "sqlite://"}).config["AUTOPAY_WORKERS"] == 4
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "81", "soon"])
+def test_a_stripe_timeout_out_of_range_is_refused_by_name(value):
+    with pytest.raises(ValueError, match="STRIPE_TIMEOUT_SECONDS must be a number of seconds"):
+        create_app({"DATABASE_URL": "sqlite://", "STRIPE_TIMEOUT_SECONDS": value})
+
+
+def test_the_gateway_waits_on_stripe_as_long_as_set(monkeypatch):
+    monkeypatch.setenv("STRIPE_TIMEOUT_SECONDS", "2.5")
+    app = create_app({"DATABASE_URL": "sqlite://", "STRIPE_SECRET_KEY": "sk_test_x"})
+    assert app.config["STRIPE_TIMEOUT_SECONDS"] == 2.5
+    assert app.extensions["recourse.gateway"]._http._timeout == 2.5
+    monkeypatch.delenv("STRIPE_TIMEOUT_SECONDS")
+    app = create_app({"DATABASE_URL": "sqlite://", "STRIPE_SECRET_KEY": "sk_test_x"})
+    assert app.extensions["recourse.gateway"]._http._timeout == 30
+
+
 def test_without_secret_key_every_process_of_the_machine_signs_alike(tmp_path):
     """gunicorn -w 2 without SECRET_KEY: both workers must accept each other's sessions."""
     import stat
