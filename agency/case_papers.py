@@ -10,18 +10,12 @@ from flask_wtf import FlaskForm
 from agency.casework import act, staff_case
 from agency.staff import actor, bp
 from cases.case import Case, TransitionError
-from cases.contact_log import gate, record_contact
+from cases.contact_log import ContactRefused, gate, record_contact
 from cases.disputes import record_dispute, send_verification
 from cases.documents import Document
 from cases.model import utcnow
-from cases.notices import (
-    LANGUAGES,
-    NoticeError,
-    letter_data,
-    letter_purpose,
-    mark_validation_sent,
-    validation_notice_data,
-)
+from cases.notices import NoticeError, letter_data, letter_purpose
+from correspondence.notice_run import send_notice
 from correspondence.pdf import agency_letterhead, render_pdf
 from shell.document_store import check_upload, inline_response, store
 from shell.extensions import db
@@ -140,7 +134,7 @@ def validation_notice(reference: str):
     try:
         with attempt():
             send_validation_notice(case, actor=actor())
-    except (NoticeError, TransitionError) as exc:
+    except (NoticeError, TransitionError, ContactRefused) as exc:
         flash(str(exc), "error")
         return redirect(url_for("staff.case", reference=case.reference))
     flash("Validation notice generated and sent; the case is active.", "success")
@@ -148,27 +142,11 @@ def validation_notice(reference: str):
 
 
 def send_validation_notice(case: Case, *, actor) -> Document:
-    """Generate the notice in the debtor's language (and English), keep it, mark it sent."""
-    sent_at = utcnow()
-    sent_on = agency_today()
-    language = case.debtor.language if case.debtor.language in LANGUAGES else "en"
-    data = validation_notice_data(
-        db.session, case, sent_on=sent_on, agency=agency_letterhead(), language=language
-    )
-    pdf = render_pdf("pdf/validation_notice.html", n=data)
-    document = store(
-        pdf,
-        filename=f"validation-notice-{case.reference}-{language}.pdf",
-        content_type="application/pdf",
-        kind="validation_notice",
-        case_id=case.id,
-        debtor_id=case.debtor_id,
-        uploaded_by_id=actor.user_id,
-    )
-    mark_validation_sent(
-        db.session, case, sent_at=sent_at, sent_on=sent_on, document_id=document.id, actor=actor
-    )
-    return document
+    """Generate the notice in the debtor's language, keep it, mark it sent (printed here: its
+    mailing is confirmed on the case screen)."""
+    return send_notice(
+        db.session, case, actor=actor, sent_at=utcnow(), sent_on=agency_today()
+    ).document
 
 
 @bp.get("/documents/<int:document_id>")

@@ -33,6 +33,7 @@ RULES = (
     "dispute_hold",
     "opt_out",
     "commercial_daily_call",
+    "validation_notice_overdue",
 )
 
 # Purposes a message can have, for the exceptions the law allows:
@@ -64,7 +65,12 @@ COMMERCIAL_DAILY_CALLS = 1
 
 # Rules that waiting does not cure: only a change in the facts (a withdrawn opt-out, a sent
 # verification, ...) lifts them, so no next allowed time is offered.
-NEVER_BY_WAITING = frozenset({"cease", "attorney", "dispute_hold", "opt_out"})
+NEVER_BY_WAITING = frozenset(
+    {"cease", "attorney", "dispute_hold", "opt_out", "validation_notice_overdue"}
+)
+# 12 CFR 1006.34(a)(1)(i)(B): the validation notice goes out within five days after the
+# initial communication (SPEC §6.7).
+NOTICE_DAYS = timedelta(days=5)
 HORIZON = timedelta(days=31)
 
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -140,6 +146,9 @@ class DebtorFacts:
     attorney_since: datetime | None = None  # the agency knows an attorney represents the debtor
     dispute_hold: bool = False  # case is `disputed` inside the validation period
     opted_out: frozenset[str] = frozenset()  # "call", "text", "email"
+    # No validation notice yet and a first communication on record: after this instant only
+    # the notice may go out (first communication + 5 days).
+    notice_due_by: datetime | None = None
 
     def __post_init__(self) -> None:
         _require(self.kind, KINDS, "kind")
@@ -151,6 +160,7 @@ class DebtorFacts:
         for when, what in (
             (self.cease_requested_at, "cease_requested_at"),
             (self.attorney_since, "attorney_since"),
+            (self.notice_due_by, "notice_due_by"),
         ):
             if when is not None:
                 _require_aware(when, what)
@@ -403,6 +413,19 @@ def _dispute_hold(c: _Contact) -> Violation | None:
     )
 
 
+def _validation_notice_overdue(c: _Contact) -> Violation | None:
+    # 12 CFR 1006.34(a)(1): the notice was due within 5 days of the first communication and
+    # has not gone out; until it does, it is the only thing that may.
+    due = c.facts.notice_due_by
+    if due is None or c.at <= due or c.purpose == "validation_notice":
+        return None
+    return Violation(
+        "validation_notice_overdue",
+        f"The validation notice was due by {c.shown(due)} (5 days after the first "
+        f"communication) and has not been sent: send it before anything else.",
+    )
+
+
 def _opt_out(c: _Contact) -> Violation | None:
     # 12 CFR 1006.14(h) and 1006.6(e): a medium the debtor asked not to be used is closed.
     if c.channel not in OPT_OUT_CHANNELS or c.channel not in c.facts.opted_out:
@@ -446,6 +469,7 @@ CONSUMER_RULES: tuple[Rule, ...] = (
     _attorney,
     _dispute_hold,
     _opt_out,
+    _validation_notice_overdue,
 )
 # Business debts are outside the FDCPA; the agency keeps the time window, honours opt-outs and
 # dispute holds, and limits calls to one a day.

@@ -12,7 +12,10 @@ from cases.case import change_status
 from cases.model import Base, Timestamped, utcnow
 from cases.plans import pause_for_hold, resume_after_hold
 
-DISPUTE_STATUSES = ("open", "verified", "withdrawn")
+DISPUTE_STATUSES = ("open", "verified", "answered", "withdrawn")
+# A dispute of the debt (1006.38(d)), or a request for the original creditor's name and
+# address (1006.38(c)): inside the validation period, each holds collection until answered.
+KINDS = ("dispute", "original_creditor")
 
 
 class Dispute(Timestamped, Base):
@@ -23,6 +26,7 @@ class Dispute(Timestamped, Base):
     received_at: Mapped[dt.datetime]
     channel: Mapped[str] = mapped_column(sa.String(10))  # portal, call, letter, email
     reason: Mapped[str] = mapped_column(sa.Text)
+    kind: Mapped[str] = mapped_column(sa.String(20), default="dispute", server_default="dispute")
     # Inside the validation period a dispute holds the case (SPEC §3); outside it only flags.
     within_validation_period: Mapped[bool]
     status: Mapped[str] = mapped_column(sa.String(10), default="open")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from cases.case import WORKED_STATUSES, Case
 from cases.clients import Client
 from cases.compliance import DebtorFacts, PastContact, Window, check, window
-from cases.contact_log import RULES_LOOK_BACK, facts_of, histories
+from cases.contact_log import RULES_LOOK_BACK, facts_of, histories, notice_due_by
 from cases.debtors import Address, Debtor, Phone, display_name
 from cases.ledger import balances
 from cases.plans import PaymentPlan, PromiseToPay
@@ -232,7 +232,9 @@ def _rows(session: Session, ranked_ids: list, now: dt.datetime) -> list[QueueRow
     rows = []
     for case_id, bucket in ranked_ids:
         case = cases[case_id]
-        facts = facts_of(case.debtor, disputed=case.status == "disputed")
+        facts = facts_of(
+            case.debtor, disputed=case.status == "disputed", notice_due_by=notice_due_by(case)
+        )
         history = past.get(case_id, [])
         callable_now = not check(facts, history, "call", now)
         rows.append(QueueRow(case, money[case_id], bucket, callable_now, facts, history))

@@ -37,15 +37,20 @@ def is_business_day(day: date) -> bool:
     return day.weekday() < 5 and day not in _federal_holidays(day.year)
 
 
-def assumed_receipt(sent_on: date) -> date:
-    """The day the debtor is assumed to receive a notice: 5 business days after it was sent
-    (the day of sending is not counted)."""
-    day, counted = _day(sent_on), 0
-    while counted < RECEIPT_BUSINESS_DAYS:
+def add_business_days(start: date, days: int) -> date:
+    """The business day `days` business days after `start` (which is not counted)."""
+    day, counted = _day(start), 0
+    while counted < days:
         day += timedelta(days=1)
         if is_business_day(day):
             counted += 1
     return day
+
+
+def assumed_receipt(sent_on: date) -> date:
+    """The day the debtor is assumed to receive a notice: 5 business days after it was sent
+    (the day of sending is not counted)."""
+    return add_business_days(sent_on, RECEIPT_BUSINESS_DAYS)
 
 
 def validation_period_end(sent_on: date) -> date:
