@@ -3,7 +3,6 @@ the print file and its manifest, the mailing date the period runs from, and the 
 
 import csv
 import datetime as dt
-import io
 import json
 from zoneinfo import ZoneInfo
 
@@ -176,3 +175,66 @@ def test_the_mailing_date_sets_the_period_and_an_unconfirmed_run_raises_an_alert
     # Mailed Tue 11-24: received Wed 12-02 (Thanksgiving skipped), period ends 01-01.
     assert late.validation_period_ends_on == validation_period_end(dt.date(2026, 11, 24))
     assert late.validation_period_ends_on == dt.date(2027, 1, 1)
+
+
+def test_a_supervisor_sends_the_notices_and_confirms_the_mailing_from_the_notices_page(
+    make_client, make_case, db_session, client, login, make_user
+):
+    from tests.conftest import csrf_from
+
+    case = make_case(make_client())
+    login(make_user("collector"))
+    assert client.get("/agency/notices").status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_from(client.get("/agency/"))})
+    login(make_user("supervisor"))
+    page = client.get("/agency/notices")
+    assert "1 case(s) waiting" in page.get_data(as_text=True)
+    assert client.post("/agency/notices/send", data={}).status_code == 400  # no CSRF token
+    response = client.post("/agency/notices/send", data={"csrf_token": csrf_from(page)})
+    assert response.status_code == 302
+    db_session.refresh(case)
+    assert case.status == "active" and case.notice_run_id is not None
+    page = client.get("/agency/notices")
+    text = page.get_data(as_text=True)
+    assert "Confirm mailed" in text
+    pdf = client.get(f"/agency/notices/runs/{case.notice_run_id}.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF-")
+    manifest = client.get(f"/agency/notices/runs/{case.notice_run_id}.csv")
+    assert case.reference in manifest.get_data(as_text=True)
+
+    # A mailing day still to come is refused, and changes nothing.
+    token = csrf_from(page)
+    url = f"/agency/notices/runs/{case.notice_run_id}/mailed"
+    client.post(url, data={"csrf_token": token, "mailed_on": "2026-12-30"})
+    assert "a day still to come" in client.get("/agency/notices").get_data(as_text=True)
+    db_session.refresh(case)
+    assert case.validation_mailed_on is None
+    client.post(url, data={"csrf_token": token, "mailed_on": "2026-11-23"})
+    db_session.refresh(case)
+    assert case.validation_mailed_on == dt.date(2026, 11, 23)
+    assert case.validation_period_ends_on == validation_period_end(dt.date(2026, 11, 23))
+    assert "Confirm mailed" not in client.get("/agency/notices").get_data(as_text=True)
+
+
+def test_a_notice_printed_from_the_case_screen_is_confirmed_there(
+    make_client, make_case, db_session, client, login, make_user
+):
+    from tests.conftest import csrf_from
+
+    case = make_case(make_client())
+    login(make_user("supervisor"))
+    page = client.get(f"/agency/cases/{case.reference}")
+    client.post(
+        f"/agency/cases/{case.reference}/validation-notice", data={"csrf_token": csrf_from(page)}
+    )
+    page = client.get(f"/agency/cases/{case.reference}")
+    assert "not yet confirmed as mailed" in page.get_data(as_text=True)
+    client.post(
+        f"/agency/cases/{case.reference}/notice-mailed",
+        data={"csrf_token": csrf_from(page), "mailed_on": "2026-11-23"},
+    )
+    db_session.refresh(case)
+    assert case.validation_mailed_on == dt.date(2026, 11, 23)
+    assert 'id="notice-mailed"' in client.get(f"/agency/cases/{case.reference}").get_data(
+        as_text=True
+    )
