@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import pytest
 import sqlalchemy as sa
 
 from cases import audit
@@ -20,7 +21,16 @@ from cases.offers import (
     withdraw_offer,
 )
 from shell.extensions import db
+from tests.conftest import notice_mailed
 from tests.payments.test_concurrency import committed_case  # noqa: F401 (a fixture)
+
+
+@pytest.fixture
+def make_case(make_case):
+    """Cases whose validation notice was mailed long ago: offers here may run short (the
+    deadlines inside the validation period are tested in tests/cases/test_deadlines.py)."""
+    return lambda *args, **kwargs: notice_mailed(make_case(*args, **kwargs))
+
 
 ACTOR = audit.Actor(None, "race")
 DAY = dt.date(2026, 11, 20)
