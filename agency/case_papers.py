@@ -3,6 +3,8 @@ validation notice, and the documents kept with a case."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -11,7 +13,7 @@ from agency.casework import act, staff_case
 from agency.staff import actor, bp
 from cases.case import Case, TransitionError
 from cases.contact_log import ContactRefused, gate, record_contact
-from cases.disputes import record_dispute, send_verification
+from cases.disputes import DisputeError, record_dispute, send_original_creditor, send_verification
 from cases.documents import Document
 from cases.model import utcnow
 from cases.notices import NoticeError, letter_data, letter_purpose
@@ -19,7 +21,7 @@ from correspondence.notice_run import send_notice
 from correspondence.pdf import agency_letterhead, render_pdf
 from shell.document_store import check_upload, inline_response, store
 from shell.extensions import db
-from shell.timezone import agency_today
+from shell.timezone import agency_today, agency_zone
 from shell.unit_of_work import attempt
 
 
@@ -33,16 +35,44 @@ def dispute(reference: str):
             case,
             reason=form.reason.data,
             channel=form.channel.data,
-            received_at=utcnow(),
+            received_at=_arrived(form.received_at.data),
             actor=actor(),
-            on_local=agency_today(),
+            kind=form.kind.data,
         )
         _store_upload(form.document.data, case, "dispute_upload")
+        what = "Dispute" if d.kind == "dispute" else "Request for the original creditor"
         if d.within_validation_period:
-            return "Dispute recorded. The case is on hold until verification is sent."
-        return "Dispute recorded (outside the validation period: flagged, not held)."
+            answer = "verification" if d.kind == "dispute" else "the original creditor's name"
+            return f"{what} recorded. The case is on hold until {answer} is sent."
+        return f"{what} recorded (outside the validation period: flagged, not held)."
 
     return act(case, "dispute_form", do)
+
+
+def _arrived(value: dt.datetime | None) -> dt.datetime:
+    """A datetime-local input is in the agency's zone; empty means now."""
+    if value is None:
+        return utcnow()
+    return value.replace(tzinfo=agency_zone()).astimezone(dt.UTC)
+
+
+@bp.post("/cases/<reference>/original-creditor")
+def original_creditor(reference: str):
+    """Send the original creditor's name and address (1006.38(c)): the request's hold ends."""
+    case = staff_case(reference)
+
+    def do(form):
+        if not (case.original_creditor_name or "").strip():
+            raise DisputeError(
+                "the referral gave no original creditor's name: ask the client for it first"
+            )
+        letter = _send_letter(case, "original_creditor")
+        send_original_creditor(
+            db.session, case, document_id=letter.id, actor=actor(), on_local=agency_today()
+        )
+        return "The original creditor's name and address were sent; collection may resume."
+
+    return act(case, "plain_form", do)
 
 
 def _store_upload(upload, case: Case, kind: str) -> Document | None:

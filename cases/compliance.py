@@ -43,6 +43,8 @@ PURPOSES = (
     "cease_confirmation",
     "remedy_notice",
     "verification",
+    # The original creditor's name and address, answering a request under 1006.38(c).
+    "original_creditor",
     "attorney",
     # A receipt for a payment the debtor just made: an answer, at once, to the debtor's own act.
     "receipt",
@@ -396,20 +398,26 @@ def _attorney(c: _Contact) -> Violation | None:
     )
 
 
-# The verification ends the hold and the validation notice starts the period; a notice that
-# collection stops is not collection activity either.
-_DURING_HOLD = ("verification", "validation_notice", "cease_confirmation", "receipt")
+# The verification (or the original creditor's name) ends the hold and the validation notice
+# starts the period; a notice that collection stops is not collection activity either.
+_DURING_HOLD = (
+    "verification",
+    "original_creditor",
+    "validation_notice",
+    "cease_confirmation",
+    "receipt",
+)
 
 
 def _dispute_hold(c: _Contact) -> Violation | None:
-    # 15 U.S.C. 1692g(b), 12 CFR 1006.38(d)(2): a dispute inside the validation period stops
-    # collection until the verification is sent.
+    # 15 U.S.C. 1692g(b), 12 CFR 1006.38(c) and (d)(2): a dispute, or a request for the
+    # original creditor, inside the validation period stops collection until it is answered.
     if not c.facts.dispute_hold or c.purpose in _DURING_HOLD:
         return None
     return Violation(
         "dispute_hold",
-        "The debtor disputed the debt inside the validation period: no collection activity "
-        "until the verification has been sent.",
+        "The debtor disputed the debt (or asked for the original creditor) inside the "
+        "validation period: no collection activity until the answer has been sent.",
     )
 
 

@@ -116,6 +116,7 @@ LETTERS = {
     "collection": ("Your account", "collection"),
     "cease_confirmation": ("We have stopped collection", "cease_confirmation"),
     "verification": ("Verification of the debt", "verification"),
+    "original_creditor": ("The original creditor", "original_creditor"),
 }
 
 
@@ -143,6 +144,8 @@ def letter_data(
         "balance_cents": items["current_amount_cents"],
         "itemization": items,
         "note": note,
+        "original_creditor_name": case.original_creditor_name or "",
+        "original_creditor_address": case.original_creditor_address or "",
     }
 
 

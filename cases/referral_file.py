@@ -54,6 +54,8 @@ KNOWN_COLUMNS = (
     "last_payment_date",
     "invoice_number",
     "service_description",
+    "original_creditor_name",
+    "original_creditor_address",
 )
 
 DEBTOR_TYPES = ("consumer", "commercial")
@@ -119,6 +121,9 @@ class ReferralRow:
     last_payment_date: date | None
     invoice_number: str | None
     service_description: str | None
+    # For a request under 12 CFR 1006.38(c) (SPEC §6.12).
+    original_creditor_name: str | None = None
+    original_creditor_address: str | None = None
 
     @property
     def total_cents(self) -> int:
@@ -546,7 +551,16 @@ def _read_row(
         last_payment_date=last_payment_date,
         invoice_number=cells.get("invoice_number") or None,
         service_description=cells.get("service_description") or None,
+        original_creditor_name=_text(cells, "original_creditor_name", 200),
+        original_creditor_address=_text(cells, "original_creditor_address", 500),
     )
+
+
+def _text(cells: _Cells, column: str, limit: int) -> str | None:
+    value = cells.get(column)
+    if len(value) > limit:
+        raise _Rejected(column, f"{column} is longer than {limit} characters")
+    return value or None
 
 
 def _debtor_type(cells: _Cells) -> str:

@@ -574,6 +574,8 @@ def _open_cases(
                 "last_payment_date": row.last_payment_date,
                 "invoice_number": row.invoice_number,
                 "service_description": row.service_description,
+                "original_creditor_name": row.original_creditor_name,
+                "original_creditor_address": row.original_creditor_address,
                 "in_legal": False,
                 "status_changed_at": now,
                 "created_at": now,
