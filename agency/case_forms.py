@@ -65,6 +65,7 @@ class DisputeForm(FlaskForm):
                 "original_creditor", "The original creditor's name and address (1006.38(c))"
             ),
         ],
+        default="dispute",
     )
     document = FileField("Documents the debtor sent (PDF, PNG or JPEG, up to 10 MB)")
     reason = TextAreaField(

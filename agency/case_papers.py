@@ -53,7 +53,10 @@ def _arrived(value: dt.datetime | None) -> dt.datetime:
     """A datetime-local input is in the agency's zone; empty means now."""
     if value is None:
         return utcnow()
-    return value.replace(tzinfo=agency_zone()).astimezone(dt.UTC)
+    arrived = value.replace(tzinfo=agency_zone()).astimezone(dt.UTC)
+    if arrived > utcnow():
+        raise DisputeError("a request cannot have arrived in the future")
+    return arrived
 
 
 @bp.post("/cases/<reference>/original-creditor")

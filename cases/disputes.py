@@ -82,8 +82,6 @@ def record_dispute(
         raise DisputeError("a dispute arrives by portal, call, letter or email")
     if received_at.tzinfo is None:
         raise DisputeError("the time the request arrived needs a time zone")
-    if received_at > utcnow() + dt.timedelta(minutes=5):
-        raise DisputeError("a request cannot have arrived in the future")
     if not case.is_open:
         raise DisputeError(f"this case is {case.status}; a dispute cannot hold it")
     inside = within_validation_period(case, received_at)

@@ -66,6 +66,9 @@ class QueueCase:
     days_past_due_at_referral: int
     client_code: str
     debtor: QueueDebtor
+    # For the 5 days to send the validation notice (cases.contact_log.notice_due_by).
+    validation_sent_at: dt.datetime | None = None
+    first_communication_at: dt.datetime | None = None
 
 
 @dataclass
@@ -150,12 +153,14 @@ def _candidates(session: Session, case_ids: list[int]) -> dict[int, QueueCase]:
             Debtor.inconvenient_times,
             Debtor.cease_requested_at,
             Debtor.attorney_since,
+            Case.validation_sent_at,
+            Case.first_communication_at,
         )
         .join(Debtor, Debtor.id == Case.debtor_id)
         .join(Client, Client.id == Case.client_id)
         .where(Case.id.in_(case_ids))
     ).all()
-    debtors = {row.debtor_id: QueueDebtor(*row[7:]) for row in rows}
+    debtors = {row.debtor_id: QueueDebtor(*row[7:15]) for row in rows}
     for debtor_id, *address in session.execute(
         sa.select(Address.debtor_id, Address.postal_code, Address.state)
         .where(Address.debtor_id.in_(debtors))
@@ -168,7 +173,12 @@ def _candidates(session: Session, case_ids: list[int]) -> dict[int, QueueCase]:
         .order_by(Phone.id)
     ):
         debtors[debtor_id].phones.append(_Phone(*phone))
-    return {row.id: QueueCase(*row[:6], debtors[row.debtor_id]) for row in rows}
+    return {
+        row.id: QueueCase(
+            *row[:6], debtors[row.debtor_id], row.validation_sent_at, row.first_communication_at
+        )
+        for row in rows
+    }
 
 
 class _Address(NamedTuple):

@@ -81,6 +81,7 @@ def test_the_published_names():
         "cease_confirmation",
         "remedy_notice",
         "verification",
+        "original_creditor",
         "attorney",
         "receipt",
     )

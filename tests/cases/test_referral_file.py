@@ -655,7 +655,7 @@ def test_normalise_header(given, expected):
 def test_known_columns_follow_the_spec_and_include_the_required():
     assert KNOWN_COLUMNS[0] == "account_number"
     assert set(REQUIRED_COLUMNS) <= set(KNOWN_COLUMNS)
-    assert len(KNOWN_COLUMNS) == 20
+    assert len(KNOWN_COLUMNS) == 22  # with the original creditor (SPEC §5)
 
 
 @pytest.mark.parametrize("spelling", ["Account Number", " ACCOUNT-NUMBER ", "account number"])

@@ -314,6 +314,9 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
         "in_legal": False,
         "validation_sent_at": None,
         "validation_period_ends_on": None,
+        "validation_mailed_on": None,
+        "notice_run_id": None,
+        "first_communication_at": None,
         "last_contact_at": None,
         "status_changed_at": at,
         "created_at": at,
@@ -332,6 +335,8 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
             "last_payment_date": dt.date(2025, 12, 1),
             "invoice_number": "INV-9",
             "service_description": "Roof <repair>",
+            "original_creditor_name": None,
+            "original_creditor_address": None,
         },
         common
         | {
@@ -346,6 +351,8 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
             "last_payment_date": None,
             "invoice_number": None,
             "service_description": None,
+            "original_creditor_name": None,
+            "original_creditor_address": None,
         },
     ]
 
