@@ -416,8 +416,8 @@ def _dispute_hold(c: _Contact) -> Violation | None:
         return None
     return Violation(
         "dispute_hold",
-        "The debtor disputed the debt (or asked for the original creditor) inside the "
-        "validation period: no collection activity until the answer has been sent.",
+        "The debtor disputed the debt inside the validation period (or asked for the original "
+        "creditor): no collection activity until the answer has been sent.",
     )
 
 

@@ -95,9 +95,14 @@ def debtor_facts(case: Case) -> DebtorFacts:
 
 
 def notice_due_by(case) -> dt.datetime | None:
-    """When the validation notice is due, for a case still without one whose first
-    communication is on record (SPEC §6.7); None otherwise."""
-    if case.validation_sent_at is not None or case.first_communication_at is None:
+    """When the validation notice is due, for a `new` case still without one whose first
+    communication is on record (SPEC §6.7); None otherwise. (A case leaves `new` when its
+    notice is sent; one held or ended before that is governed by the hold or the end.)"""
+    if (
+        case.status != "new"
+        or case.validation_sent_at is not None
+        or case.first_communication_at is None
+    ):
         return None
     return case.first_communication_at + NOTICE_DAYS
 

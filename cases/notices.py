@@ -219,7 +219,7 @@ def raise_notice_alerts(
     alert, once. Returns the references alerted, by kind."""
     from_clock = session.scalars(
         sa.select(Case).where(
-            Case.status.in_(("new", "active", "plan", "disputed")),
+            Case.status == "new",
             Case.validation_sent_at.is_(None),
             Case.first_communication_at.is_not(None),
             Case.first_communication_at < now - NOTICE_DAYS,
