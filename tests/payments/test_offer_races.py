@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-import pytest
 import sqlalchemy as sa
 
 from cases import audit
@@ -21,16 +20,7 @@ from cases.offers import (
     withdraw_offer,
 )
 from shell.extensions import db
-from tests.conftest import notice_mailed
 from tests.payments.test_concurrency import committed_case  # noqa: F401 (a fixture)
-
-
-@pytest.fixture
-def make_case(make_case):
-    """Cases whose validation notice was mailed long ago: offers here may run short (the
-    deadlines inside the validation period are tested in tests/cases/test_deadlines.py)."""
-    return lambda *args, **kwargs: notice_mailed(make_case(*args, **kwargs))
-
 
 ACTOR = audit.Actor(None, "race")
 DAY = dt.date(2026, 11, 20)
@@ -42,7 +32,7 @@ def approved_offer(Session, case_id) -> int:
             session,
             session.get(Case, case_id),
             amount_cents=85_000,
-            expires_on=DAY + dt.timedelta(days=20),
+            expires_on=DAY + dt.timedelta(days=45),  # after the validation period
             max_installments=1,
             today=DAY,
             role="collector",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
-import pytest
 import sqlalchemy as sa
 
 from cases import audit
@@ -16,16 +15,7 @@ from cases.documents import Document
 from cases.ledger import LedgerEntry
 from cases.offers import SettlementOffer, accept_offer, propose_offer
 from payments.posting import balance_cents, post_payment
-from tests.conftest import notice_mailed
 from tests.payments.test_concurrency import THREADS, committed_case  # noqa: F401 (a fixture)
-
-
-@pytest.fixture
-def make_case(make_case):
-    """Cases whose validation notice was mailed long ago: offers here may run short (the
-    deadlines inside the validation period are tested in tests/cases/test_deadlines.py)."""
-    return lambda *args, **kwargs: notice_mailed(make_case(*args, **kwargs))
-
 
 ACTOR = audit.Actor(None, "race")
 
@@ -38,7 +28,7 @@ def test_payments_at_once_settle_once(app, committed_case):  # noqa: F811
             session,
             case,
             amount_cents=85_000,
-            expires_on=dt.date(2026, 12, 20),
+            expires_on=dt.date(2027, 1, 5),  # after the validation period
             max_installments=8,
             today=dt.date(2026, 11, 20),
             role="collector",
