@@ -20,7 +20,7 @@ from correspondence.notice_run import send_notices, waiting_cases
 from shell.document_store import content_disposition, read
 from shell.extensions import db
 from shell.security import roles_required
-from shell.timezone import agency_today
+from shell.timezone import agency_today, agency_zone
 from shell.unit_of_work import attempt
 
 SUPERVISORS = ("admin", "supervisor")
@@ -81,7 +81,12 @@ def run_mailed(run_id: int):
     try:
         with attempt() as session:
             count = confirm_run_mailed(
-                session, run, mailed_on=form.mailed_on.data, today=agency_today(), actor=actor()
+                session,
+                run,
+                mailed_on=form.mailed_on.data,
+                today=agency_today(),
+                zone=agency_zone(),
+                actor=actor(),
             )
     except NoticeError as exc:
         flash(f"Not confirmed: {exc}.", "error")
@@ -102,7 +107,12 @@ def case_notice_mailed(reference: str):
     try:
         with attempt() as session:
             confirm_mailed(
-                session, [case], mailed_on=form.mailed_on.data, today=agency_today(), actor=actor()
+                session,
+                [case],
+                mailed_on=form.mailed_on.data,
+                today=agency_today(),
+                zone=agency_zone(),
+                actor=actor(),
             )
     except NoticeError as exc:
         flash(f"Not confirmed: {exc}.", "error")

@@ -4,6 +4,7 @@ marking it sent. Rendering to PDF is correspondence/pdf.py's job."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -161,16 +162,28 @@ MAILING_BUSINESS_DAYS = 2
 
 
 def confirm_mailed(
-    session: Session, cases: list[Case], *, mailed_on: dt.date, today: dt.date, actor: audit.Actor
+    session: Session,
+    cases: list[Case],
+    *,
+    mailed_on: dt.date,
+    today: dt.date,
+    zone: ZoneInfo,
+    actor: audit.Actor,
 ) -> int:
-    """The mail house (or a supervisor) confirms the notices were mailed on `mailed_on`: each
-    case's validation period is counted from that day. Returns how many were confirmed."""
+    """The mail house (or a supervisor) confirms the notices were mailed on `mailed_on` (a day
+    in the agency's time zone, `zone`): each case's validation period is counted from that day.
+    Returns how many were confirmed."""
     if mailed_on > today:
         raise NoticeError("a notice cannot be confirmed as mailed on a day still to come")
     for case in cases:
         if case.validation_sent_at is None:
             raise NoticeError(f"{case.reference}: no validation notice has been sent")
-        handed_over = case.validation_sent_at.date()
+        if case.validation_mailed_on is not None:
+            raise NoticeError(
+                f"{case.reference}: its notice was already confirmed as mailed on "
+                f"{case.validation_mailed_on:%Y-%m-%d}"
+            )
+        handed_over = case.validation_sent_at.astimezone(zone).date()
         if mailed_on < handed_over:
             raise NoticeError(
                 f"{case.reference}: its notice was handed over on {handed_over:%Y-%m-%d}; it "
@@ -193,13 +206,19 @@ def confirm_mailed(
 
 
 def confirm_run_mailed(
-    session: Session, run: NoticeRun, *, mailed_on: dt.date, today: dt.date, actor: audit.Actor
+    session: Session,
+    run: NoticeRun,
+    *,
+    mailed_on: dt.date,
+    today: dt.date,
+    zone: ZoneInfo,
+    actor: audit.Actor,
 ) -> int:
     """The mail house's acknowledgement of a whole print run."""
     if run.mailed_on is not None:
         raise NoticeError(f"this print run was already confirmed as mailed on {run.mailed_on}")
     cases = list(session.scalars(sa.select(Case).where(Case.notice_run_id == run.id)))
-    count = confirm_mailed(session, cases, mailed_on=mailed_on, today=today, actor=actor)
+    count = confirm_mailed(session, cases, mailed_on=mailed_on, today=today, zone=zone, actor=actor)
     run.mailed_on = mailed_on
     run.confirmed_at = utcnow()
     run.confirmed_by_id = actor.user_id
@@ -212,7 +231,7 @@ def mailing_due_by(sent_on: dt.date) -> dt.date:
 
 
 def raise_notice_alerts(
-    session: Session, *, now: dt.datetime, today: dt.date, zone
+    session: Session, *, now: dt.datetime, today: dt.date, zone: ZoneInfo
 ) -> dict[str, list[str]]:
     """The daily checks: a case whose notice is overdue (5 days after its first communication
     and still none) and a notice not confirmed as mailed within 2 business days each raise an

@@ -148,7 +148,7 @@ def test_notices_send_writes_one_print_file_in_mailing_order_and_is_idempotent(
 def test_the_mailing_date_sets_the_period_and_an_unconfirmed_run_raises_an_alert(
     make_client, make_case, db_session, cli, login, make_user, client
 ):
-    from cases.notices import confirm_run_mailed
+    from cases.notices import NoticeError, confirm_mailed, confirm_run_mailed
 
     late = make_case(make_client())
     run(cli, "--as-of", "2026-11-23")  # Monday; Thanksgiving is Thursday 11-26
@@ -167,6 +167,7 @@ def test_the_mailing_date_sets_the_period_and_an_unconfirmed_run_raises_an_alert
             notice_run,
             mailed_on=dt.date(2026, 11, 24),
             today=dt.date(2026, 11, 27),
+            zone=NEW_YORK,
             actor=ACTOR,
         )
     db_session.flush()
@@ -175,6 +176,16 @@ def test_the_mailing_date_sets_the_period_and_an_unconfirmed_run_raises_an_alert
     # Mailed Tue 11-24: received Wed 12-02 (Thanksgiving skipped), period ends 01-01.
     assert late.validation_period_ends_on == validation_period_end(dt.date(2026, 11, 24))
     assert late.validation_period_ends_on == dt.date(2027, 1, 1)
+    # Once confirmed, it stays: a second confirmation is refused.
+    with pytest.raises(NoticeError, match="already confirmed as mailed on 2026-11-24"):
+        confirm_mailed(
+            db_session,
+            [late],
+            mailed_on=dt.date(2026, 11, 25),
+            today=dt.date(2026, 11, 27),
+            zone=NEW_YORK,
+            actor=ACTOR,
+        )
 
 
 def test_a_supervisor_sends_the_notices_and_confirms_the_mailing_from_the_notices_page(
