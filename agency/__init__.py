@@ -17,6 +17,7 @@ from agency import (  # noqa: F401
     caseload,
     casework,
     money_desk,
+    notice_pages,
     report_pages,
     settlements,
     statement_pages,

@@ -57,11 +57,25 @@ class PlanForm(FlaskForm):
 
 
 class DisputeForm(FlaskForm):
+    kind = SelectField(
+        "The debtor asks for",
+        choices=[
+            SelectChoice("dispute", "A dispute of the debt"),
+            SelectChoice(
+                "original_creditor", "The original creditor's name and address (1006.38(c))"
+            ),
+        ],
+        default="dispute",
+    )
     document = FileField("Documents the debtor sent (PDF, PNG or JPEG, up to 10 MB)")
     reason = TextAreaField(
-        "What the debtor disputes", validators=[DataRequired(), Length(max=5000)]
+        "What the debtor disputes (optional for the original creditor)",
+        validators=[Optional(), Length(max=5000)],
     )
     channel = SelectField("Received by", choices=["call", "letter", "email", "portal"])
+    received_at = DateTimeLocalField(
+        "Arrived (agency time; leave empty for now)", validators=[Optional()]
+    )
 
 
 class AttorneyForm(FlaskForm):

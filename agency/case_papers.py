@@ -3,6 +3,8 @@ validation notice, and the documents kept with a case."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import abort, flash, redirect, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -10,16 +12,16 @@ from flask_wtf import FlaskForm
 from agency.casework import act, staff_case
 from agency.staff import actor, bp
 from cases.case import Case, TransitionError
-from cases.contact_log import gate, record_contact
-from cases.disputes import record_dispute, send_verification
+from cases.contact_log import ContactRefused, gate, record_contact
+from cases.disputes import DisputeError, record_dispute, send_original_creditor, send_verification
 from cases.documents import Document
 from cases.model import utcnow
-from cases.notices import NoticeError, letter_data, letter_purpose, mark_validation_sent
+from cases.notices import NoticeError, letter_data, letter_purpose
+from correspondence.notice_run import send_notice
 from correspondence.pdf import agency_letterhead, render_pdf
-from correspondence.validation_notice import notice_languages, render_validation_notice
 from shell.document_store import check_upload, inline_response, store
 from shell.extensions import db
-from shell.timezone import agency_today
+from shell.timezone import agency_today, agency_zone
 from shell.unit_of_work import attempt
 
 
@@ -33,16 +35,47 @@ def dispute(reference: str):
             case,
             reason=form.reason.data,
             channel=form.channel.data,
-            received_at=utcnow(),
+            received_at=_arrived(form.received_at.data),
             actor=actor(),
-            on_local=agency_today(),
+            kind=form.kind.data,
         )
         _store_upload(form.document.data, case, "dispute_upload")
+        what = "Dispute" if d.kind == "dispute" else "Request for the original creditor"
         if d.within_validation_period:
-            return "Dispute recorded. The case is on hold until verification is sent."
-        return "Dispute recorded (outside the validation period: flagged, not held)."
+            answer = "verification" if d.kind == "dispute" else "the original creditor's name"
+            return f"{what} recorded. The case is on hold until {answer} is sent."
+        return f"{what} recorded (outside the validation period: flagged, not held)."
 
     return act(case, "dispute_form", do)
+
+
+def _arrived(value: dt.datetime | None) -> dt.datetime:
+    """A datetime-local input is in the agency's zone; empty means now."""
+    if value is None:
+        return utcnow()
+    arrived = value.replace(tzinfo=agency_zone()).astimezone(dt.UTC)
+    if arrived > utcnow():
+        raise DisputeError("a request cannot have arrived in the future")
+    return arrived
+
+
+@bp.post("/cases/<reference>/original-creditor")
+def original_creditor(reference: str):
+    """Send the original creditor's name and address (1006.38(c)): the request's hold ends."""
+    case = staff_case(reference)
+
+    def do(form):
+        if not (case.original_creditor_name or "").strip():
+            raise DisputeError(
+                "the referral gave no original creditor's name: ask the client for it first"
+            )
+        letter = _send_letter(case, "original_creditor")
+        send_original_creditor(
+            db.session, case, document_id=letter.id, actor=actor(), on_local=agency_today()
+        )
+        return "The original creditor's name and address were sent; collection may resume."
+
+    return act(case, "plain_form", do)
 
 
 def _store_upload(upload, case: Case, kind: str) -> Document | None:
@@ -134,7 +167,7 @@ def validation_notice(reference: str):
     try:
         with attempt():
             send_validation_notice(case, actor=actor())
-    except (NoticeError, TransitionError) as exc:
+    except (NoticeError, TransitionError, ContactRefused) as exc:
         flash(str(exc), "error")
         return redirect(url_for("staff.case", reference=case.reference))
     flash("Validation notice generated and sent; the case is active.", "success")
@@ -142,25 +175,11 @@ def validation_notice(reference: str):
 
 
 def send_validation_notice(case: Case, *, actor) -> Document:
-    """Generate the notice (in English, and Spanish too for a Spanish-speaking debtor, in one
-    PDF: one mailing), keep it, mark it sent."""
-    sent_at = utcnow()
-    sent_on = agency_today()
-    pdf = render_validation_notice(db.session, case, sent_on=sent_on, agency=agency_letterhead())
-    languages = "-".join(notice_languages(case))
-    document = store(
-        pdf,
-        filename=f"validation-notice-{case.reference}-{languages}.pdf",
-        content_type="application/pdf",
-        kind="validation_notice",
-        case_id=case.id,
-        debtor_id=case.debtor_id,
-        uploaded_by_id=actor.user_id,
-    )
-    mark_validation_sent(
-        db.session, case, sent_at=sent_at, sent_on=sent_on, document_id=document.id, actor=actor
-    )
-    return document
+    """Generate the notice in the debtor's language, keep it, mark it sent (printed here: its
+    mailing is confirmed on the case screen)."""
+    return send_notice(
+        db.session, case, actor=actor, sent_at=utcnow(), sent_on=agency_today()
+    ).document
 
 
 @bp.get("/documents/<int:document_id>")

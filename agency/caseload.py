@@ -112,7 +112,7 @@ def alerts():
     rows = db.session.execute(
         sa.select(ComplianceAlert, Case.reference, Contact)
         .join(Case, Case.id == ComplianceAlert.case_id)
-        .join(Contact, Contact.id == ComplianceAlert.contact_id)
+        .outerjoin(Contact, Contact.id == ComplianceAlert.contact_id)
         .where(ComplianceAlert.resolved_at.is_(None))
         .order_by(ComplianceAlert.created_at.desc())
         .limit(200)

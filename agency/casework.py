@@ -37,7 +37,7 @@ from agency.staff import actor, bp
 from cases import limitations
 from cases.audit import AuditEvent
 from cases.case import Case, change_status
-from cases.compliance import window
+from cases.compliance import NOTICE_DAYS, window
 from cases.contact_log import ContactRefused, debtor_facts, history
 from cases.contacts import CaseNote, Contact
 from cases.disputes import open_disputes
@@ -219,6 +219,7 @@ def _render_case(case: Case, forms: dict, status: int = 200):
             .order_by(SettlementOffer.id.desc())
         ).all(),
         today=agency_today(),
+        notice_days=NOTICE_DAYS,
         outbox=db.session.scalars(
             sa.select(OutboundMessage)
             .where(OutboundMessage.case_id == case.id)

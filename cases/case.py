@@ -85,6 +85,19 @@ class Case(Timestamped, Base):
     in_legal: Mapped[bool] = mapped_column(default=False)
     validation_sent_at: Mapped[dt.datetime | None]
     validation_period_ends_on: Mapped[dt.date | None]
+    # The day the mail house (or a supervisor) confirmed the notice was mailed: the period's
+    # dates run from it. Until then `validation_period_ends_on` counts from the hand-over.
+    validation_mailed_on: Mapped[dt.date | None]
+    # The print run that carried the notice to the mail house (cases.notices.NoticeRun).
+    notice_run_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("notice_runs.id", use_alter=True), index=True
+    )
+    # The first communication other than the notice, while no notice has gone out: the notice
+    # is due within 5 days of it (12 CFR 1006.34(a)(1), SPEC §6.7).
+    first_communication_at: Mapped[dt.datetime | None]
+    # From the referral, for a request under 1006.38(c) (SPEC §6.12).
+    original_creditor_name: Mapped[str | None] = mapped_column(sa.String(200))
+    original_creditor_address: Mapped[str | None] = mapped_column(sa.String(500))
     last_contact_at: Mapped[dt.datetime | None]
     status_changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Changes with everything the debtor portal shows about the case (cases/stamps.py).

@@ -35,6 +35,7 @@ RULES = (
     "opt_out",
     "commercial_daily_call",
     "wrong_number",
+    "validation_notice_overdue",
 )
 
 # Purposes a message can have, for the exceptions the law allows:
@@ -44,6 +45,8 @@ PURPOSES = (
     "cease_confirmation",
     "remedy_notice",
     "verification",
+    # The original creditor's name and address, answering a request under 1006.38(c).
+    "original_creditor",
     "attorney",
     # A receipt for a payment the debtor just made: an answer, at once, to the debtor's own act.
     "receipt",
@@ -69,7 +72,12 @@ COMMERCIAL_DAILY_CALLS = 1
 
 # Rules that waiting does not cure: only a change in the facts (a withdrawn opt-out, a sent
 # verification, ...) lifts them, so no next allowed time is offered.
-NEVER_BY_WAITING = frozenset({"cease", "attorney", "dispute_hold", "opt_out", "wrong_number"})
+NEVER_BY_WAITING = frozenset(
+    {"cease", "attorney", "dispute_hold", "opt_out", "wrong_number", "validation_notice_overdue"}
+)
+# 12 CFR 1006.34(a)(1)(i)(B): the validation notice goes out within five days after the
+# initial communication (SPEC §6.7).
+NOTICE_DAYS = timedelta(days=5)
 HORIZON = timedelta(days=31)
 
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -151,6 +159,9 @@ class DebtorFacts:
     # Numbers on file that are not the debtor's own (work, other): Massachusetts allows two
     # calls or texts to them in 30 days (209 CMR 18.14(1)(d)).
     other_numbers: frozenset[str] = frozenset()
+    # No validation notice yet and a first communication on record: after this instant only
+    # the notice may go out (first communication + 5 days).
+    notice_due_by: datetime | None = None
 
     def __post_init__(self) -> None:
         _require(self.kind, KINDS, "kind")
@@ -162,6 +173,7 @@ class DebtorFacts:
         for when, what in (
             (self.cease_requested_at, "cease_requested_at"),
             (self.attorney_since, "attorney_since"),
+            (self.notice_due_by, "notice_due_by"),
         ):
             if when is not None:
                 _require_aware(when, what)
@@ -443,20 +455,39 @@ def _attorney(c: _Contact) -> Violation | None:
     )
 
 
-# The verification ends the hold and the validation notice starts the period; a notice that
-# collection stops is not collection activity either.
-_DURING_HOLD = ("verification", "validation_notice", "cease_confirmation", "receipt")
+# The verification (or the original creditor's name) ends the hold and the validation notice
+# starts the period; a notice that collection stops is not collection activity either.
+_DURING_HOLD = (
+    "verification",
+    "original_creditor",
+    "validation_notice",
+    "cease_confirmation",
+    "receipt",
+)
 
 
 def _dispute_hold(c: _Contact) -> Violation | None:
-    # 15 U.S.C. 1692g(b), 12 CFR 1006.38(d)(2): a dispute inside the validation period stops
-    # collection until the verification is sent.
+    # 15 U.S.C. 1692g(b), 12 CFR 1006.38(c) and (d)(2): a dispute, or a request for the
+    # original creditor, inside the validation period stops collection until it is answered.
     if not c.facts.dispute_hold or c.purpose in _DURING_HOLD:
         return None
     return Violation(
         "dispute_hold",
-        "The debtor disputed the debt inside the validation period: no collection activity "
-        "until the verification has been sent.",
+        "The debtor disputed the debt inside the validation period (or asked for the original "
+        "creditor): no collection activity until the answer has been sent.",
+    )
+
+
+def _validation_notice_overdue(c: _Contact) -> Violation | None:
+    # 12 CFR 1006.34(a)(1): the notice was due within 5 days of the first communication and
+    # has not gone out; until it does, it is the only thing that may.
+    due = c.facts.notice_due_by
+    if due is None or c.at <= due or c.purpose == "validation_notice":
+        return None
+    return Violation(
+        "validation_notice_overdue",
+        f"The validation notice was due by {c.shown(due)} (5 days after the first "
+        f"communication) and has not been sent: send it before anything else.",
     )
 
 
@@ -505,6 +536,7 @@ CONSUMER_RULES: tuple[Rule, ...] = (
     _dispute_hold,
     _opt_out,
     _wrong_number,
+    _validation_notice_overdue,
 )
 # Business debts are outside the FDCPA; the agency keeps the time window, honours opt-outs and
 # dispute holds, and limits calls to one a day.

@@ -19,7 +19,16 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cases import audit
 from cases.case import Case
-from cases.compliance import DebtorFacts, PastContact, TimeRange, Violation, Window, check, window
+from cases.compliance import (
+    NOTICE_DAYS,
+    DebtorFacts,
+    PastContact,
+    TimeRange,
+    Violation,
+    Window,
+    check,
+    window,
+)
 from cases.contacts import CALL_OUTCOMES, CHANNELS, DIRECTIONS, ComplianceAlert, Contact
 from cases.debtors import PERSONAL_PHONE_TYPES, mark_wrong_number
 from cases.model import Base, Timestamped, utcnow
@@ -81,10 +90,34 @@ def _time(text: str) -> dt.time:
 
 
 def debtor_facts(case: Case) -> DebtorFacts:
-    return facts_of(case.debtor, disputed=case.status == "disputed")
+    return facts_of(
+        case.debtor, disputed=case.status == "disputed", notice_due_by=notice_due_by(case)
+    )
 
 
-def facts_of(debtor, *, disputed: bool) -> DebtorFacts:
+def notice_due_by(case) -> dt.datetime | None:
+    """When the validation notice is due, for a `new` case still without one whose first
+    communication is on record (SPEC §6.7); None otherwise. (A case leaves `new` when its
+    notice is sent; one held or ended before that is governed by the hold or the end.)"""
+    if (
+        case.status != "new"
+        or case.validation_sent_at is not None
+        or case.first_communication_at is None
+    ):
+        return None
+    return case.first_communication_at + NOTICE_DAYS
+
+
+# A call that reached no one, or a limited-content voicemail (12 CFR 1006.2(j)), conveys
+# nothing about the debt: it is not a communication and starts no clock.
+NOT_COMMUNICATIONS = ("no_answer", "busy", "wrong_number", "voicemail")
+
+
+def is_communication(channel: str, outcome: str | None) -> bool:
+    return not (channel == "call" and outcome in NOT_COMMUNICATIONS)
+
+
+def facts_of(debtor, *, disputed: bool, notice_due_by: dt.datetime | None = None) -> DebtorFacts:
     """The facts the rules need about a debtor: a Debtor, or plain rows with the same
     attributes (the queue reads many debtors' contact points as columns, not ORM objects)."""
     address = debtor.addresses[0] if debtor.addresses else None
@@ -113,6 +146,7 @@ def facts_of(debtor, *, disputed: bool) -> DebtorFacts:
         opted_out=frozenset(opted_out),
         wrong_numbers=frozenset(p.number for p in debtor.phones if p.wrong_number_at),
         other_numbers=frozenset(p.number for p in phones if p.type not in PERSONAL_PHONE_TYPES),
+        notice_due_by=notice_due_by,
     )
 
 
@@ -293,6 +327,13 @@ def record_contact(
         mark_wrong_number(
             session, case.debtor, target, at=occurred_at, actor=actor, case_id=case.id
         )
+    if (
+        case.validation_sent_at is None
+        and purpose != "validation_notice"
+        and is_communication(channel, outcome)
+        and (case.first_communication_at is None or occurred_at < case.first_communication_at)
+    ):
+        case.first_communication_at = occurred_at  # the 5 days to send the notice start
     if violations:
         session.add(
             ComplianceAlert(case_id=case.id, contact_id=contact.id, rules=contact.violations)

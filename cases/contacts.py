@@ -52,17 +52,37 @@ class CaseNote(Timestamped, Base):
 
 
 class ComplianceAlert(Timestamped, Base):
-    """A contact that broke a rule, recorded after the fact, for a supervisor to review."""
+    """A contact that broke a rule, recorded after the fact, for a supervisor to review; or,
+    with no contact, something a daily check found (`kind`: a validation notice overdue or not
+    confirmed as mailed), raised once per case and kind."""
 
     __tablename__ = "compliance_alerts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
-    contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id"), unique=True)
+    contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.id"), unique=True)
+    kind: Mapped[str | None] = mapped_column(sa.String(30))
     rules: Mapped[list[dict]] = mapped_column(default=list)
     resolved_at: Mapped[dt.datetime | None]
     resolved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     resolution: Mapped[str | None] = mapped_column(sa.Text)
+
+    __table_args__ = (sa.UniqueConstraint("case_id", "kind", name="uq_compliance_alerts_kind"),)
+
+
+def raise_alert(session: Session, case_id: int, kind: str, rule: str, message: str) -> bool:
+    """Raise a case's alert of this kind unless it was already raised; True when raised."""
+    if session.scalar(
+        sa.select(ComplianceAlert.id).where(
+            ComplianceAlert.case_id == case_id, ComplianceAlert.kind == kind
+        )
+    ):
+        return False
+    session.add(
+        ComplianceAlert(case_id=case_id, kind=kind, rules=[{"rule": rule, "message": message}])
+    )
+    session.flush()
+    return True
 
 
 def add_note(session: Session, case, body: str, *, actor: audit.Actor) -> CaseNote:

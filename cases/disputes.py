@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -11,8 +12,12 @@ from cases import audit
 from cases.case import change_status
 from cases.model import Base, Timestamped, utcnow
 from cases.plans import pause_for_hold, resume_after_hold
+from cases.timezones import candidate_zones
 
-DISPUTE_STATUSES = ("open", "verified", "withdrawn")
+DISPUTE_STATUSES = ("open", "verified", "answered", "withdrawn")
+# A dispute of the debt (1006.38(d)), or a request for the original creditor's name and
+# address (1006.38(c)): inside the validation period, each holds collection until answered.
+KINDS = ("dispute", "original_creditor")
 
 
 class Dispute(Timestamped, Base):
@@ -23,6 +28,7 @@ class Dispute(Timestamped, Base):
     received_at: Mapped[dt.datetime]
     channel: Mapped[str] = mapped_column(sa.String(10))  # portal, call, letter, email
     reason: Mapped[str] = mapped_column(sa.Text)
+    kind: Mapped[str] = mapped_column(sa.String(20), default="dispute", server_default="dispute")
     # Inside the validation period a dispute holds the case (SPEC §3); outside it only flags.
     within_validation_period: Mapped[bool]
     status: Mapped[str] = mapped_column(sa.String(10), default="open")
@@ -35,9 +41,20 @@ class DisputeError(ValueError):
     """A dispute could not be recorded or resolved; the message says why."""
 
 
-def within_validation_period(case, on: dt.date) -> bool:
-    """Before the notice is sent, or up to the end of its validation period (inclusive)."""
-    return case.validation_period_ends_on is None or on <= case.validation_period_ends_on
+def within_validation_period(case, received_at: dt.datetime) -> bool:
+    """Before the notice is sent, or by the end of the period's last day in the debtor's local
+    time, in any candidate zone (SPEC §6.7): the most generous one decides."""
+    ends = case.validation_period_ends_on
+    if ends is None:
+        return True
+    debtor = case.debtor
+    zones = candidate_zones(
+        [a.postal_code for a in debtor.addresses], [p.number for p in debtor.phones]
+    )
+    return any(received_at.astimezone(ZoneInfo(zone)).date() <= ends for zone in zones)
+
+
+ORIGINAL_CREDITOR_REASON = "Asked for the name and address of the original creditor."
 
 
 def record_dispute(
@@ -48,23 +65,29 @@ def record_dispute(
     channel: str,
     received_at: dt.datetime,
     actor: audit.Actor,
-    on_local: dt.date | None = None,
+    kind: str = "dispute",
 ) -> Dispute:
-    """Record a dispute. Inside the validation period it holds the case (SPEC §3): no
-    collection until verification is sent, and its payment plan is paused (cases.plans: a
-    hold never breaks a plan). Outside it, the case is flagged, not held."""
-    reason = (reason or "").strip()
+    """Record a dispute, or a request for the original creditor (`kind`). Inside the validation
+    period, judged on the debtor's local date, it holds the case (SPEC §3, §6.12): no
+    collection until it is answered, and its payment plan is paused (cases.plans: a hold never
+    breaks a plan). Outside it, the case is flagged, not held."""
+    if kind not in KINDS:
+        raise DisputeError(f"a request is one of: {', '.join(KINDS)}")
+    reason = (reason or "").strip() or (ORIGINAL_CREDITOR_REASON if kind != "dispute" else "")
     if not reason:
         raise DisputeError("say what the debtor disputes")
     if len(reason) > 5000:
         raise DisputeError("the reason is longer than 5000 characters")
     if channel not in ("portal", "call", "letter", "email"):
         raise DisputeError("a dispute arrives by portal, call, letter or email")
+    if received_at.tzinfo is None:
+        raise DisputeError("the time the request arrived needs a time zone")
     if not case.is_open:
         raise DisputeError(f"this case is {case.status}; a dispute cannot hold it")
-    inside = within_validation_period(case, on_local or received_at.date())
+    inside = within_validation_period(case, received_at)
     dispute = Dispute(
         case_id=case.id,
+        kind=kind,
         received_at=received_at,
         channel=channel,
         reason=reason,
@@ -78,7 +101,7 @@ def record_dispute(
         actor,
         "dispute",
         dispute.id,
-        "dispute.received",
+        "dispute.received" if kind == "dispute" else "original_creditor.requested",
         case_id=case.id,
         within_validation_period=inside,
         channel=channel,
@@ -89,21 +112,23 @@ def record_dispute(
             case,
             "disputed",
             actor=actor,
-            reason="dispute received inside the validation period",
+            reason=(
+                "dispute received inside the validation period"
+                if kind == "dispute"
+                else "original creditor requested inside the validation period"
+            ),
         )
     if inside:
         pause_for_hold(session, case, actor=actor)
     return dispute
 
 
-def open_disputes(session: Session, case_id: int) -> list[Dispute]:
-    return list(
-        session.scalars(
-            sa.select(Dispute)
-            .where(Dispute.case_id == case_id, Dispute.status == "open")
-            .order_by(Dispute.received_at)
-        )
-    )
+def open_disputes(session: Session, case_id: int, kind: str | None = None) -> list[Dispute]:
+    """The case's open disputes and original-creditor requests (or those of one kind)."""
+    query = sa.select(Dispute).where(Dispute.case_id == case_id, Dispute.status == "open")
+    if kind is not None:
+        query = query.where(Dispute.kind == kind)
+    return list(session.scalars(query.order_by(Dispute.received_at)))
 
 
 def send_verification(
@@ -115,27 +140,55 @@ def send_verification(
     note: str = "",
     on_local: dt.date | None = None,
 ) -> None:
-    """Verification sent: open disputes are answered and a held case resumes collection. Its
-    paused payment plan resumes: at once if nothing fell due meanwhile, else on moved dates
-    the debtor confirms (cases.plans.resume_after_hold). `on_local` is the day the hold ends
-    in the agency's calendar (default: today in UTC)."""
-    disputes = open_disputes(session, case.id)
-    if not disputes:
-        raise DisputeError("this case has no open dispute")
+    """Verification sent: open disputes are answered and a held case resumes collection
+    (unless an original-creditor request still holds it). Its paused payment plan resumes: at
+    once if nothing fell due meanwhile, else on moved dates the debtor confirms
+    (cases.plans.resume_after_hold). `on_local` is the day the hold ends in the agency's
+    calendar (default: today in UTC)."""
+    _answer(session, case, "dispute", document_id, actor, note, on_local)
+
+
+def send_original_creditor(
+    session: Session,
+    case,
+    *,
+    document_id: int | None,
+    actor: audit.Actor,
+    on_local: dt.date | None = None,
+) -> None:
+    """The original creditor's name and address were sent (1006.38(c)): the requests are
+    answered, and the hold lifts unless a dispute still holds the case."""
+    if not (case.original_creditor_name or "").strip():
+        raise DisputeError(
+            "the referral gave no original creditor's name: ask the client for it first"
+        )
+    _answer(session, case, "original_creditor", document_id, actor, "", on_local)
+
+
+def _answer(session, case, kind, document_id, actor, note, on_local) -> None:
+    requests = open_disputes(session, case.id, kind)
+    if not requests:
+        raise DisputeError(
+            "this case has no open dispute"
+            if kind == "dispute"
+            else "this case has no open request for the original creditor"
+        )
     now = utcnow()
-    for dispute in disputes:
-        dispute.status = "verified"
-        dispute.resolved_at = now
-        dispute.verification_document_id = document_id
+    for request in requests:
+        request.status = "verified" if kind == "dispute" else "answered"
+        request.resolved_at = now
+        request.verification_document_id = document_id
         audit.record(
             session,
             actor,
             "dispute",
-            dispute.id,
-            "dispute.verified",
+            request.id,
+            "dispute.verified" if kind == "dispute" else "original_creditor.answered",
             case_id=case.id,
             reason=note or None,
         )
-    if case.status == "disputed":
-        change_status(session, case, "active", actor=actor, reason="verification sent")
+    still_held = any(d.within_validation_period for d in open_disputes(session, case.id))
+    if case.status == "disputed" and not still_held:
+        reason = "verification sent" if kind == "dispute" else "original creditor sent"
+        change_status(session, case, "active", actor=actor, reason=reason)
         resume_after_hold(session, case, today=on_local or now.date(), actor=actor)

@@ -17,6 +17,7 @@ from cases.case import WORKED_STATUSES, Case
 from cases.clients import Client
 from cases.ledger import LedgerEntry, amount_text, balance_cents, cents_sum
 from cases.model import Base, Timestamped, utcnow
+from cases.validation import earliest_payment_deadline
 
 OFFER_STATUSES = ("proposed", "approved", "accepted", "paid", "expired", "withdrawn")
 # Offers still in play: waiting for a supervisor, for the debtor, or for the money.
@@ -103,6 +104,17 @@ def amount_for(
     return amount_cents
 
 
+def check_deadline(case: Case, deadline: dt.date, today: dt.date) -> None:
+    """Refuse a payment deadline that falls before the validation period ends (SPEC §6.7)."""
+    earliest = earliest_payment_deadline(case, today)
+    if earliest is not None and deadline < earliest:
+        raise OfferError(
+            f"the debtor's validation period runs until {earliest:%Y-%m-%d}: a payment "
+            f"deadline of {deadline:%Y-%m-%d} would overshadow the right to dispute "
+            f"(12 CFR 1006.38(b)); let the offer run until {earliest:%Y-%m-%d} or later"
+        )
+
+
 def propose_offer(
     session: Session,
     case: Case,
@@ -137,6 +149,7 @@ def propose_offer(
         raise OfferError("the offer must expire after today")
     if expires_on > today + dt.timedelta(days=MAX_EXPIRY_DAYS):
         raise OfferError(f"an offer can be open for at most {MAX_EXPIRY_DAYS} days")
+    check_deadline(case, expires_on, today)
     client = session.get(Client, case.client_id)
     if not isinstance(max_installments, int) or not 1 <= max_installments <= client.max_plan_months:
         raise OfferError(
@@ -236,6 +249,7 @@ def approve_offer(
         raise OfferError(f"this offer is {offer.status}, not waiting for approval")
     if offer.expires_on < today:
         raise OfferError("this offer has expired; propose a new one")
+    check_deadline(session.get(Case, offer.case_id), offer.expires_on, today)
     offer.approved_by_id = actor.user_id
     offer.approved_at = utcnow()
     _set_status(session, offer, "approved", actor=actor, reason="approved by a supervisor")
@@ -453,7 +467,7 @@ def take_band_offer(
         case_id=case.id,
         amount_cents=amount,
         balance_cents=balance,
-        expires_on=band_expiry(band, today),
+        expires_on=band_expiry(band, today, case),
         max_installments=1,
         status="approved",
         approved_at=utcnow(),
@@ -477,8 +491,12 @@ def take_band_offer(
     return accept_offer(session, offer, actor=actor, today=today, wording=wording)
 
 
-def band_expiry(band: OfferBand, today: dt.date) -> dt.date:
-    return today + dt.timedelta(days=band.valid_days)
+def band_expiry(band: OfferBand, today: dt.date, case: Case) -> dt.date:
+    """The day a self-service discount must be paid by: the band's days from today, but never
+    before the validation period ends (SPEC §6.7)."""
+    expiry = today + dt.timedelta(days=band.valid_days)
+    earliest = earliest_payment_deadline(case, today)
+    return max(expiry, earliest) if earliest is not None else expiry
 
 
 def paid_toward(session: Session, offer: SettlementOffer) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from cases.case import WORKED_STATUSES, Case
 from cases.clients import Client
 from cases.compliance import DebtorFacts, PastContact, Window, check, window
-from cases.contact_log import RULES_LOOK_BACK, facts_of, histories
+from cases.contact_log import RULES_LOOK_BACK, facts_of, histories, notice_due_by
 from cases.debtors import Address, Debtor, Phone, display_name
 from cases.ledger import balances
 from cases.plans import PaymentPlan, PromiseToPay
@@ -66,6 +66,9 @@ class QueueCase:
     days_past_due_at_referral: int
     client_code: str
     debtor: QueueDebtor
+    # For the 5 days to send the validation notice (cases.contact_log.notice_due_by).
+    validation_sent_at: dt.datetime | None = None
+    first_communication_at: dt.datetime | None = None
 
 
 @dataclass
@@ -150,12 +153,14 @@ def _candidates(session: Session, case_ids: list[int]) -> dict[int, QueueCase]:
             Debtor.inconvenient_times,
             Debtor.cease_requested_at,
             Debtor.attorney_since,
+            Case.validation_sent_at,
+            Case.first_communication_at,
         )
         .join(Debtor, Debtor.id == Case.debtor_id)
         .join(Client, Client.id == Case.client_id)
         .where(Case.id.in_(case_ids))
     ).all()
-    debtors = {row.debtor_id: QueueDebtor(*row[7:]) for row in rows}
+    debtors = {row.debtor_id: QueueDebtor(*row[7:15]) for row in rows}
     for debtor_id, *address in session.execute(
         sa.select(Address.debtor_id, Address.postal_code, Address.state)
         .where(Address.debtor_id.in_(debtors))
@@ -175,7 +180,12 @@ def _candidates(session: Session, case_ids: list[int]) -> dict[int, QueueCase]:
         .order_by(Phone.id)
     ):
         debtors[debtor_id].phones.append(_Phone(*phone))
-    return {row.id: QueueCase(*row[:6], debtors[row.debtor_id]) for row in rows}
+    return {
+        row.id: QueueCase(
+            *row[:6], debtors[row.debtor_id], row.validation_sent_at, row.first_communication_at
+        )
+        for row in rows
+    }
 
 
 class _Address(NamedTuple):
@@ -241,7 +251,9 @@ def _rows(session: Session, ranked_ids: list, now: dt.datetime) -> list[QueueRow
     rows = []
     for case_id, bucket in ranked_ids:
         case = cases[case_id]
-        facts = facts_of(case.debtor, disputed=case.status == "disputed")
+        facts = facts_of(
+            case.debtor, disputed=case.status == "disputed", notice_due_by=notice_due_by(case)
+        )
         history = past.get(case_id, [])
         callable_now = not check(facts, history, "call", now)
         rows.append(QueueRow(case, money[case_id], bucket, callable_now, facts, history))

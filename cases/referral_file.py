@@ -68,6 +68,8 @@ KNOWN_COLUMNS = (
     "invoice_number",
     "service_description",
     "debt_kind",
+    "original_creditor_name",
+    "original_creditor_address",
 )
 
 DEBTOR_TYPES = ("consumer", "commercial")
@@ -144,6 +146,9 @@ class ReferralRow:
     fees_since_itemization_cents: int = 0
     payments_since_itemization_cents: int = 0
     credits_since_itemization_cents: int = 0
+    # For a request under 12 CFR 1006.38(c) (SPEC §6.12).
+    original_creditor_name: str | None = None
+    original_creditor_address: str | None = None
 
     @property
     def total_cents(self) -> int:
@@ -588,6 +593,8 @@ def _read_row(
         fees_since_itemization_cents=since["fees_since_itemization"],
         payments_since_itemization_cents=since["payments_since_itemization"],
         credits_since_itemization_cents=since["credits_since_itemization"],
+        original_creditor_name=_text(cells, "original_creditor_name", 200),
+        original_creditor_address=_text(cells, "original_creditor_address", 500),
     )
 
 
@@ -599,6 +606,13 @@ def _debt_kind(cells: _Cells) -> str | None:
     if kind not in DEBT_KINDS:
         raise _Rejected("debt_kind", f"debt_kind '{raw}' is not one of: {', '.join(DEBT_KINDS)}")
     return kind
+
+
+def _text(cells: _Cells, column: str, limit: int) -> str | None:
+    value = cells.get(column)
+    if len(value) > limit:
+        raise _Rejected(column, f"{column} is longer than {limit} characters")
+    return value or None
 
 
 def _debtor_type(cells: _Cells) -> str:

@@ -603,6 +603,8 @@ def _open_cases(
                 "invoice_number": row.invoice_number,
                 "service_description": row.service_description,
                 "debt_kind": row.debt_kind,
+                "original_creditor_name": row.original_creditor_name,
+                "original_creditor_address": row.original_creditor_address,
                 "in_legal": False,
                 "status_changed_at": now,
                 "created_at": now,

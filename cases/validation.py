@@ -37,17 +37,40 @@ def is_business_day(day: date) -> bool:
     return day.weekday() < 5 and day not in _federal_holidays(day.year)
 
 
-def assumed_receipt(sent_on: date) -> date:
-    """The day the debtor is assumed to receive a notice: 5 business days after it was sent
-    (the day of sending is not counted)."""
-    day, counted = _day(sent_on), 0
-    while counted < RECEIPT_BUSINESS_DAYS:
+def add_business_days(start: date, days: int) -> date:
+    """The business day `days` business days after `start` (which is not counted)."""
+    day, counted = _day(start), 0
+    while counted < days:
         day += timedelta(days=1)
         if is_business_day(day):
             counted += 1
     return day
 
 
+def assumed_receipt(sent_on: date) -> date:
+    """The day the debtor is assumed to receive a notice: 5 business days after it was sent
+    (the day of sending is not counted)."""
+    return add_business_days(sent_on, RECEIPT_BUSINESS_DAYS)
+
+
 def validation_period_end(sent_on: date) -> date:
     """The last day of the validation period: assumed receipt + 30 calendar days."""
     return assumed_receipt(sent_on) + timedelta(days=VALIDATION_PERIOD_DAYS)
+
+
+def earliest_payment_deadline(case, today: date) -> date | None:
+    """The first day on which a payment deadline the agency sets may fall (SPEC §6.7, 12 CFR
+    1006.38(b): nothing may overshadow the right to dispute): the last day of the consumer's
+    validation period, or None when it has ended (or the debt is a business's).
+
+    Before the notice is mailed the period's end is not known yet: it is taken as the latest it
+    can be counted from (the notice mailed today at the earliest)."""
+    if case.debtor.kind != "consumer":
+        return None
+    if case.validation_sent_at is None:
+        end = validation_period_end(today)
+    elif case.validation_mailed_on is None:
+        end = max(case.validation_period_ends_on, validation_period_end(today))
+    else:
+        end = case.validation_period_ends_on
+    return end if end >= today else None

@@ -29,10 +29,21 @@ class OwnAssetsOnly(URLFetcher):
 
 
 def render_pdf(template: str, **context) -> bytes:
+    return render_document(template, **context).write_pdf()
+
+
+def render_document(template: str, **context):
+    """The laid-out pages (a WeasyPrint Document), to write alone or bound with others."""
     html = render_template(template, **context)
     return HTML(
         string=html, base_url=STATIC.resolve().as_uri() + "/", url_fetcher=OwnAssetsOnly()
-    ).write_pdf()
+    ).render()
+
+
+def bind(documents: list) -> bytes:
+    """One PDF of several rendered documents' pages, in the order given."""
+    pages = [page for document in documents for page in document.pages]
+    return documents[0].copy(pages).write_pdf()
 
 
 def render_letter(template: str, language: str | None, **context) -> bytes:

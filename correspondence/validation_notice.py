@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cases.case import Case
 from cases.notices import validation_notice_data
-from correspondence.pdf import render_pdf
+from correspondence.pdf import render_document
 
 STATE_NOTICES = Path(__file__).with_name("state_notices")
 _LOCALES = {"en": "en_US", "es": "es"}
@@ -41,17 +41,23 @@ def notice_languages(case: Case) -> list[str]:
     return ["en", "es"] if case.debtor.language == "es" else ["en"]
 
 
-def render_validation_notice(
-    session: Session, case: Case, *, sent_on: dt.date, agency: dict
-) -> bytes:
-    """The mailing's PDF. Raises cases.notices.NoticeError when the notice may not go."""
+def validation_notice_document(session: Session, case: Case, *, sent_on: dt.date, agency: dict):
+    """The mailing's pages (a WeasyPrint Document, to write alone or bind into a print run).
+    Raises cases.notices.NoticeError when the notice may not go."""
     notices = [
         validation_notice_data(session, case, sent_on=sent_on, agency=agency, language=language)
         for language in notice_languages(case)
     ]
-    return render_pdf(
+    return render_document(
         "pdf/validation_notice.html",
         notices=notices,
         state_notice=state_notice(notices[0]["state"]),
         written_date=written_date,
     )
+
+
+def render_validation_notice(
+    session: Session, case: Case, *, sent_on: dt.date, agency: dict
+) -> bytes:
+    """The mailing's PDF."""
+    return validation_notice_document(session, case, sent_on=sent_on, agency=agency).write_pdf()

@@ -165,6 +165,7 @@ def _demo_case(session, rng, client, n, today, collectors, actor) -> Case:
         return case
     sent = dt.datetime.combine(referred_on + dt.timedelta(days=1), dt.time(14), dt.UTC)
     case.validation_sent_at = sent
+    case.validation_mailed_on = sent.date()  # the mail house confirmed it the same day
     case.validation_period_ends_on = referred_on + dt.timedelta(days=38)
     change_status(session, case, "active", actor=actor, reason="validation notice sent")
     session.add(

@@ -104,5 +104,5 @@ def account(session: Session, case: Case, today: dt.date) -> Account:
         plan_agreement=latest("plan_agreement") if plan is not None else None,
         open_disputes=open_disputes(session, case.id),
         settlement_letters=[d for d in documents if d.kind == "settlement_letter"],
-        discount=(quote[1], quote[2], band_expiry(quote[0], today)) if quote else None,
+        discount=(quote[1], quote[2], band_expiry(quote[0], today, case)) if quote else None,
     )

@@ -82,7 +82,7 @@ def discount_wording(case, today: dt.date) -> str | None:
     if quote is None:
         return None
     band, amount, _balance = quote
-    return acceptance_wording(amount, band_expiry(band, today))
+    return acceptance_wording(amount, band_expiry(band, today, case))
 
 
 @bp.post("/cases/<reference>/discount/accept")

@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     MultipleFileField,
+    RadioField,
     SelectChoice,
     SelectField,
     SelectMultipleField,
@@ -18,7 +19,7 @@ from wtforms import (
     TextAreaField,
     widgets,
 )
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import Length, Optional, Regexp
 
 from cases.debtors import (
     DebtorError,
@@ -33,7 +34,6 @@ from correspondence import i18n
 from portal.access import bp, debtor_actor, debtor_required, own_case
 from shell.document_store import UploadRefused, check_upload, store
 from shell.extensions import db
-from shell.timezone import agency_today
 from shell.unit_of_work import attempt
 
 MAX_DISPUTE_FILES = 5
@@ -54,10 +54,23 @@ WEEKDAYS = [
 
 
 class DisputeForm(FlaskForm):
+    kind = RadioField(
+        _l("What do you ask for?"),
+        choices=[
+            SelectChoice("dispute", _l("I dispute this debt")),
+            SelectChoice(
+                "original_creditor", _l("I want the name and address of the original creditor")
+            ),
+        ],
+        default="dispute",
+    )
     reason = TextAreaField(
         _l("What do you dispute, and why?"),
-        validators=[DataRequired(), Length(max=5000)],
-        description=_l("For example: I paid this bill, the amount is wrong, or it is not mine."),
+        validators=[Optional(), Length(max=5000)],
+        description=_l(
+            "For example: I paid this bill, the amount is wrong, or it is not mine. "
+            "Not needed to ask for the original creditor."
+        ),
     )
     documents = MultipleFileField(
         _l("Documents (optional)"),
@@ -94,7 +107,14 @@ def dispute(reference: str):
     if not case.is_open:
         flash(_("This account is closed; there is nothing to dispute."), "error")
         return redirect(url_for("portal.case", reference=case.reference))
+    if request.method == "GET" and request.args.get("kind") == "original_creditor":
+        form.kind.data = "original_creditor"
     if form.validate_on_submit():
+        if form.kind.data == "dispute" and not (form.reason.data or "").strip():
+            form.reason.errors = [_("Tell us what you dispute.")]
+            return render_template(
+                "portal/dispute.html", debtor=g.debtor, case=case, form=form
+            ), 400
         try:
             uploads = _checked_uploads(form.documents.data)
             with attempt():
@@ -105,7 +125,7 @@ def dispute(reference: str):
                     channel="portal",
                     received_at=utcnow(),
                     actor=debtor_actor(),
-                    on_local=agency_today(),
+                    kind=form.kind.data,
                 )
         except (UploadRefused, DisputeError) as exc:
             form.documents.errors = [str(exc)]
@@ -127,6 +147,7 @@ def dispute(reference: str):
             case=case,
             held=found.within_validation_period,
             files=len(uploads),
+            kind=found.kind,
         )
     status = 400 if request.method == "POST" else 200
     return render_template("portal/dispute.html", debtor=g.debtor, case=case, form=form), status

@@ -25,6 +25,7 @@ from cases.case import STATUSES_BY_STAGE
 from correspondence import (  # noqa: F401
     autopay_mail,
     mail,
+    notice_run,
     receipts,
     reminder_run,
     settlement_letters,

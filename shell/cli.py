@@ -40,6 +40,7 @@ from shell.autopay_cli import plans_cli
 from shell.config_cli import config_cli
 from shell.extensions import db
 from shell.job_runner import SWEEP_AFTER, RQRunner, sweep
+from shell.notices_cli import notices_cli
 from shell.reminders_cli import promises_cli, reminders_cli
 from shell.statements_cli import statements_cli
 from shell.timezone import agency_today
@@ -342,6 +343,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(worker)
     app.cli.add_command(statements_cli)
     app.cli.add_command(reminders_cli)
+    app.cli.add_command(notices_cli)
     app.cli.add_command(promises_cli)
     app.cli.add_command(plans_cli)
     app.cli.add_command(config_cli)

@@ -10,7 +10,7 @@ from rq.cron import CronScheduler
 
 from cases.reminders import STATEMENT, check_promises
 from correspondence.reminder_run import SEND_DUE, SYSTEM, send_due
-from shell import autopay_cli
+from shell import autopay_cli, notices_cli
 from shell.job_runner import RQRunner, rq_entry, rq_sweep
 from shell.timezone import agency_today, agency_zone
 from shell.unit_of_work import step
@@ -68,8 +68,8 @@ def promises_check(as_of):
 
 @reminders_cli.command("schedule")
 def reminders_schedule():
-    """Run RQ's cron scheduler: enqueues the reminders job hourly and the autopay run daily
-    (needs REDIS_URL and a worker on the default and payments queues)."""
+    """Run RQ's cron scheduler: enqueues the reminders job hourly, the autopay run and the
+    validation notices daily (needs REDIS_URL and a worker on the default and payments queues)."""
     runner = current_app.extensions["recourse.jobs"]
     if not isinstance(runner, RQRunner):
         click.echo(
@@ -79,4 +79,5 @@ def reminders_schedule():
         raise SystemExit(1)
     scheduler = cron_scheduler(runner.connection)
     autopay_cli.register_cron(scheduler)  # and the daily autopay run (plans charge-due)
+    notices_cli.register_cron(scheduler)  # and the validation notices (notices send)
     scheduler.start()

@@ -27,6 +27,7 @@ from cases.case import Case, next_references, open_case
 from cases.clients import Client, create_client
 from cases.debtors import Address, Debtor, Email, Phone, match_key
 from cases.users import User, create_user, issue_token
+from cases.validation import validation_period_end
 from payments.fees import parse_tiers, set_schedule
 from payments.posting import post_placement
 from portal import pages
@@ -310,6 +311,15 @@ def make_case(db_session):
 
     make.count = 0
     return make
+
+
+def notice_mailed(case: Case, on: dt.date = dt.date(2026, 10, 1)) -> Case:
+    """A fixture shortcut: the case's validation notice was mailed on `on` (by default long
+    enough before the suite's day that its validation period is over)."""
+    case.validation_sent_at = dt.datetime.combine(on, dt.time(12), tzinfo=dt.UTC)
+    case.validation_mailed_on = on
+    case.validation_period_ends_on = validation_period_end(on)
+    return case
 
 
 @pytest.fixture

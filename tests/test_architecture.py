@@ -54,6 +54,7 @@ SHELL_COMPOSERS = (
     "shell.app",
     "shell.cli",
     "shell.autopay_cli",
+    "shell.notices_cli",
     "shell.reminders_cli",
     "shell.statements_cli",
     "shell.config_cli",

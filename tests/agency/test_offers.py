@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 
 from cases import audit
 from cases.audit import AuditEvent
 from cases.offers import SettlementOffer, accept_offer, bands_of, propose_offer
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, notice_mailed
+
+
+@pytest.fixture
+def make_case(make_case):
+    """Cases whose validation notice was mailed long ago: offers here may run short (the
+    deadlines inside the validation period are tested in tests/cases/test_deadlines.py)."""
+    return lambda *args, **kwargs: notice_mailed(make_case(*args, **kwargs))
 
 
 def propose(client, case, **data):

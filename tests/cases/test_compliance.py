@@ -75,6 +75,7 @@ def test_the_published_names():
         "opt_out",
         "commercial_daily_call",
         "wrong_number",
+        "validation_notice_overdue",
     )
     assert PURPOSES == (
         "collection",
@@ -82,6 +83,7 @@ def test_the_published_names():
         "cease_confirmation",
         "remedy_notice",
         "verification",
+        "original_creditor",
         "attorney",
         "receipt",
     )
@@ -709,3 +711,21 @@ def test_a_receipt_answers_at_once_but_keeps_to_cease_attorney_and_opt_out():
     assert rules(
         check(facts(opted_out=frozenset({"email"})), [], "email", late, purpose="receipt")
     ) == ["opt_out"]
+
+
+def test_after_five_days_without_a_notice_only_the_notice_may_go_out():
+    # 12 CFR 1006.34(a)(1): first communication Tue 12-01 10:00 Chicago; due 12-06 10:00.
+    due = datetime(2026, 12, 6, 16, 0, tzinfo=UTC)
+    f = facts(notice_due_by=due)
+    before = datetime(2026, 12, 4, 16, 0, tzinfo=UTC)
+    after = datetime(2026, 12, 9, 16, 0, tzinfo=UTC)
+    assert check(f, [], "email", before) == []
+    found = check(f, [], "email", after)
+    assert rules(found) == ["validation_notice_overdue"]
+    assert "2026-12-06 10:00" in found[0].message
+    assert check(f, [], "letter", after, purpose="validation_notice") == []
+    assert rules(check(f, [], "call", after)) == ["validation_notice_overdue"]
+    # Waiting does not cure it: only sending the notice does.
+    assert window(f, [], "call", after).next_allowed_at is None
+    # Business debts are outside Reg F.
+    assert check(facts(kind="commercial", notice_due_by=due), [], "email", after) == []

@@ -23,6 +23,15 @@ from cases.offers import (
     take_band_offer,
     withdraw_offer,
 )
+from tests.conftest import notice_mailed
+
+
+@pytest.fixture
+def make_case(make_case):
+    """Cases whose validation notice was mailed long ago: offers here may run short (the
+    deadlines inside the validation period are tested in tests/cases/test_deadlines.py)."""
+    return lambda *args, **kwargs: notice_mailed(make_case(*args, **kwargs))
+
 
 TODAY = dt.date(2026, 11, 23)
 COLLECTOR = audit.Actor(None, "user:collector")

@@ -64,7 +64,6 @@ def dispute(db_session, case, on: dt.date):
         channel="call",
         received_at=dt.datetime.combine(on, dt.time(15), dt.UTC),
         actor=TEST_ACTOR,
-        on_local=on,
     )
 
 

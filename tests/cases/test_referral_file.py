@@ -656,7 +656,7 @@ def test_normalise_header(given, expected):
 def test_known_columns_follow_the_spec_and_include_the_required():
     assert KNOWN_COLUMNS[0] == "account_number"
     assert set(REQUIRED_COLUMNS) <= set(KNOWN_COLUMNS)
-    assert len(KNOWN_COLUMNS) == 27
+    assert len(KNOWN_COLUMNS) == 29  # with debt_kind and the original creditor (SPEC §5)
     assert "debt_kind" in KNOWN_COLUMNS
 
 

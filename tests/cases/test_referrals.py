@@ -316,6 +316,9 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
         "in_legal": False,
         "validation_sent_at": None,
         "validation_period_ends_on": None,
+        "validation_mailed_on": None,
+        "notice_run_id": None,
+        "first_communication_at": None,
         "last_contact_at": None,
         "status_changed_at": at,
         "created_at": at,
@@ -342,6 +345,8 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
             "invoice_number": "INV-9",
             "service_description": "Roof <repair>",
             "debt_kind": "written_contract",
+            "original_creditor_name": None,
+            "original_creditor_address": None,
         },
         common
         | {
@@ -357,6 +362,8 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
             "invoice_number": None,
             "service_description": None,
             "debt_kind": None,
+            "original_creditor_name": None,
+            "original_creditor_address": None,
         },
     ]
 
@@ -471,3 +478,40 @@ def test_an_import_that_fails_part_way_leaves_no_thread_reading(db_session, make
         )
     # At once, while the exception (and the import's frames) may still be referenced.
     assert not [t for t in threading.enumerate() if t.name == "referral-rows"]
+
+
+def test_the_original_creditor_comes_from_the_referral_and_a_long_one_is_rejected(
+    db_session, make_client
+):
+    """SPEC §5: optional `original_creditor_name` and `original_creditor_address` columns, for
+    a request under 1006.38(c)."""
+    header = "account_number,first_name,last_name,state,postal_code,principal,due_date,"
+    header += "Original Creditor Name,original-creditor-address"
+    data = "\n".join(
+        [
+            header,
+            'A-1,Maria,Garcia,NY,10001,100,2026-05-01,First Bank,"1 Bank Plaza, Springfield IL"',
+            "A-2,John,Smith,NY,10001,100,2026-05-01,,",
+            f"A-3,Ann,Lee,NY,10001,100,2026-05-01,{'X' * 201},",
+        ]
+    ).encode()
+    result = import_file(
+        db_session, make_client(), data, "oc.csv", as_of=AS_OF, actor=ACTOR, source="cli"
+    )
+    assert result.accepted == 2
+    assert result.rejected == [
+        {
+            "row": 4,
+            "column": "original_creditor_name",
+            "reason": "original_creditor_name is longer than 200 characters",
+        }
+    ]
+    first, second = (
+        db_session.scalar(sa.select(Case).where(Case.reference == reference))
+        for reference in result.cases
+    )
+    assert (first.original_creditor_name, first.original_creditor_address) == (
+        "First Bank",
+        "1 Bank Plaza, Springfield IL",
+    )
+    assert (second.original_creditor_name, second.original_creditor_address) == (None, None)

@@ -51,7 +51,6 @@ def hold(db_session, case) -> None:
         channel="call",
         received_at=dt.datetime(2026, 11, 22, 15, tzinfo=dt.UTC),
         actor=TEST_ACTOR,
-        on_local=days(-1),
     )
     db_session.commit()
     assert case.status == "disputed"

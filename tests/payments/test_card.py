@@ -10,7 +10,14 @@ from payments.card import (
     check_card_amount,
     settlement_due,
 )
+from tests.conftest import notice_mailed
 from tests.payments.test_settlements import TODAY, accepted, pay  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def make_case(make_case):
+    """Cases whose validation notice was mailed long ago (the `accepted` offer runs short)."""
+    return lambda *args, **kwargs: notice_mailed(make_case(*args, **kwargs))
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ def approved_offer(Session, case_id) -> int:
             session,
             session.get(Case, case_id),
             amount_cents=85_000,
-            expires_on=DAY + dt.timedelta(days=20),
+            expires_on=DAY + dt.timedelta(days=45),  # after the validation period
             max_installments=1,
             today=DAY,
             role="collector",

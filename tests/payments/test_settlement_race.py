@@ -28,7 +28,7 @@ def test_payments_at_once_settle_once(app, committed_case):  # noqa: F811
             session,
             case,
             amount_cents=85_000,
-            expires_on=dt.date(2026, 12, 20),
+            expires_on=dt.date(2027, 1, 5),  # after the validation period
             max_installments=8,
             today=dt.date(2026, 11, 20),
             role="collector",

@@ -17,7 +17,7 @@ from cases.ledger import LedgerEntry, balance_after, balance_cents
 from cases.offers import SettlementOffer, accept_offer, propose_offer
 from payments.posting import LedgerError, post_payment, post_settlement_writeoff, reverse_payment
 from shell.document_store import read
-from tests.conftest import csrf_from, drain_jobs
+from tests.conftest import csrf_from, drain_jobs, notice_mailed
 from tests.payments.test_portal_pay import (  # noqa: F401 (portal_stripe: a fixture)
     card_token,
     confirm,
@@ -25,6 +25,14 @@ from tests.payments.test_portal_pay import (  # noqa: F401 (portal_stripe: a fix
     portal_stripe,
     start_payment,
 )
+
+
+@pytest.fixture
+def make_case(make_case):
+    """Cases whose validation notice was mailed long ago: offers here may run short (the
+    deadlines inside the validation period are tested in tests/cases/test_deadlines.py)."""
+    return lambda *args, **kwargs: notice_mailed(make_case(*args, **kwargs))
+
 
 TODAY = dt.date(2026, 11, 23)
 STAFF = audit.Actor(None, "user:collector")

@@ -14,7 +14,15 @@ from cases import audit
 from cases.audit import AuditEvent
 from cases.documents import Document
 from cases.offers import SettlementOffer, add_band, propose_offer, withdraw_offer
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, notice_mailed
+
+
+@pytest.fixture
+def make_case(make_case):
+    """Cases whose validation notice was mailed long ago: offers here may run short (the
+    deadlines inside the validation period are tested in tests/cases/test_deadlines.py)."""
+    return lambda *args, **kwargs: notice_mailed(make_case(*args, **kwargs))
+
 
 TODAY = dt.date(2026, 11, 23)
 STAFF = audit.Actor(None, "user:collector")

@@ -153,7 +153,7 @@ def _offer(db_session, case):
         db_session,
         case,
         amount_cents=90_000,
-        expires_on=TODAY + dt.timedelta(days=14),
+        expires_on=TODAY + dt.timedelta(days=40),  # after the validation period
         today=TODAY,
         role="collector",
         actor=STAFF,

@@ -93,7 +93,7 @@ def test_a_refused_upload_or_an_empty_reason_changes_nothing(
         ("Not mine.", [("notes.txt", b"plain text")], "must be PDF, PNG or JPEG"),
         ("Not mine.", [("big.pdf", b"%PDF-" + b"0" * 4096)], "at most 10 MB"),
         ("Not mine.", [(f"f{i}.pdf", PDF) for i in range(6)], "at most 5 files"),
-        ("", [], "This field is required."),
+        ("", [], "Tell us what you dispute."),
     ):
         response = _dispute(client, case, reason, files)
         assert response.status_code == 400

@@ -1,0 +1,141 @@
+"""Validation notices at the agency (/agency/notices), for supervisors: send the waiting
+notices now (the daily job's work, on demand), fetch a run's print file and manifest for the
+mail house, and record the day the mail house mailed them (its acknowledgement): the validation
+periods run from that day. A notice printed from a case screen is confirmed there."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from wtforms import DateField
+from wtforms.validators import InputRequired
+
+from agency.casework import staff_case
+from agency.staff import actor, bp
+from cases.case import Case
+from cases.documents import Document
+from cases.notices import NoticeError, NoticeRun, confirm_mailed, confirm_run_mailed
+from correspondence.notice_run import send_notices, waiting_cases
+from shell.document_store import content_disposition, read
+from shell.extensions import db
+from shell.security import roles_required
+from shell.timezone import agency_today, agency_zone
+from shell.unit_of_work import attempt
+
+SUPERVISORS = ("admin", "supervisor")
+
+
+class MailedForm(FlaskForm):
+    mailed_on = DateField("Mailed on", validators=[InputRequired()])
+
+
+@bp.get("/notices")
+@roles_required(*SUPERVISORS)
+def notices():
+    runs = db.session.scalars(sa.select(NoticeRun).order_by(NoticeRun.id.desc()).limit(50)).all()
+    unconfirmed = db.session.scalars(
+        sa.select(Case)
+        .where(
+            Case.validation_sent_at.is_not(None),
+            Case.validation_mailed_on.is_(None),
+            Case.notice_run_id.is_(None),
+        )
+        .order_by(Case.validation_sent_at)
+        .limit(200)
+    ).all()
+    form = MailedForm()
+    form.mailed_on.data = agency_today()
+    return render_template(
+        "agency/notices.html",
+        runs=runs,
+        waiting=len(waiting_cases(db.session)),
+        unconfirmed=unconfirmed,
+        form=form,
+    )
+
+
+@bp.post("/notices/send")
+@roles_required(*SUPERVISORS)
+def send_notices_now():
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    result = send_notices(db.session, today=agency_today(), actor=actor())
+    flash(
+        f"{len(result.sent)} notice(s) sent to the print file; {len(result.held)} held back.",
+        "success",
+    )
+    for line in result.held:
+        flash(f"Held: {line}", "error")
+    return redirect(url_for("staff.notices"))
+
+
+@bp.post("/notices/runs/<int:run_id>/mailed")
+@roles_required(*SUPERVISORS)
+def run_mailed(run_id: int):
+    run = db.session.get(NoticeRun, run_id) or abort(404)
+    form = MailedForm()
+    if not form.validate_on_submit():
+        flash("Give the day the mail house mailed the notices (YYYY-MM-DD).", "error")
+        return redirect(url_for("staff.notices"))
+    try:
+        with attempt() as session:
+            count = confirm_run_mailed(
+                session,
+                run,
+                mailed_on=form.mailed_on.data,
+                today=agency_today(),
+                zone=agency_zone(),
+                actor=actor(),
+            )
+    except NoticeError as exc:
+        flash(f"Not confirmed: {exc}.", "error")
+        return redirect(url_for("staff.notices"))
+    flash(f"{count} notice(s) confirmed as mailed on {form.mailed_on.data}.", "success")
+    return redirect(url_for("staff.notices"))
+
+
+@bp.post("/cases/<reference>/notice-mailed")
+@roles_required(*SUPERVISORS)
+def case_notice_mailed(reference: str):
+    case = staff_case(reference)
+    form = MailedForm()
+    back = url_for("staff.case", reference=case.reference)
+    if not form.validate_on_submit():
+        flash("Give the day the notice was mailed (YYYY-MM-DD).", "error")
+        return redirect(back)
+    try:
+        with attempt() as session:
+            confirm_mailed(
+                session,
+                [case],
+                mailed_on=form.mailed_on.data,
+                today=agency_today(),
+                zone=agency_zone(),
+                actor=actor(),
+            )
+    except NoticeError as exc:
+        flash(f"Not confirmed: {exc}.", "error")
+        return redirect(back)
+    flash(
+        f"Notice confirmed as mailed on {form.mailed_on.data}; the validation period ends "
+        f"{case.validation_period_ends_on}.",
+        "success",
+    )
+    return redirect(back)
+
+
+@bp.get("/notices/runs/<int:run_id>.<any(pdf, csv):kind>")
+@roles_required(*SUPERVISORS)
+def run_file(run_id: int, kind: str):
+    run = db.session.get(NoticeRun, run_id) or abort(404)
+    document_id = run.print_document_id if kind == "pdf" else run.manifest_document_id
+    document = db.session.get(Document, document_id) or abort(404)
+    return (
+        read(document),
+        200,
+        {
+            "Content-Type": document.content_type,
+            "Content-Disposition": content_disposition("attachment", document.filename),
+        },
+    )
