@@ -121,6 +121,17 @@ def test_production_refuses_to_start_naming_each_missing_or_unsafe_setting(tmp_p
             create_app({"DATABASE_URL": "sqlite://", **GOOD_PRODUCTION, **demo})
 
 
+def test_production_refuses_to_start_without_the_second_factor(tmp_path):
+    with pytest.raises(settings.ConfigError) as refused:
+        create_app({"DATABASE_URL": "sqlite://", **GOOD_PRODUCTION, "MFA_REQUIRED": "false"})
+    assert refused.value.problems == [
+        "MFA_REQUIRED must be true in production (16 CFR 314.4(c)(5))"
+    ]
+    done = config_check(tmp_path, **GOOD_PRODUCTION, MFA_REQUIRED="false")
+    assert done.returncode == 1
+    assert "  - MFA_REQUIRED must be true in production (16 CFR 314.4(c)(5))" in done.stdout
+
+
 def test_production_with_every_setting_starts_and_healthz_says_so():
     app = create_app({"DATABASE_URL": "sqlite://", **GOOD_PRODUCTION})
     assert app.config["AGENCY_ADDRESS"] == "42 Harbor Road, Duluth, MN 55802"
