@@ -73,6 +73,9 @@ def build_browser_app(tmp_path_factory, **config) -> Iterator[Flask]:
             "SECRET_KEY": "browser",
             "SESSION_COOKIE_SECURE": False,
             "MFA_REQUIRED": False,  # staff sign in with a password alone here
+            # Tests move the clock overnight with a collector signed in (as tests/conftest.py).
+            "STAFF_IDLE_MINUTES": 365 * 24 * 60,
+            "SESSION_LIFETIME_HOURS": 365 * 24,
             "DOCUMENT_STORE": str(tmp_path_factory.mktemp("browser-documents")),
             **config,
         }

@@ -163,7 +163,7 @@ def test_a_collector_works_the_queue_within_the_calling_hours(page: Page, browse
         if more.get_attribute("open") is None:
             more.locator("summary").click()
         page.get_by_label("What the debtor disputes").fill("Says the invoice was paid in June.")
-        page.get_by_role("button", name="Record dispute").click()
+        page.get_by_role("button", name="Record dispute or request").click()
         expect(page.get_by_role("status")).to_contain_text(
             "Dispute recorded. The case is on hold until verification is sent."
         )

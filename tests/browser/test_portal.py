@@ -183,7 +183,7 @@ def test_a_dispute_with_a_document_holds_the_case(page: Page, browser_app, debto
     page.get_by_role("link", name="Dispute this debt").click()
     page.get_by_label("What do you dispute, and why?").fill("I paid this invoice in June.")
     page.get_by_label("Documents (optional)").set_input_files(str(statement))
-    page.get_by_role("button", name="Send my dispute").click()
+    page.get_by_role("button", name="Send my request").click()
     expect(page.get_by_role("heading", name="We received your dispute")).to_be_visible()
     expect(page.get_by_role("status")).to_have_text(
         f"We recorded your dispute of account {reference}, with 1 document."
