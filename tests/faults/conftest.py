@@ -299,6 +299,7 @@ def world(tmp_path_factory) -> Iterator[World]:
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": str(smtp.port),
         "SESSION_COOKIE_SECURE": "false",
+        "MFA_REQUIRED": "false",  # client users sign in with a password alone here
         "DOCUMENT_STORE": str(tmp / "documents"),
     }
     env = {**os.environ, **config, "PYTHONPATH": str(ROOT)}
