@@ -33,7 +33,7 @@ TRANSIENT_STATUSES = frozenset({408, 425, 429})
 
 def text_provider() -> TextProvider:
     config = current_app.config
-    return HttpTextProvider(config.get("SMS_API_URL", ""), config.get("SMS_API_KEY", ""))
+    return HttpTextProvider(config["SMS_API_URL"], config["SMS_API_KEY"])
 
 
 def text_failure(exc: TextError) -> tuple[str, bool]:
