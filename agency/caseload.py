@@ -126,10 +126,8 @@ def alerts():
     return render_template("agency/alerts.html", rows=rows, sign_ins=sign_ins, form=FlaskForm())
 
 
-@bp.post("/alerts/<int:alert_id>/resolve")
-@roles_required("admin", "supervisor")
-def resolve_alert(alert_id: int):
-    alert = db.session.get(ComplianceAlert, alert_id) or abort(404)
+def _resolve(alert: ComplianceAlert | SignInAlert, entity: str, **audited):
+    """An alert resolved with a note saying what was done (audited); the note is required."""
     if not FlaskForm().validate_on_submit():
         abort(400)
     note = request.form.get("resolution", "").strip()[:1000]
@@ -139,34 +137,20 @@ def resolve_alert(alert_id: int):
     alert.resolved_at = utcnow()
     alert.resolved_by_id = current_user.id
     alert.resolution = note
-    audit.record(
-        db.session,
-        actor(),
-        "compliance_alert",
-        alert.id,
-        "alert.resolved",
-        case_id=alert.case_id,
-        reason=note,
-    )
+    audit.record(db.session, actor(), entity, alert.id, "alert.resolved", **audited, reason=note)
     flash("Alert resolved.", "success")
     return redirect(url_for("staff.alerts"))
+
+
+@bp.post("/alerts/<int:alert_id>/resolve")
+@roles_required("admin", "supervisor")
+def resolve_alert(alert_id: int):
+    alert = db.session.get(ComplianceAlert, alert_id) or abort(404)
+    return _resolve(alert, "compliance_alert", case_id=alert.case_id)
 
 
 @bp.post("/alerts/sign-in/<int:alert_id>/resolve")
 @roles_required("admin", "supervisor")
 def resolve_sign_in_alert(alert_id: int):
     alert = db.session.get(SignInAlert, alert_id) or abort(404)
-    if not FlaskForm().validate_on_submit():
-        abort(400)
-    note = request.form.get("resolution", "").strip()[:1000]
-    if not note:
-        flash("Say what was done about it.", "error")
-        return redirect(url_for("staff.alerts"))
-    alert.resolved_at = utcnow()
-    alert.resolved_by_id = current_user.id
-    alert.resolution = note
-    audit.record(
-        db.session, actor(), "sign_in_alert", alert.id, "alert.resolved", key=alert.key, reason=note
-    )
-    flash("Alert resolved.", "success")
-    return redirect(url_for("staff.alerts"))
+    return _resolve(alert, "sign_in_alert", key=alert.key)

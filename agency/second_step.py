@@ -4,6 +4,7 @@ at first sign-in, or through the enrolment link `users create` prints."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import segno
 from flask import (
@@ -105,26 +106,36 @@ def code():
     return render_template("auth/code.html", form=form), status
 
 
+def _enrolment(user: User, done: Callable[[list[str]], object]):
+    """The enrolment page; for a right first code from the new authenticator, `done` with the
+    recovery codes (shown once)."""
+    form = CodeForm()
+    if not form.validate_on_submit():
+        return _enrolment_page(user, form, 400 if form.is_submitted() else 200)
+    try:  # a refused code writes only its failure, which is kept (see `code`)
+        codes = confirm_enrolment(
+            db.session, user, _key(), form.code.data, actor=audit.Actor.user(user)
+        )
+    except SecondFactorError as exc:
+        flash(str(exc), "error")
+        return _enrolment_page(user, form, 429 if isinstance(exc, TooManyCodes) else 401)
+    return done(codes)
+
+
 @bp.route("/login/enrol", methods=["GET", "POST"])
 def enrol():
     """At first sign-in: the password was right and the account has no authenticator yet."""
     user, next_page = _half_signed_in()
     if is_enrolled(user):
         return redirect(url_for("second_factor.code"))
-    form = CodeForm()
-    if form.validate_on_submit():
-        try:  # a refused code writes only its failure, which is kept (see `code`)
-            codes = confirm_enrolment(
-                db.session, user, _key(), form.code.data, actor=audit.Actor.user(user)
-            )
-        except SecondFactorError as exc:
-            flash(str(exc), "error")
-            return _enrolment_page(user, form, 429 if isinstance(exc, TooManyCodes) else 401)
+
+    def signed_in(codes: list[str]):
         sign_in(user)
         return render_template(
             "auth/recovery_codes.html", codes=codes, next_page=next_page or home_for(user)
         )
-    return _enrolment_page(user, form, 400 if form.is_submitted() else 200)
+
+    return _enrolment(user, signed_in)
 
 
 @bp.route("/enrol/<token>", methods=["GET", "POST"])
@@ -136,19 +147,12 @@ def enrol_by_link(token: str):
             link = enrolment_link(db.session, token)
     except SecondFactorError as exc:
         return render_template("auth/link_refused.html", message=str(exc)), 410
-    user = db.session.get(User, link.user_id)
-    form = CodeForm()
-    if form.validate_on_submit():
-        try:  # a refused code writes only its failure, which is kept (see `code`)
-            codes = confirm_enrolment(
-                db.session, user, _key(), form.code.data, actor=audit.Actor.user(user)
-            )
-        except SecondFactorError as exc:
-            flash(str(exc), "error")
-            return _enrolment_page(user, form, 429 if isinstance(exc, TooManyCodes) else 401)
+
+    def link_used(codes: list[str]):
         link.used_at = utcnow()
         flash("Your authenticator is set up. Sign in with your password and a code.", "success")
         return render_template(
             "auth/recovery_codes.html", codes=codes, next_page=url_for("auth.login")
         )
-    return _enrolment_page(user, form, 400 if form.is_submitted() else 200)
+
+    return _enrolment(db.session.get(User, link.user_id), link_used)
