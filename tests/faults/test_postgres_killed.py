@@ -7,9 +7,11 @@ exactly once."""
 from __future__ import annotations
 
 import concurrent.futures
+import datetime as dt
 import json
 import time
 import uuid
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -64,7 +66,9 @@ def test_killed_backends_lose_and_double_no_payment(world, seed, postgres):
 
     payment = {
         "amount_cents": 15_000,
-        "received_at": time.strftime("%Y-%m-%d"),
+        # The agency's today (the server runs on the real clock in the agency's time zone):
+        # the machine's UTC date is tomorrow there every evening.
+        "received_at": dt.datetime.now(ZoneInfo("America/New_York")).date().isoformat(),
         "method": "check",
         "external_id": "9001",
     }
