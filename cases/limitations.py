@@ -164,16 +164,30 @@ def latest_us_date(now: dt.datetime | None = None) -> dt.date:
     return max(now.astimezone(ZoneInfo(zone)).date() for zone in US_ZONES)
 
 
+def _barred(session: Session, case: Case, on: dt.date) -> Limitation | None:
+    """The case's limitation when the debt is time-barred on `on`, else None. A payment only
+    moves the limitation date later, so the ledger is read only for a debt that is time-barred
+    counted from its due date (these checks run on every letter, email and portal page)."""
+    state = case_state(case)
+    from_due_date = limitation(state, case.debt_kind, case.due_date)
+    if from_due_date is None or not from_due_date.time_barred(on):
+        return None
+    found = limitation(state, case.debt_kind, case.due_date, payment_dates(session, case))
+    return found if found.time_barred(on) else None
+
+
 def is_time_barred(session: Session, case: Case, on: dt.date) -> bool:
-    found = of_case(session, case)
-    return found is not None and found.time_barred(on)
+    return _barred(session, case, on) is not None
 
 
 def disclosure(session: Session, case: Case, on: dt.date) -> str | None:
     """The words the debtor's state requires on a communication about this debt, when it is
     time-barred and the state requires any (Regulation F prescribes none)."""
-    found = of_case(session, case)
-    if found is None or not found.time_barred(on) or not found.law.disclosure:
+    law = laws().get(case_state(case))
+    if law is None or not law.disclosure:
+        return None
+    found = _barred(session, case, on)
+    if found is None:
         return None
     name = case.client.name
     return found.law.disclosure.replace("{CREDITOR}", name.upper()).replace("{creditor}", name)
