@@ -6,13 +6,10 @@ it locks the address every test signs in from."""
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import re
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -27,13 +24,13 @@ from payments.fees import parse_tiers, set_schedule
 from payments.webhooks import StripeEvent
 from shell.extensions import db
 from tests.browser.conftest import build_browser_app
+from tests.browser.kit import assert_no_axe_problems, axe_problems, require_axe
 from tests.browser.test_collector import open_active_case
 from tests.conftest import SUITE_DAY
 from tests.payments.conftest import SECRET_KEY, WEBHOOK_SECRET, start_localstripe
 
 ACTOR = audit.Actor(None, "test")
 PUBLISHABLE_KEY = "pk_test_portal"
-AXE = Path(__file__).with_name("node_modules") / "axe-core" / "axe.min.js"
 PDF = b"%PDF-1.4\n% a bank statement\n"
 
 
@@ -210,35 +207,6 @@ def test_spanish_is_one_click_away_and_remembered(page: Page, debtors):
     expect(page.get_by_role("heading", name="How and when we may contact you")).to_be_visible()
 
 
-def _axe(page: Page) -> list[dict]:
-    page.add_script_tag(content=AXE.read_text())
-    # The card Element belongs to Stripe (in production, Stripe's own accessible iframe; here
-    # localstripe's bare stand-in): it is not ours to check.
-    result = page.evaluate(
-        "async () => await axe.run({exclude: [['#card-element']]},"
-        " {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']})"
-    )
-    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
-
-
-def require_axe() -> None:
-    if not AXE.exists():
-        message = f"{AXE} is missing: npm ci --prefix tests/browser (.ci/run does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-
-
-def assert_no_axe_problems(found: dict[str, list[dict]]) -> None:
-    """No serious or critical violation on any page checked (page: its violations)."""
-    problems = {
-        path: [(v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]]) for v in vs]
-        for path, vs in found.items()
-        if vs
-    }
-    assert problems == {}, json.dumps(problems, indent=1)
-
-
 @pytest.mark.parametrize("width", [1280, 375])
 def test_every_portal_page_passes_axe_and_fits_a_phone(browser, live_server, debtors, width):
     require_axe()
@@ -251,7 +219,7 @@ def test_every_portal_page_passes_axe_and_fits_a_phone(browser, live_server, deb
     pages = ["/portal/login"]
     try:
         page.goto("/portal/login")
-        found = {"/portal/login": _axe(page)}
+        found = {"/portal/login": axe_problems(page)}
         sign_in(page, reference, "Reader")
         pages += [
             "/portal/",
@@ -262,11 +230,11 @@ def test_every_portal_page_passes_axe_and_fits_a_phone(browser, live_server, deb
         ]
         for path in pages[1:]:
             page.goto(path)
-            found[path] = _axe(page)
+            found[path] = axe_problems(page)
         page.goto(f"/portal/cases/{reference}/pay")
         page.get_by_role("button", name=re.compile("^Continue")).click()
         expect(page.locator("#card-element input").first).to_be_visible()
-        found["card page"] = _axe(page)
+        found["card page"] = axe_problems(page)
         overflow = {}
         for path in pages:
             page.goto(path)

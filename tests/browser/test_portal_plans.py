@@ -20,16 +20,14 @@ from cases.users import create_user
 from payments.fees import parse_tiers, set_schedule
 from shell.extensions import db
 from shell.timezone import agency_today
+from tests.browser.kit import assert_no_axe_problems, axe_problems, require_axe
 from tests.browser.test_collector import open_active_case
 from tests.browser.test_portal import (  # noqa: F401 - fixtures
     ACTOR,
-    _axe,
-    assert_no_axe_problems,
     browser_app,
     fill_card,
     fixed_day,
     open_case,
-    require_axe,
     sign_in,
     stripe_server,
 )
@@ -144,7 +142,7 @@ def test_the_plan_pages_pass_axe_and_fit_a_phone(
     found, overflow = {}, {}
 
     def check(label: str) -> None:
-        found[label] = _axe(page)
+        found[label] = axe_problems(page)
         wide = page.evaluate("document.documentElement.scrollWidth")
         if wide > width:
             overflow[label] = wide
