@@ -22,7 +22,9 @@ def test_db_upgrade_on_an_empty_database_then_check(tmp_path, database_url):
     import sys
 
     if database_url.startswith("postgres"):
-        url = database_url.rsplit("/", 1)[0] + "/recourse_migration_check"
+        # Named after the test database, so runs on different test databases never collide.
+        name = database_url.rsplit("/", 1)[1].split("?")[0]
+        url = database_url.rsplit("/", 1)[0] + f"/{name}_migration_check"
         _recreate_postgres(url)
     else:
         url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
