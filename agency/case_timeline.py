@@ -102,7 +102,7 @@ def event_text(e: AuditEvent) -> str:
         base = f"{base} ({d['number']})"
     if e.action == "case.status_changed" and d.get("to"):
         closed = f" ({words(d['close_reason'])})" if d.get("close_reason") else ""
-        return f"Case {words(d['to'])}{closed}, was {words(d.get('from', ''))}"
+        return f"Case now {words(d['to'])}{closed} (was {words(d.get('from', ''))})"
     if "from" in d and "to" in d and e.action.startswith("offer."):
         return base  # the action names the new state already
     if "from" in d and "to" in d:

@@ -52,4 +52,14 @@
     event.preventDefault();
     select(tabs[(next + tabs.length) % tabs.length], false);
   });
+  // Alt+letter (also with Shift) as the access keys say, in every browser: the tabs and "next
+  // case" carry the letter in their accesskey attribute.
+  document.addEventListener("keydown", function (event) {
+    if (!event.altKey || event.ctrlKey || event.metaKey || !/^Key[A-Z]$/.test(event.code)) { return; }
+    var key = event.code.slice(3).toLowerCase();
+    var target = document.querySelector(".case-screen [accesskey='" + key + "']");
+    if (!target) { return; }
+    event.preventDefault();
+    if (target.dataset.tab) { select(target, true); } else { target.click(); }
+  });
 }());
