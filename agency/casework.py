@@ -1,6 +1,7 @@
 """The collector's workspace: the queue, the case screen, the shared way its forms are
 handled (`act`), and closing a case. The case screen's other actions are in
-agency/case_contact.py, agency/case_papers.py and agency/case_plans.py."""
+agency/case_contact.py, agency/case_papers.py and agency/case_plans.py; its timeline in
+agency/case_timeline.py."""
 
 from __future__ import annotations
 
