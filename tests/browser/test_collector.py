@@ -23,6 +23,7 @@ from cases.users import User, create_user
 from payments.fees import parse_tiers, set_schedule
 from payments.posting import post_placement
 from shell.extensions import db
+from tests.browser.kit import save_screenshot
 from tests.conftest import SUITE_DAY
 
 NY = ZoneInfo("America/New_York")
@@ -172,6 +173,7 @@ def test_a_collector_works_the_queue_within_the_calling_hours(page: Page, browse
         expect(page.locator("h1 .status")).to_have_text("disputed")
         expect(call).to_contain_text("Call allowed now: no")
         expect(call.locator(".next-allowed")).to_have_text("Not by waiting.")
+        save_screenshot(page, "case-screen", "disputed")
 
     with browser_app.app_context():
         case = db.session.scalar(sa.select(Case).where(Case.reference == promised))
