@@ -36,7 +36,9 @@ MORNING = dt.datetime(2026, 11, 24, 10, 0, tzinfo=NY)
 LAPTOP = {"width": 1366, "height": 768}
 PHONE_SCREEN = {"width": 375, "height": 812}
 # What a raw audit code or actor label looks like: `note.added`, `user:ana@x`, an arrow.
-RAW = re.compile(r"\b[a-z]+_?[a-z]*\.[a-z_]+\b(?!\.)|user:|→")
+RAW = re.compile(
+    r"\b(note|offer|debtor|case|plan|contact|message|promise|dispute)\.[a-z_]+|user:|→"
+)
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
@@ -60,6 +62,11 @@ def caseload(browser_app) -> dict[str, str]:
 
 def screen_height(page: Page) -> int:
     return page.evaluate("document.documentElement.scrollHeight")
+
+
+def fits(page: Page, selector: str) -> bool:
+    """The element shows all its content without scrolling inside itself."""
+    return page.locator(selector).evaluate("e => e.scrollHeight <= e.clientHeight")
 
 
 def bottom_of(page: Page, selector: str) -> float:
@@ -87,6 +94,7 @@ def test_the_common_path_fits_a_laptop_screen_and_runs_from_the_keyboard(
         )
         heights["open"] = screen_height(page)
         bottoms = {"open": bottom_of(page, "#panel-call button[type=submit]")}
+        assert fits(page, "#panel-call")
         found = {"open": axe_problems(page)}
         save_screenshot(page, "case-screen", "open")
 
@@ -110,6 +118,7 @@ def test_the_common_path_fits_a_laptop_screen_and_runs_from_the_keyboard(
         expect(page.locator("#panel-note")).to_be_visible()
         heights["call"] = screen_height(page)
         bottoms["call"] = bottom_of(page, "#panel-note button[type=submit]")
+        assert fits(page, "#panel-note")
         found["after call"] = axe_problems(page)
 
         page.locator("#note-body").fill("Will pay on Friday; prefers mornings.")
