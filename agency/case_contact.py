@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from agency.case_papers import store_upload
 from agency.casework import act, staff_case
 from agency.staff import actor, bp
 from cases import debtors as debtor_rules
@@ -117,9 +118,11 @@ def cease(reference: str):
         debtor_rules.record_cease(
             db.session, case.debtor, at=utcnow(), actor=actor(), case_id=case.id
         )
-        return "Cease request recorded: only the notices the law allows may be sent."
+        kept = store_upload(form.document.data, case, "cease_letter")
+        letter = " The debtor's letter is kept with the case." if kept else ""
+        return "Cease request recorded: only the notices the law allows may be sent." + letter
 
-    return act(case, "plain_form", do)
+    return act(case, "cease_form", do)
 
 
 @bp.post("/cases/<reference>/attorney")
@@ -137,7 +140,9 @@ def attorney(reference: str):
             actor=actor(),
             case_id=case.id,
         )
-        return "Attorney recorded: contact goes to the attorney from now on."
+        kept = store_upload(form.document.data, case, "attorney_letter")
+        letter = " The debtor's letter is kept with the case." if kept else ""
+        return "Attorney recorded: contact goes to the attorney from now on." + letter
 
     return act(case, "attorney_form", do)
 

@@ -27,9 +27,45 @@ from shell.money import MoneyField
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 
 
+# A call's outcome in words, on the form and the timeline.
+CALL_OUTCOME_WORDS = {
+    "no_answer": "no answer",
+    "voicemail": "left a voicemail",
+    "busy": "line busy",
+    "wrong_number": "wrong number: not the debtor's",
+    "conversation": "spoke with the debtor",
+}
+
+# What the debtor's situation means for the collector: how it reads in the heading, the tone
+# to take, and the email and text to suggest first.
+SITUATION_WORDS = {
+    "unknown": "situation not known yet",
+    "hardship": "hardship: cannot pay now",
+    "juggling": "juggling debts: can pay some",
+    "avoiding": "avoiding contact",
+}
+SITUATION_TONE = {
+    "unknown": "Find out the situation first: ask what they can manage, then record it.",
+    "hardship": "Be gentle and patient: offer a small plan or a pause, never press for all.",
+    "juggling": "Be practical: offer a plan or a settlement that fits what they can pay.",
+    "avoiding": "Be brief and clear: the balance, the deadline and the easy way to pay.",
+}
+SITUATION_TEMPLATES = {  # (email, text)
+    "unknown": ("payment_reminder", "text_payment_reminder"),
+    "hardship": ("payment_options", "text_payment_options"),
+    "juggling": ("payment_options", "text_payment_options"),
+    "avoiding": ("payment_reminder", "text_payment_reminder"),
+}
+
+CONFIRM_MESSAGE = "Tick the box to confirm: nothing was changed"
+
+
 class CallForm(FlaskForm):
     phone = SelectField("Number called", choices=[])
-    outcome = SelectField("Outcome", choices=list(CALL_OUTCOMES))
+    outcome = SelectField(
+        "Outcome",
+        choices=[SelectChoice(o, CALL_OUTCOME_WORDS[o].capitalize()) for o in CALL_OUTCOMES],
+    )
     occurred_at = DateTimeLocalField(
         "When (agency time; leave empty for now)", validators=[Optional()]
     )
@@ -78,10 +114,27 @@ class DisputeForm(FlaskForm):
     )
 
 
+LETTER_LABEL = "The debtor's letter (optional: PDF, PNG or JPEG, up to 10 MB)"
+
+
 class AttorneyForm(FlaskForm):
     name = StringField("Attorney's name", validators=[DataRequired(), Length(max=200)])
     phone = StringField("Attorney's phone", validators=[Optional(), Length(max=20)])
     email = StringField("Attorney's email", validators=[Optional(), Length(max=254)])
+    document = FileField(LETTER_LABEL)
+    confirm = BooleanField(
+        "I confirm: from now on only the attorney is contacted, never the debtor",
+        validators=[DataRequired(CONFIRM_MESSAGE)],
+    )
+
+
+class CeaseForm(FlaskForm):
+    document = FileField(LETTER_LABEL)
+    confirm = BooleanField(
+        "I confirm: the debtor asked in writing that we stop; only the notices the law "
+        "allows go out from now on",
+        validators=[DataRequired(CONFIRM_MESSAGE)],
+    )
 
 
 class InconvenientForm(FlaskForm):
@@ -125,6 +178,10 @@ class PhoneTypeForm(FlaskForm):
 class CloseForm(FlaskForm):
     close_reason = SelectField("Close reason", choices=list(CLOSE_REASONS))
     reason = TextAreaField("Why", validators=[DataRequired(), Length(max=1000)])
+    confirm = BooleanField(
+        "I confirm: close the case (a recall too); collection on it stops",
+        validators=[DataRequired(CONFIRM_MESSAGE)],
+    )
 
 
 class LetterForm(FlaskForm):

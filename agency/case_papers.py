@@ -39,7 +39,7 @@ def dispute(reference: str):
             actor=actor(),
             kind=form.kind.data,
         )
-        _store_upload(form.document.data, case, "dispute_upload")
+        store_upload(form.document.data, case, "dispute_upload")
         what = "Dispute" if d.kind == "dispute" else "Request for the original creditor"
         if d.within_validation_period:
             answer = "verification" if d.kind == "dispute" else "the original creditor's name"
@@ -78,7 +78,7 @@ def original_creditor(reference: str):
     return act(case, "plain_form", do)
 
 
-def _store_upload(upload, case: Case, kind: str) -> Document | None:
+def store_upload(upload, case: Case, kind: str) -> Document | None:
     """Keep an uploaded document with the case (refusing anything but PDF/PNG/JPEG)."""
     if not upload or not upload.filename:
         return None
@@ -101,7 +101,7 @@ def verification(reference: str):
     case = staff_case(reference)
 
     def do(form):
-        _store_upload(form.document.data, case, "verification")
+        store_upload(form.document.data, case, "verification")
         letter = _send_letter(case, "verification", note=form.note.data)
         send_verification(
             db.session,

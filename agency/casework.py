@@ -1,6 +1,7 @@
 """The collector's workspace: the queue, the case screen, the shared way its forms are
 handled (`act`), and closing a case. The case screen's other actions are in
-agency/case_contact.py, agency/case_papers.py and agency/case_plans.py."""
+agency/case_contact.py, agency/case_papers.py and agency/case_plans.py; its timeline in
+agency/case_timeline.py."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from agency.case_forms import (
+    SITUATION_TEMPLATES,
+    SITUATION_TONE,
+    SITUATION_WORDS,
     WEEKDAYS,
     AttorneyForm,
     CallForm,
+    CeaseForm,
     CloseForm,
     DisputeForm,
     EmailForm,
@@ -33,13 +38,12 @@ from agency.case_forms import (
     TextForm,
     VerificationForm,
 )
+from agency.case_timeline import timeline
 from agency.staff import actor, bp
 from cases import limitations
-from cases.audit import AuditEvent
 from cases.case import Case, change_status
 from cases.compliance import NOTICE_DAYS, window
 from cases.contact_log import ContactRefused, debtor_facts, history
-from cases.contacts import CaseNote, Contact
 from cases.disputes import open_disputes
 from cases.documents import Document
 from cases.ledger import LedgerEntry, itemization
@@ -74,10 +78,11 @@ def _forms(case: Case) -> dict:
         "plan_form": PlanForm(prefix="plan"),
         "dispute_form": DisputeForm(prefix="dispute"),
         "attorney_form": AttorneyForm(prefix="attorney"),
+        "cease_form": CeaseForm(prefix="cease"),
         "inconvenient_form": InconvenientForm(prefix="inconvenient"),
         "optout_form": OptOutForm(prefix="optout"),
         "statements_form": StatementsForm(prefix="stm", wanted=case.debtor.monthly_statements),
-        "situation_form": SituationForm(prefix="sit"),
+        "situation_form": SituationForm(prefix="sit", situation=case.debtor.situation),
         "close_form": CloseForm(prefix="close"),
         "phone_type_form": phone_type,
         "verification_form": VerificationForm(prefix="ver"),
@@ -94,9 +99,14 @@ def _forms(case: Case) -> dict:
 def _email_form(case: Case) -> FlaskForm:
     form = EmailForm(prefix="email")
     form.to.choices = [e.address for e in case.debtor.emails if not e.opted_out_at]
-    if not form.template.data and case.debtor.situation in ("hardship", "juggling"):
-        form.template.data = "payment_options"  # lead with a plan for those who cannot pay all
+    if not form.template.data:  # the situation suggests what to send first
+        form.template.data = _suggested(case)[0]
     return form
+
+
+def _suggested(case: Case) -> tuple[str, str]:
+    """The email and text templates the debtor's situation suggests."""
+    return SITUATION_TEMPLATES.get(case.debtor.situation, SITUATION_TEMPLATES["unknown"])
 
 
 def _text_form(case: Case) -> FlaskForm:
@@ -105,9 +115,71 @@ def _text_form(case: Case) -> FlaskForm:
     form.to.choices = [
         p.number for p in case.debtor.own_phones if p.text_consent and not p.texts_opted_out_at
     ]
-    if not form.template.data and case.debtor.situation in ("hardship", "juggling"):
-        form.template.data = "payment_options"
+    if not form.template.data:
+        form.template.data = _suggested(case)[1]
     return form
+
+
+# The case screen's action tabs: (id, label, access key). `?tab=` picks one; without
+# JavaScript each is a link, with it they are ARIA tabs (static/case-screen.js).
+TABS = (
+    ("call", "Log a call", "c"),
+    ("note", "Note", "n"),
+    ("message", "Message", "m"),
+    ("promise", "Promise", "p"),
+    ("plan", "Plan", "l"),
+    ("offer", "Offer", "o"),
+    ("dispute", "Dispute", "u"),
+    ("prefs", "Preferences", "s"),
+    ("represent", "Attorney / cease", "r"),
+    ("close", "Close", "x"),
+    ("account", "Account", "a"),
+)
+TAB_IDS = {t[0] for t in TABS}
+NEXT_CASE_KEY = "j"
+# The tab a form lives on: its errors show there, and a saved form comes back to it (a logged
+# call goes on to the note, the common path).
+FORM_TABS = {
+    "call_form": "note",
+    "note_form": "note",
+    "email_form": "message",
+    "text_form": "message",
+    "letter_form": "message",
+    "promise_form": "promise",
+    "plan_form": "plan",
+    "offer_form": "offer",
+    "dispute_form": "dispute",
+    "verification_form": "dispute",
+    "plain_form": "dispute",
+    "inconvenient_form": "prefs",
+    "optout_form": "prefs",
+    "statements_form": "prefs",
+    "phone_type_form": "prefs",
+    "situation_form": "prefs",
+    "attorney_form": "represent",
+    "cease_form": "represent",
+    "close_form": "close",
+    "payment_form": "account",
+    "reversal_form": "account",
+}
+
+
+def _error_tab(form_key: str) -> str:
+    return "call" if form_key == "call_form" else FORM_TABS.get(form_key, "call")
+
+
+def _validation_state(case: Case, today) -> str:
+    """Where the validation period stands, in words for the case heading."""
+    if case.validation_sent_at is None:
+        return "validation notice not sent"
+    ends = case.validation_period_ends_on
+    if ends is None:
+        return "validation notice sent"
+    if ends >= today:
+        left = (ends - today).days
+        unconfirmed = "" if case.validation_mailed_on else ", mailing not confirmed"
+        return f"validation period until {ends.isoformat()} ({left} day{'s' if left != 1 else ''} left{unconfirmed})"
+    return f"validation period ended {ends.isoformat()}"
 
 
 # The rows a collector sees at once (ranked among twice as many): they work from the top, and
@@ -156,7 +228,8 @@ def next_case():
 @bp.get("/cases/<reference>")
 def case(reference: str):
     case = staff_case(reference)
-    return _render_case(case, _forms(case))
+    tab = request.args.get("tab", "call")
+    return _render_case(case, _forms(case), tab=tab if tab in TAB_IDS else "call")
 
 
 def _reversed_amounts(entries: list[LedgerEntry]) -> dict[int, int]:
@@ -168,8 +241,9 @@ def _reversed_amounts(entries: list[LedgerEntry]) -> dict[int, int]:
     return reversed_amounts
 
 
-def _render_case(case: Case, forms: dict, status: int = 200):
+def _render_case(case: Case, forms: dict, status: int = 200, tab: str = "call"):
     now = utcnow()
+    today = agency_today()
     limitation = limitations.of_case(db.session, case)
     facts = debtor_facts(case)
     past = history(db.session, case.id)
@@ -182,7 +256,6 @@ def _render_case(case: Case, forms: dict, status: int = 200):
             if not answer.allowed:
                 refused_numbers.append((phone.number, answer))
     local_times = [(zone, now.astimezone(ZoneInfo(zone))) for zone in facts.zones]
-    timeline = _timeline(case)
     entries = db.session.scalars(
         sa.select(LedgerEntry)
         .where(LedgerEntry.case_id == case.id)
@@ -197,12 +270,19 @@ def _render_case(case: Case, forms: dict, status: int = 200):
         "agency/case.html",
         case=case,
         limitation=limitation,
-        time_barred=limitation is not None and limitation.time_barred(agency_today()),
+        time_barred=limitation is not None and limitation.time_barred(today),
         facts=facts,
         windows=windows,
         refused_numbers=refused_numbers,
         local_times=local_times,
-        timeline=timeline,
+        timeline=timeline(case),
+        tabs=TABS,
+        tab=tab,
+        next_case_key=NEXT_CASE_KEY,
+        validation_state=_validation_state(case, today),
+        situation_words=SITUATION_WORDS.get(case.debtor.situation, case.debtor.situation),
+        tone=SITUATION_TONE.get(case.debtor.situation, SITUATION_TONE["unknown"]),
+        suggested=_suggested(case),
         entries=entries,
         items=itemization(db.session, case),
         promises=promises,
@@ -218,7 +298,7 @@ def _render_case(case: Case, forms: dict, status: int = 200):
             .where(SettlementOffer.case_id == case.id)
             .order_by(SettlementOffer.id.desc())
         ).all(),
-        today=agency_today(),
+        today=today,
         notice_days=NOTICE_DAYS,
         outbox=db.session.scalars(
             sa.select(OutboundMessage)
@@ -227,36 +307,6 @@ def _render_case(case: Case, forms: dict, status: int = 200):
         ).all(),
         **forms,
     ), status
-
-
-def _timeline(case: Case) -> list[dict]:
-    """Contacts, messages not (yet) sent, notes and audit events as one list, newest first.
-
-    A sent email or text is its contact (with `message` beside it); one still queued, failed
-    or held is a `message` item at the time it was queued, saying so and why: it was no
-    contact with the debtor."""
-    items: list[dict] = []
-    messages = db.session.scalars(
-        sa.select(OutboundMessage).where(OutboundMessage.case_id == case.id)
-    ).all()
-    sent = {m.contact_id: m for m in messages if m.contact_id is not None}
-    for c in db.session.scalars(sa.select(Contact).where(Contact.case_id == case.id)):
-        items.append({"at": c.occurred_at, "kind": "contact", "item": c, "message": sent.get(c.id)})
-    for m in messages:
-        if m.contact_id is None:
-            items.append({"at": m.created_at, "kind": "message", "item": m})
-    for n in db.session.scalars(sa.select(CaseNote).where(CaseNote.case_id == case.id)):
-        items.append({"at": n.created_at, "kind": "note", "item": n})
-    for e in db.session.scalars(
-        sa.select(AuditEvent).where(
-            AuditEvent.case_id == case.id,
-            AuditEvent.action != "contact.recorded",
-            AuditEvent.action.not_like("message.%"),  # the message items say it
-        )
-    ):
-        items.append({"at": e.at, "kind": "event", "item": e})
-    items.sort(key=lambda i: i["at"], reverse=True)
-    return items[:200]
 
 
 def act(case: Case, form_key: str, action) -> object:
@@ -274,14 +324,15 @@ def act(case: Case, form_key: str, action) -> object:
             flash(str(exc), "error")
         else:
             flash(message, "success")
-            return redirect(url_for("staff.case", reference=case.reference))
+            tab = FORM_TABS.get(form_key, "call")
+            return redirect(url_for("staff.case", reference=case.reference, tab=tab))
     elif request.method == "POST" and not form.errors:
         abort(400)
     else:
         for name, errors in form.errors.items():
             label = getattr(form, name).label.text if hasattr(form, name) else name
             flash(f"{label}: {'; '.join(errors)}", "error")
-    return _render_case(case, forms, 422)
+    return _render_case(case, forms, 422, tab=_error_tab(form_key))
 
 
 @bp.post("/cases/<reference>/close")

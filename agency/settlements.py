@@ -110,7 +110,7 @@ def _decide(offer_id: int, decide) -> object:
         flash(message, "success")
     if request.form.get("back") == "case":  # decided from the case screen
         case = db.session.get(Case, offer.case_id)
-        return redirect(url_for("staff.case", reference=case.reference))
+        return redirect(url_for("staff.case", reference=case.reference, tab="offer"))
     return redirect(url_for("staff.offers"))
 
 

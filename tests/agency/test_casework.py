@@ -158,11 +158,13 @@ def test_promises_cease_opt_out_attorney_and_close(
         assert 'Email allowed now: <span class="no">no</span>' in page
         assert 'Call allowed now: <span class="ok">yes</span>' in page
 
-        missing = act(client, case, "attorney", {"attorney-name": "Sam Lawyer"})
+        missing = act(
+            client, case, "attorney", {"attorney-name": "Sam Lawyer", "attorney-confirm": "y"}
+        )
         assert missing.status_code == 422
         assert "phone or email" in missing.get_data(as_text=True)
 
-        assert act(client, case, "cease", {}).status_code == 302
+        assert act(client, case, "cease", {"cease-confirm": "y"}).status_code == 302
         page = client.get(f"/agency/cases/{case.reference}").get_data(as_text=True)
         assert "Cease requested" in page
         assert 'Call allowed now: <span class="no">no</span>' in page
@@ -172,7 +174,11 @@ def test_promises_cease_opt_out_attorney_and_close(
                 client,
                 case,
                 "close",
-                {"close-close_reason": "cease", "close-reason": "Debtor asked us to stop"},
+                {
+                    "close-close_reason": "cease",
+                    "close-reason": "Debtor asked us to stop",
+                    "close-confirm": "y",
+                },
             ).status_code
             == 302
         )
@@ -275,7 +281,7 @@ def test_letters_are_generated_kept_and_refused_when_a_rule_forbids(
         assert "This is a communication from a debt collector." in text
         assert "$200.00" in text
 
-        act(client, case, "cease", {})
+        act(client, case, "cease", {"cease-confirm": "y"})
         refused = act(client, case, "letters", {"letter-kind": "collection"})
         assert refused.status_code == 422
         assert "Not sent:" in refused.get_data(as_text=True)

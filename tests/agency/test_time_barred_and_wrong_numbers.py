@@ -79,7 +79,10 @@ def test_closing_a_time_barred_case_to_legal_is_refused_with_the_reason(
     case = texas_case(make_case, make_client())
     with time_machine.travel(MORNING, tick=False):
         response = act(
-            client, case, "close", {"close-close_reason": "legal", "close-reason": "sue them"}
+            client,
+            case,
+            "close",
+            {"close-close_reason": "legal", "close-reason": "sue them", "close-confirm": "y"},
         )
     assert response.status_code == 422
     page = response.get_data(as_text=True)

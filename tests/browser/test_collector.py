@@ -23,6 +23,7 @@ from cases.users import User, create_user
 from payments.fees import parse_tiers, set_schedule
 from payments.posting import post_placement
 from shell.extensions import db
+from tests.browser.kit import save_screenshot
 from tests.conftest import SUITE_DAY
 
 NY = ZoneInfo("America/New_York")
@@ -147,21 +148,22 @@ def test_a_collector_works_the_queue_within_the_calling_hours(page: Page, browse
         page.get_by_label("Outcome").select_option("conversation")
         page.get_by_role("button", name="Log call").click()
         expect(page.get_by_role("status")).to_have_text("Call logged.")
-        expect(page.locator(".timeline")).to_contain_text(f"outbound call — conversation ({PHONE})")
+        expect(page.locator(".timeline")).to_contain_text(
+            f"outbound call — spoke with the debtor ({PHONE})"
+        )
 
-        more = page.locator("details").filter(has=page.locator("summary", has_text="More actions"))
-        if more.get_attribute("open") is None:
-            more.locator("summary").click()
+        # The case screen's actions are tabs.
+        page.get_by_role("tab", name=re.compile(r"^Promise")).click()
         page.get_by_label("Amount promised").fill("150.00")
         page.get_by_label("Due on").fill("2026-11-30")
         page.get_by_role("button", name="Record promise").click()
         expect(page.get_by_role("status")).to_have_text("Promise to pay recorded.")
+        page.get_by_role("tab", name=re.compile(r"^Account")).click()
         expect(page.get_by_role("region", name=re.compile(r"^Balance"))).to_contain_text(
             "$150.00 by 2026-11-30 — open"
         )
 
-        if more.get_attribute("open") is None:
-            more.locator("summary").click()
+        page.get_by_role("tab", name=re.compile(r"^Dispute")).click()
         page.get_by_label("What the debtor disputes").fill("Says the invoice was paid in June.")
         page.get_by_role("button", name="Record dispute or request").click()
         expect(page.get_by_role("status")).to_contain_text(
@@ -171,6 +173,7 @@ def test_a_collector_works_the_queue_within_the_calling_hours(page: Page, browse
         expect(page.locator("h1 .status")).to_have_text("disputed")
         expect(call).to_contain_text("Call allowed now: no")
         expect(call.locator(".next-allowed")).to_have_text("Not by waiting.")
+        save_screenshot(page, "case-screen", "disputed")
 
     with browser_app.app_context():
         case = db.session.scalar(sa.select(Case).where(Case.reference == promised))
