@@ -112,7 +112,7 @@ def vintages(last: Month) -> Report:
             [Series(short(v.month), [v.rate_bps(a) for a in ages]) for v in shown],
             title="Cumulative share of the placed amount collected, by months since placement",
             fmt=whole_percent,
-            high=max([1000, *(v.rate_bps(a) or 0 for v in shown for a in ages)]),
+            high=-(-max([1, *(v.rate_bps(a) or 0 for v in shown for a in ages)]) // 1000) * 1000,
             axis="months since placement (0 = the placement month)",
         ),
         about="Each line is the cases placed in one month: the share of the amount placed with "
