@@ -16,7 +16,7 @@ from agency.staff import actor, bp
 from cases.case import Case
 from cases.documents import Document
 from cases.notices import NoticeError, NoticeRun, confirm_mailed, confirm_run_mailed
-from correspondence.notice_run import send_notices, waiting_cases
+from correspondence.notice_run import send_notices
 from shell.document_store import content_disposition, read
 from shell.extensions import db
 from shell.security import roles_required
@@ -28,6 +28,20 @@ SUPERVISORS = ("admin", "supervisor")
 
 class MailedForm(FlaskForm):
     mailed_on = DateField("Mailed on", validators=[InputRequired()])
+
+
+WAITING_SHOWN = 100
+
+
+def _waiting() -> tuple[int, list[Case]]:
+    """How many notices wait, and the first of them in mailing order's references (read
+    without the lock the run takes)."""
+    where = (Case.status == "new", Case.validation_sent_at.is_(None))
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(Case).where(*where))
+    cases = db.session.scalars(
+        sa.select(Case).where(*where).order_by(Case.reference).limit(WAITING_SHOWN)
+    ).all()
+    return count, list(cases)
 
 
 @bp.get("/notices")
@@ -46,10 +60,12 @@ def notices():
     ).all()
     form = MailedForm()
     form.mailed_on.data = agency_today()
+    waiting, waiting_list = _waiting()
     return render_template(
         "agency/notices.html",
         runs=runs,
-        waiting=len(waiting_cases(db.session)),
+        waiting=waiting,
+        waiting_list=waiting_list,
         unconfirmed=unconfirmed,
         form=form,
     )
@@ -58,15 +74,30 @@ def notices():
 @bp.post("/notices/send")
 @roles_required(*SUPERVISORS)
 def send_notices_now():
+    """Send every waiting notice in one print run, and say plainly what happened: how many
+    went into which run, and each one held back with its reason."""
     if not FlaskForm().validate_on_submit():
-        abort(400)
+        abort(400)  # no valid CSRF token: nothing sent
     result = send_notices(db.session, today=agency_today(), actor=actor())
-    flash(
-        f"{len(result.sent)} notice(s) sent to the print file; {len(result.held)} held back.",
-        "success",
-    )
+    if result.run is not None:
+        flash(
+            f"{len(result.sent)} notice(s) sent in print run {result.run.id}: hand its print "
+            "file and manifest (below) to the mail house, then record the day they mail it.",
+            "success",
+        )
+    elif not result.held:
+        flash("No notices were waiting: nothing was sent.", "success")
+    if result.held:
+        flash(f"{len(result.held)} notice(s) held back and still waiting:", "error")
     for line in result.held:
         flash(f"Held: {line}", "error")
+    for kind, references in result.alerts.items():
+        if references:
+            flash(
+                f"{len(references)} alert(s) raised ({kind.replace('_', ' ')}): "
+                f"{', '.join(references[:20])}",
+                "error",
+            )
     return redirect(url_for("staff.notices"))
 
 

@@ -11,12 +11,14 @@ from markupsafe import Markup
 
 from agency import staff
 from cases.csvsafe import write_csv
-from correspondence.charts import bar_chart, hbar_chart
+from correspondence.charts import Series, bar_chart, grouped_bar_chart, hbar_chart, line_chart
 from payments import reports
 from payments.statements import Month, dollars, parse_month
 from shell.extensions import db
 from shell.security import roles_required
 from shell.timezone import agency_today, agency_zone
+
+VINTAGE_AGES = 12  # months since placement shown on the vintage curves
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Report:
     rows: list[list]
     money_columns: set[int]
     chart: Markup
+    about: str = ""
 
     def csv(self) -> str:
         return write_csv(
@@ -40,6 +43,10 @@ class Report:
 
 def percent(bps: int) -> str:
     return f"{bps // 100}.{bps % 100:02d}%"
+
+
+def whole_percent(bps: int) -> str:
+    return f"{bps // 100}%"
 
 
 def short(month: str) -> str:
@@ -82,6 +89,38 @@ def liquidation(last: Month) -> Report:
     )
 
 
+def vintages(last: Month) -> Report:
+    data = reports.vintages(db.session, last)
+    ages = list(range(VINTAGE_AGES))
+    shown = [v for v in data if v.placed]
+    return Report(
+        "vintages",
+        "Liquidation by placement month",
+        ["placement_month", "cases", "placed", *(f"month_{a}" for a in ages)],
+        [
+            [
+                v.month,
+                v.cases,
+                v.placed,
+                *("" if v.rate_bps(a) is None else percent(v.rate_bps(a)) for a in ages),
+            ]
+            for v in data
+        ],
+        {2},
+        line_chart(
+            [str(a) for a in ages],
+            [Series(short(v.month), [v.rate_bps(a) for a in ages]) for v in shown],
+            title="Cumulative share of the placed amount collected, by months since placement",
+            fmt=whole_percent,
+            high=-(-max([1, *(v.rate_bps(a) or 0 for v in shown for a in ages)]) // 1000) * 1000,
+            axis="months since placement (0 = the placement month)",
+        ),
+        about="Each line is the cases placed in one month: the share of the amount placed with "
+        "them collected so far (by the agency and directly, net of reversals), month by month "
+        "since placement. A younger vintage has fewer months.",
+    )
+
+
 def aging(last: Month) -> Report:
     data = reports.aging(db.session, agency_today())
     return Report(
@@ -96,7 +135,7 @@ def aging(last: Month) -> Report:
 
 def collectors(last: Month) -> Report:
     since = reports.months(last)[0].start
-    data = reports.collector_performance(db.session, since, agency_zone())
+    data = reports.collector_performance(db.session, since, agency_zone(), today=agency_today())
     return Report(
         "collectors",
         f"Collector performance since {since.isoformat()}",
@@ -107,36 +146,103 @@ def collectors(last: Month) -> Report:
             [(r.email.split("@")[0], r.collected) for r in data],
             title="Amount collected on each collector's cases",
         ),
+        about="Promises due are those whose date has passed or that were paid; a promise is kept "
+        "when the payments on its case from the day it was made reach its amount by its date.",
+    )
+
+
+def promises(last: Month) -> Report:
+    since = reports.months(last)[0].start
+    data = reports.promises_by_collector(
+        db.session, since, today=agency_today(), zone=agency_zone()
+    )
+    return Report(
+        "promises",
+        f"Promises made and money collected per collector since {since.isoformat()}",
+        [
+            "collector",
+            "promises_made",
+            "promised",
+            "kept",
+            "kept_amount",
+            "broken",
+            "broken_amount",
+            "open",
+            "open_amount",
+            "kept_percent",
+            "collected",
+        ],
+        [
+            [
+                r.email,
+                r.made,
+                r.made_cents,
+                r.kept,
+                r.kept_cents,
+                r.broken,
+                r.broken_cents,
+                r.open,
+                r.open_cents,
+                percent(r.kept_rate_bps),
+                r.collected,
+            ]
+            for r in data
+        ],
+        {2, 4, 6, 8, 10},
+        grouped_bar_chart(
+            [r.email.split("@")[0] for r in data],
+            [
+                Series("Promised", [r.made_cents for r in data]),
+                Series("Kept", [r.kept_cents for r in data]),
+                Series("Collected", [r.collected for r in data]),
+            ],
+            title="Promised, kept and collected per collector",
+        ),
+        about="Promises made in the period (count and amount) and what became of them: kept "
+        "(paid in full by their date), broken (their date passed first) or still open; against "
+        "the money collected on each collector's assigned cases in the same period. "
+        "Kept percent is kept ÷ (kept + broken).",
     )
 
 
 def alerts(last: Month) -> Report:
     data = reports.compliance_alerts(db.session, last, agency_zone())
-    return _counts("alerts", "Compliance alerts raised and resolved", data)
+    return _counts("alerts", "Compliance alerts raised and resolved", ("Raised", "Resolved"), data)
 
 
 def disputes(last: Month) -> Report:
     data = reports.disputes(db.session, last, agency_zone())
-    return _counts("disputes", "Disputes opened and resolved", data)
+    return _counts("disputes", "Disputes opened and resolved", ("Opened", "Resolved"), data)
 
 
-def _counts(name: str, title: str, data: list[reports.MonthCounts]) -> Report:
-    points = [(short(r.month), r.opened) for r in data]
+def _counts(
+    name: str, title: str, legend: tuple[str, str], data: list[reports.MonthCounts]
+) -> Report:
     return Report(
         name,
         title,
         ["month", "opened", "resolved"],
         [[r.month, r.opened, r.resolved] for r in data],
         set(),
-        bar_chart(points, title=f"{title}: opened per month", fmt=count),
+        grouped_bar_chart(
+            [short(r.month) for r in data],
+            [
+                Series(legend[0], [r.opened for r in data]),
+                Series(legend[1], [r.resolved for r in data]),
+            ],
+            title=f"{title} per month",
+            fmt=count,
+        ),
     )
 
 
 REPORTS: dict[str, Callable[[Month], Report]] = {
     "collections": collections,
     "liquidation": liquidation,
+    "vintages": vintages,
     "aging": aging,
     "collectors": collectors,
+    "promises": promises,
     "alerts": alerts,
     "disputes": disputes,
 }

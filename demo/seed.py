@@ -220,6 +220,7 @@ def _demo_case(session, rng, client, n, today, collectors, actor) -> Case:
                 case_id=case.id,
                 amount_cents=balance // 4,
                 due_on=today + dt.timedelta(days=rng.randint(-5, 10)),
+                recorded_by_id=case.assigned_to_id,
             )
         )
     elif outcome == "plan":

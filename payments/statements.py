@@ -26,8 +26,9 @@ from cases.case import Case
 from cases.clients import Client
 from cases.csvsafe import write_csv
 from cases.debtors import Debtor
+from cases.jobs import declare, enqueue
 from cases.ledger import LedgerEntry, cents_sum
-from cases.model import Base
+from cases.model import Base, utcnow
 
 MONEY_KINDS = ("payment", "direct_payment", "reversal")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -499,3 +500,158 @@ def _has_unlisted(session: Session, client_id: int, month: Month) -> bool:
         )
         is not None
     )
+
+
+# --- a month's run, started from the agency's pages ---------------------------------------------
+
+ISSUE_FOR_RUN = declare("statements.issue_for_run")  # one client's statement of a run
+
+RUN_ITEM_STATUSES = ("waiting", "issued", "unchanged", "failed")
+
+
+class StatementRun(Base):
+    """A month's statements asked for at once (from /agency/statements/runs): one item per
+    client, each issued by its own job, so the page can show n of N as they finish."""
+
+    __tablename__ = "statement_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[str] = mapped_column(sa.String(7))  # YYYY-MM
+    started_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    started_by: Mapped[str] = mapped_column(sa.String(80))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    items: Mapped[list[StatementRunItem]] = relationship(
+        order_by="StatementRunItem.id", back_populates="run"
+    )
+
+
+class StatementRunItem(Base):
+    """One client's statement in a run: `waiting` until its job ran, then `issued` (new),
+    `unchanged` (it had been issued before: never issued twice) or `failed` (with why)."""
+
+    __tablename__ = "statement_run_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("statement_runs.id"), index=True)
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id"))
+    status: Mapped[str] = mapped_column(sa.String(10), default="waiting")
+    statement_id: Mapped[int | None] = mapped_column(sa.ForeignKey("statements.id"))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    finished_at: Mapped[dt.datetime | None]
+
+    run: Mapped[StatementRun] = relationship(back_populates="items")
+    client: Mapped[Client] = relationship()
+    statement: Mapped[Statement | None] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "client_id", name="uq_statement_run_items_run_client"),
+        sa.CheckConstraint("status IN ('waiting','issued','unchanged','failed')", name="status"),
+    )
+
+
+@dataclass
+class RunProgress:
+    """Where a run stands, counted from its items."""
+
+    run_id: int
+    month: str
+    total: int = 0
+    issued: int = 0
+    unchanged: int = 0
+    failed: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.issued + self.unchanged + self.failed
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else self.done * 100 // self.total
+
+    def as_json(self) -> dict:
+        return {
+            "run": self.run_id,
+            "month": self.month,
+            "total": self.total,
+            "done": self.done,
+            "issued": self.issued,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "percent": self.percent,
+            "status": "finished" if self.finished else "running",
+        }
+
+
+def run_progress(session: Session, run: StatementRun) -> RunProgress:
+    progress = RunProgress(run.id, run.month)
+    for status, count in session.execute(
+        sa.select(StatementRunItem.status, sa.func.count())
+        .where(StatementRunItem.run_id == run.id)
+        .group_by(StatementRunItem.status)
+    ):
+        progress.total += count
+        if status != "waiting":
+            setattr(progress, status, count)
+    return progress
+
+
+def start_run(
+    session: Session,
+    month: Month,
+    *,
+    client_codes: list[str] | None,
+    zone: ZoneInfo,
+    now: dt.datetime,
+    actor: audit.Actor,
+) -> StatementRun:
+    """Record a run of `month`'s statements (every client the month covers, or those named)
+    and queue one job per client, to run after the commit. Refused, with the reason, for a
+    month not yet over, an unknown client, nothing to issue, or a run of the month still going.
+    Running a month again issues nothing twice: its statements come back unchanged."""
+    if not month_has_ended(month, zone, now):
+        raise StatementError(
+            f"{month} has not ended yet in {zone.key}: "
+            f"its statements can be issued from {month.next_start.isoformat()}"
+        )
+    if client_codes:
+        found = {
+            c.code: c
+            for c in session.scalars(sa.select(Client).where(Client.code.in_(client_codes)))
+        }
+        unknown = [code for code in client_codes if code not in found]
+        if unknown:
+            raise StatementError(f"no client with code {', '.join(unknown)}")
+        clients = [found[code] for code in dict.fromkeys(client_codes)]
+    else:
+        clients = clients_for_month(session, month, zone)
+    if not clients:
+        raise StatementError(f"no client statements to issue for {month}")
+    going = session.scalar(
+        sa.select(StatementRun.id)
+        .join(StatementRunItem, StatementRunItem.run_id == StatementRun.id)
+        .where(StatementRun.month == str(month), StatementRunItem.status == "waiting")
+        .limit(1)
+    )
+    if going is not None:
+        raise StatementError(f"run {going} of {month} is still going: wait for it to finish")
+    run = StatementRun(month=str(month), started_by_id=actor.user_id, started_by=actor.label)
+    run.items = [StatementRunItem(client_id=client.id) for client in clients]
+    session.add(run)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "statement_run",
+        run.id,
+        "statement_run.started",
+        month=str(month),
+        clients=[client.code for client in clients],
+    )
+    for item in run.items:
+        enqueue(session, ISSUE_FOR_RUN, item.id)
+    return run
