@@ -101,8 +101,15 @@ def dashboard():
         .order_by(Contact.occurred_at.desc())
         .limit(10)
     ).all()
+    open_disputes = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Dispute)
+        .join(Case, Case.id == Dispute.case_id)
+        .where(Case.client_id == client_id, Dispute.status == "open")
+    )
     return render_template(
         "client/dashboard.html",
+        open_disputes=open_disputes,
         counts=counts,
         placed=placed,
         collected=collected,

@@ -60,6 +60,8 @@ def test_the_whole_loop_client_documents_then_verification_lifts_the_hold(
     dispute_id = only_dispute_id(db_session, case)
     sign_in(client, make_user("client", client=case.client))
 
+    dashboard = client.get("/client/").get_data(as_text=True)
+    assert "1 open dispute on your cases" in dashboard
     listing = client.get("/client/disputes").get_data(as_text=True)
     assert case.reference in listing and "collection on hold" in listing
     page = client.get(f"/client/disputes/{dispute_id}").get_data(as_text=True)
