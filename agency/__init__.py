@@ -16,6 +16,7 @@ from agency import (  # noqa: F401
     case_plans,
     caseload,
     casework,
+    client_documents,
     money_desk,
     notice_pages,
     report_pages,

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cases import audit
-from cases.case import change_status
+from cases.case import Case, change_status
+from cases.documents import Document
 from cases.model import Base, Timestamped, utcnow
 from cases.plans import pause_for_hold, resume_after_hold
 from cases.timezones import candidate_zones
@@ -148,6 +149,105 @@ def send_verification(
     _answer(session, case, "dispute", document_id, actor, note, on_local)
 
 
+# --- the client's side: what the agency needs, and the documents the client sends ---------------
+
+# Documents the client uploads for the agency's answer (the verification it sends the debtor).
+CLIENT_DOCUMENT = "client_verification"
+# What the debtor sent (dispute_upload) and what the client sent: both shown to the client.
+CLIENT_VISIBLE_DOCUMENTS = ("dispute_upload", CLIENT_DOCUMENT)
+
+
+def client_disputes(session: Session, client_id: int) -> list[tuple[Dispute, Case]]:
+    """A client's disputes and original-creditor requests, on its own cases only: the open
+    ones first (oldest first: they are waiting longest), then the answered, newest first."""
+    rows = session.execute(
+        sa.select(Dispute, Case)
+        .join(Case, Case.id == Dispute.case_id)
+        .where(Case.client_id == client_id)
+        .order_by(Dispute.received_at)
+    ).all()
+    open_ = [(d, c) for d, c in rows if d.status == "open"]
+    done = [(d, c) for d, c in reversed(rows) if d.status != "open"]
+    return open_ + done
+
+
+def client_dispute(session: Session, client_id: int, dispute_id: int) -> tuple[Dispute, Case]:
+    """One of the client's own disputes and its case; DisputeError for any other id."""
+    row = session.execute(
+        sa.select(Dispute, Case)
+        .join(Case, Case.id == Dispute.case_id)
+        .where(Dispute.id == dispute_id, Case.client_id == client_id)
+    ).first()
+    if row is None:
+        raise DisputeError("no such dispute")
+    return row[0], row[1]
+
+
+def dispute_documents(session: Session, case_id: int) -> list[Document]:
+    """The debtor's and the client's documents kept with a case, oldest first."""
+    return list(
+        session.scalars(
+            sa.select(Document)
+            .where(Document.case_id == case_id, Document.kind.in_(CLIENT_VISIBLE_DOCUMENTS))
+            .order_by(Document.created_at, Document.id)
+        )
+    )
+
+
+def what_the_agency_needs(dispute: Dispute, case: Case, documents: list[Document]) -> list[str]:
+    """What the agency asks of the client to answer this request (empty once answered)."""
+    if dispute.status != "open":
+        return []
+    if dispute.kind == "original_creditor":
+        if (case.original_creditor_name or "").strip():
+            return []
+        return [
+            "The original creditor's name and address: upload a document that shows them "
+            "(a contract, an assignment or the creditor's own statement)."
+        ]
+    needs = [
+        "A document that shows the debtor owes the debt: the signed agreement or contract, "
+        "or the invoice(s) for the goods or services.",
+        "A statement or ledger showing the amount: the balance on the itemisation date "
+        f"({case.itemization_date.isoformat()}) and the payments and credits since.",
+    ]
+    if any(d.kind == CLIENT_DOCUMENT for d in documents):
+        needs.append(
+            "We have your documents: the agency checks them and sends the verification. "
+            "Upload more only if the debtor's reason calls for it."
+        )
+    return needs
+
+
+def accept_client_document(
+    session: Session, dispute: Dispute, document: Document, *, actor: audit.Actor
+) -> None:
+    """Record that the client sent a document for an open dispute (the agency picks it up
+    when it sends the verification)."""
+    require_open(dispute)
+    audit.record(
+        session,
+        actor,
+        "dispute",
+        dispute.id,
+        "dispute.client_document",
+        case_id=dispute.case_id,
+        document_id=document.id,
+        filename=document.filename,
+    )
+
+
+def require_open(dispute: Dispute) -> None:
+    """Refuse documents for a dispute that was already answered (before anything is kept)."""
+    if dispute.status != "open":
+        raise DisputeError("this dispute has been answered; no more documents are needed")
+
+
+def client_documents(session: Session, case_id: int) -> list[Document]:
+    """The documents the client sent for a case, for the agency's verification."""
+    return [d for d in dispute_documents(session, case_id) if d.kind == CLIENT_DOCUMENT]
+
+
 def send_original_creditor(
     session: Session,
     case,
@@ -174,6 +274,7 @@ def _answer(session, case, kind, document_id, actor, note, on_local) -> None:
             else "this case has no open request for the original creditor"
         )
     now = utcnow()
+    enclosed = [d.id for d in client_documents(session, case.id)] if kind == "dispute" else []
     for request in requests:
         request.status = "verified" if kind == "dispute" else "answered"
         request.resolved_at = now
@@ -186,6 +287,7 @@ def _answer(session, case, kind, document_id, actor, note, on_local) -> None:
             "dispute.verified" if kind == "dispute" else "original_creditor.answered",
             case_id=case.id,
             reason=note or None,
+            client_documents=enclosed or None,
         )
     still_held = any(d.within_validation_period for d in open_disputes(session, case.id))
     if case.status == "disputed" and not still_held:

@@ -13,6 +13,7 @@ DOCUMENT_KINDS = (
     "receipt",
     "dispute_upload",
     "verification",
+    "client_verification",  # a client's documents for answering a dispute (cases.disputes)
     "plan_agreement",
     "settlement_letter",
     "other",

@@ -271,10 +271,34 @@ def _open_csv(data: bytes, filename: str) -> tuple[list[str], Iterator[list[str]
     if b"\x00" in data or data.startswith(_BINARY_SIGNATURES):
         raise FileRefused(_not_a_table(filename))
     text = _decode(data)
+    delimiter = _delimiter(text)
     # Read it through once so a broken line refuses the file before any row is yielded.
-    _check_csv_syntax(text)
-    reader = _csv_reader(text)
+    _check_csv_syntax(text, delimiter)
+    reader = _csv_reader(text, delimiter)
     return next(reader), reader
+
+
+# What separates the values: a comma (SPEC §5), or what spreadsheets in other locales write.
+DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}
+
+
+def _delimiter(text: str) -> str:
+    """The separator of the header row: of comma, semicolon and tab, the one that splits it into
+    the most columns (a comma on a tie). A header that none of them splits is refused: no
+    referral file has a single column, so the file uses a separator we do not read."""
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    widths = {
+        delimiter: len(next(csv.reader([first_line], delimiter=delimiter), []))
+        for delimiter in DELIMITERS
+    }
+    best = max(widths, key=lambda d: (widths[d], d == ","))
+    if widths[best] < 2:
+        shown = first_line if len(first_line) <= 80 else first_line[:77] + "..."
+        raise FileRefused(
+            f"The header row ('{shown}') is a single column: the values must be separated by "
+            "commas, semicolons or tabs. Save the file as CSV UTF-8 and upload it again."
+        )
+    return best
 
 
 def _decode(data: bytes) -> str:
@@ -292,12 +316,12 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
-def _csv_reader(text: str) -> Iterator[list[str]]:
-    return csv.reader(io.StringIO(text, newline=""), strict=True)
+def _csv_reader(text: str, delimiter: str) -> Iterator[list[str]]:
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
 
 
-def _check_csv_syntax(text: str) -> None:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _check_csv_syntax(text: str, delimiter: str) -> None:
+    reader = _csv_reader(text, delimiter)
     # Name the line the broken row starts on: an unclosed quote makes the reader run to the end.
     start = 1
     try:
@@ -463,6 +487,86 @@ def _require_columns(header: list[str], positions: dict[str, int]) -> None:
             "The file has neither a last_name nor a company_name column, so no debtor can be "
             f"named. The header has: {_describe(header)}. Add one and upload the file again."
         )
+
+
+# Other names clients' systems give our columns, compared as letters and digits only ("Acct #"
+# is "acct"), for pre-selecting the column-mapping form; the client confirms the choice.
+SYNONYMS = {
+    "account_number": "acct acctno acctnum acctnumber account accountno accountnum accountid "
+    "accountnumber accountref accountreference customernumber customerno customerid custno "
+    "clientaccount reference refno",
+    "debtor_type": "type debtortype customertype accounttype",
+    "first_name": "first firstname fname givenname forename",
+    "last_name": "last lastname lname surname familyname",
+    "company_name": "company companyname business businessname organisation organization "
+    "employername",
+    "email": "email emailaddress mail",
+    "phone": "phone phonenumber phoneno telephone tel mobile cell cellphone homephone",
+    "address_line1": "address address1 addressline1 street streetaddress addr addr1 line1",
+    "address_line2": "address2 addressline2 addr2 line2 suite apt unit",
+    "city": "city town",
+    "state": "st state statecode province region",
+    "postal_code": "zip zipcode zip4 postcode postalcode",
+    "principal": "principal balance amount amountdue amountowed balancedue principalbalance "
+    "principalamount currentbalance outstanding outstandingbalance owed",
+    "interest": "interest interestamount interestdue",
+    "fees": "fees fee latefees latefee charges feesdue",
+    "due_date": "due duedate datedue pastduedate dueon delinquencydate",
+    "last_payment_date": "lastpayment lastpaymentdate lastpaid lastpaiddate dateoflastpayment",
+    "invoice_number": "invoice invoiceno invoicenum invoicenumber",
+    "service_description": "description service services servicedescription",
+    "original_creditor_name": "originalcreditor originalcreditorname",
+}
+
+
+def _letters(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.replace("\ufeff", "").lower())
+
+
+def guess_mapping(header: list[str]) -> dict[str, str]:
+    """Our column -> the header cell that most likely holds it: the same name (as the parser
+    matches it), else a known other name. Each cell is guessed for one column at most."""
+    taken: set[int] = set()
+    guesses: dict[str, str] = {}
+    keys = [_letters(cell) for cell in header]
+    for ours in KNOWN_COLUMNS:
+        names = [_letters(ours), *SYNONYMS.get(ours, "").split()]
+        for name in names:
+            index = next((i for i, k in enumerate(keys) if k == name and i not in taken), None)
+            if index is not None and header[index].strip():
+                taken.add(index)
+                guesses[ours] = header[index]
+                break
+    return guesses
+
+
+def missing_after_mapping(mapping: dict[str, str]) -> list[str]:
+    """Our columns a mapping (their name -> ours) still leaves without a column, as the
+    mapping form names them: the required ones, and a debtor's name."""
+    mapped = set(mapping.values())
+    missing = [column for column in REQUIRED_COLUMNS if column not in mapped]
+    if "last_name" not in mapped and "company_name" not in mapped:
+        missing.append("last_name or company_name")
+    return missing
+
+
+def sample_values(data: bytes, filename: str, rows: int = 3) -> dict[str, list[str]]:
+    """Up to `rows` example values of each header cell (the first non-blank ones)."""
+    table = _open_table(data, filename)
+    samples: dict[str, list[str]] = {cell: [] for cell in table.header}
+    for _, cells in itertools.islice(table.rows, 200):
+        for cell, value in zip(table.header, cells, strict=False):
+            if value.strip() and len(samples[cell]) < rows:
+                samples[cell].append(value.strip()[:40])
+        if all(len(v) >= rows for v in samples.values()):
+            break
+    return samples
+
+
+def column_positions(header: list[str], mapping: dict[str, str]) -> dict[str, int]:
+    """Our column -> its index in the header, as the parser reads it (for showing the cells a
+    rejection names)."""
+    return _resolve_columns(header, mapping)
 
 
 def _describe(header: list[str], shown: int = 30) -> str:

@@ -23,7 +23,7 @@ from cases.debtors import Address, Debtor, Email, Phone, match_key
 from cases.jobs import declare, enqueue, handles
 from cases.ledger import LedgerEntry
 from cases.model import Base, Timestamped, new_stamp, utcnow
-from cases.referral_file import ReferralRow, Rejection, parse, raw_rows
+from cases.referral_file import ReferralRow, Rejection, column_positions, parse, raw_rows
 
 IMPORT = declare("referrals.import", queue="imports")
 
@@ -88,6 +88,48 @@ class ReferralBatch(Timestamped, Base):
         if self.status == "imported":
             return 100
         return int(100 * self.processed_rows / self.total_rows) if self.total_rows else 0
+
+
+PREVIEW_ROWS = 50  # the rows a preview shows as the client wrote them
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    """One data row as the client wrote it, and what the check made of it."""
+
+    row: int
+    cells: list[str]
+    accepted: bool
+    reason: str = ""
+    column: str = ""  # our column the reason is about ("" for the row as a whole)
+    cell: int | None = None  # the index of that column's cell in the row
+
+
+def preview_rows(batch: ReferralBatch, limit: int = PREVIEW_ROWS) -> tuple[list[str], list]:
+    """The file's header and its first `limit` data rows (blank ones skipped, as the import
+    skips them), each marked accepted or rejected with the cell its reason names."""
+    header, rows = raw_rows(batch.content, batch.filename)
+    positions = column_positions(header, batch.mapping or {})
+    reasons = {r["row"]: r for r in batch.rejected}
+    shown = []
+    for number, cells in rows:
+        if not any(c.strip() for c in cells):
+            continue
+        problem = reasons.get(number)
+        if problem is None:
+            shown.append(PreviewRow(number, cells, True))
+        else:
+            column = problem["column"]
+            shown.append(
+                PreviewRow(number, cells, False, problem["reason"], column, positions.get(column))
+            )
+        if len(shown) >= limit:
+            break
+    width = max([len(header), *(len(r.cells) for r in shown)])
+    pad = [""] * width
+    for r in shown:
+        r.cells[:] = (r.cells + pad)[:width]
+    return (header + pad)[:width], shown
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The client area's forms: recalling a case, reporting a payment made to the client directly,
-and uploading a referral file."""
+uploading a referral file, and sending a document for a dispute."""
 
 from __future__ import annotations
 
@@ -30,4 +30,11 @@ class UploadForm(FlaskForm):
     file = FileField(
         "Referral file (CSV or Excel .xlsx, up to 20 MB)",
         validators=[FileRequired("Choose a file to upload.")],
+    )
+
+
+class DisputeDocumentForm(FlaskForm):
+    document = FileField(
+        "Document for the verification (PDF, PNG or JPEG, up to 10 MB)",
+        validators=[FileRequired("Choose a document to upload.")],
     )

@@ -9,7 +9,16 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from cases.csvsafe import write_csv
-from cases.referral_file import KNOWN_COLUMNS, REQUIRED_COLUMNS, FileRefused, raw_rows, read_header
+from cases.referral_file import (
+    KNOWN_COLUMNS,
+    REQUIRED_COLUMNS,
+    FileRefused,
+    guess_mapping,
+    missing_after_mapping,
+    raw_rows,
+    read_header,
+    sample_values,
+)
 from cases.referrals import (
     ReferralBatch,
     apply_mapping,
@@ -17,6 +26,7 @@ from cases.referrals import (
     confirm,
     hold_for_mapping,
     preview,
+    preview_rows,
 )
 from client_area.forms import UploadForm
 from client_area.views import actor, bp
@@ -63,7 +73,11 @@ def upload():
             batch = hold_for_mapping(
                 db.session, client, data, filename, as_of=agency_today(), actor=actor()
             )
-            flash(f"{exc} Match your columns to ours below.", "error")
+            flash(
+                f"We did not find all of our columns by name in {filename}. Match your columns "
+                "to ours below: the ones we recognised are already chosen.",
+                "info",
+            )
             return redirect(url_for("client_area.mapping", batch_id=batch.id))
         form.file.errors.append(str(exc))
         return _referrals_page(form, 422)
@@ -85,33 +99,60 @@ def mapping(batch_id: int):
     if batch.status != "mapping":
         return redirect(url_for("client_area.batch", batch_id=batch.id))
     header = [h for h in read_header(batch.content, batch.filename) if h.strip()]
-    current = {ours: theirs for theirs, ours in (current_user.client.header_mapping or {}).items()}
+    # What the client chose before (for these headers), else our guesses from the names.
+    current = guess_mapping(header)
+    saved = current_user.client.header_mapping or {}
+    current.update({ours: theirs for theirs, ours in saved.items() if theirs in header})
+    status = 200
     if request.method == "POST":
         if not FlaskForm().validate_on_submit():
             abort(400)
-        chosen = {}
+        current = {}
         for ours in KNOWN_COLUMNS:
             theirs = request.form.get(f"map-{ours}", "")
             if theirs and theirs in header:
-                chosen[theirs] = ours
-        try:
-            with attempt():
-                apply_mapping(db.session, batch, chosen, actor=actor())
-        except FileRefused as exc:
-            flash(str(exc), "error")
-            current = {ours: theirs for theirs, ours in chosen.items()}
-        else:
+                current[ours] = theirs
+        problem = _mapping_problem(current)
+        if problem is None:
+            try:
+                with attempt():
+                    apply_mapping(
+                        db.session,
+                        batch,
+                        {theirs: ours for ours, theirs in current.items()},
+                        actor=actor(),
+                    )
+            except FileRefused as exc:
+                problem = str(exc)
+        if problem is None:
             flash("Columns matched. We will use this mapping for your next files too.", "success")
             return redirect(url_for("client_area.batch", batch_id=batch.id))
+        flash(problem, "error")
+        status = 422
     return render_template(
         "client/mapping.html",
         batch=batch,
         header=header,
         current=current,
+        samples=sample_values(batch.content, batch.filename),
         known=KNOWN_COLUMNS,
         required=REQUIRED_COLUMNS,
         form=FlaskForm(),
-    )
+    ), status
+
+
+def _mapping_problem(chosen: dict[str, str]) -> str | None:
+    """Why a mapping (ours -> theirs) cannot be used, in the form's own words; None if it can."""
+    by_theirs: dict[str, list[str]] = {}
+    for ours, theirs in chosen.items():
+        by_theirs.setdefault(theirs, []).append(ours)
+    for theirs, ours in by_theirs.items():
+        if len(ours) > 1:
+            return f"You chose '{theirs}' for {' and '.join(ours)}. Choose it for one only."
+    missing = missing_after_mapping({theirs: ours for ours, theirs in chosen.items()})
+    if missing:
+        return f"Still missing: choose your column for {', '.join(missing)}."
+    return None
 
 
 @bp.get("/referrals/<int:batch_id>")
@@ -119,7 +160,10 @@ def batch(batch_id: int):
     batch = own_batch(batch_id)
     if batch.status == "mapping":
         return redirect(url_for("client_area.mapping", batch_id=batch.id))
-    return render_template("client/batch.html", batch=batch, form=FlaskForm())
+    header, rows = preview_rows(batch) if batch.status == "previewed" else ([], [])
+    return render_template(
+        "client/batch.html", batch=batch, form=FlaskForm(), header=header, rows=rows
+    )
 
 
 @bp.get("/referrals/<int:batch_id>/status.json")

@@ -11,6 +11,7 @@ from cases import audit, limitations
 from cases.case import OPEN_STATUSES, STATUSES, Case, TransitionError, change_status, search
 from cases.contacts import Contact
 from cases.debtors import Debtor
+from cases.disputes import Dispute
 from cases.ledger import cents_sum
 from cases.messages import OutboundMessage
 from client_area.forms import DirectPaymentForm, RecallForm
@@ -100,8 +101,15 @@ def dashboard():
         .order_by(Contact.occurred_at.desc())
         .limit(10)
     ).all()
+    open_disputes = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Dispute)
+        .join(Case, Case.id == Dispute.case_id)
+        .where(Case.client_id == client_id, Dispute.status == "open")
+    )
     return render_template(
         "client/dashboard.html",
+        open_disputes=open_disputes,
         counts=counts,
         placed=placed,
         collected=collected,
@@ -180,8 +188,12 @@ def _case_page(case: Case, recall_form, payment_form, status: int = 200):
         .limit(MESSAGES_SHOWN)
     ).all()
     limitation = limitations.of_case(db.session, case)
+    disputes = db.session.scalars(
+        sa.select(Dispute).where(Dispute.case_id == case.id).order_by(Dispute.received_at)
+    ).all()
     return render_template(
         "client/case.html",
+        disputes=disputes,
         case=case,
         limitation=limitation,
         time_barred=limitation is not None and limitation.time_barred(agency_today()),

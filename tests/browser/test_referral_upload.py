@@ -98,7 +98,7 @@ def test_upload_preview_import_and_download_rejected_rows(page: Page, browser_ap
     expect(page).to_have_url(re.compile(r"/client/referrals/\d+$"))
     expect(page.get_by_role("heading", name="Preview")).to_be_visible()
     expect(page.locator("#accepted-count")).to_have_text("3")
-    rejected = page.get_by_role("table").locator("tbody tr")
+    rejected = page.locator("#rejected-rows tbody tr")
     expect(rejected).to_have_count(2)
     expect(rejected.nth(0).locator("td")).to_have_text(
         ["4", "due_date", re.compile(r"10 days past due on .*at least 90 days past due")]

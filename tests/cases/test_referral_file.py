@@ -1114,3 +1114,42 @@ def test_an_unknown_itemisation_date_type_is_rejected():
 def test_a_negative_or_garbled_itemisation_amount_is_rejected(column):
     assert_rejection(rejected(**{column: "-5"}), 2, column, "cannot be negative")
     assert_rejection(rejected(**{column: "lots"}), 2, column, "is not an amount")
+
+
+# --- separators ------------------------------------------------------------------------------
+
+
+def _joined(separator: str) -> bytes:
+    header = ["account_number", "first_name", "last_name", "state", "postal_code", "principal"]
+    header.append("due_date")
+    row = ["A-1", "Jane", "Doe, Jr.", "MA", "02108", "1,234.56", "2026-01-02"]
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=separator, lineterminator="\r\n")
+    writer.writerows([header, row])
+    return out.getvalue().encode()
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_comma_semicolon_and_tab_files_read_alike(separator):
+    [row] = list(parse(_joined(separator), "f.csv", as_of=AS_OF))
+    assert isinstance(row, ReferralRow), row
+    assert (row.last_name, row.principal_cents) == ("Doe, Jr.", 123456)
+
+
+def test_a_semicolon_header_with_commas_inside_quotes_is_still_semicolons():
+    data = b'account_number;first_name;"last, name";state;postal_code;principal;due_date\r\n'
+    data += b"A-1;Jane;Doe;MA;02108;10.00;2026-01-02\r\n"
+    assert read_header(data, "f.csv") == [
+        "account_number",
+        "first_name",
+        "last, name",
+        "state",
+        "postal_code",
+        "principal",
+        "due_date",
+    ]
+
+
+def test_a_single_column_header_is_refused_for_its_separator():
+    with pytest.raises(FileRefused, match="single column: the values must be separated by"):
+        read_header(_joined(",").replace(b",", b"|"), "f.csv")

@@ -136,7 +136,7 @@ def test_an_incomplete_mapping_is_refused_and_changes_nothing(
     response = upload(client, theirs, "export.csv")
     mapping_page = response.headers["Location"]
     response = post(client, mapping_page, {"map-account_number": "Acct #"})
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "missing" in response.get_data(as_text=True).lower()
     db_session.refresh(acme)
     assert acme.header_mapping == {}
