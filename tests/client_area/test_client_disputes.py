@@ -100,6 +100,8 @@ def test_the_whole_loop_client_documents_then_verification_lifts_the_hold(
     # The agency sees the client's document and sends the verification: the hold lifts.
     agency = sign_in(app.test_client(), make_user("collector"))
     with time_machine.travel(MORNING, tick=False):
+        case_screen = agency.get(f"/agency/cases/{case.reference}").get_data(as_text=True)
+        assert f"/agency/cases/{case.reference}/client-documents" in case_screen
         screen = agency.get(f"/agency/cases/{case.reference}/client-documents")
         text = screen.get_data(as_text=True)
         assert screen.status_code == 200
