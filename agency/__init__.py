@@ -18,6 +18,7 @@ from agency import (  # noqa: F401
     casework,
     money_desk,
     notice_pages,
+    queue_flow,
     report_pages,
     settlements,
     statement_pages,
