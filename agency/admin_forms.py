@@ -65,6 +65,12 @@ class UserForm(FlaskForm):
         description="At least 10 characters. Leave empty to keep it.",
     )
     active = BooleanField("Active", default=True)
+    hand_over_to = SelectField(
+        "Their open cases go to",
+        choices=[],
+        validate_choice=False,
+        description="Asked when the user is deactivated or can no longer work cases.",
+    )
 
 
 class TokenForm(FlaskForm):

@@ -13,6 +13,8 @@ from cases.case import Case
 from cases.model import Base, Timestamped
 
 MAX_REASON = 500
+# Audited in a user's name without working the case: a supervisor moving cases around.
+NOT_WORK = ("case.assigned",)
 
 
 class QueueHold(Timestamped, Base):
@@ -82,6 +84,7 @@ def held_case_ids(
                 audit.AuditEvent.actor_user_id == user_id,
                 audit.AuditEvent.at >= day_started_at,
                 audit.AuditEvent.case_id.is_not(None),
+                audit.AuditEvent.action.not_in(NOT_WORK),
             )
             .group_by(audit.AuditEvent.case_id)
         ).all()
