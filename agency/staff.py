@@ -14,8 +14,10 @@ from cases.case import WORKED_STATUSES, Case
 from cases.clients import Client, ClientError, create_client, update_client
 from cases.users import User, UserError, create_user, normalise_email, update_user
 from payments.fees import (
+    DEFAULT_TIERS,
     FeeSchedule,
     FeeScheduleError,
+    checked_tiers,
     current_schedule,
     parse_tiers,
     set_schedule,
@@ -56,17 +58,35 @@ def clients():
     return render_template("agency/clients.html", clients=rows, schedules=schedules)
 
 
+def _entered_tiers(form: ClientForm) -> list[tuple[int, int]]:
+    """The fee tiers of the form's rows (days, basis points), the empty rows left out."""
+    tiers = []
+    for n, row in enumerate(form.tier_rows, start=1):
+        days, fee = row.form.days.data, row.form.fee.data
+        if days is None and fee is None:
+            continue
+        if days is None or fee is None:
+            raise FeeScheduleError(f"fee tier {n}: give both the days past due and the fee")
+        tiers.append((days, fee))
+    return checked_tiers(tiers)
+
+
+def _show_tiers(form: ClientForm, tiers: list[tuple[int, int]]) -> None:
+    for row, (days, bps) in zip(form.tier_rows, tiers, strict=False):
+        row.form.days.data, row.form.fee.data = days, bps
+
+
 def _save_client(form: ClientForm, client: Client | None) -> Client:
     """Create or update a client and its fee schedule; raises ValueError with the reason."""
-    tiers = parse_tiers(form.fee_tiers.data)
+    tiers = _entered_tiers(form)
     terms = dict(
         min_age_days=form.min_age_days.data,
-        min_settlement_bps=form.min_settlement_bps.data,
+        min_settlement_bps=form.min_settlement.data,
         max_plan_months=form.max_plan_months.data,
     )
     if client is None:
         client = create_client(db.session, form.code.data, form.name.data, actor=actor(), **terms)
-        set_schedule(db.session, client, tiers, actor=actor(), legal_bps=form.legal_fee_bps.data)
+        set_schedule(db.session, client, tiers, actor=actor(), legal_bps=form.legal_fee.data)
         return client
     update_client(
         db.session,
@@ -76,7 +96,7 @@ def _save_client(form: ClientForm, client: Client | None) -> Client:
         active=form.active.data,
         **terms,
     )
-    set_schedule(db.session, client, tiers, actor=actor(), legal_bps=form.legal_fee_bps.data)
+    set_schedule(db.session, client, tiers, actor=actor(), legal_bps=form.legal_fee.data)
     return client
 
 
@@ -84,6 +104,8 @@ def _save_client(form: ClientForm, client: Client | None) -> Client:
 @roles_required("admin")
 def client_new():
     form = ClientForm()
+    if request.method == "GET":
+        _show_tiers(form, parse_tiers(DEFAULT_TIERS))
     if form.validate_on_submit():
         try:
             with attempt():
@@ -104,8 +126,9 @@ def client_edit(code: str):
     schedule = current_schedule(db.session, client.id)
     form = ClientForm(obj=client)
     if request.method == "GET":
-        form.fee_tiers.data = schedule.describe() if schedule else ""
-        form.legal_fee_bps.data = schedule.legal_bps if schedule else None
+        form.min_settlement.data = client.min_settlement_bps
+        _show_tiers(form, [(t.min_days, t.bps) for t in schedule.tiers] if schedule else [])
+        form.legal_fee.data = schedule.legal_bps if schedule else None
     form.code.data = client.code  # the code is fixed once created
     if form.validate_on_submit():
         try:

@@ -48,3 +48,39 @@ class MoneyField(StringField):
 
     def _value(self):
         return getattr(self, "raw", None) or (format_cents(self.data) if self.data else "")
+
+
+# Percentages as people type them ("25", "33.5%", "12.75 %"), read into basis points.
+_PERCENT = re.compile(r"(\d{1,3})?(?:\.(\d{1,2}))?\s*%?")
+_ASK_PERCENT = "Enter a percentage like 25% or 33.5%"
+
+
+def parse_percent(text: str) -> int:
+    """'33.5%' -> 3350 basis points. Raises ValueError with a plain message."""
+    match = _PERCENT.fullmatch((text or "").strip())
+    if match is None or not (match.group(1) or match.group(2)):
+        raise ValueError(_ASK_PERCENT)
+    return int(match.group(1) or "0") * 100 + int((match.group(2) or "").ljust(2, "0"))
+
+
+def format_bps(bps: int) -> str:
+    """3350 -> '33.5%', 2500 -> '25%'."""
+    whole, part = divmod(bps, 100)
+    return f"{whole}.{part:02d}".rstrip("0").rstrip(".") + "%"
+
+
+class PercentField(StringField):
+    """A text input for a percentage ("30%"), whose data is basis points (3000)."""
+
+    def process_formdata(self, valuelist):
+        self.raw = valuelist[0] if valuelist else ""
+        self.data = None
+        if self.raw.strip():
+            try:
+                self.data = parse_percent(self.raw)
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+
+    def _value(self):
+        raw = getattr(self, "raw", None)
+        return raw if raw is not None else (format_bps(self.data) if self.data is not None else "")
