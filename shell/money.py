@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from wtforms import StringField
+from wtforms.validators import StopValidation
 
 # "$", spaces, then whole dollars (1234 or 1,234) and/or cents (.5 or .56); a bare "$" or "."
 # is not an amount. The digits are read as integers: no float, no Decimal context to round.
@@ -80,6 +81,10 @@ class PercentField(StringField):
                 self.data = parse_percent(self.raw)
             except ValueError as exc:
                 raise ValueError(str(exc)) from None
+
+    def pre_validate(self, form):
+        if self.process_errors:  # not a percentage: say that alone, not also its range
+            raise StopValidation()
 
     def _value(self):
         raw = getattr(self, "raw", None)
