@@ -52,7 +52,7 @@ class MoneyField(StringField):
 
 
 # Percentages as people type them ("25", "33.5%", "12.75 %"), read into basis points.
-_PERCENT = re.compile(r"(\d{1,3})?(?:\.(\d{1,2}))?\s*%?")
+_PERCENT = re.compile(r"(\d{1,6})?(?:\.(\d{1,2}))?\s*%?")  # the range is for the form to say
 _ASK_PERCENT = "Enter a percentage like 25% or 33.5%"
 
 

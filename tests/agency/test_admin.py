@@ -87,6 +87,7 @@ def test_bad_client_input_gets_a_message_and_changes_nothing(client, login, make
         ({"code": "NEW1", **tiers(("ninety", "25%"))}, "Not a valid integer value."),
         ({"code": "NEW1", **tiers(("90", "25%"), ("90", "30%"))}, "same age"),
         ({"code": "NEW1", **tiers(("90", "twenty"))}, "Enter a percentage like 25% or 33.5%"),
+        ({"code": "NEW1", **tiers(("90", "150%"))}, "A fee is from 0% to 100%."),
         ({"code": "NEW1", **tiers(("90", "2500"))}, "A fee is from 0% to 100%."),
         ({"code": "NEW1", **tiers(("90", ""))}, "fee tier 1: give both"),
         ({"code": "NEW1", **tiers()}, "at least one fee tier is needed"),

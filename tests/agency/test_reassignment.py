@@ -204,3 +204,30 @@ def test_assigning_to_an_inactive_collector_or_by_a_collector_is_refused(
     assert response.status_code == 403
     db_session.expire_all()
     assert db_session.get(Case, case.id).assigned_to_id is None
+
+
+def test_a_collector_made_admin_hands_over_too_and_one_without_cases_is_not_asked(
+    client, login, make_user, make_client, make_case, db_session
+):
+    admin, promoted, other = make_user("admin"), make_user("collector"), make_user("collector")
+    idle = make_user("collector")
+    cases = _book(make_case, make_client(), promoted, 2)
+    login(admin)
+    refused = post_form(
+        client, f"/agency/users/{promoted.id}", _user_form(promoted, role="admin", active="y")
+    )
+    assert refused.status_code == 422 and "say where" in refused.get_data(as_text=True)
+    db_session.refresh(promoted)
+    assert promoted.role == "collector"
+    moved = post_form(
+        client,
+        f"/agency/users/{promoted.id}",
+        _user_form(promoted, role="admin", active="y", hand_over_to=str(other.id)),
+    )
+    assert moved.status_code == 302
+    assert _owners(db_session, cases) == [other.id] * 2
+    assert "go to" not in client.get(f"/agency/users/{idle.id}").get_data(as_text=True)
+    response = post_form(client, f"/agency/users/{idle.id}", _user_form(idle))  # deactivated
+    assert response.status_code == 302
+    db_session.refresh(idle)
+    assert not idle.active
