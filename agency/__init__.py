@@ -19,6 +19,7 @@ from agency import (  # noqa: F401
     client_documents,
     money_desk,
     notice_pages,
+    queue_flow,
     report_pages,
     settlements,
     statement_pages,

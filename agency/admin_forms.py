@@ -6,6 +6,9 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
+    FieldList,
+    Form,
+    FormField,
     IntegerField,
     PasswordField,
     SelectChoice,
@@ -15,7 +18,22 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from cases.users import MAX_TOKEN_LIFETIME, ROLES, TOKEN_LIFETIME
-from payments.fees import DEFAULT_TIERS
+from shell.money import PercentField
+
+TIER_ROWS = 5
+
+
+class FeeTierRow(Form):
+    """One fee tier: from how many days past due at referral, and the fee."""
+
+    days = IntegerField(
+        "From (days past due at referral)",
+        validators=[Optional(), NumberRange(0, 3650, "Days are from 0 to 3650.")],
+    )
+    fee = PercentField(
+        "Fee (% of what is collected)",
+        validators=[Optional(), NumberRange(0, 10000, "A fee is from 0%% to 100%%.")],
+    )
 
 
 class ClientForm(FlaskForm):
@@ -30,26 +48,25 @@ class ClientForm(FlaskForm):
         default=90,
         validators=[InputRequired(), NumberRange(0, 3650)],
     )
-    min_settlement_bps = IntegerField(
-        "Settlement floor (basis points of the balance)",
+    min_settlement = PercentField(
+        "Settlement floor (% of the balance)",
         default=7000,
-        validators=[InputRequired(), NumberRange(1, 10000)],
-        description="7000 = 70%. No offer may go below it.",
+        validators=[
+            InputRequired("Enter the settlement floor, like 70%."),
+            NumberRange(1, 10000, "The settlement floor is from 0.01%% to 100%% of the balance."),
+        ],
+        description="No offer may go below it, e.g. 70%.",
     )
     max_plan_months = IntegerField(
         "Longest payment plan (months)",
         default=12,
         validators=[InputRequired(), NumberRange(1, 120)],
     )
-    fee_tiers = StringField(
-        "Fee tiers",
-        default=DEFAULT_TIERS,
-        validators=[DataRequired(), Length(max=200)],
-        description="Days past due at referral = fee in basis points, "
-        "e.g. 90=2500,181=3300,366=4000",
-    )
-    legal_fee_bps = IntegerField(
-        "Fee for cases in legal (basis points)", validators=[Optional(), NumberRange(0, 10000)]
+    tier_rows = FieldList(FormField(FeeTierRow), min_entries=TIER_ROWS, max_entries=TIER_ROWS)
+    legal_fee = PercentField(
+        "Fee for cases in legal (%)",
+        validators=[Optional(), NumberRange(0, 10000, "A fee is from 0%% to 100%%.")],
+        description="Empty: the tier's fee applies in legal too.",
     )
     active = BooleanField("Active", default=True)
 
@@ -65,6 +82,12 @@ class UserForm(FlaskForm):
         description="At least 10 characters. Leave empty to keep it.",
     )
     active = BooleanField("Active", default=True)
+    hand_over_to = SelectField(
+        "Their open cases go to",
+        choices=[],
+        validate_choice=False,
+        description="Asked when the user is deactivated or can no longer work cases.",
+    )
 
 
 class TokenForm(FlaskForm):

@@ -3,6 +3,8 @@ audit trail as one list, newest first, with no audit codes and nothing said twic
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
 from agency.case_forms import CALL_OUTCOME_WORDS, SITUATION_WORDS
@@ -11,7 +13,9 @@ from cases.case import Case
 from cases.contacts import CaseNote, Contact
 from cases.documents import Document
 from cases.messages import OutboundMessage
+from cases.users import User
 from shell.extensions import db
+from shell.timezone import agency_zone
 
 # Events another item already says: the note itself, the contact, the message.
 SAID_ELSEWHERE = ("note.added", "contact.recorded")
@@ -19,6 +23,7 @@ SAID_ELSEWHERE = ("note.added", "contact.recorded")
 EVENT_WORDS = {
     "case.opened": "Case opened from the referral",
     "case.assigned": "Case assigned",
+    "queue.skipped": "Skipped in the queue",
     "case.status_changed": "Status changed",
     "debtor.attorney_recorded": "Attorney representation recorded",
     "debtor.cease_requested": "The debtor asked in writing that we stop (cease)",
@@ -86,10 +91,27 @@ def who(actor_label: str) -> str:
     return words(actor_label.replace(":", " "))
 
 
-def event_text(e: AuditEvent) -> str:
-    """One audit event as a sentence."""
+HOW_ASSIGNED = {"bulk": "with other matching cases", "hand-over": "handed over by a deactivation"}
+
+
+def event_text(e: AuditEvent, names: dict[int, str] | None = None) -> str:
+    """One audit event as a sentence; `names` are the users' emails by id (for assignments)."""
     base = EVENT_WORDS.get(e.action) or words(e.action.replace(".", " ")).capitalize()
     d = e.detail or {}
+    if e.action == "case.assigned":
+        names = names or {}
+        to = names.get(d.get("to"), "nobody") if d.get("to") else "nobody"
+        text = f"Case assigned to {to}"
+        if d.get("from"):
+            text += f" (was {names.get(d['from'], 'another user')})"
+        how = d.get("how")
+        return f"{text}, {HOW_ASSIGNED.get(how, words(how))}" if how else text
+    if e.action == "queue.skipped":
+        text = f"{base}: {e.reason}" if e.reason else base
+        if d.get("callback_at"):
+            at = dt.datetime.fromisoformat(d["callback_at"]).astimezone(agency_zone())
+            text += f" (call back {at:%Y-%m-%d %H:%M})"
+        return text
     if e.action == "debtor.situation_set":
         return f"Situation: {SITUATION_WORDS.get(d.get('to'), words(d.get('to', '')))}"
     if e.action == "debtor.opted_out" and d.get("channel"):
@@ -149,19 +171,30 @@ def timeline(case: Case) -> list[dict]:
             items.append(
                 {"at": d.created_at, "kind": "document", "item": d, "text": DOCUMENT_WORDS[d.kind]}
             )
-    for e in db.session.scalars(
+    events = db.session.scalars(
         sa.select(AuditEvent).where(
             AuditEvent.case_id == case.id,
             AuditEvent.action.not_in(SAID_ELSEWHERE),
             AuditEvent.action.not_like("message.%"),  # the message items say it
         )
-    ):
+    ).all()
+    assigned = {
+        uid
+        for e in events
+        if e.action == "case.assigned"
+        for uid in ((e.detail or {}).get("from"), (e.detail or {}).get("to"))
+        if isinstance(uid, int)
+    }
+    names = dict(
+        db.session.execute(sa.select(User.id, User.email).where(User.id.in_(assigned))).all()
+    )
+    for e in events:
         items.append(
             {
                 "at": e.at,
                 "kind": "event",
                 "item": e,
-                "text": event_text(e),
+                "text": event_text(e, names),
                 "who": who(e.actor_label),
             }
         )

@@ -11,7 +11,15 @@ from sqlalchemy.orm import selectinload
 
 from agency.staff import actor, bp
 from cases import audit
-from cases.assignment import WORKERS, AssignmentError, assign, round_robin
+from cases.assignment import (
+    WORKERS,
+    AssignmentError,
+    assign,
+    assign_matching,
+    can_work,
+    round_robin,
+    unassigned,
+)
 from cases.case import STATUSES, Case, search
 from cases.contacts import ComplianceAlert, Contact
 from cases.debtors import Debtor
@@ -28,37 +36,60 @@ STAFF_PAGE = 50
 MAX_PAGE = 1_000_000
 
 
+def _matching(args) -> tuple[sa.Select, dict]:
+    """The cases the case list's filters select (from the page's query string, or the
+    "select all matching" form that repeats it), and the filters as given."""
+    q = args.get("q", "").strip()[:100]
+    status = args.get("status", "")
+    collector = args.get("collector", "")
+    filters = {"q": q, "status": status, "collector": collector}
+    query = search(sa.select(Case).join(Debtor, Debtor.id == Case.debtor_id), q, status)
+    if args.get("unassigned"):
+        query = query.where(unassigned())
+        filters["unassigned"] = "1"
+    if collector.isdigit():
+        query = query.where(Case.assigned_to_id == int(collector))
+    return query, filters
+
+
 @bp.get("/cases")
 def cases():
     # Not a whole number: the first page; past the end (however far): the last.
     page = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
-    q = request.args.get("q", "").strip()[:100]
-    status = request.args.get("status", "")
-    query = search(sa.select(Case).join(Debtor, Debtor.id == Case.debtor_id), q, status)
-    if request.args.get("unassigned"):
-        query = query.where(Case.assigned_to_id.is_(None))
+    query, filters = _matching(request.args)
     rows = _page_of(query, page)
+    total = None
     if not rows and page > 1:  # counted only when asked for a page past the end
-        total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+        total = _count(query)
         page = max((total + STAFF_PAGE - 1) // STAFF_PAGE, 1)
         rows = _page_of(query, page)
-    workers = db.session.scalars(
-        sa.select(User).where(User.role.in_(WORKERS), User.active).order_by(User.email)
+    # Whoever holds cases, inactive included (labelled), for the collector filter.
+    staff = db.session.scalars(
+        sa.select(User).where(User.role.in_(("admin", *WORKERS))).order_by(User.email)
     ).all()
-    names = {u.id: u.email for u in workers}
+    workers = [u for u in staff if can_work(u)]
+    if len(rows) == STAFF_PAGE or page > 1:  # more than a page: say how many match
+        total = total if total is not None else _count(query)
     return render_template(
         "agency/cases.html",
         cases=rows,
         balances=balances(db.session, [c.id for c in rows]),
-        q=q,
-        status=status,
+        filters=filters,
+        q=filters["q"],
+        status=filters["status"],
         statuses=STATUSES,
         page=page,
         page_size=STAFF_PAGE,
+        total=total if total is not None else len(rows),
         workers=workers,
-        names=names,
+        holders=[u for u in staff if u.role in WORKERS or not u.active],
+        names={u.id: u.email + ("" if can_work(u) else " (inactive)") for u in staff},
         form=FlaskForm(),
     )
+
+
+def _count(query: sa.Select) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
 
 
 def _page_of(query: sa.Select, page: int) -> list[Case]:
@@ -75,14 +106,19 @@ def _page_of(query: sa.Select, page: int) -> list[Case]:
 def assign_cases():
     if not FlaskForm().validate_on_submit():
         abort(400)
+    collector_id = request.form.get("collector_id", type=int) or 0
     try:
         with attempt():
-            ids = [int(i) for i in request.form.getlist("case_id")]
-            count = assign(
-                db.session, ids, request.form.get("collector_id", type=int) or 0, actor=actor()
-            )
+            if request.form.get("all_matching"):
+                query, filters = _matching(request.form)
+                count = assign_matching(
+                    db.session, query, collector_id, actor=actor(), filters=filters
+                )
+            else:
+                ids = [int(i) for i in request.form.getlist("case_id")]
+                count = assign(db.session, ids, collector_id, actor=actor())
     except (ValueError, AssignmentError) as exc:
-        flash(str(exc), "error")
+        flash(f"Nothing assigned: {exc}.", "error")
     else:
         flash(f"{count} case(s) assigned.", "success")
     return redirect(request.referrer or url_for("staff.cases"))

@@ -212,19 +212,6 @@ def queue():
     )
 
 
-@bp.get("/queue/next")
-def next_case():
-    rows = queue_for(
-        db.session, current_user.id, now=utcnow(), today=agency_today(), limit=1, only="callable"
-    )
-    if not rows:
-        flash(
-            "Nothing to call right now: no case in your queue may be called at this hour.", "info"
-        )
-        return redirect(url_for("staff.queue"))
-    return redirect(url_for("staff.case", reference=rows[0].case.reference))
-
-
 @bp.get("/cases/<reference>")
 def case(reference: str):
     case = staff_case(reference)

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, StringField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms import IntegerField
+from wtforms.validators import InputRequired, NumberRange, Optional
 
 from agency.casework import act, staff_case
 from agency.staff import actor, bp
@@ -29,7 +29,7 @@ from cases.offers import (
 )
 from cases.users import User
 from shell.extensions import db
-from shell.money import MoneyField, parse_cents
+from shell.money import MoneyField, PercentField, parse_cents
 from shell.security import roles_required
 from shell.timezone import agency_today
 from shell.unit_of_work import attempt
@@ -148,11 +148,21 @@ def withdraw(offer_id: int):
 class BandForm(FlaskForm):
     min_balance = MoneyField("Balances from", validators=[InputRequired()])
     max_balance = MoneyField("up to (not included; empty: no upper end)", validators=[Optional()])
-    pay_percent = StringField(
-        "The debtor pays (% of the balance)", validators=[InputRequired(), Length(max=10)]
+    pay_percent = PercentField(
+        "The debtor pays (% of the balance)",
+        validators=[
+            InputRequired("Enter what the debtor pays, like 80%."),
+            NumberRange(1, 10000, "The debtor pays from 0.01%% to 100%% of the balance."),
+        ],
+        description="e.g. 80% or 82.5%",
     )
     valid_days = IntegerField(
-        "Days to pay after accepting", default=30, validators=[NumberRange(1, 60)]
+        "Days to pay after accepting",
+        default=30,
+        validators=[
+            InputRequired("Enter the days to pay."),
+            NumberRange(1, 60, "Days to pay are from 1 to 60."),
+        ],
     )
 
 
@@ -174,7 +184,7 @@ def bands(code: str):
                     client,
                     min_balance_cents=form.min_balance.data,
                     max_balance_cents=form.max_balance.data,
-                    pay_bps=_percent_bps(form.pay_percent.data),
+                    pay_bps=form.pay_percent.data,
                     valid_days=form.valid_days.data,
                     actor=actor(),
                 )

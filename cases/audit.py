@@ -27,7 +27,11 @@ class AuditEvent(Base):
     reason: Mapped[str | None] = mapped_column(sa.Text)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
-    __table_args__ = (sa.Index("ix_audit_events_entity", "entity_type", "entity_id"),)
+    __table_args__ = (
+        sa.Index("ix_audit_events_entity", "entity_type", "entity_id"),
+        # What a user did today ("next case" moves past it: cases/queue_holds.py).
+        sa.Index("ix_audit_events_actor_at", "actor_user_id", "at"),
+    )
 
 
 class Actor:

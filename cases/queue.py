@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -93,9 +94,14 @@ class QueueRow:
         return idle_days + self.balance_cents / 50_000 + age_days / 30
 
 
-def _ranked(collector_id: int, today: dt.date, buckets: tuple[int, ...] = ()) -> sa.Select:
+def _ranked(
+    collector_id: int,
+    today: dt.date,
+    buckets: tuple[int, ...] = (),
+    exclude: Collection[int] = (),
+) -> sa.Select:
     """(case id, bucket) of the collector's worked cases in priority order, of the given
-    buckets only when some are given.
+    buckets only when some are given, without the cases in `exclude`.
 
     Only columns of the `ix_cases_queue` index are read from cases, so PostgreSQL ranks a
     collector's whole book with an index-only scan; the rest is read for the candidates.
@@ -125,6 +131,8 @@ def _ranked(collector_id: int, today: dt.date, buckets: tuple[int, ...] = ()) ->
     )
     if buckets:
         query = query.where(bucket.in_(buckets))
+    if exclude:
+        query = query.where(Case.id.not_in(list(exclude)))
     return query.order_by(
         bucket,
         Case.last_contact_at.asc().nulls_first(),
@@ -209,10 +217,12 @@ def queue_for(
     today: dt.date,
     limit: int = 50,
     only: str = "",
+    exclude: Collection[int] = (),
 ) -> list[QueueRow]:
     """The collector's open cases in priority order, those callable now first. `only` is
-    "callable", "new" or "promises" (or nothing: all)."""
-    ranked = _ranked(collector_id, today, FILTER_BUCKETS.get(only, ()))
+    "callable", "new" or "promises" (or nothing: all); the cases in `exclude` are left out
+    (what "next case" holds back: cases.queue_holds)."""
+    ranked = _ranked(collector_id, today, FILTER_BUCKETS.get(only, ()), exclude)
     batch = limit * LOOKAHEAD
     end = batch
     if only == "callable":

@@ -88,6 +88,11 @@ def make_app(import_name: str, config: Mapping[str, Any] | None = None) -> Flask
         zone = ZoneInfo(app.config["AGENCY_TIMEZONE"])
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
+    @app.template_filter("agency_date")
+    def agency_date(moment: dt.datetime) -> str:
+        """The day a UTC time stamp fell on in the agency's zone (not the UTC day)."""
+        return moment.astimezone(ZoneInfo(app.config["AGENCY_TIMEZONE"])).date().isoformat()
+
     app.add_url_rule("/healthz", "healthz", healthz)
     return app
 

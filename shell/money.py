@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from wtforms import StringField
+from wtforms.validators import StopValidation
 
 # "$", spaces, then whole dollars (1234 or 1,234) and/or cents (.5 or .56); a bare "$" or "."
 # is not an amount. The digits are read as integers: no float, no Decimal context to round.
@@ -48,3 +49,43 @@ class MoneyField(StringField):
 
     def _value(self):
         return getattr(self, "raw", None) or (format_cents(self.data) if self.data else "")
+
+
+# Percentages as people type them ("25", "33.5%", "12.75 %"), read into basis points.
+_PERCENT = re.compile(r"(\d{1,6})?(?:\.(\d{1,2}))?\s*%?")  # the range is for the form to say
+_ASK_PERCENT = "Enter a percentage like 25% or 33.5%"
+
+
+def parse_percent(text: str) -> int:
+    """'33.5%' -> 3350 basis points. Raises ValueError with a plain message."""
+    match = _PERCENT.fullmatch((text or "").strip())
+    if match is None or not (match.group(1) or match.group(2)):
+        raise ValueError(_ASK_PERCENT)
+    return int(match.group(1) or "0") * 100 + int((match.group(2) or "").ljust(2, "0"))
+
+
+def format_bps(bps: int) -> str:
+    """3350 -> '33.5%', 2500 -> '25%'."""
+    whole, part = divmod(bps, 100)
+    return f"{whole}.{part:02d}".rstrip("0").rstrip(".") + "%"
+
+
+class PercentField(StringField):
+    """A text input for a percentage ("30%"), whose data is basis points (3000)."""
+
+    def process_formdata(self, valuelist):
+        self.raw = valuelist[0] if valuelist else ""
+        self.data = None
+        if self.raw.strip():
+            try:
+                self.data = parse_percent(self.raw)
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+
+    def pre_validate(self, form):
+        if self.process_errors:  # not a percentage: say that alone, not also its range
+            raise StopValidation()
+
+    def _value(self):
+        raw = getattr(self, "raw", None)
+        return raw if raw is not None else (format_bps(self.data) if self.data is not None else "")

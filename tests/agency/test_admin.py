@@ -18,11 +18,23 @@ CLIENT_FORM = {
     "code": "ACME",
     "name": "Acme Plumbing",
     "min_age_days": "90",
-    "min_settlement_bps": "7000",
+    "min_settlement": "70%",
     "max_plan_months": "12",
-    "fee_tiers": "90=2500,181=3300,366=4000",
-    "legal_fee_bps": "",
+    **{"tier_rows-0-days": "90", "tier_rows-0-fee": "25%"},
+    **{"tier_rows-1-days": "181", "tier_rows-1-fee": "33"},
+    **{"tier_rows-2-days": "366", "tier_rows-2-fee": "40 %"},
+    "legal_fee": "",
 }
+
+
+def tiers(*rows):
+    """The form's five tier rows: these (days, fee) first, the rest empty."""
+    rows = list(rows) + [("", "")] * (5 - len(rows))
+    return {
+        key: value
+        for n, (days, fee) in enumerate(rows)
+        for key, value in ((f"tier_rows-{n}-days", days), (f"tier_rows-{n}-fee", fee))
+    }
 
 
 def test_admin_creates_and_edits_a_client(client, login, make_user, db_session):
@@ -41,20 +53,28 @@ def test_admin_creates_and_edits_a_client(client, login, make_user, db_session):
         {
             **CLIENT_FORM,
             "name": "Acme Plumbing Co",
-            "fee_tiers": "90=3000",
-            "legal_fee_bps": "4500",
-            "min_settlement_bps": "6500",
+            **tiers(("90", "30%")),
+            "legal_fee": "45%",
+            "min_settlement": "65.5%",
             "active": "y",
         },
     )
     assert response.status_code == 302
     db_session.refresh(acme)
-    assert acme.name == "Acme Plumbing Co" and acme.min_settlement_bps == 6500
+    assert acme.name == "Acme Plumbing Co" and acme.min_settlement_bps == 6550
     schedules = db_session.scalars(
         sa.select(FeeSchedule).where(FeeSchedule.client_id == acme.id)
     ).all()
     assert len(schedules) == 2  # the old schedule is kept; history is never rewritten
     assert current_schedule(db_session, acme.id).describe() == "90=3000"
+    assert current_schedule(db_session, acme.id).legal_bps == 4500
+    # Shown back as percentages and days, never basis points.
+    page = client.get("/agency/clients/ACME").get_data(as_text=True)
+    for shown in ('value="65.5%"', 'value="90"', 'value="30%"', 'value="45%"'):
+        assert shown in page, shown
+    assert "6550" not in page and "basis points" not in page
+    new = client.get("/agency/clients/new").get_data(as_text=True)
+    assert 'value="25%"' in new and 'value="181"' in new and 'value="70%"' in new
     assert db_session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "client.updated"))
 
 
@@ -64,9 +84,17 @@ def test_bad_client_input_gets_a_message_and_changes_nothing(client, login, make
     before = db_session.scalar(sa.select(sa.func.count()).select_from(FeeSchedule))
     bad = [
         ({"code": "ACME"}, "already exists"),
-        ({"code": "NEW1", "fee_tiers": "ninety=25"}, "DAYS=BASIS_POINTS"),
-        ({"code": "NEW1", "fee_tiers": "90=2500,90=3000"}, "same age"),
-        ({"code": "NEW1", "min_settlement_bps": "0"}, "Number must be between"),
+        ({"code": "NEW1", **tiers(("ninety", "25%"))}, "Not a valid integer value."),
+        ({"code": "NEW1", **tiers(("90", "25%"), ("90", "30%"))}, "same age"),
+        ({"code": "NEW1", **tiers(("90", "twenty"))}, "Enter a percentage like 25% or 33.5%"),
+        ({"code": "NEW1", **tiers(("90", "150%"))}, "A fee is from 0% to 100%."),
+        ({"code": "NEW1", **tiers(("90", "2500"))}, "A fee is from 0% to 100%."),
+        ({"code": "NEW1", **tiers(("90", ""))}, "fee tier 1: give both"),
+        ({"code": "NEW1", **tiers()}, "at least one fee tier is needed"),
+        ({"code": "NEW1", "min_settlement": "0"}, "from 0.01% to 100%"),
+        ({"code": "NEW1", "min_settlement": "7000"}, "from 0.01% to 100%"),
+        ({"code": "NEW1", "min_settlement": "70 percent"}, "Enter a percentage like 25%"),
+        ({"code": "NEW1", "legal_fee": "-5%"}, "Enter a percentage like 25%"),
         ({"code": "NEW1", "name": ""}, "This field is required"),
         ({"code": "N!"}, "code must be"),
     ]

@@ -198,7 +198,7 @@ def test_cease_and_close_need_their_confirmation_and_keep_the_letter(
 
         page.locator("#tab-close").click()
         page.get_by_label("Close reason").select_option("cease")
-        page.get_by_label("Why").fill("Debtor asked us to stop")
+        page.get_by_label("Why", exact=True).fill("Debtor asked us to stop")
         page.get_by_role("button", name="Close").click()
         expect(page.get_by_role("alert").filter(has_text="Tick the box")).to_be_visible()
         with browser_app.app_context():

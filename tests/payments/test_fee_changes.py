@@ -11,7 +11,7 @@ from cases.ledger import LedgerEntry
 from correspondence.statement_mail import issue_statement
 from payments.posting import post_payment, reverse_payment
 from payments.statements import Month
-from tests.agency.test_admin import CLIENT_FORM, post_form
+from tests.agency.test_admin import CLIENT_FORM, post_form, tiers
 
 ACTOR = audit.Actor(None, "test")
 
@@ -48,8 +48,8 @@ def test_a_new_schedule_applies_only_to_later_postings(
         "/agency/clients/ACME",
         {
             **CLIENT_FORM,
-            "fee_tiers": "90=3000,181=3500",
-            "legal_fee_bps": "4500",
+            **tiers(("90", "30%"), ("181", "35%")),
+            "legal_fee": "45%",
             "active": "y",
         },
     )
