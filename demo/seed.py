@@ -10,7 +10,11 @@ whose card was declined, a time-barred debt, a debtor with an attorney, a cease 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -19,18 +23,16 @@ from cases import audit
 from cases.case import Case, change_status, next_references, open_case
 from cases.clients import Client, create_client
 from cases.contacts import CALL_OUTCOMES, CaseNote, Contact
-from cases.debtors import Address, Debtor, Email, Phone, match_key, record_attorney, record_cease
+from cases.debtors import Address, Debtor, Email, Phone, match_key
 from cases.disputes import Dispute
 from cases.model import utcnow
 from cases.offers import SettlementOffer
 from cases.plans import Installment, PaymentPlan, PromiseToPay
 from cases.users import User, create_user
-from correspondence.notice_run import send_notice
-from correspondence.statement_mail import render_statement
+from demo.showcase import SHOWCASE, showcase_case
 from payments.fees import parse_tiers, set_schedule
 from payments.posting import LedgerEntry, post_payment, post_placement
-from payments.statements import Month, issue, last_ended_month
-from shell.timezone import agency_zone
+from payments.statements import Month, StatementDoc, issue, last_ended_month
 
 DEMO_PASSWORD = "recourse-demo"
 DEMO_LOGINS = [
@@ -75,13 +77,25 @@ PLACES = [
     ("GA", "30303", "Atlanta", "404"),
 ]
 CLOSE_REASONS = ["recalled", "uncollectible", "cease", "bankrupt", "deceased", "legal", "duplicate"]
-# Per client, the cases in each state worth showing (besides the proportions above).
-SHOWCASE = ["dispute_pending", "declined_card", "time_barred", "attorney", "cease"]
+# Per client, this many cases in each state worth showing (demo/showcase.py).
 SHOWCASE_PER_CLIENT = 2
+
+
+@dataclass(frozen=True)
+class Paperwork:
+    """What the seed needs from the rooms above it, handed in by `flask demo seed`
+    (shell/cli.py): the daily run's way of sending a validation notice (correspondence.
+    notice_run.send_notice: the B-1 PDF kept with the case, the letter recorded, the case
+    active), the statement PDF, and the agency's time zone."""
+
+    send_notice: Callable[..., object]
+    render_statement: Callable[[StatementDoc], bytes]
+    zone: ZoneInfo
 
 
 def seed(
     session: Session,
+    paperwork: Paperwork,
     today: dt.date | None = None,
     *,
     cases_per_client: int = CASES_PER_CLIENT,
@@ -92,7 +106,7 @@ def seed(
     if session.scalar(sa.select(User.id).where(User.email == DEMO_LOGINS[0][1])):
         return 0
     now = now or utcnow()
-    today = today or now.astimezone(agency_zone()).date()
+    today = today or now.astimezone(paperwork.zone).date()
     # Nothing is dated after this: the end of `today`, or now if that is sooner.
     cap = min(now, dt.datetime.combine(today, dt.time(23, 59), dt.UTC))
     rng = random.Random(20261123)
@@ -122,22 +136,25 @@ def seed(
             name=f"{name} staff",
         )
         for n in range(cases_per_client):
-            _demo_case(session, rng, client, n, today, cap, collectors, actor)
+            _demo_case(session, rng, client, n, today, cap, collectors, actor, paperwork)
             created += 1
         for k, state in enumerate(SHOWCASE * showcase_per_client):
             n = cases_per_client + k
-            _showcase_case(session, rng, client, n, state, today, cap, collectors, actor)
+            ordinary = functools.partial(
+                _demo_case, session, rng, client, n, today, cap, collectors, actor, paperwork
+            )
+            showcase_case(session, state, ordinary, today=today, cap=cap, actor=actor)
             created += 1
-        _issue_earlier_statements(session, client, cap, actor)
+        _issue_earlier_statements(session, client, cap, actor, paperwork)
     return created
 
 
 def _issue_earlier_statements(
-    session: Session, client: Client, now: dt.datetime, actor: audit.Actor
+    session: Session, client: Client, now: dt.datetime, actor: audit.Actor, paperwork: Paperwork
 ) -> None:
     """The statements of every month with money before the last ended one, oldest first: as
     if the agency had issued them each month. The last ended month's is left to issue."""
-    zone = agency_zone()
+    zone = paperwork.zone
     first = session.scalar(
         sa.select(sa.func.min(LedgerEntry.received_at))
         .join(Case, Case.id == LedgerEntry.case_id)
@@ -154,7 +171,7 @@ def _issue_earlier_statements(
             zone=zone,
             now=dt.datetime.combine(month.next_start, dt.time(14), dt.UTC),
             actor=actor,
-            render_pdf=render_statement,
+            render_pdf=paperwork.render_statement,
         )
         month = month.shift(1)
 
@@ -168,6 +185,7 @@ def _demo_case(
     cap,
     collectors,
     actor,
+    paperwork,
     outcome=None,
     place=None,
     due_days=None,
@@ -239,7 +257,7 @@ def _demo_case(
     # The notice goes the way the daily run sends it: the B-1 PDF kept on the case, the
     # letter recorded, the case active; the mail house confirms the mailing the same day.
     sent = dt.datetime.combine(referred_on + dt.timedelta(days=1), dt.time(14), dt.UTC)
-    send_notice(session, case, actor=actor, sent_at=sent, sent_on=sent.date())
+    paperwork.send_notice(session, case, actor=actor, sent_at=sent, sent_on=sent.date())
     case.validation_mailed_on = sent.date()
     for k in range(rng.randint(0, 5)):
         at = sent + dt.timedelta(days=2 + 3 * k, hours=rng.randint(0, 6))
@@ -360,75 +378,6 @@ def _demo_case(
             close_reason=rng.choice(CLOSE_REASONS),
         )
     return case
-
-
-def _showcase_case(session, rng, client, n, state, today, cap, collectors, actor) -> Case:
-    """A case in one of the states worth showing (SHOWCASE), built on an ordinary one."""
-    if state == "dispute_pending":
-        # Disputed inside its validation period, days ago; no verification sent yet.
-        return _demo_case(
-            session, rng, client, n, today, cap, collectors, actor, "disputed",
-            referred_days=rng.randint(12, 25),
-        )  # fmt: skip
-    if state == "time_barred":
-        # Texas: 4 years for an open account; this one fell due 7 years before referral.
-        return _demo_case(
-            session, rng, client, n, today, cap, collectors, actor, "active",
-            place=PLACES[3], due_days=7 * 365, debt_kind="open_account",
-        )  # fmt: skip
-    case = _demo_case(
-        session, rng, client, n, today, cap, collectors, actor, "active",
-        referred_days=rng.randint(40, 90),
-    )  # fmt: skip
-    debtor = case.debtor
-    after_last_contact = min(
-        (case.last_contact_at or case.validation_sent_at) + dt.timedelta(days=1), cap
-    )
-    if state == "attorney":
-        record_attorney(
-            session, debtor, name="Dana Whitfield, Esq.", phone="+12125550188",
-            email="dwhitfield@example.com", at=after_last_contact, actor=actor, case_id=case.id,
-        )  # fmt: skip
-    elif state == "cease":
-        record_cease(session, debtor, at=after_last_contact, actor=actor, case_id=case.id)
-    elif state == "declined_card":
-        _declined_autopay_plan(session, case, today, cap, actor)
-    return case
-
-
-def _declined_autopay_plan(session, case, today, cap, actor) -> PaymentPlan:
-    """An autopay plan whose first installment, two days ago, was declined: retried in a day."""
-    balance = sum(
-        e.amount_cents
-        for e in session.scalars(sa.select(LedgerEntry).where(LedgerEntry.case_id == case.id))
-    )
-    plan = PaymentPlan(
-        case_id=case.id,
-        total_cents=balance,
-        frequency="monthly",
-        autopay=True,
-        stripe_customer_id=f"cus_demo{case.id:06d}",
-        stripe_payment_method_id=f"pm_demo{case.id:06d}",
-        consented_at=min(cap, case.validation_sent_at + dt.timedelta(days=20)),
-        consent_text="I authorise the agency to charge the card I save here for each installment.",
-    )
-    first = today - dt.timedelta(days=2)
-    count = 4
-    each = balance // count
-    for seq in range(count):
-        plan.installments.append(
-            Installment(
-                seq=seq + 1,
-                due_on=first + dt.timedelta(days=30 * seq),
-                amount_cents=each if seq < count - 1 else balance - each * (count - 1),
-            )
-        )
-    declined = plan.installments[0]
-    declined.status, declined.attempts, declined.last_error = "failed", 1, "card_declined"
-    declined.next_attempt_on = first + dt.timedelta(days=3)
-    session.add(plan)
-    change_status(session, case, "plan", actor=actor, reason="payment plan agreed")
-    return plan
 
 
 def portal_example(session: Session) -> tuple[str, str, str] | None:

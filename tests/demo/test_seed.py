@@ -23,9 +23,11 @@ from cases.limitations import is_time_barred
 from cases.model import utcnow
 from cases.plans import Installment, PaymentPlan
 from correspondence.statement_mail import render_statement
-from demo.seed import SHOWCASE, seed
+from demo.seed import seed
+from demo.showcase import SHOWCASE
 from payments.posting import LedgerEntry, balances
 from payments.statements import Month, Statement, issue, last_ended_month
+from shell.cli import demo_paperwork
 from shell.document_store import read
 from shell.extensions import db
 from shell.timezone import agency_today, agency_zone
@@ -47,7 +49,9 @@ def seeded(app):
             scopefunc=_app_ctx_id,
         )
         try:
-            created = seed(db.session, cases_per_client=PER_CLIENT, showcase_per_client=1)
+            created = seed(
+                db.session, demo_paperwork(), cases_per_client=PER_CLIENT, showcase_per_client=1
+            )
             db.session.flush()
             assert created == 3 * (PER_CLIENT + len(SHOWCASE))
             yield db.session
