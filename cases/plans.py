@@ -263,7 +263,7 @@ def plan_total(session: Session, case: Case) -> tuple[int, SettlementOffer | Non
     return balance_cents(session, case.id), None
 
 
-def create_plan(
+def plan_schedule(
     session: Session,
     case: Case,
     *,
@@ -271,11 +271,11 @@ def create_plan(
     count: int,
     first_on: dt.date,
     today: dt.date,
-    actor: audit.Actor,
     down_payment_cents: int = 0,
-    autopay: bool = False,
-) -> PaymentPlan:
-    """Put a plan in force on an active case: its schedule, and the case moves to `plan`."""
+) -> tuple[list[ScheduledPayment], int, SettlementOffer | None]:
+    """The schedule a plan with these terms would have, checked as `create_plan` checks it,
+    without writing anything (the portal shows it for the debtor to confirm). Returns the
+    schedule, the plan's total and the accepted settlement it pays, if any."""
     if not case.takes_plan:
         raise PlanError(f"a {case.status} case cannot take a payment plan")
     if active_plan(session, case.id) is not None:
@@ -300,6 +300,31 @@ def create_plan(
             f"the accepted settlement must be paid by {offer.expires_on.isoformat()}; "
             f"this schedule's last payment would be on {schedule[-1].due_on.isoformat()}"
         )
+    return schedule, total, offer
+
+
+def create_plan(
+    session: Session,
+    case: Case,
+    *,
+    frequency: str,
+    count: int,
+    first_on: dt.date,
+    today: dt.date,
+    actor: audit.Actor,
+    down_payment_cents: int = 0,
+    autopay: bool = False,
+) -> PaymentPlan:
+    """Put a plan in force on an active case: its schedule, and the case moves to `plan`."""
+    schedule, total, offer = plan_schedule(
+        session,
+        case,
+        frequency=frequency,
+        count=count,
+        first_on=first_on,
+        today=today,
+        down_payment_cents=down_payment_cents,
+    )
     plan = PaymentPlan(
         case_id=case.id,
         offer_id=offer.id if offer else None,

@@ -1,16 +1,27 @@
-"""The demo agency: deterministic data for trying Recourse out (`flask demo seed`)."""
+"""The demo agency: deterministic data for trying Recourse out (`flask demo seed`).
+
+It holds together as real data does: every case whose notice went out has the notice (the
+real B-1 PDF, sent through the same path as the daily run), no contact is dated after now,
+each client's statements for the months before the last one are issued (so the last month's
+statement lists that month's money, not every earlier month's as late adjustments), and each
+client has cases in the states worth showing: a dispute awaiting verification, an autopay plan
+whose card was declined, a time-barred debt, a debtor with an attorney, a cease request."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from cases import audit
 from cases.case import Case, change_status, next_references, open_case
-from cases.clients import create_client
+from cases.clients import Client, create_client
 from cases.contacts import CALL_OUTCOMES, CaseNote, Contact
 from cases.debtors import Address, Debtor, Email, Phone, match_key
 from cases.disputes import Dispute
@@ -18,8 +29,10 @@ from cases.model import utcnow
 from cases.offers import SettlementOffer
 from cases.plans import Installment, PaymentPlan, PromiseToPay
 from cases.users import User, create_user
+from demo.showcase import SHOWCASE, showcase_case
 from payments.fees import parse_tiers, set_schedule
 from payments.posting import LedgerEntry, post_payment, post_placement
+from payments.statements import Month, StatementDoc, issue, last_ended_month
 
 DEMO_PASSWORD = "recourse-demo"
 DEMO_LOGINS = [
@@ -64,13 +77,38 @@ PLACES = [
     ("GA", "30303", "Atlanta", "404"),
 ]
 CLOSE_REASONS = ["recalled", "uncollectible", "cease", "bankrupt", "deceased", "legal", "duplicate"]
+# Per client, this many cases in each state worth showing (demo/showcase.py).
+SHOWCASE_PER_CLIENT = 2
 
 
-def seed(session: Session, today: dt.date | None = None) -> int:
+@dataclass(frozen=True)
+class Paperwork:
+    """What the seed needs from the rooms above it, handed in by `flask demo seed`
+    (shell/cli.py): the daily run's way of sending a validation notice (correspondence.
+    notice_run.send_notice: the B-1 PDF kept with the case, the letter recorded, the case
+    active), the statement PDF, and the agency's time zone."""
+
+    send_notice: Callable[..., object]
+    render_statement: Callable[[StatementDoc], bytes]
+    zone: ZoneInfo
+
+
+def seed(
+    session: Session,
+    paperwork: Paperwork,
+    today: dt.date | None = None,
+    *,
+    cases_per_client: int = CASES_PER_CLIENT,
+    showcase_per_client: int = SHOWCASE_PER_CLIENT,
+    now: dt.datetime | None = None,
+) -> int:
     """Create the demo agency if it is not there yet; returns the number of cases created."""
     if session.scalar(sa.select(User.id).where(User.email == DEMO_LOGINS[0][1])):
         return 0
-    today = today or utcnow().date()
+    now = now or utcnow()
+    today = today or now.astimezone(paperwork.zone).date()
+    # Nothing is dated after this: the end of `today`, or now if that is sooner.
+    cap = min(now, dt.datetime.combine(today, dt.time(23, 59), dt.UTC))
     rng = random.Random(20261123)
     actor = audit.Actor(None, "demo")
 
@@ -97,14 +135,64 @@ def seed(session: Session, today: dt.date | None = None) -> int:
             client=client,
             name=f"{name} staff",
         )
-        for n in range(CASES_PER_CLIENT):
-            _demo_case(session, rng, client, n, today, collectors, actor)
+        for n in range(cases_per_client):
+            _demo_case(session, rng, client, n, today, cap, collectors, actor, paperwork)
             created += 1
+        for k, state in enumerate(SHOWCASE * showcase_per_client):
+            n = cases_per_client + k
+            ordinary = functools.partial(
+                _demo_case, session, rng, client, n, today, cap, collectors, actor, paperwork
+            )
+            showcase_case(session, state, ordinary, today=today, cap=cap, actor=actor)
+            created += 1
+        _issue_earlier_statements(session, client, cap, actor, paperwork)
     return created
 
 
-def _demo_case(session, rng, client, n, today, collectors, actor) -> Case:
-    state, zip_code, city, area = rng.choice(PLACES)
+def _issue_earlier_statements(
+    session: Session, client: Client, now: dt.datetime, actor: audit.Actor, paperwork: Paperwork
+) -> None:
+    """The statements of every month with money before the last ended one, oldest first: as
+    if the agency had issued them each month. The last ended month's is left to issue."""
+    zone = paperwork.zone
+    first = session.scalar(
+        sa.select(sa.func.min(LedgerEntry.received_at))
+        .join(Case, Case.id == LedgerEntry.case_id)
+        .where(Case.client_id == client.id)
+    )
+    if first is None:
+        return
+    month, last = Month.of(first), last_ended_month(zone, now)
+    while str(month) < str(last):
+        issue(
+            session,
+            client,
+            month,
+            zone=zone,
+            now=dt.datetime.combine(month.next_start, dt.time(14), dt.UTC),
+            actor=actor,
+            render_pdf=paperwork.render_statement,
+        )
+        month = month.shift(1)
+
+
+def _demo_case(
+    session,
+    rng,
+    client,
+    n,
+    today,
+    cap,
+    collectors,
+    actor,
+    paperwork,
+    outcome=None,
+    place=None,
+    due_days=None,
+    referred_days=None,
+    debt_kind=None,
+) -> Case:
+    state, zip_code, city, area = place or rng.choice(PLACES)
     commercial = rng.random() < 0.15
     if commercial:
         debtor = Debtor(kind="commercial", company_name=rng.choice(COMPANIES))
@@ -128,8 +216,10 @@ def _demo_case(session, rng, client, n, today, collectors, actor) -> Case:
     debtor.emails = [Email(address=f"{slug}.{client.code.lower()}{n}@example.com")]
     session.add(debtor)
 
-    referred_on = today - dt.timedelta(days=rng.randint(5, 300))
-    due_date = referred_on - dt.timedelta(days=rng.choice([95, 120, 200, 250, 400, 500]))
+    referred_on = today - dt.timedelta(days=referred_days or rng.randint(5, 300))
+    due_date = referred_on - dt.timedelta(
+        days=due_days or rng.choice([95, 120, 200, 250, 400, 500])
+    )
     reference = next_references(session, referred_on)[0]
     case = open_case(
         session,
@@ -144,6 +234,7 @@ def _demo_case(session, rng, client, n, today, collectors, actor) -> Case:
         service_description="Services rendered",
     )
     case.assigned_to_id = rng.choice(collectors).id
+    case.debt_kind = debt_kind
     principal = rng.randint(150, 8000) * 100 + rng.choice([0, 25, 50, 99])
     post_placement(
         session, case, "principal", principal, f"demo:{reference}:principal", referred_on
@@ -160,26 +251,18 @@ def _demo_case(session, rng, client, n, today, collectors, actor) -> Case:
         for e in session.scalars(sa.select(LedgerEntry).where(LedgerEntry.case_id == case.id))
     )
 
-    outcome = rng.choice(OUTCOMES)
+    outcome = outcome or rng.choice(OUTCOMES)
     if outcome == "new":
         return case
+    # The notice goes the way the daily run sends it: the B-1 PDF kept on the case, the
+    # letter recorded, the case active; the mail house confirms the mailing the same day.
     sent = dt.datetime.combine(referred_on + dt.timedelta(days=1), dt.time(14), dt.UTC)
-    case.validation_sent_at = sent
-    case.validation_mailed_on = sent.date()  # the mail house confirmed it the same day
-    case.validation_period_ends_on = referred_on + dt.timedelta(days=38)
-    change_status(session, case, "active", actor=actor, reason="validation notice sent")
-    session.add(
-        Contact(
-            case_id=case.id,
-            channel="letter",
-            direction="outbound",
-            occurred_at=sent,
-            subject="Validation notice",
-            target=debtor.addresses[0].line1,
-        )
-    )
+    paperwork.send_notice(session, case, actor=actor, sent_at=sent, sent_on=sent.date())
+    case.validation_mailed_on = sent.date()
     for k in range(rng.randint(0, 5)):
         at = sent + dt.timedelta(days=2 + 3 * k, hours=rng.randint(0, 6))
+        if at > cap:  # no contact after now
+            break
         session.add(
             Contact(
                 case_id=case.id,
@@ -249,7 +332,7 @@ def _demo_case(session, rng, client, n, today, collectors, actor) -> Case:
             if inst.due_on <= today and inst.seq < count:
                 pay(inst.amount_cents, (inst.due_on - referred_on).days, "card")
                 inst.status = "paid"
-                inst.paid_at = dt.datetime.combine(inst.due_on, dt.time(15), dt.UTC)
+                inst.paid_at = min(dt.datetime.combine(inst.due_on, dt.time(15), dt.UTC), cap)
     elif outcome == "paid":
         pay(balance, 25, rng.choice(["check", "ach", "card"]))
     elif outcome == "settled":
@@ -279,7 +362,7 @@ def _demo_case(session, rng, client, n, today, collectors, actor) -> Case:
         session.add(
             Dispute(
                 case_id=case.id,
-                received_at=sent + dt.timedelta(days=10),
+                received_at=min(sent + dt.timedelta(days=10), cap),
                 channel="portal",
                 reason="I do not recognise this debt.",
                 within_validation_period=True,

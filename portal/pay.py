@@ -15,8 +15,9 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired
 
-from cases.case import case_by_reference
+from cases.case import Case, case_by_reference
 from cases.ledger import balance_cents
+from cases.plans import UNPAID, Installment, active_plan
 from payments.card import CardAmountError, can_pay_by_card, check_card_amount, settlement_due
 from payments.gateway import GatewayError, PaymentGateway, PaymentIntentInfo
 from payments.webhooks import apply_succeeded_intent
@@ -35,6 +36,14 @@ class AmountForm(FlaskForm):
         validators=[DataRequired()],
         description=_l("At least $5.00, at most your balance."),
     )
+
+
+def next_installment(case: Case) -> Installment | None:
+    """The first installment not yet paid of the case's active plan, if it has one."""
+    plan = active_plan(db.session, case.id)
+    if plan is None or plan.status != "active":
+        return None
+    return next((i for i in plan.installments if i.status in UNPAID), None)
 
 
 def gateway() -> PaymentGateway:
@@ -72,6 +81,10 @@ def pay(reference: str):
         return redirect(url_for("portal.case", reference=case.reference))
     # An accepted settlement: the page starts at what is left to pay on it.
     offer, due = settlement_due(db.session, case, balance, agency_today())
+    # On a plan, the page starts at the plan's next installment.
+    installment = next_installment(case)
+    if installment is not None:
+        due = min(due, installment.amount_cents)
     form = AmountForm(amount=format_cents(due))
     context = {
         "debtor": g.debtor,
@@ -80,6 +93,7 @@ def pay(reference: str):
         "form": form,
         "offer": offer,
         "offer_due": due,
+        "installment": installment,
     }
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200

@@ -1,7 +1,7 @@
 """Payment plans in the portal: the debtor chooses one inside the client's bounds, saves a card
 for autopay with a SetupIntent (`confirmCardSetup`; the card never reaches this server),
-confirms on-session an installment their bank wants authenticated (`confirmCardPayment`), and
-confirms the dates the end of a dispute hold moved their plan to."""
+and confirms on-session an installment their bank wants authenticated (`confirmCardPayment`).
+The dates a dispute hold moved a plan to are confirmed in portal/plan_dates.py."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
-    HiddenField,
     IntegerField,
     SelectChoice,
     SelectField,
@@ -35,15 +34,14 @@ from cases.case import Case
 from cases.offers import SettlementOffer
 from cases.plans import (
     FREQUENCIES,
-    IN_FORCE,
-    UNPAID,
     Installment,
     PaymentPlan,
     PlanError,
+    ScheduledPayment,
     active_plan,
-    confirm_new_dates,
     create_plan,
     max_installments,
+    plan_schedule,
     plan_total,
     record_consent,
     save_card,
@@ -108,9 +106,16 @@ def _own_plan(plan_id: int, statuses: tuple[str, ...] = ("active",)) -> tuple[Pa
     return plan, case
 
 
+def shown_schedule(schedule: list[ScheduledPayment]) -> str:
+    """The schedule as the review page showed it: only a plan the debtor saw is set up."""
+    return ",".join(f"{p.due_on.isoformat()}:{p.amount_cents}" for p in schedule)
+
+
 @bp.route("/cases/<reference>/plan", methods=["GET", "POST"])
 @debtor_required
 def choose_plan(reference: str):
+    """Choose the terms, then review the whole schedule; the plan is set up (written) only when
+    the debtor confirms the schedule shown (`action=confirm`)."""
     case = own_case(reference)
     if not case.takes_plan or active_plan(db.session, case.id) is not None:
         flash(_("A payment plan cannot be set up on this account online. Please call us."), "info")
@@ -133,10 +138,29 @@ def choose_plan(reference: str):
         "words": words,
         "authorisation": authorisation_text(),
     }
-    if not form.validate_on_submit():
-        return render_template("portal/plan.html", **context), (
-            400 if request.method == "POST" else 200
+    action = request.form.get("action")
+    if not form.validate_on_submit() or action == "change":
+        status = 400 if request.method == "POST" and action != "change" else 200
+        return render_template("portal/plan.html", **context), status
+    try:
+        schedule, total, _offer = plan_schedule(
+            db.session,
+            case,
+            frequency=form.frequency.data,
+            count=form.count.data,
+            first_on=form.first_on.data,
+            today=agency_today(),
+            down_payment_cents=form.down_payment.data or 0,
         )
+    except PlanError as exc:
+        form.count.errors = [_plan_error(str(exc), offer)]
+        return render_template("portal/plan.html", **context), 400
+    review = {**context, "schedule": schedule, "total": total, "shown": shown_schedule(schedule)}
+    if action != "confirm":
+        return render_template("portal/plan_review.html", **review)
+    if request.form.get("shown") != review["shown"]:
+        flash(_("The schedule has changed. Please look at it again before you confirm."), "error")
+        return render_template("portal/plan_review.html", **review), 409
     try:
         with attempt():
             plan = create_plan(
@@ -315,82 +339,3 @@ def installment_authenticated(installment_id: int):
 @debtor_required
 def plan_agreement(reference: str, document_id: int):
     return own_case_document(reference, document_id, "plan_agreement")
-
-
-# --- the dates a dispute hold moved ---------------------------------------------------------
-
-
-def plan_in_force(case: Case) -> PaymentPlan | None:
-    """For the case page: the case's plan in force, a paused one too."""
-    return active_plan(db.session, case.id)
-
-
-bp.add_app_template_global(plan_in_force, "plan_in_force")
-
-
-class ConfirmDatesForm(FlaskForm):
-    """Nothing to fill in: the button, its CSRF token, and the dates shown (so that only dates
-    the debtor saw are confirmed)."""
-
-    dates = HiddenField()
-
-
-def shown_dates(plan: PaymentPlan) -> str:
-    return ",".join(i.due_on.isoformat() for i in plan.installments if i.status in UNPAID)
-
-
-def new_dates_text(plan: PaymentPlan) -> str:
-    """The wording the debtor agrees to: the moved dates, and with autopay, the card's use."""
-    dates = "; ".join(
-        f"{i.due_on.isoformat()} ${i.amount_cents / 100:,.2f}"
-        for i in plan.installments
-        if i.status in UNPAID
-    )
-    text = _(
-        "I agree to pay the rest of my payment plan on these new dates: %(dates)s.", dates=dates
-    )
-    if plan.autopay and plan.stripe_payment_method_id:
-        text = f"{text} {authorisation_text()}"
-    return text
-
-
-@bp.route("/plans/<int:plan_id>/new-dates", methods=["GET", "POST"])
-@debtor_required
-def confirm_plan_dates(plan_id: int):
-    """The dates the end of a dispute hold moved the plan to: shown, and confirmed with a button
-    (until then autopay charges none of them)."""
-    plan, case = _own_plan(plan_id, IN_FORCE)
-    if not plan.awaiting_confirmation:
-        flash(_("There are no new dates to confirm on this plan."), "info")
-        return redirect(url_for("portal.case", reference=case.reference))
-    form = ConfirmDatesForm()
-    text = new_dates_text(plan)
-    valid = form.validate_on_submit()
-    if valid and form.dates.data != shown_dates(plan):
-        flash(_("The dates of your plan have changed. Please look at them again."), "error")
-        valid = False
-    if not valid:
-        form.dates.data = shown_dates(plan)
-        return render_template(
-            "portal/plan_dates.html",
-            debtor=g.debtor,
-            case=case,
-            plan=plan,
-            form=form,
-            text=text,
-            unpaid=UNPAID,
-        ), (400 if request.method == "POST" else 200)
-    try:
-        with attempt():
-            confirm_new_dates(
-                db.session, plan, text=text, today=agency_today(), actor=debtor_actor()
-            )
-    except PlanError as exc:
-        if "has passed" in str(exc):
-            flash(_("The time to confirm these dates has passed. Please call us."), "error")
-        else:
-            flash(_("These dates cannot be confirmed online. Please call us."), "error")
-        return redirect(url_for("portal.case", reference=case.reference))
-    store_agreement(case, plan, uploaded_by_id=None)
-    flash(_("Thank you. Your payment plan continues on the new dates."), "success")
-    return redirect(url_for("portal.case", reference=case.reference))

@@ -170,6 +170,7 @@ def case(reference: str):
             "a": account(db.session, own_case(reference), agency_today()),
             "offer_wording": lambda o: acceptance_wording(o.amount_cents, o.expires_on),
             "offer_wording_for": acceptance_wording,
+            "agency": agency_letterhead(),
         }
 
     return pages.cached(shown, "portal/case.html", context)

@@ -34,7 +34,9 @@ from cases.users import (
     revoke_token,
     user_by_email,
 )
-from demo.seed import DEMO_LOGINS, portal_example, seed
+from correspondence.notice_run import send_notice
+from correspondence.statement_mail import render_statement
+from demo.seed import DEMO_LOGINS, Paperwork, portal_example, seed
 from payments.fees import DEFAULT_TIERS, FeeScheduleError, parse_tiers, set_schedule
 from shell.autopay_cli import plans_cli
 from shell.config_cli import config_cli
@@ -43,7 +45,7 @@ from shell.job_runner import SWEEP_AFTER, RQRunner, sweep
 from shell.notices_cli import notices_cli
 from shell.reminders_cli import promises_cli, reminders_cli
 from shell.statements_cli import statements_cli
-from shell.timezone import agency_today
+from shell.timezone import agency_today, agency_zone
 from shell.unit_of_work import step
 
 CLI_ACTOR = audit.Actor(None, "cli")
@@ -215,7 +217,7 @@ def tokens_revoke(prefix):
 def demo_seed():
     """A demo agency: users of every role, three clients, cases in every status."""
     with step() as session:
-        created = seed(session)
+        created = seed(session, demo_paperwork())
     if created:
         click.echo(f"Seeded the demo agency: {created} cases.")
     else:
@@ -229,6 +231,11 @@ def demo_seed():
             f"  debtor      /portal/login: reference {reference}, "
             f"last name {last_name}, ZIP {postal_code[:5]}"
         )
+
+
+def demo_paperwork() -> Paperwork:
+    """The demo's notices and statements made as the daily and monthly runs make them."""
+    return Paperwork(send_notice=send_notice, render_statement=render_statement, zone=agency_zone())
 
 
 @click.command("worker")

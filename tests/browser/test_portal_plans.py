@@ -20,7 +20,7 @@ from cases.users import create_user
 from payments.fees import parse_tiers, set_schedule
 from shell.extensions import db
 from shell.timezone import agency_today
-from tests.browser.kit import assert_no_axe_problems, axe_problems, require_axe
+from tests.browser.kit import assert_no_axe_problems, axe_problems, require_axe, save_screenshot
 from tests.browser.test_collector import open_active_case
 from tests.browser.test_portal import (  # noqa: F401 - fixtures
     ACTOR,
@@ -64,6 +64,11 @@ def choose_plan(page: Page, first_on: dt.date, autopay: bool = True) -> None:
     page.get_by_label("First payment on").fill(first_on.isoformat())
     if autopay:
         page.get_by_label("Pay automatically with a card I save (autopay)").check()
+    page.get_by_role("button", name="See the schedule").click()
+    # The whole schedule first; nothing is set up until the debtor confirms it.
+    expect(page.get_by_role("heading", name=re.compile("^Check your payment plan"))).to_be_visible()
+    expect(page.locator("#schedule tbody tr")).to_have_count(4)
+    expect(page.locator("#schedule tfoot")).to_contain_text("$500.00")
     page.get_by_role("button", name="Set up the plan").click()
 
 
@@ -86,7 +91,7 @@ def test_the_debtor_chooses_a_plan_saves_a_card_and_sees_the_next_installment(
     page.get_by_label("How often").select_option("monthly")
     page.get_by_label("Number of payments").fill("13")
     page.get_by_label("First payment on").fill(first_on.isoformat())
-    page.get_by_role("button", name="Set up the plan").click()
+    page.get_by_role("button", name="See the schedule").click()
     expect(page.get_by_text("That is more payments than this account allows.")).to_be_visible()
 
     choose_plan(page, first_on)
@@ -112,6 +117,9 @@ def test_the_debtor_chooses_a_plan_saves_a_card_and_sees_the_next_installment(
     expect(rows.nth(1)).to_have_text(re.compile(rf"{first_on.isoformat()}\s*\$125.00\s*Scheduled"))
     expect(plan_card.get_by_role("link", name="Your plan agreement (PDF)")).to_be_visible()
     expect(page.get_by_role("link", name="Set up a payment plan")).to_have_count(0)
+    # Pay now on a plan starts at the next installment, not the balance.
+    page.get_by_role("link", name="Pay now").click()
+    expect(page.get_by_label("Amount to pay (US dollars)")).to_have_value("125.00")
 
     with browser_app.app_context():
         case = db.session.scalar(sa.select(Case).where(Case.reference == reference))
@@ -153,15 +161,27 @@ def test_the_plan_pages_pass_axe_and_fit_a_phone(
         check("plan choice")
         page.get_by_label("How often").select_option("monthly")
         page.get_by_label("Number of payments").fill("40")
-        page.get_by_role("button", name="Set up the plan").click()
+        page.get_by_role("button", name="See the schedule").click()
         expect(page.get_by_role("alert").first).to_be_visible()
         check("plan choice with errors")
-        choose_plan(page, first_payment_day(browser_app))
+        page.get_by_label("Number of payments").fill("4")
+        page.get_by_label("First payment on").fill(first_payment_day(browser_app).isoformat())
+        page.get_by_label("Pay automatically with a card I save (autopay)").check()
+        page.get_by_role("button", name="See the schedule").click()
+        expect(page.locator("#schedule tbody tr")).to_have_count(4)
+        check("plan review")
+        save_screenshot(page, "portal", "plan-review")
+        page.get_by_role("button", name="Set up the plan").click()
         expect(page.locator("#card-element input").first).to_be_visible()
         check("autopay card page")
+        save_screenshot(page, "portal", "plan-autopay")
         page.goto(f"/portal/cases/{reference}")
         expect(page.get_by_role("heading", name="Your payment plan")).to_be_visible()
         check("case page with a plan")
+        save_screenshot(page, "portal", "case-with-plan")
+        page.get_by_role("link", name="Pay now").click()
+        expect(page.get_by_label("Amount to pay (US dollars)")).to_have_value("125.00")
+        check("pay page on a plan")
     finally:
         context.close()
     assert_no_axe_problems(found)

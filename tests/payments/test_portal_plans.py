@@ -16,10 +16,10 @@ from pypdf import PdfReader
 from cases.offers import SettlementOffer
 from cases.plans import PaymentPlan
 from payments.posting import LedgerEntry
-from tests.conftest import csrf_from
 from tests.payments.test_autopay import TODAY, autopay_case  # noqa: F401 - a fixture
 from tests.payments.test_gateway import NEEDS_3DS, VISA, card
 from tests.payments.test_portal_pay import portal_stripe  # noqa: F401 - a fixture
+from tests.portal.plan_steps import confirm_plan
 
 pytestmark = pytest.mark.usefixtures("portal_stripe")
 
@@ -29,7 +29,7 @@ def choose(client, case, **overrides):
     data = {"frequency": "monthly", "count": "4", "first_on": "2026-11-23", "autopay": "y"}
     data.update(overrides)
     data = {k: v for k, v in data.items() if v is not None}
-    return client.post(url, data={**data, "csrf_token": csrf_from(client.get(url))})
+    return confirm_plan(client, url, data)
 
 
 def test_the_debtor_chooses_a_plan_and_saves_a_card_for_autopay(

@@ -15,6 +15,7 @@ from cases.audit import AuditEvent
 from cases.documents import Document
 from cases.offers import SettlementOffer, add_band, propose_offer, withdraw_offer
 from tests.conftest import csrf_from, notice_mailed
+from tests.portal.plan_steps import confirm_plan
 
 
 @pytest.fixture
@@ -230,14 +231,8 @@ def test_a_spanish_speaking_debtor_gets_the_settlement_letter_and_plan_agreement
     assert "Settlement" not in text and "This is a communication" not in text
 
     url = f"/portal/cases/{case.reference}/plan"
-    response = client.post(
-        url,
-        data={
-            "frequency": "weekly",
-            "count": "3",
-            "first_on": "2026-11-30",
-            "csrf_token": csrf_from(client.get(url)),
-        },
+    response = confirm_plan(
+        client, url, {"frequency": "weekly", "count": "3", "first_on": "2026-11-30"}
     )
     assert response.status_code == 302
     agreement = db_session.scalars(

@@ -241,12 +241,12 @@ CHANGES = {
     "an installment paid": (
         _plan,
         lambda s, c, plan: mark_paid(s, plan.installments[0], actor=STAFF),
-        "<td>Paid</td>",
+        '<td data-label="Status">Paid</td>',
     ),
     "an installment charged (a bulk update)": (
         _plan,
         lambda s, c, plan: _claim(s, plan.installments[:1], plan.installments[0].due_on),
-        "<td>Processing</td>",
+        '<td data-label="Status">Processing</td>',
     ),
     "a dispute": (None, lambda s, c, _: _dispute(s, c), "Your dispute of 2026-11-23"),
     "a dispute answered": (

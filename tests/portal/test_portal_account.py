@@ -63,7 +63,7 @@ def test_the_case_page_shows_balance_itemisation_history_and_notice(
     assert "$120.00" in page and "$30.00" in page and "Paid to Acme" in page
     assert f"/portal/receipts/{payment.id}" in page
     assert f"/portal/cases/{case.reference}/validation-notice/{notice.id}" in page
-    assert "You can dispute until</dt><dd>2026-12-10" in page
+    assert "You can dispute until</dt><dd>December 10, 2026" in page
 
     pdf = client.get(f"/portal/cases/{case.reference}/validation-notice/{notice.id}")
     assert pdf.status_code == 200 and pdf.data == b"%PDF-1.4 notice"
