@@ -3,7 +3,9 @@
 The event id is recorded under a unique key in the same transaction as its effect. Money is
 keyed by Stripe's own ids (the PaymentIntent for a payment, the charge's refunded total for
 refunds, the dispute for a lost dispute), so the same money announced twice, under two event
-ids or out of order, moves once. Where order matters the object is read again from Stripe.
+ids or out of order, moves once. A succeeded PaymentIntent is taken from the verified event as
+it is; Stripe is asked again only when a refund or dispute arrives before its payment (the
+PaymentIntent, to apply the payment first).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from cases import audit
 from cases.case import Case
 from cases.jobs import declare, enqueue
 from cases.model import Base, utcnow
-from payments.gateway import PaymentGateway, PaymentIntentInfo
+from payments.gateway import PaymentGateway, PaymentIntentInfo, payment_intent_from
 from payments.posting import (
     DuplicatePosting,
     LedgerEntry,
@@ -140,8 +142,11 @@ def apply_succeeded_intent(
 
 
 def _payment_succeeded(session, obj, gateway, local_date, when) -> str:
-    # Read it again: the event may be old news (a refund may already have followed it).
-    intent = gateway.retrieve_payment_intent(obj["id"])
+    # The signed event's own PaymentIntent, not read again (SPEC §8: Stripe saying so in a
+    # verified webhook makes a payment final). Old news changes nothing it says: a succeeded
+    # PaymentIntent stays succeeded with the amount it received; refunds and disputes come as
+    # their own events, keyed by their totals.
+    intent = payment_intent_from(obj)
     entry = apply_succeeded_intent(session, intent, local_date(when))
     return f"posted {entry.external_id}" if entry else "held as unmatched"
 
