@@ -37,8 +37,11 @@ _RATE_LIMITED = json.dumps(
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, *, share_429: float = 0.0, seed: int = 21) -> None:
+    def __init__(
+        self, upstream: str, *, share_429: float = 0.0, should_retry: str = "true", seed: int = 21
+    ) -> None:
         parts = urlsplit(upstream)
+        self.should_retry = should_retry  # the 429s' Stripe-Should-Retry
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.share_429 = share_429
         self._random = random.Random(seed)
@@ -48,6 +51,7 @@ class FaultProxy:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._connections: list[http.client.HTTPConnection] = []  # to the fake Stripe
 
     @property
     def url(self) -> str:
@@ -62,6 +66,9 @@ class FaultProxy:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
 
     def reset(self) -> None:
         with self._lock:
@@ -106,6 +113,8 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if getattr(local, "connection", None) is not None:
                 local.connection.close()
             local.connection = http.client.HTTPConnection(*proxy.upstream, timeout=60)
+            with proxy._lock:
+                proxy._connections.append(local.connection)
         local.used = now
         return local.connection
 
@@ -121,7 +130,10 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if proxy.turn_away():
                 self._answer(
                     429,
-                    [("Content-Type", "application/json"), ("Stripe-Should-Retry", "true")],
+                    [
+                        ("Content-Type", "application/json"),
+                        ("Stripe-Should-Retry", proxy.should_retry),
+                    ],
                     _RATE_LIMITED,
                 )
                 return

@@ -38,7 +38,7 @@ if tokens == nil or at == nil then
 end
 tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
 local wait = 0
-if tokens - 1 >= floor then
+if tokens - 1 >= floor - 1e-9 then
   tokens = tokens - 1
 else
   wait = (floor + 1 - tokens) / rate
@@ -52,11 +52,11 @@ return tostring(wait)
 class RedisStore:
     """The buckets in Redis, for every process and machine that uses it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, fallback: LocalStore | None = None) -> None:
         self.url = url
         self._redis = Redis.from_url(url)
         self._script = self._redis.register_script(_TAKE)
-        self._fallback = LocalStore()
+        self._fallback = fallback or LocalStore()  # while Redis is away
 
     def __reduce__(self):
         """Pickled (to a worker process) as its URL: each process has its own connection."""
