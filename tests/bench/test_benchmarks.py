@@ -63,3 +63,15 @@ def test_autopay_bench_charges_through_429s_once_each_within_the_budget(bench_da
     assert "charged 200 installments" in output
     assert "(0 duplicates)" in output and "0 installments not paid" in output
     assert "answered 429 (20%)" in output
+
+
+def test_webhooks_bench_leaves_the_ledger_exact(bench_database):
+    if not bench_database.startswith("postgres"):
+        pytest.skip("the webhook benchmark serves the app with gunicorn on PostgreSQL")
+
+    # 600 deliveries (a third re-sends, a tenth out of order) to 2 gunicorn workers.
+    status, output = run_bench("webhooks", "--small", "--database-url", bench_database)
+
+    assert status == 0, output
+    assert "ledger exact: yes" in output
+    assert "statuses         {200: 600}" in output
