@@ -31,6 +31,7 @@ LIVE_MAX_RPS = 80  # Stripe's live-mode limit is 100 requests/s
 TEST_MAX_RPS = 20  # ... and its test mode's 25
 SEARCH_MAX_RPS = 15  # ... and its Search API's about 20
 BURST_SECONDS = 0.25  # a full bucket: this many seconds of requests at once
+_EPSILON = 1e-9  # the refill's rounding: a wait of exactly what was asked is enough
 
 
 class Caller(enum.IntEnum):
@@ -83,7 +84,7 @@ def take(
         state = BucketState(bucket.capacity, now)
     tokens = min(bucket.capacity, state.tokens + max(0.0, now - state.at) * bucket.rate)
     floor = bucket.floor(caller)
-    if tokens - 1 >= floor:
+    if tokens - 1 >= floor - _EPSILON:
         return BucketState(tokens - 1, now), 0.0
     return BucketState(tokens, now), (floor + 1 - tokens) / bucket.rate
 
