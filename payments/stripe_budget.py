@@ -14,7 +14,7 @@ the portal room to answer at once.
 
 This module is the arithmetic and the waiting; where the buckets live is a `Store`: here one
 process's memory (`LocalStore`), or Redis for all processes and machines
-(shell/stripe_budget.py, a Lua script doing the same arithmetic atomically).
+(shell/stripe_buckets.py, a Lua script doing the same arithmetic atomically).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def take(
     state: BucketState | None, bucket: Bucket, caller: Caller, now: float
 ) -> tuple[BucketState, float]:
     """One token for `caller` at time `now`: the bucket's new state and 0, or its state unchanged
-    but refilled and how long to wait before asking again. (shell/stripe_budget.py's Lua script
+    but refilled and how long to wait before asking again. (shell/stripe_buckets.py's Lua script
     is this function, in Redis.)"""
     if state is None:
         state = BucketState(bucket.capacity, now)

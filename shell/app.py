@@ -46,7 +46,7 @@ from shell import (  # noqa: F401
     signed_in,
 )
 from shell.extensions import csrf, db, login_manager, migrate
-from shell.stripe_budget import request_budget
+from shell.stripe_buckets import request_budget
 from shell.unit_of_work import wrap_views
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))

@@ -20,7 +20,7 @@ from payments.stripe_budget import (
     default_max_rps,
     should_retry_rate_limit,
 )
-from shell.stripe_budget import RedisStore, request_budget
+from shell.stripe_buckets import RedisStore, request_budget
 from tests.payments.conftest import SECRET_KEY, WEBHOOK_SECRET
 
 
