@@ -227,7 +227,8 @@ class _RequestsClient(stripe.RequestsClient):
                 return response
             retry += 1
             wait = backoff_seconds(retry, random.uniform(0.5, 1.0))
-            log.info("Stripe answered 429 to %s %s: retry %d in %.2f s", method, url, retry, wait)
+            path = urlsplit(url).path  # not its query: search queries name cases
+            log.info("Stripe answered 429 to %s %s: retry %d in %.2f s", method, path, retry, wait)
             time.sleep(wait)
 
 
