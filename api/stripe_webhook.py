@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from api.json_errors import error_response
 from payments.gateway import WebhookSignatureError
+from payments.stripe_budget import Caller
 from payments.webhooks import handle_event
 from shell.extensions import csrf, db
 from shell.timezone import agency_zone
@@ -34,6 +35,7 @@ def webhook():
 
     # The event's record and its effect commit together with this request's unit of work (and
     # roll back together if applying it raises, so that Stripe sends it again).
-    outcome = handle_event(db.session, event, gateway, local_date)
+    # What it asks of Stripe spends the shared request budget after the portal's.
+    outcome = handle_event(db.session, event, gateway.for_caller(Caller.WEBHOOK), local_date)
     log.info("stripe event %s %s: %s", event.get("id"), event.get("type"), outcome)
     return jsonify(received=True, outcome=outcome)

@@ -1,25 +1,33 @@
-"""Benchmark: `plans charge-due` charging N due autopay installments against localstripe.
+"""Benchmark: `plans charge-due` charging N due autopay installments against localstripe,
+through the shared Stripe request budget and a fault proxy answering a share of requests 429.
 
 Seeds a database with N active cases, each on a monthly autopay plan whose first installment
 is due today, all charging one saved Visa at a local Stripe (localstripe, run as
-bench/webhooks.py runs it); then runs the charge-due service once, as the command runs it
-with `--workers` (worker processes), and times it. Prints charges/s (goal: at least 80/s,
-near Stripe's live limit of 100 requests/s) beside a baseline measured in the same run: as
-many threads making bare off-session charges at localstripe, with no database (what this
-machine and localstripe allow just now). Then runs it a second time (which must charge
-nothing) and checks against Stripe itself: one succeeded PaymentIntent per installment key,
-no key twice, one ledger payment per installment, and with Redis one receipt job queued per
-payment. Exit 1 if any check fails.
+bench/webhooks.py runs it). Stripe is reached as the app reaches it (the gateway create_app
+makes, with its request budget: STRIPE_MAX_RPS from --max-rps, in Redis with --redis-url),
+through bench/fault_proxy.py, which answers --share-429 of the requests with 429 and
+`Stripe-Should-Retry: true` and forwards the rest. Then runs the charge-due service once, as the
+command runs it with `--workers` (worker processes), and times it. Prints charges/s beside a
+baseline measured in the same run (as many threads making bare off-session charges at
+localstripe, no database, no budget, no proxy: what this machine and localstripe allow just
+now), and the request rate the proxy forwarded to Stripe: over the run (at most the budget)
+and in its busiest second (at most 1.25 times it, the bucket's burst: Stripe's own limit at the
+default budgets). Then runs it a second time (which must charge nothing) and checks against
+Stripe itself: one succeeded PaymentIntent per installment key, no key twice, every
+installment paid (none lost, none left `processing`), one ledger payment per installment, and
+with Redis one receipt job queued per payment. Exit 1 if any check fails.
 
-    .venv/bin/python -m bench.autopay [--installments 5000] [--workers 4]
-        [--postgres | --database-url URL] [--redis-url redis://127.0.0.1:6379/N]
-        [--chart docs/autopay.svg]
+    .venv/bin/python -m bench.autopay [--installments 5000] [--workers 4] [--max-rps 80]
+        [--share-429 0.1] [--postgres | --database-url URL]
+        [--redis-url redis://127.0.0.1:6379/N] [--chart docs/autopay.svg]
+    .venv/bin/python -m bench.autopay --small [...]   # 200 installments: seconds (the tests)
 
 The default database is a SQLite file in a temporary folder; --postgres makes a fresh
 database `bench_autopay` on the local server. With --redis-url the receipt emails go to RQ's
-`mail` queue there (emptied afterwards), as in production; without, each worker runs them
-in-process after its commits, as the app does without Redis (the seeded debtors have no email
-address, so nothing is sent).
+`mail` queue there (emptied afterwards), as in production, and the request budget is kept
+there; without, each worker runs them in-process after its commits, as the app does without
+Redis (the seeded debtors have no email address, so nothing is sent), and each of the
+--workers processes spends its part of the budget.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import sqlalchemy as sa
 
 from bench.chart import write_bars
 from bench.common import machine_cpu_seconds, reset_database
+from bench.fault_proxy import FaultProxy
 from bench.webhooks import SECRET_KEY, seed, start_localstripe, stop
 
 TODAY = dt.date(2026, 11, 23)
@@ -64,17 +73,22 @@ def bare_charges(gateway, customer: str, pm: str, n: int, threads: int) -> float
     return n / (time.perf_counter() - started)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--installments", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--baseline", type=int, default=500, help="bare charges to time first")
+    parser.add_argument("--max-rps", type=int, default=80, help="STRIPE_MAX_RPS")
+    parser.add_argument("--share-429", type=float, default=0.1, help="answered 429 by the proxy")
+    parser.add_argument("--small", action="store_true", help="200 installments, 2 workers")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--database-url", default=None)
     where.add_argument("--postgres", action="store_true", help="a fresh bench_autopay database")
     parser.add_argument("--redis-url", default="")
     parser.add_argument("--chart", default=None, help="draw the run's figures to this SVG file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.small:
+        args.installments, args.workers, args.baseline = 200, 2, 0
 
     import stripe
 
@@ -82,7 +96,7 @@ def main() -> int:
     from cases import audit
     from cases.case import Case, change_status
     from cases.ledger import LedgerEntry
-    from cases.plans import create_plan, save_card
+    from cases.plans import Installment, create_plan, save_card
     from payments.autopay import charge_due
     from payments.gateway import StripeGateway
     from shell.autopay_cli import worker_sessions
@@ -94,10 +108,11 @@ def main() -> int:
     else:
         url = args.database_url or f"sqlite:///{work / 'bench.sqlite'}"
     localstripe, stripe_url = start_localstripe(work / "localstripe.log")
+    proxy = FaultProxy(stripe_url, share_429=args.share_429).start()
     try:
-        gateway = StripeGateway(SECRET_KEY, "whsec_bench", api_base=stripe_url)
+        direct = StripeGateway(SECRET_KEY, "whsec_bench", api_base=stripe_url)
         api = stripe.StripeClient(SECRET_KEY, base_addresses={"api": stripe_url})
-        customer = gateway.ensure_customer(debtor_id=1, name="Bench Payer", email=None)
+        customer = direct.ensure_customer(debtor_id=1, name="Bench Payer", email=None)
         pm = api.v1.payment_methods.create(
             params={
                 "type": "card",
@@ -113,7 +128,18 @@ def main() -> int:
 
         print(f"seeding {args.installments} cases on autopay plans ...", flush=True)
         seed(url, args.installments, random.Random(7))
-        app = create_app({"DATABASE_URL": url, "REDIS_URL": args.redis_url, "SECRET_KEY": "bench"})
+        app = create_app(
+            {
+                "DATABASE_URL": url,
+                "REDIS_URL": args.redis_url,
+                "SECRET_KEY": "bench",
+                "STRIPE_SECRET_KEY": SECRET_KEY,
+                "STRIPE_WEBHOOK_SECRET": "whsec_bench",
+                "STRIPE_API_BASE": proxy.url,
+                "STRIPE_MAX_RPS": args.max_rps,
+            }
+        )
+        gateway = app.extensions["recourse.gateway"]  # with the app's request budget
         if args.redis_url:
             mail = app.extensions["recourse.jobs"].queue("mail")
             mail.empty()
@@ -135,7 +161,11 @@ def main() -> int:
                 save_card(session, plan, customer_id=customer, payment_method_id=pm, actor=actor)
             session.commit()
 
-            baseline = bare_charges(gateway, customer, pm, args.baseline, args.workers)
+            baseline = (
+                bare_charges(direct, customer, pm, args.baseline, args.workers)
+                if args.baseline
+                else None
+            )
             load = os.getloadavg()[0]
             zone = ZoneInfo(app.config["AGENCY_TIMEZONE"])
             sessions = worker_sessions(app)
@@ -150,26 +180,46 @@ def main() -> int:
                     worker_session=sessions,
                 )
 
+            proxy.reset()
             started, cpu = time.perf_counter(), machine_cpu_seconds()
             run = charge_due_command()
             seconds = time.perf_counter() - started
+            requests_sent, turned_away = len(proxy.forwarded), proxy.rate_limited
+            stripe_rate, peak = requests_sent / seconds, proxy.peak_rate(1.0)
             cpu_ms = (machine_cpu_seconds() - cpu) * 1000 / max(len(run.charged), 1)
             load = max(load, os.getloadavg()[0])
             again = charge_due_command()
 
             rate = len(run.charged) / seconds
+            against = (
+                f"baseline, bare charges at localstripe from {args.workers} threads: "
+                f"{baseline:.0f}/s (ratio {rate / baseline:.2f}); "
+                if baseline
+                else ""
+            )
             print(
                 f"{db.engine.dialect.name}, {args.workers} workers, receipts "
-                f"{'on RQ' if args.redis_url else 'run in-process'}: charged "
-                f"{len(run.charged)} installments in {seconds:.1f} s: {rate:.0f} charges/s "
-                f"(goal >= 80/s); failed {len(run.failed)}, pending {len(run.pending)}\n"
-                f"baseline, bare charges at localstripe from {args.workers} threads: "
-                f"{baseline:.0f}/s (ratio {rate / baseline:.2f}); 1-min load average up to "
+                f"{'on RQ' if args.redis_url else 'run in-process'}, budget "
+                f"{args.max_rps} requests/s {'in Redis' if args.redis_url else 'in memory'}: "
+                f"charged {len(run.charged)} installments in {seconds:.1f} s: {rate:.0f} "
+                f"charges/s; failed {len(run.failed)}, pending {len(run.pending)}\n"
+                f"Stripe (the proxy): {requests_sent} requests forwarded, {turned_away} answered "
+                f"429 ({args.share_429:.0%}); {stripe_rate:.1f} requests/s over the run (budget "
+                f"{args.max_rps}), {peak:.0f} in the busiest second (at most "
+                f"{args.max_rps * 1.25:.0f})\n"
+                f"{against}1-min load average up to "
                 f"{load:.1f} on {os.cpu_count()} cores; the machine's CPU (all processes: ours, "
                 f"localstripe, the database) {cpu_ms:.1f} ms a charge"
             )
+            within_budget = stripe_rate <= args.max_rps and peak <= args.max_rps * 1.25
+            lost = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Installment)
+                .where(Installment.seq == 1, Installment.status != "paid")
+            )
             keys = collections.Counter()
-            for intent in api.v1.payment_intents.list(params={"limit": 100}).auto_paging_iter():
+            listing = api.v1.payment_intents.list(params={"limit": 100})
+            for intent in listing.auto_paging_iter():
                 meta = intent.metadata.to_dict()
                 if intent.status == "succeeded" and meta.get("source") == "autopay":
                     keys[meta["idempotency_key"]] += 1
@@ -183,7 +233,8 @@ def main() -> int:
             print(
                 f"second run charged {len(again.charged)}; Stripe has {sum(keys.values())} "
                 f"succeeded PaymentIntents for {len(keys)} keys ({duplicates} duplicates); "
-                f"ledger has {entries} payments ({distinct} distinct PaymentIntents)"
+                f"ledger has {entries} payments ({distinct} distinct PaymentIntents); "
+                f"{lost} installments not paid"
                 + (f"; {receipts} receipt jobs queued" if receipts is not None else "")
             )
             ok = (
@@ -193,6 +244,8 @@ def main() -> int:
                 and len(keys) == args.installments
                 and entries == distinct == args.installments
                 and receipts in (None, args.installments)
+                and lost == 0
+                and within_budget
             )
             if args.redis_url:
                 mail.empty()
@@ -204,14 +257,20 @@ def main() -> int:
                     "charges/s",
                     [
                         (f"charge-due, {args.workers} worker processes", rate),
-                        (f"bare charges, {args.workers} threads (baseline)", baseline),
+                        (f"requests/s to Stripe, budget {args.max_rps}", stripe_rate),
+                        *(
+                            [(f"bare charges, {args.workers} threads (baseline)", baseline)]
+                            if baseline
+                            else []
+                        ),
                     ],
-                    goal=80,
+                    goal=args.max_rps,
                 )
             db.engine.dispose()
         print("OK" if ok else "FAILED")
         return 0 if ok else 1
     finally:
+        proxy.stop()
         stop(localstripe)
 
 

@@ -53,6 +53,7 @@ from cases.plans import (
     unconfirmed_plans,
 )
 from payments.gateway import GatewayError, PaymentGateway, PaymentIntentInfo
+from payments.stripe_budget import Caller
 from payments.webhooks import apply_succeeded_intent
 
 # "Your bank asks you to confirm this payment", written by correspondence.autopay_mail.
@@ -461,7 +462,11 @@ def _charge_in_processes(
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__, type(open_session).__module__])
     pool = ProcessPoolExecutor(
-        workers, context, initializer=_start_worker, initargs=(open_session, gateway, today, zone)
+        workers,
+        context,
+        initializer=_start_worker,
+        # The workers share the request budget (each a part of it, when it is in memory).
+        initargs=(open_session, gateway.shared_by(workers), today, zone),
     )
     try:
         for part in pool.map(_charge_in_worker, batches):
@@ -528,6 +533,7 @@ def charge_due(
         raise ValueError("after_charge (a test hook) runs in this process: use one worker")
     if workers > 1 and _shared_in_memory(session):
         raise ValueError("worker processes cannot share an in-memory SQLite database")
+    gateway = gateway.for_caller(Caller.AUTOPAY)  # after the portal and webhooks
     run = ChargeRun(today)
     with _alone(session):
         due = due_installments(session, today)

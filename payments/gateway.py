@@ -6,6 +6,12 @@ Never charge twice. Every create call carries an idempotency key, which real Str
 24 hours; a fake Stripe server (localstripe) ignores it, so callers also reconcile with
 `find_payment_intents(case_reference=..., idempotency_key=...)` before charging again: every
 PaymentIntent made here carries `case_reference` and `idempotency_key` in its metadata.
+
+Every request spends from one shared budget (payments/stripe_budget.py) as the caller it was
+made for (`for_caller`: the portal first, then webhooks, then autopay), and a 429 is sent
+again after a backoff unless Stripe says not to (`Stripe-Should-Retry: false`). A 429 is a
+request Stripe's rate limiter turned away before doing anything, so sending it again charges
+nothing twice, even on a fake server that ignores idempotency keys.
 """
 
 from __future__ import annotations
@@ -15,13 +21,23 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 import stripe
+
+from payments.stripe_budget import (
+    RATE_LIMIT_RETRIES,
+    Caller,
+    RequestBudget,
+    backoff_seconds,
+    should_retry_rate_limit,
+)
 
 CURRENCY = "usd"
 WEBHOOK_TOLERANCE_SECONDS = 300
@@ -144,6 +160,14 @@ class PaymentGateway(Protocol):
 
     def construct_event(self, payload: bytes, signature_header: str | None) -> dict[str, Any]: ...
 
+    def for_caller(self, caller: Caller) -> PaymentGateway:
+        """This gateway, its requests spending the shared budget as `caller`."""
+        ...
+
+    def shared_by(self, processes: int) -> PaymentGateway:
+        """This gateway for each of `processes` worker processes, which share its budget."""
+        ...
+
 
 def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> str:
     """A valid `Stripe-Signature` header for `payload`, as Stripe signs webhooks (tests, bench)."""
@@ -152,31 +176,60 @@ def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> s
     return f"t={t},v1={mac}"
 
 
-def _gateway_from(cls, secret_key, webhook_secret, api_base, retries, timeout) -> StripeGateway:
+def _gateway_from(
+    cls, secret_key, webhook_secret, api_base, retries, timeout, budget=None, caller=Caller.PORTAL
+) -> StripeGateway:
     return cls(
         secret_key,
         webhook_secret,
         api_base,
         max_network_retries=retries,
         timeout_seconds=timeout,
+        budget=budget,
+        caller=caller,
     )
 
 
 class _RequestsClient(stripe.RequestsClient):
     """Stripe's HTTP client (a `requests` session per thread), with the environment's proxy
     settings read once, here: left to itself, `requests` reads them from the environment on
-    every request, a tenth of an autopay charge's CPU."""
+    every request, a tenth of an autopay charge's CPU.
 
-    def __init__(self, api_base: str, timeout_seconds: float) -> None:
+    Each request (each page of a listing, each retry) first spends a token of the budget as
+    `caller`; a 429 is sent again after a backoff, up to RATE_LIMIT_RETRIES times, unless
+    Stripe says not to."""
+
+    def __init__(
+        self,
+        api_base: str,
+        timeout_seconds: float,
+        budget: RequestBudget | None = None,
+        caller: Caller = Caller.PORTAL,
+    ) -> None:
         proxies = requests.utils.get_environ_proxies(api_base)
         super().__init__(timeout=timeout_seconds, proxy=proxies or None)
+        self._budget = budget
+        self._caller = caller
 
-    def _request_internal(self, *args, **kwargs):
+    def _request_internal(self, method, url, headers, post_data, is_streaming):
         if getattr(self._thread_local, "session", None) is None:
             session = requests.Session()
             session.trust_env = False  # proxies as read above; certificates are Stripe's own
             self._thread_local.session = session
-        return super()._request_internal(*args, **kwargs)
+        search = urlsplit(url).path.endswith("/search")
+        retry = 0
+        while True:
+            if self._budget is not None:
+                self._budget.spend(self._caller, search=search)
+            response = super()._request_internal(method, url, headers, post_data, is_streaming)
+            _content, status, answer_headers = response
+            if retry >= RATE_LIMIT_RETRIES or not should_retry_rate_limit(status, answer_headers):
+                return response
+            retry += 1
+            wait = backoff_seconds(retry, random.uniform(0.5, 1.0))
+            path = urlsplit(url).path  # not its query: search queries name cases
+            log.info("Stripe answered 429 to %s %s: retry %d in %.2f s", method, path, retry, wait)
+            time.sleep(wait)
 
 
 _T = TypeVar("_T")
@@ -193,7 +246,11 @@ class StripeGateway:
         *,
         max_network_retries: int | None = None,
         timeout_seconds: float = 30.0,
+        budget: RequestBudget | None = None,
+        caller: Caller = Caller.PORTAL,
     ) -> None:
+        """`budget`: the shared request budget its requests spend as `caller` (create_app
+        always gives one; without one, as in tests and tools, requests are not limited)."""
         # Retries reuse the idempotency key, which only real Stripe honours; a fake server would
         # make a second object. None: 2 against Stripe, 0 against a custom `api_base`.
         if max_network_retries is None:
@@ -206,8 +263,13 @@ class StripeGateway:
             timeout_seconds,
         )
         self.api_base = api_base
+        self.budget = budget
+        self.caller = caller
+        self._callers: dict[Caller, StripeGateway] = {caller: self}
         self._webhook_secret = webhook_secret
-        self._http = _RequestsClient(api_base or stripe.DEFAULT_API_BASE, timeout_seconds)
+        self._http = _RequestsClient(
+            api_base or stripe.DEFAULT_API_BASE, timeout_seconds, budget, caller
+        )
         self._client = stripe.StripeClient(
             secret_key,
             base_addresses={"api": api_base} if api_base else None,
@@ -221,7 +283,25 @@ class StripeGateway:
     def __reduce__(self):
         """Pickled as its settings (for autopay's worker processes): each copy has its own
         HTTP connections."""
-        return (_gateway_from, (type(self), *self._settings))
+        return (_gateway_from, (type(self), *self._settings, self.budget, self.caller))
+
+    def for_caller(self, caller: Caller) -> StripeGateway:
+        """This gateway (its settings and budget), its requests spending as `caller`."""
+        if self.budget is None:
+            return self
+        if caller not in self._callers:
+            self._callers[caller] = _gateway_from(type(self), *self._settings, self.budget, caller)
+        return self._callers[caller]
+
+    def shared_by(self, processes: int) -> StripeGateway:
+        """This gateway for each of `processes` worker processes: with a budget in memory, each
+        spends its part of the rate (RequestBudget.shared_by)."""
+        if self.budget is None:
+            return self
+        budget = self.budget.shared_by(processes)
+        if budget is self.budget:
+            return self
+        return _gateway_from(type(self), *self._settings, budget, self.caller)
 
     def close(self) -> None:
         """Close this thread's pooled HTTP connection (tests; long-lived workers need not)."""
@@ -519,6 +599,11 @@ def _id_of(value: Any) -> str | None:
     if isinstance(value, dict):
         return value.get("id")
     return value or None
+
+
+def payment_intent_from(intent: dict[str, Any]) -> PaymentIntentInfo:
+    """A PaymentIntent as Stripe's JSON has it (e.g. a verified webhook event's object)."""
+    return _intent_info(intent)
 
 
 def _intent_info(intent: dict[str, Any]) -> PaymentIntentInfo:

@@ -3,7 +3,9 @@
 The event id is recorded under a unique key in the same transaction as its effect. Money is
 keyed by Stripe's own ids (the PaymentIntent for a payment, the charge's refunded total for
 refunds, the dispute for a lost dispute), so the same money announced twice, under two event
-ids or out of order, moves once. Where order matters the object is read again from Stripe.
+ids or out of order, moves once. A succeeded PaymentIntent is taken from the verified event as
+it is; Stripe is asked again only when a refund or dispute arrives before its payment (the
+PaymentIntent, to apply the payment first).
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cases import audit
 from cases.case import Case
 from cases.jobs import declare, enqueue
 from cases.model import Base, utcnow
-from payments.gateway import PaymentGateway, PaymentIntentInfo
+from payments.gateway import PaymentGateway, PaymentIntentInfo, payment_intent_from
 from payments.posting import (
     DuplicatePosting,
     LedgerEntry,
@@ -71,12 +73,8 @@ def handle_event(
     the day it happened in the agency's time zone).
     """
     obj = event["data"]["object"]
-    record = StripeEvent(event_id=event["id"], type=event["type"], object_id=obj.get("id"))
-    try:
-        with session.begin_nested():
-            session.add(record)
-            session.flush()
-    except IntegrityError:
+    record_id = _record(session, event["id"], event["type"], obj.get("id"))
+    if record_id is None:
         return "duplicate event"
     handler = {
         "payment_intent.succeeded": _payment_succeeded,
@@ -85,8 +83,28 @@ def handle_event(
         "charge.dispute.closed": _dispute_closed,
     }.get(event["type"])
     when = event.get("created") or 0  # when Stripe says it happened
-    record.outcome = handler(session, obj, gateway, local_date, when) if handler else "ignored"
-    return record.outcome
+    outcome = handler(session, obj, gateway, local_date, when) if handler else "ignored"
+    session.execute(
+        sa.update(StripeEvent).where(StripeEvent.id == record_id).values(outcome=outcome[:200])
+    )
+    return outcome
+
+
+def _record(session: Session, event_id: str, kind: str, object_id: str | None) -> int | None:
+    """Record the event under its unique id; None when it is recorded already (a re-send; one
+    being applied right now by another request is waited for). One statement: no savepoint."""
+    insert = (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(
+        StripeEvent
+    )
+    return session.scalar(
+        insert.values(event_id=event_id, type=kind, object_id=object_id)
+        .on_conflict_do_nothing(index_elements=[StripeEvent.event_id])
+        .returning(StripeEvent.id)
+    )
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def _case_for(session: Session, intent: PaymentIntentInfo) -> Case | None:
@@ -140,10 +158,25 @@ def apply_succeeded_intent(
 
 
 def _payment_succeeded(session, obj, gateway, local_date, when) -> str:
-    # Read it again: the event may be old news (a refund may already have followed it).
-    intent = gateway.retrieve_payment_intent(obj["id"])
+    # The signed event's own PaymentIntent, not read again (SPEC §8: Stripe saying so in a
+    # verified webhook makes a payment final). Old news changes nothing it says: a succeeded
+    # PaymentIntent stays succeeded with the amount it received; refunds and disputes come as
+    # their own events, keyed by their totals.
+    intent = _intent_in(obj, gateway)
     entry = apply_succeeded_intent(session, intent, local_date(when))
     return f"posted {entry.external_id}" if entry else "held as unmatched"
+
+
+# What a PaymentIntent in an event must carry to be applied as it is (Stripe's always does).
+_INTENT_FIELDS = ("id", "status", "amount", "currency", "created", "metadata")
+
+
+def _intent_in(obj: dict, gateway: PaymentGateway) -> PaymentIntentInfo:
+    """The event's PaymentIntent; read from Stripe only when the event carries a part of it
+    (a hand-made event, not one of Stripe's)."""
+    if all(obj.get(name) is not None for name in _INTENT_FIELDS):
+        return payment_intent_from(obj)
+    return gateway.retrieve_payment_intent(obj["id"])
 
 
 def _payment_failed(session, obj, gateway, local_date, when) -> str:

@@ -46,6 +46,7 @@ from shell import (  # noqa: F401
     signed_in,
 )
 from shell.extensions import csrf, db, login_manager, migrate
+from shell.stripe_buckets import request_budget
 from shell.unit_of_work import wrap_views
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -173,6 +174,7 @@ def _init_gateway(app: Flask) -> None:
             app.config["STRIPE_WEBHOOK_SECRET"],
             api_base=app.config["STRIPE_API_BASE"] or None,
             timeout_seconds=app.config["STRIPE_TIMEOUT_SECONDS"],
+            budget=request_budget(app.config),
         )
         if key
         else None

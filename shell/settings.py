@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from payments.stripe_budget import SEARCH_MAX_RPS, default_max_rps
 from shell.setting_parsers import (
     ENVIRONMENTS,  # noqa: F401 (named by config check)
     boolean,
@@ -147,6 +148,19 @@ SETTINGS: tuple[Setting, ...] = (
         "how long a call to Stripe may take (above 0, at most 80 s) before the debtor or "
         "`plans charge-due` is told Stripe is away",
         stripe_timeout,
+    ),
+    Setting(
+        "STRIPE_MAX_RPS",
+        lambda s: default_max_rps(s["STRIPE_SECRET_KEY"]),
+        "requests a second to Stripe, shared by every process (with REDIS_URL; without, by "
+        "this one): default 80 with a live key, 20 with a test key (Stripe allows 100 and 25)",
+        whole_number(1, 1000),
+    ),
+    Setting(
+        "STRIPE_SEARCH_MAX_RPS",
+        SEARCH_MAX_RPS,
+        "Stripe Search API requests a second, within STRIPE_MAX_RPS (Stripe allows about 20)",
+        whole_number(1, 1000),
     ),
     Setting("MAIL_SERVER", "", "an SMTP server; unset: no mail is sent"),
     Setting("MAIL_PORT", 25, "the SMTP server's port", whole_number(1, 65535)),

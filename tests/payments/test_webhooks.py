@@ -12,12 +12,12 @@ import pytest
 import sqlalchemy as sa
 
 from cases.audit import AuditEvent
-from payments.gateway import sign_payload
+from payments.gateway import StripeGateway, sign_payload
 from payments.posting import LedgerEntry, balance_cents
 from payments.unmatched import UnmatchedPayment
 from payments.webhooks import StripeEvent
-from tests.payments.conftest import WEBHOOK_SECRET
-from tests.payments.test_gateway import paid_intent
+from tests.payments.conftest import SECRET_KEY, WEBHOOK_SECRET
+from tests.payments.test_gateway import _dead_port, paid_intent
 
 
 @pytest.fixture
@@ -225,3 +225,25 @@ def test_no_card_data_reaches_the_logs(client, paid, caplog):
     case, intent_id = paid
     deliver(client, event("payment_intent.succeeded", {"id": intent_id}))
     assert "4242424242424242" not in caplog.text and "4242 4242" not in caplog.text
+
+
+def test_a_succeeded_event_from_stripe_is_applied_without_asking_stripe_again(
+    app, client, db_session, make_case, make_client, gateway, stripe_api
+):
+    """Stripe's event carries the whole PaymentIntent: it is applied as it is (SPEC §8: the
+    verified webhook is Stripe saying so), with Stripe out of reach."""
+    case = make_case(make_client(), principal=50_000, status="active", days_past_due=120)
+    intent_id = paid_intent(gateway, stripe_api, case.reference, 12_000)
+    whole = stripe_api.v1.payment_intents.retrieve(intent_id).to_dict()
+    before = app.extensions.get("recourse.gateway")
+    away = StripeGateway(SECRET_KEY, WEBHOOK_SECRET, api_base=f"http://127.0.0.1:{_dead_port()}")
+    app.extensions["recourse.gateway"] = away
+    try:
+        answer = deliver(client, event("payment_intent.succeeded", whole))
+    finally:
+        app.extensions["recourse.gateway"] = before
+        away.close()
+    assert answer.json["outcome"] == f"posted {intent_id}"
+    assert [(e.amount_cents, e.external_id) for e in payments(db_session, case.id)] == [
+        (-12_000, intent_id)
+    ]
