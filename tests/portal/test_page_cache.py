@@ -407,28 +407,33 @@ def test_a_change_made_while_the_commit_stamps_is_stamped_too(db_session, make_c
 
 def test_on_postgresql_a_cached_view_reads_its_stamps_outside_a_transaction(app):
     """The app's own session on the engine's pool (not the tests' connection): the stamps are
-    read in autocommit, and the session reads in a transaction again after that."""
+    read in autocommit on the stamps pool (through the driver's cursor, so seen as the pool
+    hands out its connection), no session is made for them, and the session reads in a
+    transaction again after that."""
     autocommit = []
 
     def seen(conn, cursor, statement, parameters, context, executemany):
         autocommit.append(conn.connection.dbapi_connection.autocommit)
 
+    def checked_out(dbapi_connection, record, proxy):
+        autocommit.append(dbapi_connection.autocommit)
+
     with app.test_request_context("/portal/"):
         if db.engine.dialect.name != "postgresql":
             pytest.skip("a PostgreSQL matter")
-        engines = (db.engine, app.extensions[pages.STAMPS_ENGINE])
-        for engine in engines:
-            event.listen(engine, "before_cursor_execute", seen)
+        stamps_pool = app.extensions[pages.STAMPS_ENGINE].pool
+        event.listen(db.engine, "before_cursor_execute", seen)
+        event.listen(stamps_pool, "checkout", checked_out)
         try:
             g.debtor_id = -1  # no one's: nothing found, nothing to clean up
             assert pages.stamps() == [] and pages.stamps("RC-0000-00000") == []
-            assert not db.session().in_transaction()
+            assert not db.session.registry.has()
             assert db.session.scalar(sa.text("SELECT 1")) == 1
             assert db.session().in_transaction()
         finally:
             db.session.remove()
-            for engine in engines:
-                event.remove(engine, "before_cursor_execute", seen)
+            event.remove(db.engine, "before_cursor_execute", seen)
+            event.remove(stamps_pool, "checkout", checked_out)
     assert autocommit == [True, True, False]
 
 
