@@ -178,10 +178,12 @@ def dispose(app: Flask) -> None:
 def _read_stamps(engine: sa.Engine, sql: str, params: dict) -> list[tuple]:
     """The stamps query on the stamps pool, through the driver's own cursor: SQLAlchemy's
     statement execution costs more than the query itself on a view served from the cache (the
-    SQL is compiled once, above; the pool still hands out and takes back the connection). A
-    connection the server dropped (a restart, a failover) fails its statement; the pool's
-    connections are then discarded, as SQLAlchemy does, and this read, which changes nothing,
-    is tried once more on a new one."""
+    SQL is compiled once, in `init_app`; the pool still hands out and takes back the
+    connection). The driver's errors are raised as SQLAlchemy's, as every other query's are
+    (shell/error_pages.py answers a lost database with 503). A connection the server dropped
+    (a restart, a failover) fails its statement; the pool's connections are then discarded, as
+    SQLAlchemy does, and this read, which changes nothing, is tried once more on a new one."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
 
     def read() -> list[tuple]:
         connection = engine.raw_connection()
@@ -189,24 +191,29 @@ def _read_stamps(engine: sa.Engine, sql: str, params: dict) -> list[tuple]:
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 return cursor.fetchall()
-        except engine.dialect.loaded_dbapi.Error as exc:
-            if engine.dialect.is_disconnect(exc, connection.dbapi_connection, None):
+        except dbapi_error as exc:
+            dropped = engine.dialect.is_disconnect(exc, connection.dbapi_connection, None)
+            if dropped:
                 connection.invalidate(exc)
                 engine.dispose()
-                raise _Dropped from exc
-            raise
+            raise sa.exc.DBAPIError.instance(
+                sql,
+                params,
+                exc,
+                dbapi_error,
+                connection_invalidated=dropped,
+                dialect=engine.dialect,
+            ) from exc
         finally:
             connection.close()  # back to the pool (or gone, if invalidated)
 
     try:
         return read()
-    except _Dropped:
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
         log.warning("portal stamps: the database dropped a connection; reading again")
         return read()
-
-
-class _Dropped(Exception):
-    """The stamps pool's connection had been dropped by the server."""
 
 
 class SignedTokens:

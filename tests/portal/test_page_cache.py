@@ -462,3 +462,19 @@ def test_on_postgresql_the_stamps_survive_a_connection_the_server_dropped(app):
         assert pages.stamps() == []
         with engine.connect() as connection:
             assert connection.scalar(sa.text("SELECT pg_backend_pid()")) != pid
+
+
+def test_on_postgresql_the_stamps_reads_errors_are_sqlalchemys(app):
+    """The stamps query runs on the driver's cursor, but its errors are SQLAlchemy's, as every
+    other query's: a database lost for good is the error page's 503 "try again", not a 500."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("a PostgreSQL matter")
+    engine = app.extensions[pages.STAMPS_ENGINE]
+    with app.test_request_context("/portal/"):
+        with pytest.raises(sa.exc.DataError):  # division by zero: not retried
+            pages._read_stamps(engine, "SELECT 1 / 0", {})
+        # Ends its own connection each time: dropped, read again, dropped again.
+        with pytest.raises(sa.exc.OperationalError) as lost:
+            pages._read_stamps(engine, "SELECT pg_terminate_backend(pg_backend_pid())", {})
+        assert lost.value.connection_invalidated
+        assert pages._read_stamps(engine, "SELECT 1", {}) == [(1,)]  # a new connection
