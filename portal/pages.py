@@ -219,9 +219,10 @@ def _read_stamps(engine: sa.Engine, sql: str, params: dict) -> list[tuple]:
 class SignedTokens:
     """This process's signed form of each session's CSRF token. Flask-WTF signs the session's
     token again for every page (an HMAC key derivation and a signature, a tenth of a cached
-    view); a signed token never expires here (`WTF_CSRF_TIME_LIMIT` is off), so the one signed
-    for the same session token before (by this app: its key) is as good. With a time limit set, one is reused for a
-    minute at most. Least recently used dropped first."""
+    view); a signed token never expires here (`WTF_CSRF_TIME_LIMIT` is off), so the one this
+    app signed before for the same session token is as good, and good for that session only.
+    With a time limit set, one is reused for a minute at most (it then expires up to a minute
+    early). Least recently used dropped first."""
 
     REUSE_SECONDS = 60
 
