@@ -10,16 +10,38 @@ import sqlalchemy as sa
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def reset_database(name: str) -> str:
-    """Drop and create database `name` on the local PostgreSQL; its URL."""
+def reset_database(name: str, server_url: str = PG_SERVER) -> str:
+    """Drop and create database `name` on the PostgreSQL server of `server_url` (the local
+    one); its URL."""
     from shell.settings import database_uri
 
-    server = sa.create_engine(database_uri(PG_SERVER), isolation_level="AUTOCOMMIT")
+    server = sa.create_engine(database_uri(server_url), isolation_level="AUTOCOMMIT")
     with server.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     server.dispose()
-    return PG_SERVER.rsplit("/", 1)[0] + "/" + name
+    return server_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(name: str, server_url: str = PG_SERVER) -> None:
+    """Drop database `name` (a small run's: the test suite leaves nothing behind)."""
+    from shell.settings import database_uri
+
+    server = sa.create_engine(database_uri(server_url), isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    server.dispose()
+
+
+def add_database_arguments(parser, database: str) -> None:
+    """--small (the test suite's run: seconds), and where its database is made."""
+    parser.add_argument(
+        "--small", action="store_true", help="a run of seconds (the test suite's: tests/bench/)"
+    )
+    parser.add_argument("--database", default=database, help="dropped and created (%(default)s)")
+    parser.add_argument(
+        "--postgres-server", default=PG_SERVER, help="any database URL on the server to use"
+    )
 
 
 def copy(conn, table: str, columns: list[str], rows) -> None:

@@ -9,6 +9,11 @@ latency and errors for each, and the ratio. Target: at least 50% of the bare end
 requests/s, with zero errors.
 
     .venv/bin/python -m bench.portal [--clients 8] [--seconds 5] [--rounds 3] [--workers 2]
+                                     [--small]
+
+`--small` (20 debtors, one worker, two clients, one short round; seconds) is the test suite's
+run (tests/bench/): it fails as the full run would if a change broke the fill, the sign-in or
+the pages (any error is a failure there).
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ import sys
 import threading
 import time
 import urllib.parse
+from pathlib import Path
 
-from bench.common import reset_database
+from bench.common import add_database_arguments, drop_database, reset_database
 
 DATABASE = "recourse_bench_portal"
 SECRET = "bench-portal-secret"
@@ -133,16 +139,19 @@ def start_gunicorn(url: str, port: int, workers: int) -> subprocess.Popen:
             "bench.portal_app:app",
         ],
         env=env,
+        cwd=Path(__file__).resolve().parents[1],
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             conn.request("GET", "/_bench/bare")
             if conn.getresponse().status == 200:
                 return process
         except OSError:
             time.sleep(0.2)
+        finally:
+            conn.close()
     process.kill()
     raise RuntimeError("gunicorn did not start")
 
@@ -180,6 +189,7 @@ def sign_in(port: int, reference: str) -> str:
     )
     response = conn.getresponse()
     answer = response.read()
+    conn.close()
     if response.status != 302:
         raise RuntimeError(f"sign-in failed: {response.status} {answer[:4000]!r}")
     return session_cookie(response)
@@ -206,8 +216,10 @@ def load(port: int, path: str, cookie: str, clients: int, seconds: float) -> dic
                     bad += 1
             except (OSError, http.client.HTTPException):
                 bad += 1
+                conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             mine.append(time.perf_counter() - started)
+        conn.close()
         with lock:
             latencies.extend(mine)
             errors[0] += bad
@@ -229,16 +241,24 @@ def load(port: int, path: str, cookie: str, clients: int, seconds: float) -> dic
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--debtors", type=int, default=1_000)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+SMALL = {"debtors": 20, "clients": 2, "seconds": 0.3, "rounds": 1, "workers": 1}
 
-    url = reset_database(DATABASE)
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--debtors", type=int, help="1,000")
+    parser.add_argument("--clients", type=int, help="8")
+    parser.add_argument("--seconds", type=float, help="5")
+    parser.add_argument("--rounds", type=int, help="3")
+    parser.add_argument("--workers", type=int, help="2")
+    add_database_arguments(parser, DATABASE)
+    args = parser.parse_args(argv)
+    full = {"debtors": 1_000, "clients": 8, "seconds": 5.0, "rounds": 3, "workers": 2}
+    for name, value in (SMALL if args.small else full).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+    url = reset_database(args.database, args.postgres_server)
     started = time.perf_counter()
     reference = fill(url, args.debtors)
     print(f"filled {args.debtors:,} debtors in {time.perf_counter() - started:.1f} s")
@@ -248,7 +268,7 @@ def main() -> None:
         cookie = sign_in(port, reference)
         pages = {"accounts": "/portal/", "case page": f"/portal/cases/{reference}"}
         for path in ["/_bench/bare", *pages.values()]:  # warm up
-            load(port, path, cookie, args.clients, 1.0)
+            load(port, path, cookie, args.clients, min(1.0, args.seconds))
         rounds = []
         for n in range(args.rounds):
             bare = load(port, "/_bench/bare", cookie, args.clients, args.seconds)
@@ -279,6 +299,16 @@ def main() -> None:
         ratio = statistics.median(b[name]["rps"] / a["rps"] for a, b in rounds)
         print(f"  {name:<16} {rps:8.0f} req/s   ratio {ratio:.2f}   target >= 0.50")
     print(f"  errors           {errors:8d}   target 0")
+    if args.small:
+        drop_database(args.database, args.postgres_server)
+    return {
+        "errors": errors,
+        "requests": {name: sum(b[name]["requests"] for _, b in rounds) for name in pages}
+        | {"bare": sum(a["requests"] for a, _ in rounds)},
+        "ratios": {
+            name: statistics.median(b[name]["rps"] / a["rps"] for a, b in rounds) for name in pages
+        },
+    }
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ queue page and the case screen through the real app (Flask test client, signed i
 the same run, a baseline: /healthz (one query through the same stack). Prints p50/p95 server
 times and the ratio to the baseline.
 
-    .venv/bin/python -m bench.queue [--cases 200000] [--requests 40]
+    .venv/bin/python -m bench.queue [--cases 200000] [--requests 40] [--small]
+
+`--small` (100 cases, 2 collectors, 3 requests; seconds) is the test suite's run (tests/bench/): it fails as
+the full run would if a schema change broke the fill or the pages.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import re
 import statistics
 import time
 
-from bench.common import copy, reset_database
+from bench.common import add_database_arguments, copy, drop_database, reset_database
 
 DATABASE = "recourse_bench_queue"
 COLLECTORS = 20
@@ -32,7 +35,7 @@ PLACES = [
 ]
 
 
-def fill(app, n_cases: int) -> list[str]:
+def fill(app, n_cases: int, n_collectors: int = COLLECTORS) -> list[str]:
     from cases import audit
     from cases.clients import create_client
     from cases.users import create_user
@@ -46,7 +49,7 @@ def fill(app, n_cases: int) -> list[str]:
         set_schedule(db.session, client, parse_tiers("90=2500"), actor=actor)
         collectors = [
             create_user(db.session, f"c{i}@bench.test", PASSWORD, "collector", actor=actor).id
-            for i in range(COLLECTORS)
+            for i in range(n_collectors)
         ]
         db.session.commit()
         client_id = client.id
@@ -139,7 +142,7 @@ def fill(app, n_cases: int) -> list[str]:
                         f"A{i}",
                         f"A{i}",
                         rng.choice(("active", "active", "active", "new", "plan")),
-                        collectors[i % COLLECTORS],
+                        collectors[i % n_collectors],
                         today - dt.timedelta(days=30),
                         today - dt.timedelta(days=200),
                         today - dt.timedelta(days=200),
@@ -255,18 +258,23 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[18]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=200_000)
-    parser.add_argument("--requests", type=int, default=40)
-    args = parser.parse_args()
+    parser.add_argument("--cases", type=int, help="200,000 (--small: 100)")
+    parser.add_argument("--requests", type=int, help="40 (--small: 3)")
+    add_database_arguments(parser, DATABASE)
+    args = parser.parse_args(argv)
+    if args.cases is None:
+        args.cases = 100 if args.small else 200_000
+    if args.requests is None:
+        args.requests = 3 if args.small else 40
 
     from flask_migrate import upgrade
 
     from agency import create_app
     from shell.extensions import db
 
-    url = reset_database(DATABASE)
+    url = reset_database(args.database, args.postgres_server)
     app = create_app(
         {
             "DATABASE_URL": url,
@@ -274,14 +282,16 @@ def main() -> None:
             "SECRET_KEY": "bench",
             "SESSION_COOKIE_SECURE": False,
             "WTF_CSRF_ENABLED": False,
+            "MFA_REQUIRED": False,  # the pages are measured, not the sign-in
         }
     )
     with app.app_context():
         upgrade()
     start = time.perf_counter()
-    references = fill(app, args.cases)
+    collectors = 2 if args.small else COLLECTORS  # each a password hash: slow on purpose
+    references = fill(app, args.cases, collectors)
     print(
-        f"filled {args.cases:,} open cases across {COLLECTORS} collectors "
+        f"filled {args.cases:,} open cases across {collectors} collectors "
         f"in {time.perf_counter() - start:.1f} s"
     )
 
@@ -306,9 +316,17 @@ def main() -> None:
             f"{name:<14}{statistics.median(samples):>9.1f}{p95(samples):>9.1f}"
             f"{p95(samples) / base95:>24.1f}"
         )
-    print(f"\ncases per collector: {args.cases // COLLECTORS:,}; target p95 < 200 ms each")
+    print(f"\ncases per collector: {args.cases // collectors:,}; target p95 < 200 ms each")
     with app.app_context():
         db.engine.dispose()
+    if args.small:
+        drop_database(args.database, args.postgres_server)
+    return {
+        "healthz_p95_ms": base95,
+        "queue_p95_ms": p95(queue),
+        "case_p95_ms": p95(case_samples),
+        "cases_shown": len(shown),
+    }
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@ last month that has ended, then issues every client's statement through the app'
 baseline: WeasyPrint rendering a bare one-page document. Prints the total, the time per
 statement and its ratio to the baseline, and where it goes (database vs PDF).
 
-    .venv/bin/python -m bench.statements [--clients 50] [--payments 2000]
+    .venv/bin/python -m bench.statements [--clients 50] [--payments 2000] [--small]
+
+`--small` (2 clients × 20 payments; seconds) is the test suite's run (tests/bench/): it fails
+as the full run would if a schema change broke the fill or the statements.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import time
 
 import sqlalchemy as sa
 
-from bench.common import copy, reset_database
+from bench.common import add_database_arguments, copy, drop_database, reset_database
 
 DATABASE = "recourse_bench_stmt"
 CASES_PER_CLIENT = 500
@@ -200,11 +203,16 @@ def baseline_ms(app, runs: int = 15) -> float:
     return statistics.median(samples[2:])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--payments", type=int, default=2000)
-    args = parser.parse_args()
+    parser.add_argument("--clients", type=int, help="50 (--small: 2)")
+    parser.add_argument("--payments", type=int, help="per client: 2,000 (--small: 20)")
+    add_database_arguments(parser, DATABASE)
+    args = parser.parse_args(argv)
+    if args.clients is None:
+        args.clients = 2 if args.small else 50
+    if args.payments is None:
+        args.payments = 20 if args.small else 2000
 
     from flask_migrate import upgrade
 
@@ -217,7 +225,7 @@ def main() -> None:
     from shell.extensions import db
     from shell.timezone import agency_zone
 
-    url = reset_database(DATABASE)
+    url = reset_database(args.database, args.postgres_server)
     app = create_app({"DATABASE_URL": url, "REDIS_URL": "", "SECRET_KEY": "bench"})
     with app.app_context():
         upgrade()
@@ -229,7 +237,7 @@ def main() -> None:
         f"in {time.perf_counter() - start:.1f} s"
     )
 
-    base = baseline_ms(app)
+    base = baseline_ms(app, runs=3 if args.small else 15)
     pdf_ms: list[float] = []
 
     def timed_render(doc):
@@ -239,7 +247,7 @@ def main() -> None:
         finally:
             pdf_ms.append((time.perf_counter() - begin) * 1000)
 
-    per_statement, lines, pages = [], [], []
+    per_statement, lines, pdfs = [], [], []
     actor = audit.Actor(None, "bench")
     with app.app_context():
         clients = db.session.scalars(sa.select(Client).order_by(Client.code)).all()
@@ -258,7 +266,7 @@ def main() -> None:
             db.session.commit()
             per_statement.append((time.perf_counter() - begin) * 1000)
             lines.append(len(result.statement.lines))
-            pages.append(result.statement.pdf.count(b"/Type /Page\n") or None)
+            pdfs.append(result.statement.pdf[:5])
         total = time.perf_counter() - total_start
         again = time.perf_counter()
         issue(
@@ -277,7 +285,7 @@ def main() -> None:
     mean = statistics.mean(per_statement)
     mean_lines = statistics.mean(lines)
     db_ms = [t - p for t, p in zip(per_statement, pdf_ms, strict=False)]
-    print(f"\nbaseline: WeasyPrint, bare one-page document: {base:.1f} ms (median of 15)")
+    print(f"\nbaseline: WeasyPrint, bare one-page document: {base:.1f} ms (median)")
     print(f"{len(per_statement)} statements, {mean_lines:,.0f} lines each: total {total:.1f} s")
     print(f"{'':<22}{'mean ms':>10}{'p50 ms':>10}{'max ms':>10}")
     for name, samples in (
@@ -295,6 +303,9 @@ def main() -> None:
         f"(goal: a few ms per line)"
     )
     print(f"re-running an issued statement: {rerun_ms:.1f} ms")
+    if args.small:
+        drop_database(args.database, args.postgres_server)
+    return {"statements": len(per_statement), "lines": lines, "pdfs": pdfs}
 
 
 if __name__ == "__main__":

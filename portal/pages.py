@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,8 @@ from shell.timezone import agency_today
 log = logging.getLogger(__name__)
 EXTENSION = "recourse.portal_pages"
 STAMPS_ENGINE = EXTENSION + ".stamps_engine"
+STAMPS_SQL = EXTENSION + ".stamps_sql"
+CSRF_TOKENS = EXTENSION + ".csrf_tokens"
 
 
 class LocalPages:
@@ -98,15 +101,20 @@ def init_app(app: Flask) -> None:
     url = app.config.get("REDIS_URL")
     app.extensions[EXTENSION] = RedisPages(url) if url else LocalPages()
     app.extensions[EXTENSION + ".digest"] = _digest(app)
+    app.extensions[CSRF_TOKENS] = SignedTokens()
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     if uri.startswith("postgresql"):
         # The stamps are read on a pool of their own: in autocommit (no BEGIN and ROLLBACK) and
         # without the app pool's pre-ping (a round trip on every checkout, half of a cached
         # view's). A connection the server dropped is handled in `_read_stamps` instead.
         options = {**app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}), "pool_pre_ping": False}
-        app.extensions[STAMPS_ENGINE] = sa.create_engine(
-            uri, isolation_level="AUTOCOMMIT", **options
-        )
+        engine = sa.create_engine(uri, isolation_level="AUTOCOMMIT", **options)
+        app.extensions[STAMPS_ENGINE] = engine
+        # Compiled once: `_read_stamps` hands the SQL to the driver as it is.
+        app.extensions[STAMPS_SQL] = {
+            statement: str(statement.compile(dialect=engine.dialect))
+            for statement in (DEBTOR_STAMPS, CASE_STAMPS)
+        }
 
 
 _cases, _clients, _sessions = Case.__table__.c, Client.__table__.c, SignInSession.__table__.c
@@ -138,16 +146,26 @@ def stamps(reference: str | None = None) -> list[tuple[int, int, int]]:
     else:
         statement = CASE_STAMPS
         params["reference"] = reference.strip().upper()
-    orm = db.session()  # this request's Session, out of the scoped registry
     engine = current_app.extensions.get(STAMPS_ENGINE)
-    if engine is None or not isinstance(orm.get_bind(), sa.Engine) or orm.in_transaction():
+    if engine is None or not _outside_a_transaction():
         # SQLite, or a session bound to a connection of its own (the tests'), or one that
         # already reads in a transaction.
-        return [tuple(row) for row in orm.execute(statement, params)]
+        return [tuple(row) for row in db.session.execute(statement, params)]
     # On PostgreSQL, outside a transaction: one SELECT sees what it would see at READ
     # COMMITTED. The connection goes back to its pool at once, so a page rendered after this
     # reads in a transaction of its own, as every other request does.
-    return _read_stamps(engine, statement, params)
+    return _read_stamps(engine, current_app.extensions[STAMPS_SQL][statement], params)
+
+
+def _outside_a_transaction() -> bool:
+    """Whether this request's session would read on the app's own engine and has no transaction
+    begun: asked without making a session if the request has none yet (a cached view then
+    makes none at all, and its unit of work has nothing to commit)."""
+    scoped = db.session
+    if not scoped.registry.has():
+        return scoped.session_factory.kw.get("bind") is None  # the app's: it picks the engine
+    orm = scoped()
+    return isinstance(orm.get_bind(), sa.Engine) and not orm.in_transaction()
 
 
 def dispose(app: Flask) -> None:
@@ -157,14 +175,37 @@ def dispose(app: Flask) -> None:
         engine.dispose()
 
 
-def _read_stamps(engine: sa.Engine, statement: sa.Select, params: dict) -> list[tuple]:
-    """The stamps query on the stamps pool. A connection the server dropped (a restart, a
-    failover) fails its statement; SQLAlchemy then discards the pool's connections, and this
-    read, which changes nothing, is tried once more on a new one."""
+def _read_stamps(engine: sa.Engine, sql: str, params: dict) -> list[tuple]:
+    """The stamps query on the stamps pool, through the driver's own cursor: SQLAlchemy's
+    statement execution costs more than the query itself on a view served from the cache (the
+    SQL is compiled once, in `init_app`; the pool still hands out and takes back the
+    connection). The driver's errors are raised as SQLAlchemy's, as every other query's are
+    (shell/error_pages.py answers a lost database with 503). A connection the server dropped
+    (a restart, a failover) fails its statement; the pool's connections are then discarded, as
+    SQLAlchemy does, and this read, which changes nothing, is tried once more on a new one."""
+    dbapi_error = engine.dialect.loaded_dbapi.Error
 
     def read() -> list[tuple]:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(statement, params)]
+        connection = engine.raw_connection()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchall()
+        except dbapi_error as exc:
+            dropped = engine.dialect.is_disconnect(exc, connection.dbapi_connection, None)
+            if dropped:
+                connection.invalidate(exc)
+                engine.dispose()
+            raise sa.exc.DBAPIError.instance(
+                sql,
+                params,
+                exc,
+                dbapi_error,
+                connection_invalidated=dropped,
+                dialect=engine.dialect,
+            ) from exc
+        finally:
+            connection.close()  # back to the pool (or gone, if invalidated)
 
     try:
         return read()
@@ -173,6 +214,44 @@ def _read_stamps(engine: sa.Engine, statement: sa.Select, params: dict) -> list[
             raise
         log.warning("portal stamps: the database dropped a connection; reading again")
         return read()
+
+
+class SignedTokens:
+    """This process's signed form of each session's CSRF token. Flask-WTF signs the session's
+    token again for every page (an HMAC key derivation and a signature, a tenth of a cached
+    view); a signed token never expires here (`WTF_CSRF_TIME_LIMIT` is off), so the one this
+    app signed before for the same session token is as good, and good for that session only.
+    With a time limit set, one is reused for a minute at most (it then expires up to a minute
+    early). Least recently used dropped first."""
+
+    REUSE_SECONDS = 60
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._signed: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def token(self) -> str:
+        app = current_app._get_current_object()
+        field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+        now = time.time()
+        raw = session.get(field)
+        if isinstance(raw, str) and field not in g:
+            with self._lock:
+                found = self._signed.get(raw)
+                if found is not None and (
+                    app.config.get("WTF_CSRF_TIME_LIMIT") is None
+                    or 0 <= now - found[1] < self.REUSE_SECONDS
+                ):
+                    self._signed.move_to_end(raw)
+                    return found[0]
+        signed = generate_csrf()  # signed now (or earlier in this request)
+        with self._lock:
+            self._signed[session[field]] = (signed, now)
+            self._signed.move_to_end(session[field])
+            while len(self._signed) > self.size:
+                self._signed.popitem(last=False)
+        return signed
 
 
 def cached(shown: list[tuple[int, int, int]], template: str, context: Callable[[], dict]) -> str:
@@ -198,4 +277,4 @@ def cached(shown: list[tuple[int, int, int]], template: str, context: Callable[[
         slot = secrets.token_hex(16)  # stands for the token while rendering
         parts = render_template(template, **context(), csrf_token=lambda: slot).split(slot)
         store.set(key, parts)
-    return generate_csrf().join(parts)
+    return app.extensions[CSRF_TOKENS].token().join(parts)

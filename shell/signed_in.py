@@ -11,7 +11,10 @@ started and when it was last used. A request is signed in only while:
   deactivation or a role change deletes every record of that user (cases/users.py).
 
 The times come from the cookie, which nobody can alter without the secret key, so they cost no
-database read. The record is checked in the query that loads who is signed in: the user here,
+database read. When it was last used is written again at most once a minute (`RENEW_AFTER`):
+each write re-signs the cookie and sends it back, so not on every request. The idle limit is
+then kept to within that minute, never exceeded: the session ends up to a minute before the
+limit after its last use, never after. The record is checked in the query that loads who is signed in: the user here,
 the debtor or the portal pages' stamps query (portal/), so it costs no extra round trip.
 
 Staff sessions begin and end with Flask-Login's own signals: every `login_user` makes a record
@@ -31,7 +34,7 @@ from cases.model import utcnow
 from cases.users import User
 from shell.extensions import db
 
-RENEW_AFTER = dt.timedelta(seconds=30)  # not on every request: each renewal re-signs the cookie
+RENEW_AFTER = dt.timedelta(minutes=1)  # not on every request: each renewal re-signs the cookie
 
 
 @dataclass(frozen=True)

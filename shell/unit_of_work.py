@@ -32,7 +32,25 @@ def step(session: Session | scoped_session | None = None) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
-    session.commit()
+    if _has_work(session):
+        session.commit()
+
+
+def _has_work(session: Session | scoped_session) -> bool:
+    """Whether a commit would do anything: a request that never made a session (a page served
+    from the portal's cache), or whose session began no transaction and holds nothing to write
+    and no job, has nothing to commit, and skips the commit's own work."""
+    if isinstance(session, scoped_session):
+        if not session.registry.has():
+            return False
+        session = session()
+    return bool(
+        session.in_transaction()
+        or session.new
+        or session.dirty
+        or session.deleted
+        or pending(session)
+    )
 
 
 @contextmanager

@@ -409,28 +409,33 @@ def test_a_change_made_while_the_commit_stamps_is_stamped_too(db_session, make_c
 
 def test_on_postgresql_a_cached_view_reads_its_stamps_outside_a_transaction(app):
     """The app's own session on the engine's pool (not the tests' connection): the stamps are
-    read in autocommit, and the session reads in a transaction again after that."""
+    read in autocommit on the stamps pool (through the driver's cursor, so seen as the pool
+    hands out its connection), no session is made for them, and the session reads in a
+    transaction again after that."""
     autocommit = []
 
     def seen(conn, cursor, statement, parameters, context, executemany):
         autocommit.append(conn.connection.dbapi_connection.autocommit)
 
+    def checked_out(dbapi_connection, record, proxy):
+        autocommit.append(dbapi_connection.autocommit)
+
     with app.test_request_context("/portal/"):
         if db.engine.dialect.name != "postgresql":
             pytest.skip("a PostgreSQL matter")
-        engines = (db.engine, app.extensions[pages.STAMPS_ENGINE])
-        for engine in engines:
-            event.listen(engine, "before_cursor_execute", seen)
+        stamps_pool = app.extensions[pages.STAMPS_ENGINE].pool
+        event.listen(db.engine, "before_cursor_execute", seen)
+        event.listen(stamps_pool, "checkout", checked_out)
         try:
             g.debtor_id = -1  # no one's: nothing found, nothing to clean up
             assert pages.stamps() == [] and pages.stamps("RC-0000-00000") == []
-            assert not db.session().in_transaction()
+            assert not db.session.registry.has()
             assert db.session.scalar(sa.text("SELECT 1")) == 1
             assert db.session().in_transaction()
         finally:
             db.session.remove()
-            for engine in engines:
-                event.remove(engine, "before_cursor_execute", seen)
+            event.remove(db.engine, "before_cursor_execute", seen)
+            event.remove(stamps_pool, "checkout", checked_out)
     assert autocommit == [True, True, False]
 
 
@@ -459,3 +464,19 @@ def test_on_postgresql_the_stamps_survive_a_connection_the_server_dropped(app):
         assert pages.stamps() == []
         with engine.connect() as connection:
             assert connection.scalar(sa.text("SELECT pg_backend_pid()")) != pid
+
+
+def test_on_postgresql_the_stamps_reads_errors_are_sqlalchemys(app):
+    """The stamps query runs on the driver's cursor, but its errors are SQLAlchemy's, as every
+    other query's: a database lost for good is the error page's 503 "try again", not a 500."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("a PostgreSQL matter")
+    engine = app.extensions[pages.STAMPS_ENGINE]
+    with app.test_request_context("/portal/"):
+        with pytest.raises(sa.exc.DataError):  # division by zero: not retried
+            pages._read_stamps(engine, "SELECT 1 / 0", {})
+        # Ends its own connection each time: dropped, read again, dropped again.
+        with pytest.raises(sa.exc.OperationalError) as lost:
+            pages._read_stamps(engine, "SELECT pg_terminate_backend(pg_backend_pid())", {})
+        assert lost.value.connection_invalidated
+        assert pages._read_stamps(engine, "SELECT 1", {}) == [(1,)]  # a new connection

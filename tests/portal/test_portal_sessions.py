@@ -150,3 +150,95 @@ def test_signing_in_again_in_the_same_browser_ends_the_session_it_held(
     assert to_sign_in(replay(app, cookie, "/portal/"))
     assert client.get("/portal/").status_code == 200
     assert records_of(db_session, case.debtor_id) == 1
+
+
+def sets_the_cookie(response) -> bool:
+    return any(c.startswith("session=") for c in response.headers.getlist("Set-Cookie"))
+
+
+def test_the_last_use_is_written_to_the_cookie_at_most_once_a_minute(
+    client, make_client, make_case
+):
+    """Each write of the last-use time re-signs the cookie and sends it: a page viewed again
+    within a minute sends none, and the idle limit (15 minutes) counts from the last write, so
+    the session ends up to a minute early after its last use, never late."""
+    case = make_case(make_client(), status="active")
+    start = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False):
+        assert portal_sign_in(client, case.reference).status_code == 302
+        for path in ("/portal/", f"/portal/cases/{case.reference}"):
+            assert client.get(path).status_code == 200  # rendered, and cached
+    for seconds in (1, 30, 59):
+        with time_machine.travel(start + dt.timedelta(seconds=seconds), tick=False):
+            response = client.get("/portal/")
+            assert response.status_code == 200 and not sets_the_cookie(response), seconds
+    with time_machine.travel(start + dt.timedelta(seconds=61), tick=False):
+        response = client.get("/portal/")
+        assert response.status_code == 200 and sets_the_cookie(response)  # written: 15:01:01
+    with time_machine.travel(start + dt.timedelta(minutes=2), tick=False):
+        assert not sets_the_cookie(client.get(f"/portal/cases/{case.reference}"))  # not written
+    # 15 minutes after the last write, though 14 minutes and 2 seconds after the last use.
+    with time_machine.travel(start + dt.timedelta(minutes=16, seconds=2), tick=False):
+        assert to_sign_in(client.get("/portal/"))
+
+
+def test_within_the_idle_limit_a_session_used_every_fourteen_minutes_goes_on(
+    client, make_client, make_case
+):
+    case = make_case(make_client(), status="active")
+    start = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
+    with time_machine.travel(start, tick=False):
+        assert portal_sign_in(client, case.reference).status_code == 302
+    for n in range(1, 5):
+        with time_machine.travel(start + dt.timedelta(minutes=14 * n), tick=False):
+            assert client.get(f"/portal/cases/{case.reference}").status_code == 200, n
+
+
+def test_a_cached_page_carries_this_sessions_signed_token_signed_once(
+    app, db_session, signed_in, make_client, make_case
+):
+    """The signed CSRF token in a cached page is made once per session token in this process
+    (it never expires: WTF_CSRF_TIME_LIMIT is off), good for a form, and another session's
+    page carries its own."""
+    case = make_case(make_client(), status="active")
+    client = signed_in(case)
+    tokens = {csrf_from(client.get("/portal/")) for _ in range(3)}
+    tokens.add(csrf_from(client.get(f"/portal/cases/{case.reference}")))
+    assert len(tokens) == 1
+    other = app.test_client()
+    assert portal_sign_in(other, case.reference).status_code == 302
+    theirs = csrf_from(other.get("/portal/"))
+    assert theirs not in tokens
+    # Each is good for its own session only.
+    assert other.post("/portal/logout", data={"csrf_token": tokens.pop()}).status_code == 400
+    assert (
+        client.post("/portal/language", data={"csrf_token": theirs, "lang": "es"}).status_code
+        == 400
+    )
+    db_session.refresh(case.debtor)
+    assert case.debtor.language == "en"
+    assert other.post("/portal/logout", data={"csrf_token": theirs}).status_code == 302
+    assert to_sign_in(other.get("/portal/"))
+
+
+def test_with_a_csrf_time_limit_a_signed_token_is_reused_for_a_minute_at_most(
+    app, db_session, client, make_client, make_case
+):
+    case = make_case(make_client(), status="active")
+    app.config["WTF_CSRF_TIME_LIMIT"] = 3600
+    try:
+        start = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
+        with time_machine.travel(start, tick=False):
+            assert portal_sign_in(client, case.reference).status_code == 302
+            first = csrf_from(client.get("/portal/"))
+        with time_machine.travel(start + dt.timedelta(seconds=59), tick=False):
+            assert csrf_from(client.get("/portal/")) == first
+        with time_machine.travel(start + dt.timedelta(seconds=61), tick=False):
+            again = csrf_from(client.get("/portal/"))
+            assert again != first
+            response = client.post("/portal/language", data={"csrf_token": again, "lang": "es"})
+            assert response.status_code == 302
+    finally:
+        app.config["WTF_CSRF_TIME_LIMIT"] = None
+    db_session.refresh(case.debtor)
+    assert case.debtor.language == "es"

@@ -5,6 +5,8 @@ by the view undoes just its own part."""
 import pytest
 import sqlalchemy as sa
 from flask import abort
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from agency import create_app
 from cases import audit
@@ -65,7 +67,14 @@ def boundary(tmp_path):
         record("gone-on-crash")
         raise RuntimeError("bug")
 
-    for view in (returns_422, aborts, refuses_part, crashes):
+    def touches_nothing():
+        return "ok"
+
+    def only_queues_a_job():
+        enqueue(db.session, MARK, "job-alone")
+        return "queued"
+
+    for view in (returns_422, aborts, refuses_part, crashes, touches_nothing, only_queues_a_job):
         app.add_url_rule(f"/{view.__name__}", view.__name__, in_unit_of_work(view))
     return app
 
@@ -103,3 +112,30 @@ def test_every_view_of_the_app_runs_in_the_unit_of_work(app):
         if endpoint != "static" and getattr(view, "__wrapped__", None) is None
     ]
     assert unwrapped == []
+
+
+def test_a_view_that_never_touches_the_database_has_nothing_to_commit(boundary):
+    """Such as a portal page served from its cache on PostgreSQL (its one read is on a pool of
+    its own): no session is made for it, so no commit; a view that writes or only queues a job
+    still commits, and its job is sent after."""
+    commits = []
+
+    def committing(session):
+        commits.append(session)
+
+    event.listen(Session, "before_commit", committing)
+    try:
+        client = boundary.test_client()
+        assert client.get("/touches_nothing").get_data(as_text=True) == "ok"
+        assert commits == []
+        assert client.get("/only_queues_a_job").status_code == 200
+        assert commits  # the request's (and the in-process job's own)
+        commits.clear()
+        assert client.get("/returns_422").status_code == 422
+        assert len(commits) == 1
+    finally:
+        event.remove(Session, "before_commit", committing)
+    runner = boundary.extensions["recourse.jobs"]
+    assert [r.args for r in runner.ran] == [("job-alone",)]
+    with boundary.app_context():
+        assert recorded() == {"kept-on-422", "job-alone"}

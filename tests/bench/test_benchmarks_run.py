@@ -1,0 +1,60 @@
+"""No benchmark rots (issue 21): each benchmark in bench/ runs in its small mode (seconds), on
+the suite's database where it applies, so a schema or page change that breaks one fails here.
+
+bench.referrals runs on SQLite and PostgreSQL; bench.queue, bench.statements and bench.portal
+fill PostgreSQL by COPY or serve it under gunicorn, and run in the PostgreSQL run only. Each
+makes a database of its own on the suite's server, named after the suite's database, and
+drops it after."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from bench import portal, queue, referrals, statements
+
+URL = os.environ.get("TEST_DATABASE_URL", "")
+ON_POSTGRESQL = URL.startswith("postgres")
+postgresql_only = pytest.mark.skipif(not ON_POSTGRESQL, reason="a PostgreSQL benchmark")
+
+
+def own_database(name: str) -> list[str]:
+    """A database for the benchmark beside the suite's, on the same server."""
+    suite = sa.make_url(URL).database
+    return ["--database", f"{suite}_{name}", "--postgres-server", URL]
+
+
+def test_the_referral_import_benchmark_runs(capsys):
+    if ON_POSTGRESQL:
+        suite = sa.make_url(URL)
+        server = suite.set(database=f"{suite.database}_bench_referrals")
+        argv = ["--databases", "postgresql", "--postgres-url", server.render_as_string(False)]
+    else:
+        argv = ["--databases", "sqlite"]
+    assert referrals.main(["--small", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "rows written by the import: debtors 59" in out  # 60 rows, one deliberately wrong
+    assert "rows written by the baseline: debtors 59" in out
+
+
+@postgresql_only
+def test_the_queue_benchmark_runs():
+    result = queue.main(["--small", *own_database("bench_queue")])
+    assert result["cases_shown"] > 0
+    assert result["queue_p95_ms"] > 0 and result["case_p95_ms"] > 0
+
+
+@postgresql_only
+def test_the_statements_benchmark_runs():
+    result = statements.main(["--small", *own_database("bench_statements")])
+    assert result["statements"] == 2
+    assert result["lines"] == [20, 20] and result["pdfs"] == [b"%PDF-", b"%PDF-"]
+
+
+@postgresql_only
+def test_the_portal_benchmark_runs():
+    result = portal.main(["--small", *own_database("bench_portal")])
+    assert result["errors"] == 0
+    assert all(count > 0 for count in result["requests"].values()), result["requests"]
