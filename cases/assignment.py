@@ -59,7 +59,11 @@ def round_robin(session: Session, *, actor: audit.Actor) -> dict[int, int]:
     given = dict.fromkeys(load, 0)
     unassigned = session.scalars(
         sa.select(Case)
-        .where(Case.assigned_to_id.is_(None), Case.status.in_(OPEN_STATUSES))
+        .where(
+            Case.assigned_to_id.is_(None),
+            Case.status.in_(OPEN_STATUSES),
+            Case.program == "collection",  # early-out accounts are no collector's work
+        )
         .order_by(Case.referred_on, Case.id)
     ).all()
     for case in unassigned:

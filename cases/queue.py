@@ -121,7 +121,9 @@ def _ranked(collector_id: int, today: dt.date, buckets: tuple[int, ...] = ()) ->
         else_=3,
     )
     query = sa.select(Case.id, bucket.label("bucket")).where(
-        Case.assigned_to_id == collector_id, Case.status.in_(WORKED_STATUSES)
+        Case.assigned_to_id == collector_id,
+        Case.status.in_(WORKED_STATUSES),
+        Case.program == "collection",  # an early-out account is never in the queue
     )
     if buckets:
         query = query.where(bucket.in_(buckets))

@@ -26,6 +26,7 @@ from cases.case import Case
 from cases.clients import Client
 from cases.csvsafe import write_csv
 from cases.debtors import Debtor
+from cases.early_out import during_early_out
 from cases.ledger import LedgerEntry, cents_sum
 from cases.model import Base
 
@@ -327,6 +328,7 @@ def _unlisted_movements(session: Session, client_id: int, month: Month) -> list[
         .outerjoin(listed, listed.ledger_entry_id == LedgerEntry.id)
         .where(
             Case.client_id == client_id,
+            ~during_early_out(),
             LedgerEntry.kind.in_(MONEY_KINDS),
             LedgerEntry.received_at <= month.end,
             listed.id.is_(None),
