@@ -90,6 +90,51 @@ class EarlyOutReminder(Timestamped, Base):
     __table_args__ = (sa.UniqueConstraint("case_id", "day", name="uq_early_out_reminders_step"),)
 
 
+REPLY_KINDS = ("already_paid", "problem")
+MAX_REPLY_CHARS = 2000
+
+
+class EarlyOutReply(Timestamped, Base):
+    """What a debtor told the client from its branded page: "I already paid" or "there is a
+    problem". It goes to the client (its early-out page), not to the agency's collectors."""
+
+    __tablename__ = "early_out_replies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(15))
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+
+    __table_args__ = (sa.CheckConstraint("kind IN ('already_paid','problem')", name="kind"),)
+
+
+def record_reply(
+    session: Session, case: Case, kind: str, message: str, *, actor: audit.Actor
+) -> EarlyOutReply:
+    """Keep the debtor's reply for the client; refused (nothing kept) when it is not one."""
+    message = (message or "").strip()
+    if kind not in REPLY_KINDS:
+        raise EarlyOutError("choose: I already paid, or there is a problem")
+    if case.program != "early_out":
+        raise EarlyOutError("this account is no longer handled here")
+    if kind == "problem" and not message:
+        raise EarlyOutError("tell us what the problem is")
+    if len(message) > MAX_REPLY_CHARS:
+        raise EarlyOutError(f"write at most {MAX_REPLY_CHARS} characters")
+    reply = EarlyOutReply(case_id=case.id, kind=kind, message=message)
+    session.add(reply)
+    session.flush()
+    audit.record(session, actor, "case", case.id, "early_out.reply", case_id=case.id, kind=kind)
+    return reply
+
+
+def fee_bps_for(session: Session, case: Case) -> int:
+    """The fee on a payment during early-out: the client's percentage, or none when it chose a
+    flat fee per account placed (charged on the statement instead)."""
+    terms = terms_of(session, case.client_id)
+    return terms.fee_bps if terms.fee_kind == "percent" else 0
+
+
 def default_terms(client_id: int) -> EarlyOutTerms:
     return EarlyOutTerms(
         client_id=client_id,

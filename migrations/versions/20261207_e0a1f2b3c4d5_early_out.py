@@ -3,7 +3,8 @@
 - `cases.program` (`collection` or `early_out`), `early_out_placed_on`, `early_out_converts`;
 - `referral_batches.early_out_attested_at`: the client's per-file attestation;
 - `early_out_terms`: a client's cadence, reply address, logo, conversion day and fee;
-- `early_out_reminders`: each cadence step sent to an account, once.
+- `early_out_reminders`: each cadence step sent to an account, once;
+- `early_out_replies`: a debtor's "I already paid" / "there is a problem", for the client.
 
 Revision ID: e0a1f2b3c4d5
 Revises: ee7b75f14ef6
@@ -65,9 +66,24 @@ def upgrade():
     )
     with op.batch_alter_table('early_out_reminders', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_early_out_reminders_case_id'), ['case_id'], unique=False)
+    op.create_table('early_out_replies',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=15), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('already_paid','problem')", name=op.f('ck_early_out_replies_kind')),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_early_out_replies_case_id_cases')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_early_out_replies'))
+    )
+    with op.batch_alter_table('early_out_replies', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_early_out_replies_case_id'), ['case_id'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('early_out_replies', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_early_out_replies_case_id'))
+    op.drop_table('early_out_replies')
     with op.batch_alter_table('early_out_reminders', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_early_out_reminders_case_id'))
     op.drop_table('early_out_reminders')
