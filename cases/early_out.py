@@ -399,6 +399,65 @@ def during_early_out() -> sa.ColumnElement[bool]:
     )
 
 
+def statement_section(session: Session, client_id: int, start: dt.date, end: dt.date) -> dict:
+    """The early-out part of a client's monthly statement: the payments received during
+    early-out in the month (with the early-out fee on each), the accounts placed in the month
+    (with the flat fee each, when the client chose one), and the totals."""
+    terms = terms_of(session, client_id)
+    rows = session.execute(
+        sa.select(
+            Case.reference,
+            LedgerEntry.received_at,
+            LedgerEntry.kind,
+            LedgerEntry.amount_cents,
+            LedgerEntry.fee_bps,
+            LedgerEntry.fee_cents,
+        )
+        .join(Case, Case.id == LedgerEntry.case_id)
+        .where(
+            Case.client_id == client_id,
+            during_early_out(),
+            LedgerEntry.kind.in_(("payment", "direct_payment", "reversal")),
+            LedgerEntry.received_at.between(start, end),
+        )
+        .order_by(Case.reference, LedgerEntry.received_at, LedgerEntry.id)
+    ).all()
+    payments = [
+        {
+            "reference": reference,
+            "date": received.isoformat(),
+            "kind": kind,
+            "amount_cents": -amount,
+            "fee_bps": bps,
+            "fee_cents": fee,
+        }
+        for reference, received, kind, amount, bps, fee in rows
+    ]
+    placed = list(
+        session.scalars(
+            sa.select(Case.reference)
+            .where(
+                Case.client_id == client_id,
+                Case.early_out_placed_on.between(start, end),
+            )
+            .order_by(Case.reference)
+        )
+    )
+    flat = terms.flat_fee_cents if terms.fee_kind == "flat" else 0
+    by_agency = sum(p["amount_cents"] for p in payments if p["kind"] != "direct_payment")
+    fees = sum(p["fee_cents"] for p in payments) + flat * len(placed)
+    return {
+        "fee_kind": terms.fee_kind,
+        "fee_bps": terms.fee_bps,
+        "flat_fee_cents": flat,
+        "payments": payments,
+        "placed": placed,
+        "collected_cents": by_agency,
+        "fees_cents": fees,
+        "net_cents": by_agency - fees,
+    }
+
+
 def sender_of(session: Session, case_id: int | None) -> tuple[str, str | None]:
     """(name, reply address) an early-out email is sent as: the client's, never the agency's."""
     case = session.get(Case, case_id) if case_id is not None else None

@@ -4,6 +4,7 @@
 - `referral_batches.early_out_attested_at`: the client's per-file attestation;
 - `early_out_terms`: a client's cadence, reply address, logo, conversion day and fee;
 - `early_out_reminders`: each cadence step sent to an account, once;
+- `statements.early_out`: the statement's early-out section;
 - `early_out_replies`: a debtor's "I already paid" / "there is a problem", for the client.
 
 Revision ID: e0a1f2b3c4d5
@@ -32,6 +33,9 @@ def upgrade():
 
     with op.batch_alter_table('referral_batches', schema=None) as batch_op:
         batch_op.add_column(sa.Column('early_out_attested_at', sa.DateTime(timezone=True), nullable=True))
+
+    with op.batch_alter_table('statements', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('early_out', sa.JSON(), nullable=True))
 
     op.create_table('early_out_terms',
     sa.Column('client_id', sa.Integer(), nullable=False),
@@ -88,6 +92,8 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_early_out_reminders_case_id'))
     op.drop_table('early_out_reminders')
     op.drop_table('early_out_terms')
+    with op.batch_alter_table('statements', schema=None) as batch_op:
+        batch_op.drop_column('early_out')
     with op.batch_alter_table('referral_batches', schema=None) as batch_op:
         batch_op.drop_column('early_out_attested_at')
     with op.batch_alter_table('cases', schema=None) as batch_op:
