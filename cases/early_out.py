@@ -458,6 +458,98 @@ def statement_section(session: Session, client_id: int, start: dt.date, end: dt.
     }
 
 
+@dataclass(frozen=True)
+class StepRecovery:
+    day: int
+    channel: str
+    reached: int  # accounts this step went to
+    paid: int  # of them, accounts paid in full during early-out with this as their last step
+
+    @property
+    def rate_percent(self) -> float:
+        return 100 * self.paid / self.reached if self.reached else 0.0
+
+
+@dataclass(frozen=True)
+class Recovery:
+    placed: int
+    in_reminders: int
+    saved: int  # paid during early-out: never reached collection
+    converted: int
+    recovered_cents: int
+    steps: list[StepRecovery]
+
+    @property
+    def saved_percent(self) -> float:
+        ended = self.saved + self.converted
+        return 100 * self.saved / ended if ended else 0.0
+
+
+def recovery(session: Session, client_id: int) -> Recovery:
+    """The client's early-out results: accounts saved from collection, and which reminder (day
+    and channel) each paid account last received before it paid."""
+    placed = Case.early_out_placed_on.is_not(None)
+    counts = dict(
+        session.execute(
+            sa.select(
+                sa.case(
+                    (Case.program == "collection", "converted"),
+                    (Case.status.in_(("paid", "settled")), "saved"),
+                    (Case.status == "new", "in_reminders"),
+                    else_="other",
+                ),
+                sa.func.count(),
+            )
+            .where(Case.client_id == client_id, placed)
+            .group_by(sa.text("1"))
+        ).all()
+    )
+    recovered = session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(-LedgerEntry.amount_cents), 0))
+        .join(Case, Case.id == LedgerEntry.case_id)
+        .where(
+            Case.client_id == client_id,
+            during_early_out(),
+            LedgerEntry.kind.in_(("payment", "direct_payment", "reversal")),
+        )
+    )
+    last_day = (
+        sa.select(EarlyOutReminder.case_id, sa.func.max(EarlyOutReminder.day).label("day"))
+        .group_by(EarlyOutReminder.case_id)
+        .subquery()
+    )
+    saved_last = dict(
+        session.execute(
+            sa.select(last_day.c.day, sa.func.count())
+            .join(Case, Case.id == last_day.c.case_id)
+            .where(
+                Case.client_id == client_id,
+                Case.program == "early_out",
+                Case.status.in_(("paid", "settled")),
+            )
+            .group_by(last_day.c.day)
+        ).all()
+    )
+    reached = session.execute(
+        sa.select(EarlyOutReminder.day, EarlyOutReminder.channel, sa.func.count())
+        .join(Case, Case.id == EarlyOutReminder.case_id)
+        .where(Case.client_id == client_id)
+        .group_by(EarlyOutReminder.day, EarlyOutReminder.channel)
+        .order_by(EarlyOutReminder.day)
+    ).all()
+    steps = [
+        StepRecovery(day, channel, count, saved_last.get(day, 0)) for day, channel, count in reached
+    ]
+    return Recovery(
+        placed=sum(counts.values()),
+        in_reminders=counts.get("in_reminders", 0),
+        saved=counts.get("saved", 0),
+        converted=counts.get("converted", 0),
+        recovered_cents=int(recovered or 0),
+        steps=steps,
+    )
+
+
 def sender_of(session: Session, case_id: int | None) -> tuple[str, str | None]:
     """(name, reply address) an early-out email is sent as: the client's, never the agency's."""
     case = session.get(Case, case_id) if case_id is not None else None

@@ -4,6 +4,7 @@ a problem"; the client sees the replies and which accounts converted, and switch
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
@@ -11,10 +12,11 @@ import sqlalchemy as sa
 
 from cases.case import case_by_reference
 from cases.contact_log import OutboundMessage
-from cases.early_out import EarlyOutReply
+from cases.early_out import EarlyOutReply, recovery
 from cases.ledger import LedgerEntry, balance_cents
+from payments.posting import post_payment
 from tests.cases.test_early_out import _file, _import, _row, _run
-from tests.conftest import csrf_from
+from tests.conftest import TEST_ACTOR, csrf_from
 from tests.payments import test_portal_pay
 from tests.payments.test_portal_pay import card_token, intent_id
 
@@ -157,3 +159,43 @@ def test_another_clients_user_cannot_switch_an_account(
     assert refused.status_code == 404
     db_session.refresh(case)
     assert case.early_out_converts is True
+
+
+def test_the_dashboard_shows_accounts_saved_by_reminder_day_and_channel(
+    client, cli, db_session, make_client, make_user, login, tmp_path
+):
+    acme = make_client()
+    path = _file(
+        tmp_path,
+        _row("EO-1", "Maria", "Garcia", "maria@example.com", "2125550100"),
+        _row("EO-2", "Jose", "Lopez", "jose@example.com", "2125550111"),
+    )
+    saved_ref, lost_ref = json.loads(_import(cli, path, "--attest-early-out").stdout)["cases"]
+    saved = case_by_reference(db_session, saved_ref)
+    assert _run(cli, 10)["sent"] == 2  # both get the day-1 email
+    assert _run(cli, 15)["sent"] == 2  # and the day-15 email
+    post_payment(
+        db_session,
+        saved,
+        25_000,
+        external_id="chk-1",
+        received_at=dt.date(2026, 11, 29),
+        method="check",
+        actor=TEST_ACTOR,
+        today=dt.date(2026, 11, 29),
+    )
+    db_session.flush()
+    assert _run(cli, 90)["converted"] == [lost_ref]
+
+    report = recovery(db_session, acme.id)
+    assert (report.placed, report.saved, report.converted, report.in_reminders) == (2, 1, 1, 0)
+    assert report.recovered_cents == 25_000 and report.saved_percent == 50
+    assert [(s.day, s.channel, s.reached, s.paid) for s in report.steps] == [
+        (1, "email", 2, 0),
+        (15, "email", 2, 1),
+    ]
+    login(make_user("client", client=acme))
+    page = client.get("/client/").get_data(as_text=True)
+    assert "Early-out: saved from collection" in page
+    assert "Day 15 email: 1" in page  # the chart's bar for the reminder that got paid
+    assert "50%" in page
