@@ -313,31 +313,71 @@ def due_steps(
     return found
 
 
-def last_sent_days(session: Session) -> dict[int, int]:
-    """The last step sent, by open early-out account (those with none are not listed)."""
-    return dict(
-        session.execute(
-            sa.select(EarlyOutReminder.case_id, sa.func.max(EarlyOutReminder.day))
-            .join(Case, Case.id == EarlyOutReminder.case_id)
+def _last_sent() -> sa.Subquery:
+    return (
+        sa.select(EarlyOutReminder.case_id, sa.func.max(EarlyOutReminder.day).label("day"))
+        .group_by(EarlyOutReminder.case_id)
+        .subquery()
+    )
+
+
+def clients_in_early_out(session: Session) -> list[int]:
+    return list(
+        session.scalars(
+            sa.select(Case.client_id)
             .where(Case.program == "early_out", Case.status == "new")
-            .group_by(EarlyOutReminder.case_id)
-        ).all()
+            .distinct()
+            .order_by(Case.client_id)
+        )
+    )
+
+
+def due_candidates(terms: EarlyOutTerms, today: dt.date) -> sa.Select:
+    """(case id, last step sent) of the client's open early-out accounts that may have a step
+    due today: the latest cadence day they have reached is later than the last step sent, and
+    they are not yet in the quiet days before conversion. All in the database, so a day with
+    200,000 accounts in reminders loads only the few thousand with something due."""
+    last = _last_sent()
+    days = sorted(step["day"] for step in terms.cadence)
+    reached = sa.case(
+        *((Case.due_date <= today - dt.timedelta(days=day), day) for day in reversed(days)),
+        else_=0,
+    )
+    quiet_from = terms.convert_after_days - QUIET_BEFORE_CONVERSION_DAYS
+    return (
+        sa.select(Case.id, sa.func.coalesce(last.c.day, 0))
+        .outerjoin(last, last.c.case_id == Case.id)
+        .where(
+            Case.client_id == terms.client_id,
+            Case.program == "early_out",
+            Case.status == "new",
+            Case.due_date <= today - dt.timedelta(days=days[0]),
+            Case.due_date > today - dt.timedelta(days=quiet_from),
+            reached > sa.func.coalesce(last.c.day, 0),
+        )
+        .order_by(Case.id)
     )
 
 
 def due_conversions(session: Session, today: dt.date) -> list[Case]:
     """The unpaid early-out accounts whose client's conversion day has come, unless the client
     switched conversion off for them."""
-    found = []
-    cases = session.scalars(
-        open_early_out_cases().where(Case.early_out_converts).order_by(Case.id)
-    ).all()
-    terms: dict[int, EarlyOutTerms] = {}
-    for case in cases:
-        if case.client_id not in terms:
-            terms[case.client_id] = terms_of(session, case.client_id)
-        if days_past_due(case, today) >= terms[case.client_id].convert_after_days:
-            found.append(case)
+    found: list[Case] = []
+    for client_id in clients_in_early_out(session):
+        terms = terms_of(session, client_id)
+        found.extend(
+            session.scalars(
+                sa.select(Case)
+                .where(
+                    Case.client_id == client_id,
+                    Case.program == "early_out",
+                    Case.status == "new",
+                    Case.early_out_converts,
+                    Case.due_date <= today - dt.timedelta(days=terms.convert_after_days),
+                )
+                .order_by(Case.id)
+            )
+        )
     return found
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
 from flask import current_app, render_template
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import IntegrityError
@@ -26,11 +27,11 @@ from cases.early_out import (
     DueStep,
     EarlyOutReminder,
     EarlyOutTerms,
+    clients_in_early_out,
     convert,
+    due_candidates,
     due_conversions,
     due_steps,
-    last_sent_days,
-    open_early_out_cases,
     terms_of,
 )
 from cases.jobs import declare, handles
@@ -49,6 +50,7 @@ PURPOSE = "early_out"
 # Words an early-out message may never carry (tests check every rendered template).
 FORBIDDEN_WORDS = ("debt collector", "cobrador de deudas", "collection agency")
 _SALT = "early-out-pay"
+CHUNK = 1000  # accounts loaded at a time
 
 
 @dataclass
@@ -202,23 +204,27 @@ def run_due(session: Session, as_of: str | None = None) -> Run:
     for case in due_conversions(session, today):
         convert(session, case, today=today, actor=SYSTEM)
         run.converted.append(case.reference)
-    cases = list(
-        session.scalars(
-            open_early_out_cases()
-            .options(
-                selectinload(Case.debtor).selectinload(Debtor.emails),
-                selectinload(Case.debtor).selectinload(Debtor.phones),
-                selectinload(Case.debtor).selectinload(Debtor.addresses),
-                selectinload(Case.client),
-            )
-            .order_by(Case.id)
-        )
-    )
-    terms = {client_id: terms_of(session, client_id) for client_id in {c.client_id for c in cases}}
-    due = due_steps(cases, last_sent_days(session), terms, today)
-    owed = balances(session, [d.case.id for d in due]) if due else {}
-    for step in due:
-        _send(session, step, terms[step.case.client_id], owed[step.case.id], run)
+    for client_id in clients_in_early_out(session):
+        terms = terms_of(session, client_id)
+        candidates = session.execute(due_candidates(terms, today)).all()
+        sent_days = dict(candidates)
+        for start in range(0, len(candidates), CHUNK):
+            ids = [case_id for case_id, _ in candidates[start : start + CHUNK]]
+            cases = session.scalars(
+                sa.select(Case)
+                .where(Case.id.in_(ids))
+                .options(
+                    selectinload(Case.debtor).selectinload(Debtor.emails),
+                    selectinload(Case.debtor).selectinload(Debtor.phones),
+                    selectinload(Case.debtor).selectinload(Debtor.addresses),
+                    selectinload(Case.client),
+                )
+                .order_by(Case.id)
+            ).all()
+            due = due_steps(list(cases), sent_days, {client_id: terms}, today)
+            owed = balances(session, [d.case.id for d in due]) if due else {}
+            for step in due:
+                _send(session, step, terms, owed[step.case.id], run)
     log.info(
         "early-out %s: %d sent, %d held, %d converted",
         today,
