@@ -34,6 +34,7 @@ from cases.users import (
     revoke_token,
     user_by_email,
 )
+from demo.early_out_seed import seed_early_out
 from demo.seed import DEMO_LOGINS, portal_example, seed
 from payments.fees import DEFAULT_TIERS, FeeScheduleError, parse_tiers, set_schedule
 from shell.autopay_cli import plans_cli
@@ -217,6 +218,7 @@ def demo_seed():
     """A demo agency: users of every role, three clients, cases in every status."""
     with step() as session:
         created = seed(session)
+        created += seed_early_out(session)  # the early-out accounts (demo/early_out_seed.py)
     if created:
         click.echo(f"Seeded the demo agency: {created} cases.")
     else:

@@ -332,3 +332,21 @@ def test_terms_are_checked_and_a_refused_change_changes_nothing(cli, db_session,
     terms = db_session.get(EarlyOutTerms, acme.id)
     assert [s["day"] for s in terms.cadence] == [3, 10, 40]
     assert terms.cadence[-1]["tone"] == "final" and terms.convert_after_days == 60
+
+
+def test_the_demo_has_early_out_accounts_at_every_stage(db_session, make_client):
+    from demo.early_out_seed import ACCOUNTS, seed_early_out
+
+    acme = make_client()
+    assert seed_early_out(db_session, PLACED) == len(ACCOUNTS)
+    assert seed_early_out(db_session, PLACED) == 0  # once
+    cases = db_session.scalars(
+        sa.select(Case).where(Case.client_id == acme.id).order_by(Case.id)
+    ).all()
+    stages = {(c.program, c.status, c.early_out_converts) for c in cases}
+    assert ("early_out", "new", True) in stages  # in reminders
+    assert ("early_out", "paid", True) in stages  # saved from collection
+    assert ("early_out", "new", False) in stages  # conversion switched off
+    assert ("collection", "new", True) in stages  # converted
+    channels = set(db_session.scalars(sa.select(EarlyOutReminder.channel)))
+    assert channels == {"email", "text", "letter"}
