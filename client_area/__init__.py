@@ -2,7 +2,7 @@
 reads its statements."""
 
 from client_area import (  # noqa: F401 (their routes register on bp)
-    early_out_pages,
+    early_out_accounts,
     referral_pages,
     statement_pages,
 )
