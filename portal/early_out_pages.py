@@ -9,7 +9,7 @@ import uuid
 
 from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField, TextAreaField
+from wtforms import StringField, TextAreaField
 
 from cases import audit
 from cases.case import Case, case_by_reference
@@ -84,7 +84,7 @@ class EarlyOutPayForm(FlaskForm):
 
 
 class EarlyOutReplyForm(FlaskForm):
-    kind = HiddenField()
+    kind = StringField()  # from the button pressed (not a hidden field: it would be sent too)
     message = TextAreaField()
 
 
