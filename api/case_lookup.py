@@ -35,6 +35,7 @@ def get_case(reference: str):
         client=case.client.code,
         account_number=case.account_number,
         status=case.status,
+        program=case.program,
         close_reason=case.close_reason,
         debtor={"type": case.debtor.kind, "name": case.debtor.display_name},
         balance_cents=items["current_amount_cents"],

@@ -67,6 +67,7 @@ def post_referrals():
     require_api_roles("client")
     as_of = request.args.get("as_of")
     dry_run = request.args.get("dry_run", "").lower() in ("1", "true", "yes")
+    attested = request.args.get("early_out_attested", "").lower() in ("1", "true", "yes")
     if request.mimetype in ("text/csv", "application/csv", "text/plain"):
         data, filename = request.get_data(), "api.csv"
     elif request.is_json:
@@ -78,6 +79,13 @@ def post_referrals():
             dry_run = body.get("dry_run", dry_run)
             if not isinstance(dry_run, bool):
                 raise ApiError(422, "invalid_dry_run", "dry_run must be true or false (JSON)")
+            attested = body.get("early_out_attested", attested)
+            if not isinstance(attested, bool):
+                raise ApiError(
+                    422,
+                    "invalid_early_out_attested",
+                    "early_out_attested must be true or false (JSON)",
+                )
             body = body.get("rows")
         data, filename = _rows_to_csv(body), "api.json"
     else:
@@ -97,6 +105,7 @@ def post_referrals():
             actor=audit.Actor.user(user),
             source="api",
             dry_run=dry_run,
+            early_out_attested=attested,
         )
     except FileRefused as exc:
         raise ApiError(422, "file_refused", str(exc)) from None

@@ -74,7 +74,11 @@ def round_robin(session: Session, *, actor: audit.Actor) -> dict[int, int]:
     given = dict.fromkeys(load, 0)
     unassigned_cases = session.scalars(
         sa.select(Case)
-        .where(unassigned(), Case.status.in_(OPEN_STATUSES))
+        .where(
+            unassigned(),
+            Case.status.in_(OPEN_STATUSES),
+            Case.program == "collection",  # early-out accounts are no collector's work
+        )
         .order_by(Case.referred_on, Case.id)
     ).all()
     for case in unassigned_cases:

@@ -24,6 +24,9 @@ ITEMIZATION_DATE_TYPES = ("last_statement", "charge_off", "last_payment", "trans
 CLOSE_REASONS = ("recalled", "uncollectible", "cease", "bankrupt", "deceased", "legal", "duplicate")
 # The kinds of debt a statute of limitations distinguishes (SPEC §5 `debt_kind`, §6.11).
 DEBT_KINDS = ("written_contract", "open_account", "promissory_note", "oral")
+# A collection case, or an early-out account: reminders in the client's name before collection
+# (cases.early_out); it converts to a collection case on the client's day.
+PROGRAMS = ("collection", "early_out")
 
 # Every allowed move, and only these (SPEC §3). `paid`/`settled` reopen only when a payment
 # behind them is reversed; a closed case can be reopened by a supervisor.
@@ -52,6 +55,13 @@ class Case(Timestamped, Base):
     # constraint below then means "unique per client among open cases" on every database.
     open_account_number: Mapped[str | None] = mapped_column(sa.String(64))
     status: Mapped[str] = mapped_column(sa.String(10), default="new", index=True)
+    program: Mapped[str] = mapped_column(
+        sa.String(10), default="collection", server_default="collection", index=True
+    )
+    # The day an early-out account was placed (kept after it converts, for the reports), and
+    # whether it converts to a collection case on the client's day (the client may switch it off).
+    early_out_placed_on: Mapped[dt.date | None]
+    early_out_converts: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     close_reason: Mapped[str | None] = mapped_column(sa.String(15))
     assigned_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     referred_on: Mapped[dt.date]
@@ -112,6 +122,7 @@ class Case(Timestamped, Base):
             "status IN ('new','active','plan','paid','settled','disputed','closed')", name="status"
         ),
         sa.CheckConstraint("(status = 'closed') = (close_reason IS NOT NULL)", name="close_reason"),
+        sa.CheckConstraint("program IN ('collection','early_out')", name="program"),
         sa.CheckConstraint(
             "debt_kind IN ('written_contract','open_account','promissory_note','oral')",
             name="debt_kind",

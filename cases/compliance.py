@@ -50,6 +50,9 @@ PURPOSES = (
     "attorney",
     # A receipt for a payment the debtor just made: an answer, at once, to the debtor's own act.
     "receipt",
+    # A reminder in the client's name before collection (cases.early_out): the hours, opt-outs,
+    # text consent and stop still apply; it starts no validation-notice clock.
+    "early_out",
 )
 
 # 12 CFR 1006.6(b)(1)(i): before 8 a.m. or after 9 p.m. local time is presumed inconvenient.

@@ -329,7 +329,7 @@ def record_contact(
         )
     if (
         case.validation_sent_at is None
-        and purpose != "validation_notice"
+        and purpose not in ("validation_notice", "early_out")
         and is_communication(channel, outcome)
         and (case.first_communication_at is None or occurred_at < case.first_communication_at)
     ):

@@ -127,7 +127,9 @@ def _ranked(
         else_=3,
     )
     query = sa.select(Case.id, bucket.label("bucket")).where(
-        Case.assigned_to_id == collector_id, Case.status.in_(WORKED_STATUSES)
+        Case.assigned_to_id == collector_id,
+        Case.status.in_(WORKED_STATUSES),
+        Case.program == "collection",  # an early-out account is never in the queue
     )
     if buckets:
         query = query.where(bucket.in_(buckets))

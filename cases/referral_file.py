@@ -28,7 +28,7 @@ from email_validator.rfc_constants import (
     LOCAL_PART_MAX_LENGTH,
 )
 
-from cases.case import DEBT_KINDS
+from cases.case import DEBT_KINDS, PROGRAMS
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a bigger file is refused whole
 MAX_FIELD_CHARS = 1000  # a longer cell rejects its row
@@ -70,6 +70,15 @@ KNOWN_COLUMNS = (
     "debt_kind",
     "original_creditor_name",
     "original_creditor_address",
+    "program",
+)
+# An early-out account may be placed from its first late day (cases.early_out).
+EARLY_OUT_MIN_AGE_DAYS = 1
+ATTESTATION_NEEDED = (
+    "The file has early_out rows, and early-out accounts are placed only with the client's "
+    "attestation that none of them is in default under the client's own terms. Tick the "
+    "attestation (or send early_out_attested) and upload the file again, or mark those rows "
+    "program collection."
 )
 
 DEBTOR_TYPES = ("consumer", "commercial")
@@ -149,6 +158,7 @@ class ReferralRow:
     # For a request under 12 CFR 1006.38(c) (SPEC §6.12).
     original_creditor_name: str | None = None
     original_creditor_address: str | None = None
+    program: str = "collection"  # or early_out (cases.early_out)
 
     @property
     def total_cents(self) -> int:
@@ -192,16 +202,28 @@ def parse(
     as_of: date,
     min_age_days: int = 90,
     mapping: dict[str, str] | None = None,
+    early_out_attested: bool = False,
 ) -> Iterator[ReferralRow | Rejection]:
     """Check the whole file now (raising FileRefused), then yield one result per data row, in order.
 
     A row yields a ReferralRow, or one Rejection for the first problem found (columns checked in
     the SPEC table's order). Completely blank rows are skipped. `mapping` maps the client's header
-    names to ours; unknown columns are ignored.
+    names to ours; unknown columns are ignored. An early_out row in a file the client did not
+    attest (`early_out_attested`) refuses the file, raised where the row is read.
     """
     table = _open_table(data, filename)
     positions = _resolve_columns(table.header, mapping or {})
-    return _check_rows(table, positions, as_of, min_age_days)
+    rows = _check_rows(table, positions, as_of, min_age_days)
+    return rows if early_out_attested else _refuse_unattested(rows)
+
+
+def _refuse_unattested(
+    rows: Iterator[ReferralRow | Rejection],
+) -> Iterator[ReferralRow | Rejection]:
+    for result in rows:
+        if isinstance(result, ReferralRow) and result.program == "early_out":
+            raise FileRefused(ATTESTATION_NEEDED)
+        yield result
 
 
 # --- the file as a whole ---------------------------------------------------------------------
@@ -661,7 +683,10 @@ def _read_row(
     state = _state(cells)
     postal_code = _postal_code(cells, state)
     principal, interest, fees = _amounts(cells)
-    due_date = _due_date(cells, as_of, min_age_days)
+    program = _program(cells)
+    due_date = _due_date(
+        cells, as_of, min_age_days if program == "collection" else EARLY_OUT_MIN_AGE_DAYS
+    )
     given_date = _optional_date(cells, "itemization_date", as_of)
     itemization_date = given_date or due_date
     itemization_date_type = _itemization_date_type(cells)
@@ -699,7 +724,19 @@ def _read_row(
         credits_since_itemization_cents=since["credits_since_itemization"],
         original_creditor_name=_text(cells, "original_creditor_name", 200),
         original_creditor_address=_text(cells, "original_creditor_address", 500),
+        program=program,
     )
+
+
+def _program(cells: _Cells) -> str:
+    raw = cells.get("program").lower().replace("-", "_").replace(" ", "_")
+    if not raw:
+        return "collection"
+    if raw not in PROGRAMS:
+        raise _Rejected(
+            "program", f"program {cells.get('program')!r} is not one of {', '.join(PROGRAMS)}"
+        )
+    return raw
 
 
 def _debt_kind(cells: _Cells) -> str | None:

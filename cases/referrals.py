@@ -64,6 +64,9 @@ class ReferralBatch(Timestamped, Base):
         sa.JSON, default=list, server_default="[]"
     )
     error: Mapped[str | None] = mapped_column(sa.Text)
+    # When the client attested that the file's early-out accounts are not in default under its
+    # own terms (15 U.S.C. 1692a(6)(F)(iii)); a file with early_out rows needs it.
+    early_out_attested_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
 
     client: Mapped[Client] = relationship()
@@ -265,10 +268,18 @@ def check_file(
     *,
     as_of: dt.date,
     mapping: dict[str, str],
+    early_out_attested: bool = False,
 ) -> tuple[int, int, list[dict], list[int]]:
     """(rows, accepted, rejections, accepted rows itemised from their due date) for a file;
     raises FileRefused for a bad file."""
-    results = parse(data, filename, as_of=as_of, min_age_days=client.min_age_days, mapping=mapping)
+    results = parse(
+        data,
+        filename,
+        as_of=as_of,
+        min_age_days=client.min_age_days,
+        mapping=mapping,
+        early_out_attested=early_out_attested,
+    )
     accepted = total = 0
     rejected: list[dict] = []
     due_date_itemized: list[int] = []
@@ -294,6 +305,7 @@ def preview(
     actor: audit.Actor,
     source: str = "upload",
     mapping: dict[str, str] | None = None,
+    early_out_attested: bool = False,
 ) -> ReferralBatch:
     """Check a file and record what importing it would do; nothing is imported yet.
 
@@ -301,7 +313,13 @@ def preview(
     """
     mapping = mapping if mapping is not None else client.header_mapping
     total, accepted, rejected, due_date_itemized = check_file(
-        session, client, data, filename, as_of=as_of, mapping=mapping
+        session,
+        client,
+        data,
+        filename,
+        as_of=as_of,
+        mapping=mapping,
+        early_out_attested=early_out_attested,
     )
     batch = ReferralBatch(
         client_id=client.id,
@@ -317,6 +335,7 @@ def preview(
         accepted_count=accepted,
         rejected=rejected,
         due_date_itemized_rows=due_date_itemized,
+        early_out_attested_at=utcnow() if early_out_attested else None,
     )
     session.add(batch)
     session.flush()
@@ -343,6 +362,7 @@ def hold_for_mapping(
     *,
     as_of: dt.date,
     actor: audit.Actor,
+    early_out_attested: bool = False,
 ) -> ReferralBatch:
     """Keep a readable file whose columns need mapping to ours before it can be checked."""
     batch = ReferralBatch(
@@ -355,6 +375,7 @@ def hold_for_mapping(
         mapping={},
         as_of=as_of,
         status="mapping",
+        early_out_attested_at=utcnow() if early_out_attested else None,
     )
     session.add(batch)
     session.flush()
@@ -371,7 +392,13 @@ def apply_mapping(
     client = batch.client
     mapping = {theirs: ours for theirs, ours in mapping.items() if ours}
     total, accepted, rejected, due_date_itemized = check_file(
-        session, client, batch.content, batch.filename, as_of=batch.as_of, mapping=mapping
+        session,
+        client,
+        batch.content,
+        batch.filename,
+        as_of=batch.as_of,
+        mapping=mapping,
+        early_out_attested=batch.early_out_attested_at is not None,
     )
     batch.mapping = mapping
     batch.status = "previewed"
@@ -462,6 +489,7 @@ def run_import(
         as_of=batch.as_of,
         min_age_days=client.min_age_days,
         mapping=batch.mapping,
+        early_out_attested=batch.early_out_attested_at is not None,
     )
     outcome = ImportResult()
     done = 0
@@ -503,13 +531,23 @@ def import_file(
     source: str,
     dry_run: bool = False,
     progress: Progress | None = None,
+    early_out_attested: bool = False,
 ) -> ImportResult:
     """Check and import in one pass (the CLI and the API). Raises FileRefused for a bad file.
 
     A dry run records the batch as a preview that was never confirmed.
     """
     if dry_run:
-        batch = preview(session, client, data, filename, as_of=as_of, actor=actor, source=source)
+        batch = preview(
+            session,
+            client,
+            data,
+            filename,
+            as_of=as_of,
+            actor=actor,
+            source=source,
+            early_out_attested=early_out_attested,
+        )
         batch.status = "cancelled"
         return ImportResult(accepted=batch.accepted_count, rejected=batch.rejected)
     _, rows = raw_rows(data, filename)  # refuses a bad file before anything is recorded
@@ -524,6 +562,7 @@ def import_file(
         as_of=as_of,
         status="importing",
         total_rows=sum(1 for _ in rows),  # cheap next to checking them: sizes the progress bar
+        early_out_attested_at=utcnow() if early_out_attested else None,
     )
     session.add(batch)
     session.flush()
@@ -631,6 +670,9 @@ def _open_cases(
                 "account_number": row.account_number,
                 "open_account_number": row.account_number,
                 "status": "new",
+                "program": row.program,
+                "early_out_placed_on": batch.as_of if row.program == "early_out" else None,
+                "early_out_converts": True,
                 "referred_on": batch.as_of,
                 "due_date": row.due_date,
                 "itemization_date": row.itemization_date,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from shell.money import MoneyField
@@ -30,6 +30,10 @@ class UploadForm(FlaskForm):
     file = FileField(
         "Referral file (CSV or Excel .xlsx, up to 20 MB)",
         validators=[FileRequired("Choose a file to upload.")],
+    )
+    early_out_attested = BooleanField(
+        "We attest that no early-out account in this file is in default under our own terms",
+        description="Needed only for a file with early_out rows (reminders in your name).",
     )
 
 

@@ -67,11 +67,25 @@ def upload():
     client = current_user.client
     try:
         with attempt():
-            batch = preview(db.session, client, data, filename, as_of=agency_today(), actor=actor())
+            batch = preview(
+                db.session,
+                client,
+                data,
+                filename,
+                as_of=agency_today(),
+                actor=actor(),
+                early_out_attested=form.early_out_attested.data,
+            )
     except FileRefused as exc:
         if _needs_mapping(data, filename, str(exc)):
             batch = hold_for_mapping(
-                db.session, client, data, filename, as_of=agency_today(), actor=actor()
+                db.session,
+                client,
+                data,
+                filename,
+                as_of=agency_today(),
+                actor=actor(),
+                early_out_attested=form.early_out_attested.data,
             )
             flash(
                 f"We did not find all of our columns by name in {filename}. Match your columns "

@@ -12,9 +12,11 @@ from cases.case import OPEN_STATUSES, STATUSES, Case, TransitionError, change_st
 from cases.contacts import Contact
 from cases.debtors import Debtor
 from cases.disputes import Dispute
+from cases.early_out import recovery as early_out_recovery
 from cases.ledger import cents_sum
 from cases.messages import OutboundMessage
 from client_area.forms import DirectPaymentForm, RecallForm
+from correspondence.charts import hbar_chart
 from payments.posting import (
     LedgerEntry,
     LedgerError,
@@ -107,6 +109,7 @@ def dashboard():
         .join(Case, Case.id == Dispute.case_id)
         .where(Case.client_id == client_id, Dispute.status == "open")
     )
+    early_out = early_out_recovery(db.session, client_id)
     return render_template(
         "client/dashboard.html",
         open_disputes=open_disputes,
@@ -116,6 +119,12 @@ def dashboard():
         collected_this_month=-sum(this_month.values()),
         recent=recent,
         liquidation=(collected / placed * 100) if placed else 0,
+        early_out=early_out,
+        early_out_chart=hbar_chart(
+            [(f"Day {s.day} {s.channel}", s.paid) for s in early_out.steps],
+            title="Accounts paid after each early-out reminder",
+            fmt=str,
+        ),
     )
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import smtplib
 from email.message import EmailMessage
+from email.utils import formataddr, parseaddr
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 from sqlalchemy.orm import Session
 
+from cases.early_out import sender_of
 from cases.jobs import Job, OutboxJob, handles
 from cases.messages import (
     DELIVER_EMAIL,
@@ -99,6 +101,11 @@ def deliver(session: Session, message_id: int) -> None:
         return
     email = EmailMessage()
     email["From"] = config["MAIL_DEFAULT_SENDER"]
+    if message.purpose == "early_out":  # in the client's name (cases.early_out)
+        name, reply_to = sender_of(session, message.case_id)
+        email.replace_header("From", formataddr((name, parseaddr(email["From"])[1])))
+        if reply_to:
+            email["Reply-To"] = reply_to
     email["To"] = message.to_address
     email["Subject"] = message.subject
     email["Message-ID"] = f"<outbox-{message.id}@recourse>"

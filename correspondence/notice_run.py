@@ -112,7 +112,11 @@ def waiting_cases(session: Session) -> list[Case]:
         session.scalars(
             sa.select(Case)
             .join(Debtor, Debtor.id == Case.debtor_id)
-            .where(Case.status == "new", Case.validation_sent_at.is_(None))
+            .where(
+                Case.status == "new",
+                Case.validation_sent_at.is_(None),
+                Case.program == "collection",  # an early-out account gets no notice
+            )
             .order_by(first_zip, Case.reference)
             .with_for_update(of=Case, skip_locked=True)
         )

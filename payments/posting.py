@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from cases import audit
 from cases.case import Case, change_status
+from cases.early_out import fee_bps_for as early_out_fee_bps
 from cases.jobs import declare, enqueue
 from cases.ledger import (
     KINDS,
@@ -157,6 +158,8 @@ def post_payment(
         )
     schedule = current_schedule(session, case.client_id)
     bps = schedule.rate_for(case.days_past_due_at_referral, case.in_legal) if schedule else 0
+    if case.program == "early_out":  # the client's early-out fee, not collection terms
+        bps = early_out_fee_bps(session, case)
     entry = _insert_once(
         session,
         LedgerEntry(

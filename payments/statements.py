@@ -15,6 +15,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -26,6 +27,7 @@ from cases.case import Case
 from cases.clients import Client
 from cases.csvsafe import write_csv
 from cases.debtors import Debtor
+from cases.early_out import during_early_out, statement_section
 from cases.jobs import declare, enqueue
 from cases.ledger import LedgerEntry, cents_sum
 from cases.model import Base, utcnow
@@ -107,6 +109,9 @@ class Statement(Base):
     net_remittance: Mapped[int] = mapped_column(sa.BigInteger)
     # Collections of the 12 months ending with this one, as of issue: [{"month", "cents"}].
     history: Mapped[list[dict]] = mapped_column(default=list)
+    # The early-out part (cases.early_out.statement_section), kept apart from the collection
+    # figures above; None for a client with no early-out activity in the month.
+    early_out: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     pdf: Mapped[bytes] = deferred(mapped_column(sa.LargeBinary, nullable=False))
     csv: Mapped[str] = deferred(mapped_column(sa.Text, nullable=False))
     pdf_sha256: Mapped[str] = mapped_column(sa.String(64))
@@ -204,6 +209,7 @@ class StatementDoc:
     late: list[StatementLine]
     history: list[dict]
     remit_by: dt.date
+    early_out: dict | None = None
 
     @property
     def line_count(self) -> int:
@@ -242,6 +248,7 @@ def document(statement: Statement, zone: ZoneInfo) -> StatementDoc:
         late=late,
         history=statement.history,
         remit_by=month.end + dt.timedelta(days=REMIT_WITHIN_DAYS),
+        early_out=statement.early_out,
     )
 
 
@@ -285,7 +292,37 @@ def csv_text(doc: StatementDoc) -> str:
 
     rows = [row(line, "current") for group in doc.cases for line in group.lines]
     rows += [row(line, "late adjustment") for line in doc.late]
+    rows += _early_out_rows(doc)
     return write_csv(rows, CSV_HEADER)
+
+
+def _early_out_rows(doc: StatementDoc) -> list[list]:
+    """The early-out section's rows (section `early-out`), after the collection rows."""
+    if not doc.early_out:
+        return []
+    rows = [
+        [
+            doc.number,
+            "early-out",
+            p["reference"],
+            "",
+            p["date"],
+            p["kind"],
+            "client" if p["kind"] == "direct_payment" else "agency",
+            "",
+            dollars(p["amount_cents"]),
+            f"{p['fee_bps'] // 100}.{p['fee_bps'] % 100:02d}",
+            dollars(p["fee_cents"]),
+        ]
+        for p in doc.early_out["payments"]
+    ]
+    flat = doc.early_out["flat_fee_cents"]
+    if flat:
+        rows += [
+            [doc.number, "early-out", ref, "", "", "placement", "", "", "0.00", "", dollars(flat)]
+            for ref in doc.early_out["placed"]
+        ]
+    return rows
 
 
 # --- issuing ------------------------------------------------------------------------------
@@ -328,6 +365,7 @@ def _unlisted_movements(session: Session, client_id: int, month: Month) -> list[
         .outerjoin(listed, listed.ledger_entry_id == LedgerEntry.id)
         .where(
             Case.client_id == client_id,
+            ~during_early_out(),
             LedgerEntry.kind.in_(MONEY_KINDS),
             LedgerEntry.received_at <= month.end,
             listed.id.is_(None),
@@ -437,6 +475,7 @@ def issue(
         net_remittance=agency - fees,
         history=collections_history(session, client.id, month),
         lines=lines,
+        early_out=_early_out_part(session, client.id, month),
     )
     doc = document(statement, zone)
     statement.pdf = render_pdf(doc)
@@ -458,6 +497,11 @@ def issue(
         net_remittance=statement.net_remittance,
     )
     return Issued(statement, created=True)
+
+
+def _early_out_part(session: Session, client_id: int, month: Month) -> dict | None:
+    section = statement_section(session, client_id, month.start, month.end)
+    return section if section["payments"] or section["placed"] else None
 
 
 def _sha256(data: bytes) -> str:
@@ -492,6 +536,7 @@ def _has_unlisted(session: Session, client_id: int, month: Month) -> bool:
             .outerjoin(listed, listed.ledger_entry_id == LedgerEntry.id)
             .where(
                 Case.client_id == client_id,
+                ~during_early_out(),
                 LedgerEntry.kind.in_(MONEY_KINDS),
                 LedgerEntry.received_at <= month.end,
                 listed.id.is_(None),

@@ -36,10 +36,12 @@ from cases.users import (
 )
 from correspondence.notice_run import send_notice
 from correspondence.statement_mail import render_statement
+from demo.early_out_seed import seed_early_out
 from demo.seed import DEMO_LOGINS, Paperwork, portal_example, seed
 from payments.fees import DEFAULT_TIERS, FeeScheduleError, parse_tiers, set_schedule
 from shell.autopay_cli import plans_cli
 from shell.config_cli import config_cli
+from shell.earlyout_cli import earlyout_cli
 from shell.extensions import db
 from shell.job_runner import SWEEP_AFTER, RQRunner, sweep
 from shell.notices_cli import notices_cli
@@ -218,6 +220,7 @@ def demo_seed():
     """A demo agency: users of every role, three clients, cases in every status."""
     with step() as session:
         created = seed(session, demo_paperwork())
+        created += seed_early_out(session)  # the early-out accounts (demo/early_out_seed.py)
     if created:
         click.echo(f"Seeded the demo agency: {created} cases.")
     else:
@@ -285,7 +288,12 @@ def jobs_sweep(older_than):
 )
 @click.option("--dry-run", is_flag=True, help="Check the file and report; import nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def referrals_import(file, client_code, as_of, dry_run, as_json):
+@click.option(
+    "--attest-early-out",
+    is_flag=True,
+    help="The client attests the file's early_out accounts are not in default under its terms.",
+)
+def referrals_import(file, client_code, as_of, dry_run, as_json, attest_early_out):
     """Import a referral file (CSV or XLSX): exit 0 when read, 2 when refused whole."""
     client = client_by_code(db.session, client_code)
     if client is None:
@@ -313,6 +321,7 @@ def referrals_import(file, client_code, as_of, dry_run, as_json):
                 source="cli",
                 dry_run=dry_run,
                 progress=progress,
+                early_out_attested=attest_early_out,
             )
     except FileRefused as exc:
         fail(f"the file was refused: {exc}", code=2)
@@ -351,6 +360,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(statements_cli)
     app.cli.add_command(reminders_cli)
     app.cli.add_command(notices_cli)
+    app.cli.add_command(earlyout_cli)
     app.cli.add_command(promises_cli)
     app.cli.add_command(plans_cli)
     app.cli.add_command(config_cli)

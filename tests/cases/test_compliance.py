@@ -86,6 +86,7 @@ def test_the_published_names():
         "original_creditor",
         "attorney",
         "receipt",
+        "early_out",
     )
 
 

@@ -656,7 +656,9 @@ def test_normalise_header(given, expected):
 def test_known_columns_follow_the_spec_and_include_the_required():
     assert KNOWN_COLUMNS[0] == "account_number"
     assert set(REQUIRED_COLUMNS) <= set(KNOWN_COLUMNS)
-    assert len(KNOWN_COLUMNS) == 29  # with debt_kind and the original creditor (SPEC §5)
+    # with debt_kind, the original creditor (SPEC §5) and the program (early-out, issue #20)
+    assert len(KNOWN_COLUMNS) == 30
+    assert KNOWN_COLUMNS[-1] == "program"
     assert "debt_kind" in KNOWN_COLUMNS
 
 
