@@ -533,7 +533,8 @@ def charge_due(
         raise ValueError("after_charge (a test hook) runs in this process: use one worker")
     if workers > 1 and _shared_in_memory(session):
         raise ValueError("worker processes cannot share an in-memory SQLite database")
-    gateway = gateway.for_caller(Caller.AUTOPAY)  # after the portal and webhooks
+    if gateway is not None:
+        gateway = gateway.for_caller(Caller.AUTOPAY)  # after the portal and webhooks
     run = ChargeRun(today)
     with _alone(session):
         due = due_installments(session, today)
