@@ -71,12 +71,12 @@ def test_a_supervisor_posts_a_check_and_reverses_it_when_it_bounces(
     reversal_row = ledger.get_by_role("row").filter(has_text="reversal")
 
     sign_in(page, SUPERVISOR)
-    page.goto(f"/agency/cases/{reference}")
+    page.goto(f"/agency/cases/{reference}?tab=account")
     expect(balance).to_have_text("Balance $500.00")
     expect(payment_row).to_have_count(0)
 
     post_check(page)
-    expect(page).to_have_url(re.compile(rf"/agency/cases/{reference}$"))
+    expect(page).to_have_url(re.compile(rf"/agency/cases/{reference}(\?tab=account)?$"))
     expect(page.get_by_role("status")).to_have_text("Payment of $120.50 posted.")
     expect(payment_row).to_have_count(1)
     expect(payment_row.get_by_role("cell").nth(0)).to_have_text("2026-11-22")
@@ -95,11 +95,11 @@ def test_a_supervisor_posts_a_check_and_reverses_it_when_it_bounces(
     expect(page.get_by_label("Check number or transaction id")).to_have_value(CHECK)
 
     # The check bounced: reverse all of it from the payment's row.
-    page.goto(f"/agency/cases/{reference}")
+    page.goto(f"/agency/cases/{reference}?tab=account")
     payment_row.get_by_label("Why").fill("check bounced")
     expect(payment_row.get_by_label("Amount to reverse")).to_have_value("")
     payment_row.get_by_role("button", name="Reverse").click()
-    expect(page).to_have_url(re.compile(rf"/agency/cases/{reference}$"))
+    expect(page).to_have_url(re.compile(rf"/agency/cases/{reference}(\?tab=account)?$"))
     expect(page.get_by_role("status")).to_have_text("Reversed $120.50; the fee went back with it.")
     expect(reversal_row).to_have_count(1)
     expect(reversal_row.get_by_role("cell").nth(0)).to_have_text("2026-11-23")
@@ -115,7 +115,7 @@ def test_a_supervisor_posts_a_check_and_reverses_it_when_it_bounces(
     try:
         collector = context.new_page()
         sign_in(collector, COLLECTOR)
-        collector.goto(f"/agency/cases/{reference}")
+        collector.goto(f"/agency/cases/{reference}?tab=account")
         expect(collector.get_by_role("heading", name=re.compile(r"^Balance"))).to_have_text(
             "Balance $500.00"
         )

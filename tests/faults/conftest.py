@@ -356,6 +356,9 @@ PLACES = [
     ("AK", "99501", "America/Anchorage"),
     ("HI", "96813", "Pacific/Honolulu"),
 ]
+# A phone's area code is a place the debtor may be too (the contact rules count every zone):
+# each place's debtor has a number from there.
+AREA_CODES = {"NY": "212", "IL": "312", "CO": "303", "CA": "415", "AK": "907", "HI": "808"}
 
 
 def daytime_place() -> tuple[str, str] | None:
@@ -439,7 +442,7 @@ class Seeder:
                 addresses=[
                     Address(line1="1 Main St", city="Town", state=state, postal_code=postal_code)
                 ],
-                phones=[Phone(number="+12125550100", type="mobile")],
+                phones=[Phone(number=f"+1{AREA_CODES.get(state, '212')}5550100", type="mobile")],
                 emails=[Email(address=email)],
             )
             session.add(debtor)
