@@ -18,7 +18,7 @@ from cases.ledger import balance_cents
 from correspondence import i18n
 from correspondence.early_out_messages import reference_of_token
 from payments.card import CardAmountError, check_card_amount
-from payments.gateway import GatewayError
+from payments.gateway import GatewayError, statement_suffix
 from payments.webhooks import apply_succeeded_intent
 from portal.access import bp
 from portal.pay import gateway
@@ -136,6 +136,10 @@ def early_out(token: str):
             idempotency_key=f"early-out-{case.id}-{uuid.uuid4().hex}",
             description=f"Payment to {case.client.name}",
             metadata={"source": "early_out"},
+            # The card statement names the client (only here: collection payments never do).
+            statement_suffix=statement_suffix(
+                case.client.name, current_app.config["STRIPE_DESCRIPTOR_PREFIX"]
+            ),
         )
     except GatewayError as exc:
         context["error"] = str(exc)
