@@ -1,7 +1,7 @@
 """A client's early-out terms, edited by an admin (/agency/clients/<code>/early-out): the
 cadence (day past due, channel, message), the day accounts convert to collection, the early-out
-fee (a percentage of what is paid, or a flat fee per account placed), the reply address and the
-logo. The same rules as `flask earlyout terms` (cases.early_out.set_terms): refused whole with a
+fee (a percentage of what is paid, or a flat fee per account placed), the short plan the debtor
+may choose on the client's page, the reply address and the logo. The same rules as `flask earlyout terms` (cases.early_out.set_terms): refused whole with a
 clear message, audited when saved."""
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ from wtforms.validators import InputRequired, NumberRange, Optional
 
 from agency.staff import actor, bp
 from cases.clients import Client
-from cases.early_out import CHANNELS, EarlyOutError, set_terms, terms_of
+from cases.early_out import (
+    CHANNELS,
+    MAX_PLAN_INSTALLMENTS,
+    EarlyOutError,
+    set_terms,
+    terms_of,
+)
 from shell.extensions import db
 from shell.money import MoneyField, PercentField
 from shell.security import roles_required
@@ -74,6 +80,18 @@ class EarlyOutTermsForm(FlaskForm):
         validators=[Optional()],
         description="e.g. 5.00; from $0 to $1,000; empty: $0",
     )
+    plan_max_installments = IntegerField(
+        "Plans on the client's page: up to how many installments",
+        validators=[
+            InputRequired("Enter up to how many installments (0: no plans)."),
+            NumberRange(0, MAX_PLAN_INSTALLMENTS, f"From 0 to {MAX_PLAN_INSTALLMENTS}."),
+        ],
+        description=f"from 2 to {MAX_PLAN_INSTALLMENTS}; 0: no plans offered",
+    )
+    plan_frequency = SelectField(
+        "Plan installments fall due",
+        choices=[SelectChoice("monthly", "Monthly"), SelectChoice("biweekly", "Every two weeks")],
+    )
     reply_to = StringField("Reply address on the client's emails", validators=[Optional()])
     logo = StringField(
         "Logo (a path under static/)",
@@ -96,6 +114,8 @@ def _fill(form: EarlyOutTermsForm, client: Client) -> None:
     form.fee_kind.data = terms.fee_kind
     form.fee_percent.data = terms.fee_bps
     form.flat_fee.data = terms.flat_fee_cents
+    form.plan_max_installments.data = terms.plan_max_installments
+    form.plan_frequency.data = terms.plan_frequency
     form.reply_to.data = terms.reply_to or ""
     form.logo.data = terms.logo_path or ""
 
@@ -128,6 +148,8 @@ def early_out_terms(code: str):
                     fee_kind=form.fee_kind.data,
                     fee_bps=form.fee_percent.data,
                     flat_fee_cents=form.flat_fee.data or 0,
+                    plan_max_installments=form.plan_max_installments.data,
+                    plan_frequency=form.plan_frequency.data,
                     reply_to=(form.reply_to.data or "").strip(),
                     logo_path=(form.logo.data or "").strip(),
                 )

@@ -34,6 +34,7 @@ from cases.early_out import (
     due_steps,
     terms_of,
 )
+from cases.early_out_plans import review_plans
 from cases.jobs import declare, handles
 from cases.ledger import balances
 from cases.messages import MessageError, send_case_email, send_case_text
@@ -201,6 +202,7 @@ def run_due(session: Session, as_of: str | None = None) -> Run:
     """The early-out job: convert the accounts whose day has come, then send the steps due."""
     today = dt.date.fromisoformat(as_of) if as_of else agency_today()
     run = Run(today)
+    broken = review_plans(session, today, actor=SYSTEM)
     for case in due_conversions(session, today):
         convert(session, case, today=today, actor=SYSTEM)
         run.converted.append(case.reference)
@@ -226,8 +228,9 @@ def run_due(session: Session, as_of: str | None = None) -> Run:
             for step in due:
                 _send(session, step, terms, owed[step.case.id], run)
     log.info(
-        "early-out %s: %d sent, %d held, %d converted",
+        "early-out %s: %d plan(s) broken, %d sent, %d held, %d converted",
         today,
+        len(broken),
         len(run.sent),
         len(run.held),
         len(run.converted),

@@ -26,6 +26,8 @@ def _form(page, **changes) -> dict[str, str]:
         "flat_fee": "7.50",
         "reply_to": "billing@acme.test",
         "logo": "img/acme.png",
+        "plan_max_installments": "4",
+        "plan_frequency": "biweekly",
     }
     steps = [(2, "email", "friendly"), (14, "letter", "firm"), (100, "email", "final")]
     for i in range(8):
@@ -65,6 +67,7 @@ def test_an_admin_sees_the_terms_and_saves_a_change_the_cli_shows(
         750,
     )
     assert (terms.reply_to, terms.logo_path) == ("billing@acme.test", "img/acme.png")
+    assert (terms.plan_max_installments, terms.plan_frequency) == (4, "biweekly")
     [event] = db_session.scalars(
         sa.select(AuditEvent).where(AuditEvent.action == "client.early_out_terms_set")
     ).all()
@@ -75,6 +78,7 @@ def test_an_admin_sees_the_terms_and_saves_a_change_the_cli_shows(
     shown = json.loads(cli.invoke(args=["earlyout", "terms", "--client", "ACME"]).output)
     assert shown["cadence"] == terms.cadence and shown["flat_fee_cents"] == 750
     assert shown["fee"] == "flat" and shown["convert_after_days"] == 120
+    assert (shown["plan_max_installments"], shown["plan_frequency"]) == (4, "biweekly")
 
 
 @pytest.mark.parametrize(
@@ -97,6 +101,9 @@ def test_an_admin_sees_the_terms_and_saves_a_change_the_cli_shows(
         ({"flat_fee": "lots"}, "Not saved: correct the fields marked below."),
         ({"flat_fee": "1500"}, "the flat fee per account must be between $0 and $1,000"),
         ({"reply_to": "billing at acme"}, "is not an email address"),
+        ({"plan_max_installments": "1"}, "an early-out plan has from 2 to 6 installments"),
+        ({"plan_max_installments": "9"}, "From 0 to 6."),
+        ({"plan_frequency": "weekly"}, "Not a valid choice"),
         ({"logo": "../secret.png"}, "the logo is a path under static/"),
     ],
 )
