@@ -484,13 +484,25 @@ def during_early_out() -> sa.ColumnElement[bool]:
     )
 
 
-def statement_section(session: Session, client_id: int, start: dt.date, end: dt.date) -> dict:
+def statement_section(
+    session: Session,
+    client_id: int,
+    start: dt.date,
+    end: dt.date,
+    *,
+    listed: frozenset[int] = frozenset(),
+    covered: tuple[tuple[dt.date, dt.date], ...] = (),
+) -> dict:
     """The early-out part of a client's monthly statement: the payments received during
-    early-out in the month (with the early-out fee on each), the accounts placed in the month
-    (with the flat fee each, when the client chose one), and the totals."""
+    early-out in the month (with the early-out fee on each), as late adjustments those of earlier
+    months not yet on a statement (recorded after their month's statement was issued), the
+    accounts placed in the month (with the flat fee each, when the client chose one), and the
+    totals. `listed`: the ledger entries earlier statements listed; `covered`: the months of
+    earlier statements that kept no list (each listed what was received in its month)."""
     terms = terms_of(session, client_id)
     rows = session.execute(
         sa.select(
+            LedgerEntry.id,
             Case.reference,
             LedgerEntry.received_at,
             LedgerEntry.kind,
@@ -503,21 +515,29 @@ def statement_section(session: Session, client_id: int, start: dt.date, end: dt.
             Case.client_id == client_id,
             during_early_out(),
             LedgerEntry.kind.in_(("payment", "direct_payment", "reversal")),
-            LedgerEntry.received_at.between(start, end),
+            LedgerEntry.received_at <= end,
         )
         .order_by(Case.reference, LedgerEntry.received_at, LedgerEntry.id)
     ).all()
-    payments = [
-        {
-            "reference": reference,
-            "date": received.isoformat(),
-            "kind": kind,
-            "amount_cents": -amount,
-            "fee_bps": bps,
-            "fee_cents": fee,
-        }
-        for reference, received, kind, amount, bps, fee in rows
-    ]
+
+    def earlier_listed(entry_id: int, received: dt.date) -> bool:
+        return entry_id in listed or any(a <= received <= b for a, b in covered)
+
+    payments, late = [], []
+    for entry_id, reference, received, kind, amount, bps, fee in rows:
+        if received < start and earlier_listed(entry_id, received):
+            continue
+        (payments if received >= start else late).append(
+            {
+                "id": entry_id,
+                "reference": reference,
+                "date": received.isoformat(),
+                "kind": kind,
+                "amount_cents": -amount,
+                "fee_bps": bps,
+                "fee_cents": fee,
+            }
+        )
     placed = list(
         session.scalars(
             sa.select(Case.reference)
@@ -529,13 +549,16 @@ def statement_section(session: Session, client_id: int, start: dt.date, end: dt.
         )
     )
     flat = terms.flat_fee_cents if terms.fee_kind == "flat" else 0
-    by_agency = sum(p["amount_cents"] for p in payments if p["kind"] != "direct_payment")
-    fees = sum(p["fee_cents"] for p in payments) + flat * len(placed)
+    moved = payments + late
+    by_agency = sum(p["amount_cents"] for p in moved if p["kind"] != "direct_payment")
+    fees = sum(p["fee_cents"] for p in moved) + flat * len(placed)
     return {
         "fee_kind": terms.fee_kind,
         "fee_bps": terms.fee_bps,
         "flat_fee_cents": flat,
         "payments": payments,
+        "late": late,
+        "entry_ids": sorted(p["id"] for p in moved),
         "placed": placed,
         "collected_cents": by_agency,
         "fees_cents": fees,
