@@ -17,6 +17,7 @@ from agency import (  # noqa: F401
     caseload,
     casework,
     client_documents,
+    early_out_terms,
     money_desk,
     notice_pages,
     queue_flow,

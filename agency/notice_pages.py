@@ -16,6 +16,7 @@ from agency.staff import actor, bp
 from cases.case import Case
 from cases.documents import Document
 from cases.notices import NoticeError, NoticeRun, confirm_mailed, confirm_run_mailed
+from correspondence.early_out_messages import PRINT_FILE, PRINT_MANIFEST
 from correspondence.notice_run import send_notices
 from shell.document_store import content_disposition, read
 from shell.extensions import db
@@ -61,9 +62,16 @@ def notices():
     form = MailedForm()
     form.mailed_on.data = agency_today()
     waiting, waiting_list = _waiting()
+    early_out_files = db.session.scalars(
+        sa.select(Document)
+        .where(Document.kind.in_((PRINT_FILE, PRINT_MANIFEST)))
+        .order_by(Document.id.desc())
+        .limit(40)
+    ).all()
     return render_template(
         "agency/notices.html",
         runs=runs,
+        early_out_files=early_out_files,
         waiting=waiting,
         waiting_list=waiting_list,
         unconfirmed=unconfirmed,
@@ -162,6 +170,23 @@ def run_file(run_id: int, kind: str):
     run = db.session.get(NoticeRun, run_id) or abort(404)
     document_id = run.print_document_id if kind == "pdf" else run.manifest_document_id
     document = db.session.get(Document, document_id) or abort(404)
+    return (
+        read(document),
+        200,
+        {
+            "Content-Type": document.content_type,
+            "Content-Disposition": content_disposition("attachment", document.filename),
+        },
+    )
+
+
+@bp.get("/notices/early-out-files/<int:document_id>")
+@roles_required(*SUPERVISORS)
+def early_out_file(document_id: int):
+    """An early-out run's print file (letters in the client's name) or its manifest."""
+    document = db.session.get(Document, document_id)
+    if document is None or document.kind not in (PRINT_FILE, PRINT_MANIFEST):
+        abort(404)
     return (
         read(document),
         200,

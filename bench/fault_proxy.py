@@ -10,6 +10,10 @@ arrived, to measure the request rate Stripe would have seen.
 
 Used by tests/payments/test_rate_limits.py and bench/autopay.py. Threads, one a connection;
 each thread forwards over its own keep-alive connection.
+
+It also keeps each request it forwards (`requests`: method, path, form body as sent) and can
+strip form parameters the fake Stripe refuses but Stripe takes (`strip`), so a test can prove
+what a gateway talking to "real Stripe" sends (tests/payments/test_statement_descriptor.py).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 IDLE_SECONDS = 20.0  # well under aiohttp's keep-alive of 75 s
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
@@ -38,7 +42,13 @@ _RATE_LIMITED = json.dumps(
 
 class FaultProxy:
     def __init__(
-        self, upstream: str, *, share_429: float = 0.0, should_retry: str = "true", seed: int = 21
+        self,
+        upstream: str,
+        *,
+        share_429: float = 0.0,
+        should_retry: str = "true",
+        seed: int = 21,
+        strip: tuple[str, ...] = (),
     ) -> None:
         parts = urlsplit(upstream)
         self.should_retry = should_retry  # the 429s' Stripe-Should-Retry
@@ -47,6 +57,8 @@ class FaultProxy:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self.forwarded: list[float] = []  # time.monotonic() of each forwarded request
+        self.strip = strip  # form parameters taken out before forwarding
+        self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, form as sent
         self.rate_limited = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -73,7 +85,17 @@ class FaultProxy:
     def reset(self) -> None:
         with self._lock:
             self.forwarded.clear()
+            self.requests.clear()
             self.rate_limited = 0
+
+    def keep(self, method: str, path: str, body: bytes | None) -> bytes | None:
+        """Note the request's form as sent; the body to forward, without `strip`'s parameters."""
+        form = parse_qsl((body or b"").decode(), keep_blank_values=True)
+        with self._lock:
+            self.requests.append((method, path, dict(form)))
+        if not self.strip or body is None:
+            return body
+        return urlencode([(k, v) for k, v in form if k not in self.strip]).encode()
 
     def turn_away(self) -> bool:
         """Whether this request gets a 429; if not, it is counted as forwarded."""
@@ -137,6 +159,7 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     _RATE_LIMITED,
                 )
                 return
+            body = proxy.keep(self.command, self.path, body)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
             connection = upstream()
             try:

@@ -26,6 +26,7 @@ from cases.contact_log import RULES_LOOK_BACK
 from cases.debtors import Debtor
 from cases.ledger import LedgerEntry
 from cases.model import Base, Timestamped
+from cases.plans import PaymentPlan
 
 CHANNELS = ("email", "text", "letter")
 TONES = ("friendly", "firm", "final")
@@ -43,6 +44,11 @@ DEFAULT_CONVERT_AFTER_DAYS = 90
 FEE_KINDS = ("percent", "flat")
 DEFAULT_FEE_BPS = 1000  # 10% of what is paid during early-out
 DEFAULT_FLAT_FEE_CENTS = 500  # $5 per account placed, when the client chose a flat fee
+# A short plan on the branded page, within the client's terms: up to N installments (0: none
+# offered), monthly or every two weeks.
+PLAN_FREQUENCIES = ("monthly", "biweekly")
+DEFAULT_PLAN_INSTALLMENTS = 3
+MAX_PLAN_INSTALLMENTS = 6
 # No reminder in the last days before conversion: the contact-frequency rules look back this
 # far, so no early-out message ever counts toward a collection case's limits.
 QUIET_BEFORE_CONVERSION_DAYS = RULES_LOOK_BACK.days
@@ -68,8 +74,17 @@ class EarlyOutTerms(Timestamped, Base):
     fee_kind: Mapped[str] = mapped_column(sa.String(10), default="percent")
     fee_bps: Mapped[int] = mapped_column(default=DEFAULT_FEE_BPS)
     flat_fee_cents: Mapped[int] = mapped_column(sa.BigInteger, default=DEFAULT_FLAT_FEE_CENTS)
+    plan_max_installments: Mapped[int] = mapped_column(
+        default=DEFAULT_PLAN_INSTALLMENTS, server_default=str(DEFAULT_PLAN_INSTALLMENTS)
+    )
+    plan_frequency: Mapped[str] = mapped_column(
+        sa.String(10), default="monthly", server_default="monthly"
+    )
 
-    __table_args__ = (sa.CheckConstraint("fee_kind IN ('percent','flat')", name="fee_kind"),)
+    __table_args__ = (
+        sa.CheckConstraint("fee_kind IN ('percent','flat')", name="fee_kind"),
+        sa.CheckConstraint("plan_frequency IN ('monthly','biweekly')", name="plan_frequency"),
+    )
 
 
 class EarlyOutReminder(Timestamped, Base):
@@ -143,6 +158,8 @@ def default_terms(client_id: int) -> EarlyOutTerms:
         fee_kind="percent",
         fee_bps=DEFAULT_FEE_BPS,
         flat_fee_cents=DEFAULT_FLAT_FEE_CENTS,
+        plan_max_installments=DEFAULT_PLAN_INSTALLMENTS,
+        plan_frequency="monthly",
     )
 
 
@@ -171,7 +188,13 @@ def parse_cadence(text: str) -> list[dict]:
 
 
 def validate(
-    cadence: list[dict], convert_after_days: int, fee_kind: str, fee_bps: int, flat_fee_cents: int
+    cadence: list[dict],
+    convert_after_days: int,
+    fee_kind: str,
+    fee_bps: int,
+    flat_fee_cents: int,
+    plan_max_installments: int = DEFAULT_PLAN_INSTALLMENTS,
+    plan_frequency: str = "monthly",
 ) -> None:
     if not 30 <= convert_after_days <= 365:
         raise EarlyOutError("accounts convert to collection between day 30 and day 365 past due")
@@ -197,6 +220,12 @@ def validate(
         raise EarlyOutError("the early-out percentage must be between 0% and 50%")
     if not 0 <= flat_fee_cents <= 100_000:
         raise EarlyOutError("the flat fee per account must be between $0 and $1,000")
+    if plan_max_installments != 0 and not 2 <= plan_max_installments <= MAX_PLAN_INSTALLMENTS:
+        raise EarlyOutError(
+            f"an early-out plan has from 2 to {MAX_PLAN_INSTALLMENTS} installments (0: no plans)"
+        )
+    if plan_frequency not in PLAN_FREQUENCIES:
+        raise EarlyOutError(f"an early-out plan is {' or '.join(PLAN_FREQUENCIES)}")
 
 
 def set_terms(
@@ -211,6 +240,8 @@ def set_terms(
     fee_kind: str | None = None,
     fee_bps: int | None = None,
     flat_fee_cents: int | None = None,
+    plan_max_installments: int | None = None,
+    plan_frequency: str | None = None,
 ) -> EarlyOutTerms:
     """Change a client's early-out terms (an admin's edit); refused whole, changing nothing."""
     current = terms_of(session, client.id)
@@ -220,6 +251,12 @@ def set_terms(
         "fee_kind": fee_kind or current.fee_kind,
         "fee_bps": current.fee_bps if fee_bps is None else fee_bps,
         "flat_fee_cents": current.flat_fee_cents if flat_fee_cents is None else flat_fee_cents,
+        "plan_max_installments": (
+            current.plan_max_installments
+            if plan_max_installments is None
+            else plan_max_installments
+        ),
+        "plan_frequency": plan_frequency or current.plan_frequency,
     }
     validate(**merged)
     if reply_to is not None and reply_to and not _EMAIL_RE.match(reply_to):
@@ -268,6 +305,12 @@ def days_past_due(case: Case, today: dt.date) -> int:
 
 def conversion_day(case: Case, terms: EarlyOutTerms) -> dt.date:
     return case.due_date + dt.timedelta(days=terms.convert_after_days)
+
+
+def on_a_plan() -> sa.ColumnElement[bool]:
+    """The account has an early-out plan in force (cases.early_out_plans): a plan in good
+    standing holds the reminders and the conversion; a broken one no longer does."""
+    return Case.id.in_(sa.select(PaymentPlan.case_id).where(PaymentPlan.status == "active"))
 
 
 def open_early_out_cases() -> sa.Select:
@@ -354,6 +397,7 @@ def due_candidates(terms: EarlyOutTerms, today: dt.date) -> sa.Select:
             Case.due_date <= today - dt.timedelta(days=days[0]),
             Case.due_date > today - dt.timedelta(days=quiet_from),
             reached > sa.func.coalesce(last.c.day, 0),
+            ~on_a_plan(),
         )
         .order_by(Case.id)
     )
@@ -361,7 +405,7 @@ def due_candidates(terms: EarlyOutTerms, today: dt.date) -> sa.Select:
 
 def due_conversions(session: Session, today: dt.date) -> list[Case]:
     """The unpaid early-out accounts whose client's conversion day has come, unless the client
-    switched conversion off for them."""
+    switched conversion off for them or they are on a plan in good standing."""
     found: list[Case] = []
     for client_id in clients_in_early_out(session):
         terms = terms_of(session, client_id)
@@ -374,6 +418,7 @@ def due_conversions(session: Session, today: dt.date) -> list[Case]:
                     Case.status == "new",
                     Case.early_out_converts,
                     Case.due_date <= today - dt.timedelta(days=terms.convert_after_days),
+                    ~on_a_plan(),
                 )
                 .order_by(Case.id)
             )
@@ -439,13 +484,25 @@ def during_early_out() -> sa.ColumnElement[bool]:
     )
 
 
-def statement_section(session: Session, client_id: int, start: dt.date, end: dt.date) -> dict:
+def statement_section(
+    session: Session,
+    client_id: int,
+    start: dt.date,
+    end: dt.date,
+    *,
+    listed: frozenset[int] = frozenset(),
+    covered: tuple[tuple[dt.date, dt.date], ...] = (),
+) -> dict:
     """The early-out part of a client's monthly statement: the payments received during
-    early-out in the month (with the early-out fee on each), the accounts placed in the month
-    (with the flat fee each, when the client chose one), and the totals."""
+    early-out in the month (with the early-out fee on each), as late adjustments those of earlier
+    months not yet on a statement (recorded after their month's statement was issued), the
+    accounts placed in the month (with the flat fee each, when the client chose one), and the
+    totals. `listed`: the ledger entries earlier statements listed; `covered`: the months of
+    earlier statements that kept no list (each listed what was received in its month)."""
     terms = terms_of(session, client_id)
     rows = session.execute(
         sa.select(
+            LedgerEntry.id,
             Case.reference,
             LedgerEntry.received_at,
             LedgerEntry.kind,
@@ -458,21 +515,29 @@ def statement_section(session: Session, client_id: int, start: dt.date, end: dt.
             Case.client_id == client_id,
             during_early_out(),
             LedgerEntry.kind.in_(("payment", "direct_payment", "reversal")),
-            LedgerEntry.received_at.between(start, end),
+            LedgerEntry.received_at <= end,
         )
         .order_by(Case.reference, LedgerEntry.received_at, LedgerEntry.id)
     ).all()
-    payments = [
-        {
-            "reference": reference,
-            "date": received.isoformat(),
-            "kind": kind,
-            "amount_cents": -amount,
-            "fee_bps": bps,
-            "fee_cents": fee,
-        }
-        for reference, received, kind, amount, bps, fee in rows
-    ]
+
+    def earlier_listed(entry_id: int, received: dt.date) -> bool:
+        return entry_id in listed or any(a <= received <= b for a, b in covered)
+
+    payments, late = [], []
+    for entry_id, reference, received, kind, amount, bps, fee in rows:
+        if received < start and earlier_listed(entry_id, received):
+            continue
+        (payments if received >= start else late).append(
+            {
+                "id": entry_id,
+                "reference": reference,
+                "date": received.isoformat(),
+                "kind": kind,
+                "amount_cents": -amount,
+                "fee_bps": bps,
+                "fee_cents": fee,
+            }
+        )
     placed = list(
         session.scalars(
             sa.select(Case.reference)
@@ -484,13 +549,16 @@ def statement_section(session: Session, client_id: int, start: dt.date, end: dt.
         )
     )
     flat = terms.flat_fee_cents if terms.fee_kind == "flat" else 0
-    by_agency = sum(p["amount_cents"] for p in payments if p["kind"] != "direct_payment")
-    fees = sum(p["fee_cents"] for p in payments) + flat * len(placed)
+    moved = payments + late
+    by_agency = sum(p["amount_cents"] for p in moved if p["kind"] != "direct_payment")
+    fees = sum(p["fee_cents"] for p in moved) + flat * len(placed)
     return {
         "fee_kind": terms.fee_kind,
         "fee_bps": terms.fee_bps,
         "flat_fee_cents": flat,
         "payments": payments,
+        "late": late,
+        "entry_ids": sorted(p["id"] for p in moved),
         "placed": placed,
         "collected_cents": by_agency,
         "fees_cents": fees,

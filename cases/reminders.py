@@ -162,6 +162,9 @@ def due_reminders(session: Session, *, today: dt.date, zone: ZoneInfo) -> list[D
         .join(Case, Case.id == PaymentPlan.case_id)
         .where(
             open_case,
+            # An early-out plan's payments are asked for in the client's name, on its page
+            # (cases.early_out_plans), never in a collection reminder.
+            Case.program == "collection",
             # Not a paused plan: nothing of it is due or missed during a dispute hold, nor
             # until the debtor confirms the dates the hold's end moved it to.
             PaymentPlan.status == "active",

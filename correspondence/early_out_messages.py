@@ -34,12 +34,14 @@ from cases.early_out import (
     due_steps,
     terms_of,
 )
+from cases.early_out_plans import review_plans
 from cases.jobs import declare, handles
 from cases.ledger import balances
 from cases.messages import MessageError, send_case_email, send_case_text
 from cases.model import utcnow
 from correspondence import i18n
-from correspondence.pdf import render_pdf
+from correspondence.notice_run import Sent, manifest
+from correspondence.pdf import bind, render_document
 from shell.document_store import store
 from shell.timezone import agency_today
 
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 RUN_DUE = declare("earlyout.run")
 SYSTEM = audit.Actor(None, "early-out")
 PURPOSE = "early_out"
+PRINT_FILE = "eo_print_file"  # the mail house's print file of a run's letters (Document.kind)
+PRINT_MANIFEST = "eo_print_manifest"
 # Words an early-out message may never carry (tests check every rendered template).
 FORBIDDEN_WORDS = ("debt collector", "cobrador de deudas", "collection agency")
 _SALT = "early-out-pay"
@@ -59,6 +63,8 @@ class Run:
     sent: list[str] = field(default_factory=list)  # "RC-…:day:channel"
     held: list[str] = field(default_factory=list)  # "RC-…:day: why"
     converted: list[str] = field(default_factory=list)
+    letters: list[tuple[Case, Sent]] = field(default_factory=list)  # for the print file
+    print_file_id: int | None = None
 
     def as_json(self) -> dict:
         return {"sent": len(self.sent), "converted": self.converted}
@@ -136,7 +142,8 @@ def _send(session: Session, due: DueStep, terms: EarlyOutTerms, balance: int, ru
                     purpose=PURPOSE,
                 ).id
             else:
-                document_id = _letter(session, case, language, context, due.tone)
+                letter = _letter(session, case, language, context, due.tone)
+                document_id = letter.document.id
             session.add(
                 EarlyOutReminder(
                     case_id=case.id,
@@ -156,13 +163,47 @@ def _send(session: Session, due: DueStep, terms: EarlyOutTerms, balance: int, ru
     except IntegrityError:  # another run sent this step a moment ago
         return
     run.sent.append(key)
+    if due.channel == "letter":
+        run.letters.append((case, letter))
 
 
-def _letter(session: Session, case: Case, language: str, context: dict, tone: str) -> int:
+def _print_file(session: Session, run: Run) -> int:
+    """The run's letters for the mail house, as the notices go (correspondence.notice_run): one
+    print file in the order sent and its manifest, listed on the agency's notices page."""
+    stamp = f"{run.today:%Y-%m-%d}-{utcnow():%H%M%S}"
+    print_file = store(
+        bind([letter.rendered for _, letter in run.letters]),
+        filename=f"early-out-letters-{stamp}.pdf",
+        content_type="application/pdf",
+        kind=PRINT_FILE,
+        case_id=None,
+        uploaded_by_id=None,
+    )
+    listing = store(
+        manifest(run.letters).encode("utf-8"),
+        filename=f"early-out-letters-{stamp}.csv",
+        content_type="text/csv",
+        kind=PRINT_MANIFEST,
+        case_id=None,
+        uploaded_by_id=None,
+    )
+    audit.record(
+        session,
+        SYSTEM,
+        "document",
+        print_file.id,
+        "early_out.print_file",
+        letters=len(run.letters),
+        manifest_id=listing.id,
+    )
+    return print_file.id
+
+
+def _letter(session: Session, case: Case, language: str, context: dict, tone: str) -> Sent:
     """A letter in the client's name, kept with the case and recorded as a contact."""
     address = case.debtor.primary_address
     body = render("letter", language, tone=tone, **context)
-    pdf = render_pdf(
+    rendered = render_document(
         "early_out/letter.html",
         body=body,
         lang=language,
@@ -172,7 +213,7 @@ def _letter(session: Session, case: Case, language: str, context: dict, tone: st
         reply_to=context["reply_to"],
     )
     document = store(
-        pdf,
+        rendered.write_pdf(),
         filename=f"early-out-letter-{case.reference}-{context['convert_on']}.pdf",
         content_type="application/pdf",
         kind="early_out_letter",
@@ -193,7 +234,7 @@ def _letter(session: Session, case: Case, language: str, context: dict, tone: st
         purpose=PURPOSE,
         document_id=document.id,
     )
-    return document.id
+    return Sent(document, rendered)
 
 
 @handles(RUN_DUE.name)
@@ -201,6 +242,7 @@ def run_due(session: Session, as_of: str | None = None) -> Run:
     """The early-out job: convert the accounts whose day has come, then send the steps due."""
     today = dt.date.fromisoformat(as_of) if as_of else agency_today()
     run = Run(today)
+    broken = review_plans(session, today, actor=SYSTEM)
     for case in due_conversions(session, today):
         convert(session, case, today=today, actor=SYSTEM)
         run.converted.append(case.reference)
@@ -225,9 +267,12 @@ def run_due(session: Session, as_of: str | None = None) -> Run:
             owed = balances(session, [d.case.id for d in due]) if due else {}
             for step in due:
                 _send(session, step, terms, owed[step.case.id], run)
+    if run.letters:
+        run.print_file_id = _print_file(session, run)
     log.info(
-        "early-out %s: %d sent, %d held, %d converted",
+        "early-out %s: %d plan(s) broken, %d sent, %d held, %d converted",
         today,
+        len(broken),
         len(run.sent),
         len(run.held),
         len(run.converted),

@@ -153,7 +153,7 @@ def send_notices(session: Session, *, today: dt.date, actor: audit.Actor) -> Not
             uploaded_by_id=actor.user_id,
         ).id
         run.manifest_document_id = store(
-            _manifest(sent).encode("utf-8"),
+            manifest(sent).encode("utf-8"),
             filename=f"validation-notices-{today:%Y-%m-%d}-{run.id}.csv",
             content_type="text/csv",
             kind="print_manifest",
@@ -170,7 +170,8 @@ def send_notices(session: Session, *, today: dt.date, actor: audit.Actor) -> Not
     return result
 
 
-def _manifest(sent: list[tuple[Case, Sent]]) -> str:
+def manifest(sent: list[tuple[Case, Sent]]) -> str:
+    """The mail house's manifest of a print file: each mailing's address and pages."""
     rows, page = [], 1
     for sequence, (case, one) in enumerate(sent, start=1):
         address = case.debtor.primary_address

@@ -22,7 +22,9 @@ import hmac
 import json
 import logging
 import random
+import re
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -131,6 +133,7 @@ class PaymentGateway(Protocol):
         customer_id: str | None = None,
         description: str = "",
         metadata: Mapping[str, str] | None = None,
+        statement_suffix: str = "",
     ) -> PaymentIntentInfo: ...
 
     def retrieve_payment_intent(self, intent_id: str) -> PaymentIntentInfo: ...
@@ -177,7 +180,15 @@ def sign_payload(payload: bytes, secret: str, timestamp: int | None = None) -> s
 
 
 def _gateway_from(
-    cls, secret_key, webhook_secret, api_base, retries, timeout, budget=None, caller=Caller.PORTAL
+    cls,
+    secret_key,
+    webhook_secret,
+    api_base,
+    retries,
+    timeout,
+    real_stripe=None,
+    budget=None,
+    caller=Caller.PORTAL,
 ) -> StripeGateway:
     return cls(
         secret_key,
@@ -185,9 +196,27 @@ def _gateway_from(
         api_base,
         max_network_retries=retries,
         timeout_seconds=timeout,
+        real_stripe=real_stripe,
         budget=budget,
         caller=caller,
     )
+
+
+DESCRIPTOR_LIMIT = 22  # Stripe: prefix, "* " and suffix together
+LONGEST_PREFIX = 10  # Stripe's shortened descriptor (the prefix) is 2 to 10 characters
+_DESCRIPTOR_REFUSED = re.compile(r"""[<>\\'"*]""")
+
+
+def statement_suffix(name: str, prefix: str = "") -> str:
+    """The client's name as a statement descriptor suffix, within Stripe's rules: Latin
+    characters only, none of < > \\ ' " *, at least one letter, and at most 22 characters with
+    the account's prefix and the "* " between them (an unknown prefix: the longest, 10). "" when
+    nothing of the name is left (then no suffix is sent)."""
+    room = DESCRIPTOR_LIMIT - 2 - (len(prefix.strip()) or LONGEST_PREFIX)
+    latin = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    cleaned = " ".join(_DESCRIPTOR_REFUSED.sub("", latin).split())
+    cleaned = "".join(ch for ch in cleaned if ch.isprintable())[: max(room, 0)].strip()
+    return cleaned if any(ch.isalpha() for ch in cleaned) else ""
 
 
 class _RequestsClient(stripe.RequestsClient):
@@ -246,11 +275,15 @@ class StripeGateway:
         *,
         max_network_retries: int | None = None,
         timeout_seconds: float = 30.0,
+        real_stripe: bool | None = None,
         budget: RequestBudget | None = None,
         caller: Caller = Caller.PORTAL,
     ) -> None:
         """`budget`: the shared request budget its requests spend as `caller` (create_app
-        always gives one; without one, as in tests and tools, requests are not limited)."""
+        always gives one; without one, as in tests and tools, requests are not limited).
+        `real_stripe`: whether the server is Stripe's own, which takes what localstripe refuses
+        (a statement descriptor suffix); None: Stripe's own unless `api_base` is given (a test
+        puts a proxy to localstripe in front and says True)."""
         # Retries reuse the idempotency key, which only real Stripe honours; a fake server would
         # make a second object. None: 2 against Stripe, 0 against a custom `api_base`.
         if max_network_retries is None:
@@ -261,8 +294,10 @@ class StripeGateway:
             api_base,
             max_network_retries,
             timeout_seconds,
+            real_stripe,
         )
         self.api_base = api_base
+        self.real_stripe = api_base is None if real_stripe is None else real_stripe
         self.budget = budget
         self.caller = caller
         self._callers: dict[Caller, StripeGateway] = {caller: self}
@@ -351,10 +386,13 @@ class StripeGateway:
         customer_id: str | None = None,
         description: str = "",
         metadata: Mapping[str, str] | None = None,
+        statement_suffix: str = "",
     ) -> PaymentIntentInfo:
         """A card PaymentIntent for the browser to confirm with Stripe.js (its client_secret).
 
-        The description goes into metadata: localstripe refuses a top-level `description`."""
+        The description goes into metadata: localstripe refuses a top-level `description`.
+        `statement_suffix` (see `statement_suffix()`) goes to Stripe's own servers only:
+        localstripe refuses `statement_descriptor_suffix`."""
         _check_amount(amount_cents)
         meta = _metadata(metadata, case_reference, idempotency_key)
         if description:
@@ -367,6 +405,8 @@ class StripeGateway:
         }
         if customer_id:
             params["customer"] = customer_id
+        if statement_suffix and self.real_stripe:
+            params["statement_descriptor_suffix"] = statement_suffix
         intent = self._call(
             lambda: self._client.v1.payment_intents.create(
                 params=params, options={"idempotency_key": idempotency_key}

@@ -303,7 +303,7 @@ def _early_out_rows(doc: StatementDoc) -> list[list]:
     rows = [
         [
             doc.number,
-            "early-out",
+            section,
             p["reference"],
             "",
             p["date"],
@@ -314,7 +314,8 @@ def _early_out_rows(doc: StatementDoc) -> list[list]:
             f"{p['fee_bps'] // 100}.{p['fee_bps'] % 100:02d}",
             dollars(p["fee_cents"]),
         ]
-        for p in doc.early_out["payments"]
+        for section, p in [("early-out", p) for p in doc.early_out["payments"]]
+        + [("early-out late adjustment", p) for p in doc.early_out.get("late", [])]
     ]
     flat = doc.early_out["flat_fee_cents"]
     if flat:
@@ -500,8 +501,28 @@ def issue(
 
 
 def _early_out_part(session: Session, client_id: int, month: Month) -> dict | None:
-    section = statement_section(session, client_id, month.start, month.end)
-    return section if section["payments"] or section["placed"] else None
+    """The statement's early-out section; an early-out movement an earlier statement did not
+    list (recorded after that month's statement was issued) comes in as a late adjustment."""
+    listed: set[int] = set()
+    covered = []
+    for earlier in session.scalars(
+        sa.select(Statement).where(Statement.client_id == client_id, Statement.month < str(month))
+    ):
+        if not earlier.early_out:
+            continue
+        if "entry_ids" in earlier.early_out:
+            listed.update(earlier.early_out["entry_ids"])
+        else:  # issued before statements kept the list: it listed its month's movements
+            covered.append((earlier.period.start, earlier.period.end))
+    section = statement_section(
+        session,
+        client_id,
+        month.start,
+        month.end,
+        listed=frozenset(listed),
+        covered=tuple(covered),
+    )
+    return section if section["payments"] or section["late"] or section["placed"] else None
 
 
 def _sha256(data: bytes) -> str:

@@ -9,16 +9,25 @@ import uuid
 
 from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import StringField, TextAreaField
+from wtforms import IntegerField, StringField, TextAreaField
 
 from cases import audit
 from cases.case import Case, case_by_reference
 from cases.early_out import EarlyOutError, record_reply, terms_of
+from cases.early_out_plans import (
+    create_early_out_plan,
+    early_out_schedule,
+    next_installment,
+    plan_counts,
+    settle_installments,
+)
 from cases.ledger import balance_cents
+from cases.plans import PlanError, ScheduledPayment, active_plan
 from correspondence import i18n
 from correspondence.early_out_messages import reference_of_token
+from correspondence.validation_notice import written_date
 from payments.card import CardAmountError, check_card_amount
-from payments.gateway import GatewayError
+from payments.gateway import GatewayError, statement_suffix
 from payments.webhooks import apply_succeeded_intent
 from portal.access import bp
 from portal.pay import gateway
@@ -52,6 +61,33 @@ WORDS = {
         "incomplete": "Enter your card details.",
         "bad_amount": "Enter an amount like 125.50, from $5.00 up to what is due.",
         "pending": "Your payment is being processed. Please do not pay again.",
+        "plan_offer": "Prefer to pay in parts? Pay in up to %(count)s payments, %(frequency)s.",
+        "plan_start": "Pay in parts",
+        "plan_title": "Pay %(client)s in parts",
+        "plan_count": "Number of payments",
+        "plan_intro": "%(amount)s in %(frequency)s payments; the first is due today.",
+        "plan_review": "Show the payments",
+        "plan_check": "Check your payments",
+        "plan_summary": "%(count)s payments, %(frequency)s, %(amount)s in all. Nothing is set up until you confirm.",
+        "plan_agree": "I agree to pay %(client)s the payments shown, each by its date, on this page.",
+        "plan_confirm": "Confirm the payments",
+        "plan_change": "Change",
+        "plan_set": "Your payments are set up. Pay the first one now, and each next one by its date.",
+        "plan_yours": "Your payments",
+        "plan_none": "Paying in parts is not available for this account.",
+        "plan_bad": "Those payments are not possible (each must be at least $25.00). Choose fewer payments.",
+        "plan_changed": "The amount due has changed. Please check the payments again.",
+        "plan_next": "Next payment: %(amount)s, due %(date)s.",
+        "col_payment": "Payment",
+        "col_due": "Due",
+        "col_amount": "Amount",
+        "col_status": "Status",
+        "total": "Total",
+        "st_paid": "Paid",
+        "st_due": "To pay",
+        "back": "Back to your account",
+        "monthly": "monthly",
+        "biweekly": "every two weeks",
     },
     "es": {
         "title": "Su cuenta con %(client)s",
@@ -75,12 +111,43 @@ WORDS = {
         "incomplete": "Ingrese los datos de su tarjeta.",
         "bad_amount": "Ingrese un monto como 125.50, de $5.00 hasta lo que debe.",
         "pending": "Su pago se está procesando. Por favor no pague de nuevo.",
+        "plan_offer": "¿Prefiere pagar en partes? Pague en hasta %(count)s pagos, %(frequency)s.",
+        "plan_start": "Pagar en partes",
+        "plan_title": "Pagar a %(client)s en partes",
+        "plan_count": "Número de pagos",
+        "plan_intro": "%(amount)s en pagos %(frequency)s; el primero vence hoy.",
+        "plan_review": "Ver los pagos",
+        "plan_check": "Revise sus pagos",
+        "plan_summary": "%(count)s pagos, %(frequency)s, %(amount)s en total. No se establece nada hasta que confirme.",
+        "plan_agree": "Acepto pagar a %(client)s los pagos indicados, cada uno en su fecha, en esta página.",
+        "plan_confirm": "Confirmar los pagos",
+        "plan_change": "Cambiar",
+        "plan_set": "Sus pagos quedaron establecidos. Pague el primero ahora y cada uno de los siguientes en su fecha.",
+        "plan_yours": "Sus pagos",
+        "plan_none": "Pagar en partes no está disponible para esta cuenta.",
+        "plan_bad": "Esos pagos no son posibles (cada uno debe ser de al menos $25.00). Elija menos pagos.",
+        "plan_changed": "El monto a pagar cambió. Por favor revise los pagos de nuevo.",
+        "plan_next": "Próximo pago: %(amount)s, vence el %(date)s.",
+        "col_payment": "Pago",
+        "col_due": "Vence",
+        "col_amount": "Monto",
+        "col_status": "Estado",
+        "total": "Total",
+        "st_paid": "Pagado",
+        "st_due": "Por pagar",
+        "back": "Volver a su cuenta",
+        "monthly": "mensuales",
+        "biweekly": "cada dos semanas",
     },
 }
 
 
 class EarlyOutPayForm(FlaskForm):
     amount = StringField()
+
+
+class EarlyOutPlanForm(FlaskForm):
+    count = IntegerField()
 
 
 class EarlyOutReplyForm(FlaskForm):
@@ -100,6 +167,7 @@ def _account(token: str) -> Case:
 def _page(template: str, case: Case, token: str, status: int = 200, **context):
     lang = i18n.known(case.debtor.language)
     terms = terms_of(db.session, case.client_id)
+    plan = active_plan(db.session, case.id) if case.program == "early_out" else None
     return render_template(
         f"early_out/{template}",
         case=case,
@@ -109,15 +177,27 @@ def _page(template: str, case: Case, token: str, status: int = 200, **context):
         client=case.client.name,
         logo=terms.logo_path,
         reply_to=terms.reply_to,
+        plan=plan,
+        next_due=next_installment(plan),
+        plan_counts=plan_counts(terms) if plan is None else [],
+        frequency=WORDS[lang][terms.plan_frequency],
+        long_date=lambda day: written_date(day, lang),
         **context,
     ), status
+
+
+def _pay_form(case: Case, balance: int) -> EarlyOutPayForm:
+    """The amount to pay: the next plan payment when on a plan, else what is due."""
+    due = next_installment(active_plan(db.session, case.id))
+    amount = min(balance, due.amount_cents) if due is not None else balance
+    return EarlyOutPayForm(amount=format_cents(amount))
 
 
 @bp.route("/early-out/<token>", methods=["GET", "POST"])
 def early_out(token: str):
     case = _account(token)
     balance = balance_cents(db.session, case.id)
-    form = EarlyOutPayForm(amount=format_cents(balance))
+    form = _pay_form(case, balance)
     reply = EarlyOutReplyForm()
     context = {"balance": balance, "form": form, "reply": reply, "error": None}
     if request.method == "GET" or not case.takes_payments or balance <= 0:
@@ -136,6 +216,10 @@ def early_out(token: str):
             idempotency_key=f"early-out-{case.id}-{uuid.uuid4().hex}",
             description=f"Payment to {case.client.name}",
             metadata={"source": "early_out"},
+            # The card statement names the client (only here: collection payments never do).
+            statement_suffix=statement_suffix(
+                case.client.name, current_app.config["STRIPE_DESCRIPTOR_PREFIX"]
+            ),
         )
     except GatewayError as exc:
         context["error"] = str(exc)
@@ -183,6 +267,9 @@ def early_out_payment(token: str, intent_id: str):
     case, intent = _own_intent(token, intent_id)
     if intent.succeeded:
         apply_succeeded_intent(db.session, intent, agency_today(), case)
+        plan = active_plan(db.session, case.id) if case.program == "early_out" else None
+        if plan is not None:  # the plan's payments it covers show as paid at once
+            settle_installments(db.session, plan, actor=DEBTOR)
         amount = intent.amount_received_cents or intent.amount_cents
         return _page("paid.html", case, token, amount=amount)
     return _page("paid.html", case, token, 409, amount=None)
@@ -213,7 +300,7 @@ def early_out_reply(token: str):
     balance = balance_cents(db.session, case.id)
     context = {
         "balance": balance,
-        "form": EarlyOutPayForm(amount=format_cents(balance)),
+        "form": _pay_form(case, balance),
         "reply": reply,
         "error": None,
     }
@@ -226,3 +313,59 @@ def early_out_reply(token: str):
         context["reply_error"] = str(exc)
         return _page("account.html", case, token, 422, **context)
     return redirect(url_for("portal.early_out", token=token, sent=1))
+
+
+def _shown(schedule: list[ScheduledPayment]) -> str:
+    """The schedule as the review page showed it: only what the debtor saw is set up."""
+    return ",".join(f"{p.due_on.isoformat()}:{p.amount_cents}" for p in schedule)
+
+
+@bp.route("/early-out/<token>/plan", methods=["GET", "POST"])
+def early_out_plan(token: str):
+    """Pay in parts, within the client's terms: choose how many payments, see every date and
+    amount, confirm (`action=confirm`); nothing is written before the confirmation."""
+    case = _account(token)
+    w = WORDS[i18n.known(case.debtor.language)]
+    terms = terms_of(db.session, case.client_id)
+    balance = balance_cents(db.session, case.id)
+    form = EarlyOutPlanForm()
+    counts = plan_counts(terms)
+    if (
+        not counts
+        or not case.takes_payments
+        or balance <= 0
+        or active_plan(db.session, case.id) is not None
+    ):
+        return _page("plan.html", case, token, 200 if request.method == "GET" else 409, closed=True)
+    context = {"form": form, "balance": balance, "closed": False, "error": None}
+    action = request.form.get("action")
+    if request.method == "GET" or action == "change":
+        return _page("plan.html", case, token, **context)
+    if not form.validate_on_submit() or form.count.data not in counts:
+        context["error"] = w["plan_bad"]
+        return _page("plan.html", case, token, 400, **context)
+    try:
+        schedule = early_out_schedule(db.session, case, count=form.count.data, today=agency_today())
+    except PlanError:
+        context["error"] = w["plan_bad"]
+        return _page("plan.html", case, token, 400, **context)
+    review = {**context, "schedule": schedule, "shown": _shown(schedule)}
+    if action != "confirm":
+        return _page("plan_review.html", case, token, **review)
+    if request.form.get("shown") != review["shown"]:
+        review["error"] = w["plan_changed"]
+        return _page("plan_review.html", case, token, 409, **review)
+    try:
+        with attempt():
+            create_early_out_plan(
+                db.session,
+                case,
+                count=form.count.data,
+                today=agency_today(),
+                consent_text=w["plan_agree"] % {"client": case.client.name},
+                actor=DEBTOR,
+            )
+    except PlanError:
+        context["error"] = w["plan_bad"]
+        return _page("plan.html", case, token, 400, **context)
+    return redirect(url_for("portal.early_out", token=token, plan=1))

@@ -61,7 +61,22 @@ def earlyout_run(as_of, as_json):
 @click.option("--fee", type=click.Choice(["percent", "flat"]), help="The early-out fee kind.")
 @click.option("--fee-percent", type=click.FloatRange(0, 50), help="Percent of what is paid.")
 @click.option("--flat-fee", type=click.FloatRange(0, 1000), help="Dollars per account placed.")
-def earlyout_terms(client_code, cadence, convert_after, reply_to, logo, fee, fee_percent, flat_fee):
+@click.option("--plan-installments", type=int, help="Up to how many plan installments (0: none).")
+@click.option(
+    "--plan-frequency", type=click.Choice(["monthly", "biweekly"]), help="How often they fall due."
+)
+def earlyout_terms(
+    client_code,
+    cadence,
+    convert_after,
+    reply_to,
+    logo,
+    fee,
+    fee_percent,
+    flat_fee,
+    plan_installments,
+    plan_frequency,
+):
     """Show a client's early-out terms, or change them (an admin's edit)."""
     with step() as session:
         client = client_by_code(session, client_code)
@@ -75,6 +90,8 @@ def earlyout_terms(client_code, cadence, convert_after, reply_to, logo, fee, fee
             "fee_kind": fee,
             "fee_bps": round(fee_percent * 100) if fee_percent is not None else None,
             "flat_fee_cents": round(flat_fee * 100) if flat_fee is not None else None,
+            "plan_max_installments": plan_installments,
+            "plan_frequency": plan_frequency,
         }
         try:
             terms = (
@@ -93,5 +110,7 @@ def earlyout_terms(client_code, cadence, convert_after, reply_to, logo, fee, fee
             "fee": terms.fee_kind,
             "fee_bps": terms.fee_bps,
             "flat_fee_cents": terms.flat_fee_cents,
+            "plan_max_installments": terms.plan_max_installments,
+            "plan_frequency": terms.plan_frequency,
         }
     click.echo(json.dumps(shown))

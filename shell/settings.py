@@ -141,6 +141,13 @@ SETTINGS: tuple[Setting, ...] = (
         "a local fake Stripe (localstripe) in development and tests; must be unset in production",
         production_check=_stripe_api_base_in_production,
     ),
+    Setting(
+        "STRIPE_DESCRIPTOR_PREFIX",
+        "",
+        "your Stripe account's shortened descriptor (the prefix, 2 to 10 characters), so the "
+        "client's name on early-out card statements uses the room left of 22; unset: room for "
+        "the longest prefix",
+    ),
     Setting("STRIPE_JS_URL", _stripe_js, "Stripe.js; default Stripe's, or the fake Stripe's"),
     Setting(
         "STRIPE_TIMEOUT_SECONDS",

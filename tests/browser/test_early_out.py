@@ -88,3 +88,45 @@ def test_the_branded_page_passes_axe_and_fits_a_phone(browser, live_server, link
         context.close()
     assert_no_axe_problems(found)
     assert overflow == {}
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_a_plan_is_reviewed_before_it_is_set_up_in_the_clients_branding(
+    browser, live_server, links, width
+):
+    """Pay in parts: the schedule is shown before anything is set up; axe-clean, fits a phone.
+    The phone run confirms it (the account then shows the payments)."""
+    require_axe()
+    context = browser.new_context(
+        base_url=live_server, bypass_csp=True, viewport={"width": width, "height": 800}
+    )
+    page = context.new_page()
+    found, overflow = {}, {}
+    try:
+        page.goto(links["en"])
+        page.get_by_role("link", name="Pay in parts").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Pay Acme Plumbing in parts")
+        found["plan"] = axe_problems(page)
+        overflow["plan"] = overflow_width(page)
+        save_screenshot(page, "early_out", "plan")
+        page.get_by_label("Number of payments").select_option("3")
+        page.get_by_role("button", name="Show the payments").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Check your payments")
+        expect(page.locator("#schedule tbody tr")).to_have_count(3)
+        body = page.locator("body").inner_text().lower()
+        assert "debt collector" not in body and "recourse" not in body
+        assert "$240.00 in all" in body
+        found["review"] = axe_problems(page)
+        overflow["review"] = overflow_width(page)
+        save_screenshot(page, "early_out", "plan-review")
+        if width == 375:
+            page.get_by_role("button", name="Confirm the payments").click()
+            expect(page.get_by_role("status")).to_contain_text("Your payments are set up")
+            expect(page.get_by_label("Amount to pay (US dollars)")).to_have_value("80.00")
+            found["account"] = axe_problems(page)
+            overflow["account"] = overflow_width(page)
+            save_screenshot(page, "early_out", "account-plan")
+    finally:
+        context.close()
+    assert_no_axe_problems(found)
+    assert all(w <= width for w in overflow.values()), overflow

@@ -3,7 +3,9 @@ client's name under the contact rules, idempotent runs, and conversion to collec
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 
 import sqlalchemy as sa
@@ -19,6 +21,7 @@ from cases.documents import Document
 from cases.early_out import EarlyOutReminder, EarlyOutTerms, set_conversion, set_terms
 from cases.referrals import ReferralBatch
 from correspondence.notice_run import waiting_cases
+from shell.document_store import read
 from tests.conftest import TEST_ACTOR
 
 PLACED = dt.date(2026, 11, 23)  # the suite's day
@@ -230,6 +233,18 @@ def test_placed_on_day_10_through_each_reminder_in_each_language(
     assert "Sincerely" in letter_contacts[0].body and "Atentamente" in letter_contacts[1].body
     for contact in letter_contacts:
         _never_collection_words(app, contact.body)
+    # The run's letters go to the mail house in one print file, with its manifest.
+    [print_file] = db_session.scalars(
+        sa.select(Document).where(Document.kind == "eo_print_file")
+    ).all()
+    [listing] = db_session.scalars(
+        sa.select(Document).where(Document.kind == "eo_print_manifest")
+    ).all()
+    assert print_file.filename.startswith(f"early-out-letters-{(DUE + dt.timedelta(days=30))}")
+    rows = list(csv.DictReader(io.StringIO(read(listing).decode())))
+    assert [r["reference"] for r in rows] == [maria.reference, jose.reference]
+    assert [r["first_page"] for r in rows] == ["1", str(1 + int(rows[0]["pages"]))]
+    assert read(print_file).startswith(b"%PDF")
 
     # Day 60: the final email names the day of referral to collection; Jose, opted out of
     # email and text, gets nothing.

@@ -6,10 +6,12 @@ import csv
 import datetime as dt
 import io
 
-from cases.early_out import convert, set_terms
-from payments.statements import csv_text, document
+import time_machine
+
+from cases.early_out import convert, set_terms, statement_section
+from payments.statements import Month, csv_text, document
 from tests.payments import test_statements
-from tests.payments.test_statements import ACTOR, OCT, REFERRED, ZONE, pay, run
+from tests.payments.test_statements import ACTOR, NOV, OCT, REFERRED, ZONE, pay, run
 
 book = test_statements.book  # ACME's four collection cases paid in October
 
@@ -72,3 +74,48 @@ def test_a_flat_early_out_fee_is_charged_per_account_placed(db_session, make_cli
     assert section["fees_cents"] == 1_400 and section["net_cents"] == 10_000 - 1_400
     rows = list(csv.DictReader(io.StringIO(statement.csv)))
     assert [r["kind"] for r in rows] == ["payment", "placement", "placement"]
+
+
+def test_an_early_out_payment_recorded_after_its_months_statement_is_a_late_adjustment(
+    db_session, make_client, make_case
+):
+    acme = make_client("ACME")
+    early = _early_out(db_session, make_case, acme, placed=dt.date(2026, 10, 2))
+    pay(db_session, early, 10_000, dt.date(2026, 10, 5), "eo-oct")
+    october = run(db_session, acme, OCT).statement
+    assert [p["amount_cents"] for p in october.early_out["payments"]] == [10_000]
+    assert october.early_out["late"] == []
+    pay(db_session, early, 3_000, dt.date(2026, 10, 28), "eo-oct-late")  # after October issued
+    pay(db_session, early, 2_000, dt.date(2026, 11, 4), "eo-nov")
+    with time_machine.travel(dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)):
+        november = run(db_session, acme, NOV).statement
+    section = november.early_out
+    assert [(p["date"], p["amount_cents"]) for p in section["payments"]] == [("2026-11-04", 2_000)]
+    assert [(p["date"], p["amount_cents"], p["fee_cents"]) for p in section["late"]] == [
+        ("2026-10-28", 3_000, 300)
+    ]
+    assert section["collected_cents"] == 5_000 and section["fees_cents"] == 500
+    rows = list(csv.DictReader(io.StringIO(csv_text(document(november, ZONE)))))
+    assert [r["section"] for r in rows] == ["early-out", "early-out late adjustment"]
+    # Listed once: December's statement does not list it again.
+    with time_machine.travel(dt.datetime(2027, 1, 2, 12, 0, tzinfo=dt.UTC)):
+        december = run(db_session, acme, Month(2026, 12)).statement
+    assert december.early_out is None
+
+
+def test_statements_issued_before_the_list_count_their_months_as_listed(
+    db_session, make_client, make_case
+):
+    acme = make_client("ACME")
+    early = _early_out(db_session, make_case, acme)
+    pay(db_session, early, 10_000, dt.date(2026, 10, 5), "eo-oct")
+    late = pay(db_session, early, 3_000, dt.date(2026, 9, 28), "eo-sep")
+    section = statement_section(
+        db_session,
+        acme.id,
+        dt.date(2026, 11, 1),
+        dt.date(2026, 11, 30),
+        covered=((dt.date(2026, 10, 1), dt.date(2026, 10, 31)),),
+    )
+    # October's own payment was on October's statement; September's had no statement: late.
+    assert [p["id"] for p in section["late"]] == [late.id]
