@@ -110,11 +110,15 @@ def test_the_debtor_chooses_a_plan_saves_a_card_and_sees_the_next_installment(
     )
     expect(plan_card.get_by_text("Autopay is on")).to_be_visible()
     expect(
-        plan_card.get_by_text(f"Next payment: $125.00 on {first_on.isoformat()}.")
+        plan_card.get_by_text(
+            f"Next payment: $125.00 on {first_on:%B} {first_on.day}, {first_on.year}."
+        )
     ).to_be_visible()
     rows = plan_card.get_by_role("row")
     expect(rows).to_have_count(5)  # the header and 4 installments
-    expect(rows.nth(1)).to_have_text(re.compile(rf"{first_on.isoformat()}\s*\$125.00\s*Scheduled"))
+    expect(rows.nth(1)).to_have_text(
+        re.compile(rf"{first_on:%B} {first_on.day}, {first_on.year}\s*\$125.00\s*Scheduled")
+    )
     expect(plan_card.get_by_role("link", name="Your plan agreement (PDF)")).to_be_visible()
     expect(page.get_by_role("link", name="Set up a payment plan")).to_have_count(0)
     # Pay now on a plan starts at the next installment, not the balance.

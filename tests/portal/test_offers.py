@@ -57,14 +57,16 @@ def test_the_debtor_accepts_and_gets_the_terms_in_a_letter(db_session, signed_in
     case, offer = offered
     client = signed_in(case)
     page = client.get(f"/portal/cases/{case.reference}").get_data(as_text=True)
-    assert "Pay $850.00 instead of $1,000.00 and save $150.00. Valid until 2026-12-07." in page
+    assert (
+        "Pay $850.00 instead of $1,000.00 and save $150.00. Valid until December 7, 2026." in page
+    )
     assert "I accept this offer: I will pay $850.00 by 2026-12-07." in page
 
     response = accept(client, case, offer)
     assert response.status_code == 302
     page = client.get(response.location).get_data(as_text=True)
     assert "You accepted the offer. Pay $850.00 by 2026-12-07 to settle the account." in page
-    assert "You accepted this offer on 2026-11-23." in page and "Pay the settlement" in page
+    assert "You accepted this offer on November 23, 2026." in page and "Pay the settlement" in page
     db_session.refresh(offer)
     assert offer.status == "accepted" and offer.accepted_at is not None
     event = db_session.scalars(
@@ -96,7 +98,7 @@ def test_the_pay_page_starts_at_the_settlement(db_session, signed_in, offered):
     client = signed_in(case)
     accept(client, case, offer)
     page = client.get(f"/portal/cases/{case.reference}/pay").get_data(as_text=True)
-    assert "Your settlement: pay $850.00 by 2026-12-07 and the account is settled." in page
+    assert "Your settlement: pay $850.00 by December 7, 2026 and the account is settled." in page
     assert 'value="850.00"' in page
 
 

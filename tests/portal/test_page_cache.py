@@ -248,7 +248,7 @@ CHANGES = {
         lambda s, c, plan: _claim(s, plan.installments[:1], plan.installments[0].due_on),
         '<td data-label="Status">Processing</td>',
     ),
-    "a dispute": (None, lambda s, c, _: _dispute(s, c), "Your dispute of 2026-11-23"),
+    "a dispute": (None, lambda s, c, _: _dispute(s, c), "Your dispute of November 23, 2026"),
     "a dispute answered": (
         _dispute,
         lambda s, c, _: send_verification(s, c, document_id=None, actor=STAFF),
