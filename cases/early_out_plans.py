@@ -35,7 +35,7 @@ from cases.plans import (
     active_plan,
     break_plan,
     build_schedule,
-    mark_paid,
+    settle_installments,
 )
 
 # Enough months for the longest early-out plan (MAX_PLAN_INSTALLMENTS monthly).
@@ -116,16 +116,6 @@ def create_early_out_plan(
     )
     case.stamp = new_stamp()
     return plan
-
-
-def settle_installments(session: Session, plan: PaymentPlan, *, actor: audit.Actor) -> None:
-    """Mark the installments what was paid since the plan began covers, in order."""
-    paid = plan.total_cents - max(balance_cents(session, plan.case_id), 0)
-    covered = 0
-    for installment in plan.installments:
-        covered += installment.amount_cents
-        if installment.status in UNPAID and covered <= paid:
-            mark_paid(session, installment, actor=actor)
 
 
 def in_good_standing(plan: PaymentPlan, today: dt.date) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from cases import audit
 from cases.case import ON_END, Case, change_status
-from cases.ledger import amount_text, balance_cents
+from cases.ledger import LedgerEntry, amount_text, balance_cents, cents_sum
 from cases.model import Base, Timestamped, utcnow
 from cases.offers import SettlementOffer, accepted_offer, paid_toward
 
@@ -424,6 +424,88 @@ def mark_paid(session: Session, installment: Installment, *, actor: audit.Actor)
         audit.record(
             session, actor, "payment_plan", plan.id, "plan.completed", case_id=plan.case_id
         )
+
+
+# --- what the ledger says was paid ------------------------------------------------------------
+# Money counts toward a plan however it arrives (the portal, a check at the money desk, the
+# API, a client's direct payment, autopay): payments net of reversals posted since the plan
+# began, applied to its installments in due-date order. Counting money received, not the
+# balance, keeps a settlement plan (less than the balance) right. payments.posting calls
+# settle_installments for every payment and reversal; the early-out run calls it too.
+
+MONEY_KINDS = ("payment", "direct_payment", "reversal")
+# The audit action of an installment this rule marked paid (only those go back on a reversal).
+COVERED = "installment.covered"
+
+
+def received_toward(session: Session, plan: PaymentPlan) -> int:
+    """Cents received on the plan's case since the plan began, net of reversals."""
+    return -session.scalar(
+        sa.select(cents_sum(LedgerEntry.amount_cents)).where(
+            LedgerEntry.case_id == plan.case_id,
+            LedgerEntry.kind.in_(MONEY_KINDS),
+            LedgerEntry.created_at >= plan.created_at,
+        )
+    )
+
+
+def _covered_by_ledger(session: Session, installment: Installment) -> bool:
+    """Whether the installment was last marked paid by the money received (not by autopay)."""
+    last = session.scalar(
+        sa.select(audit.AuditEvent.action)
+        .where(
+            audit.AuditEvent.entity_type == "installment",
+            audit.AuditEvent.entity_id == str(installment.id),
+        )
+        .order_by(audit.AuditEvent.id.desc())
+        .limit(1)
+    )
+    return last == COVERED
+
+
+def settle_installments(
+    session: Session, plan: PaymentPlan, *, actor: audit.Actor
+) -> list[Installment]:
+    """Mark paid, in due-date order, the installments the money received since the plan began
+    covers in full (the last completes the plan); one this rule marked paid that the money no
+    longer covers (a bounced check, a refund) is unpaid again. One autopay is charging
+    (`processing`) is autopay's to settle, but counts in the order. Returns those changed."""
+    session.flush()
+    received = received_toward(session, plan)
+    changed = []
+    due = 0
+    for installment in sorted(plan.installments, key=lambda i: (i.due_on, i.seq)):
+        due += installment.amount_cents
+        details = {
+            "case_id": plan.case_id,
+            "seq": installment.seq,
+            "amount_cents": installment.amount_cents,
+            "received_cents": received,
+        }
+        if installment.status in UNPAID and due <= received:
+            mark_paid(session, installment, actor=actor)
+            audit.record(session, actor, "installment", installment.id, COVERED, **details)
+            changed.append(installment)
+        elif (
+            installment.status == "paid"
+            and due > received
+            and plan.status in IN_FORCE
+            and _covered_by_ledger(session, installment)
+        ):
+            installment.status = "scheduled"
+            installment.paid_at = None
+            audit.record(
+                session, actor, "installment", installment.id, "installment.uncovered", **details
+            )
+            changed.append(installment)
+    return changed
+
+
+def settle_plan_of_case(session: Session, case: Case, *, actor: audit.Actor) -> None:
+    """Money moved on the case: its plan in force counts it (settle_installments)."""
+    plan = active_plan(session, case.id)
+    if plan is not None:
+        settle_installments(session, plan, actor=actor)
 
 
 def cancel_plan_of_ended_case(session: Session, case: Case, actor: audit.Actor) -> None:

@@ -28,6 +28,7 @@ from cases.ledger import (
     post_placement,
 )
 from cases.offers import SettlementOffer, accepted_offer, mark_paid, paid_toward
+from cases.plans import settle_plan_of_case
 from payments.fees import current_schedule, fee_cents
 
 # The "settled in full" letter, written by correspondence.settlement_letters.
@@ -185,6 +186,8 @@ def post_payment(
         amount_cents=amount_cents,
         external_id=external_id,
     )
+    # Every payment, by any route, counts toward the plan in force before the case may end.
+    settle_plan_of_case(session, case, actor=actor)
     if settle_if_offer_paid(session, case, received_at=received_at, actor=actor):
         return entry
     if owed - amount_cents <= 0 and case.status in ("new", "active", "plan", "disputed"):
@@ -328,6 +331,7 @@ def reverse_payment(
         amount_cents=amount,
         reverses=payment.external_id,
     )
+    settle_plan_of_case(session, case, actor=actor)  # what it no longer covers is unpaid again
     if case.status in ("paid", "settled") and balance_cents(session, case.id) > 0:
         change_status(session, case, "active", actor=actor, reason="a payment was reversed")
     return entry

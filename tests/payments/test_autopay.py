@@ -182,12 +182,13 @@ def test_paying_every_installment_completes_the_plan(cli, db_session, autopay_ca
     assert len(gateway.find_payment_intents(case_reference=case.reference)) == 2
 
 
-def test_a_case_paid_off_another_way_cancels_its_plan_and_nothing_more_is_charged(
+def test_a_case_paid_off_another_way_completes_its_plan_and_nothing_more_is_charged(
     cli, db_session, autopay_case, gateway
 ):
     case, plan = autopay_case(principal=100_000)
     charge(cli, TODAY)  # the first $250 by autopay
-    # The debtor pays the rest by check: the case is paid, the plan in force is cancelled.
+    # The debtor pays the rest by check: it covers the installments left, so the plan is
+    # completed (not merely cancelled by the case being paid).
     post_payment(
         db_session,
         case,
@@ -199,7 +200,8 @@ def test_a_case_paid_off_another_way_cancels_its_plan_and_nothing_more_is_charge
     )
     db_session.commit()
     db_session.refresh(plan)
-    assert (case.status, plan.status) == ("paid", "cancelled")
+    assert (case.status, plan.status) == ("paid", "completed")
+    assert [i.status for i in plan.installments] == ["paid"] * 4
 
     output = json.loads(charge(cli, TODAY + dt.timedelta(days=31), "--json"))
 
