@@ -113,5 +113,5 @@ def test_the_portal_band_shows_a_date_after_the_period(
     case = make_case(client)
     db_session.flush()
     page = signed_in(case).get(f"/portal/cases/{case.reference}").get_data(as_text=True)
-    assert "Accept now and pay by 2026-12-31" in page
-    assert "2026-12-03" not in page
+    assert "Accept now and pay by December 31, 2026" in page
+    assert "2026-12-03" not in page and "December 3, 2026" not in page

@@ -114,7 +114,7 @@ def test_when_the_hold_lifts_the_debtor_confirms_the_new_dates_and_autopay_charg
     with at(lifted):
         signed_in(case)
         page = client.get(f"/portal/cases/{case.reference}").get_data(as_text=True)
-        assert "Please confirm them by 2026-12-10" in page
+        assert "Please confirm them by December 10, 2026" in page
         assert f'href="/portal/plans/{plan.id}/new-dates"' in page
         url = f"/portal/plans/{plan.id}/new-dates"
         form = client.get(url)
