@@ -254,17 +254,18 @@ def main(argv: list[str] | None = None) -> int:
                     args.chart,
                     f"plans charge-due, {args.installments:,} installments, "
                     f"{db.engine.dialect.name}",
-                    "charges/s",
+                    "a second",
                     [
-                        (f"charge-due, {args.workers} worker processes", rate),
-                        (f"requests/s to Stripe, budget {args.max_rps}", stripe_rate),
+                        (f"charges, charge-due × {args.workers} workers", rate),
+                        ("requests to Stripe", stripe_rate),
                         *(
-                            [(f"bare charges, {args.workers} threads (baseline)", baseline)]
+                            [(f"bare charges × {args.workers} (baseline)", baseline)]
                             if baseline
                             else []
                         ),
                     ],
                     goal=args.max_rps,
+                    goal_label="Stripe budget",
                 )
             db.engine.dispose()
         print("OK" if ok else "FAILED")

@@ -9,9 +9,14 @@ WIDTH, BAR, GAP, LEFT, TOP = 640, 26, 12, 250, 44
 
 
 def bars_svg(
-    title: str, unit: str, bars: list[tuple[str, float]], goal: float | None = None
+    title: str,
+    unit: str,
+    bars: list[tuple[str, float]],
+    goal: float | None = None,
+    goal_label: str = "goal",
 ) -> str:
-    """Horizontal bars, one per (label, value), on one scale; `goal` as a dashed line."""
+    """Horizontal bars, one per (label, value), on one scale; `goal` as a dashed line, named
+    `goal_label` (a budget or a limit is drawn the same way)."""
     top = max([value for _, value in bars] + [goal or 0]) * 1.1 or 1
     span = WIDTH - LEFT - 60
     height = TOP + len(bars) * (BAR + GAP) + 24
@@ -39,7 +44,7 @@ def bars_svg(
             f'<line x1="{x(goal):.1f}" y1="{TOP - 6}" x2="{x(goal):.1f}" y2="{bottom}" '
             'stroke="#b03030" stroke-width="2" stroke-dasharray="6 4"/>',
             f'<text x="{x(goal):.1f}" y="{bottom + 16}" text-anchor="middle" fill="#b03030">'
-            f"goal {goal:,.0f} {escape(unit)}</text>",
+            f"{escape(goal_label)} {goal:,.0f} {escape(unit)}</text>",
         ]
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
