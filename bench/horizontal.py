@@ -12,12 +12,16 @@ single Python process of threads would be the bottleneck), their threads taking 
 in turn.
 
 Prints requests/s for each, the ratio two/one (information: on 2 cores the load, the
-database and Redis share the cores with the servers), and figures the machine's load does not
-move: requests and errors, the app processes' CPU time per request (from /proc), the requests
-each server answered, and the rendered pages in Redis (one entry per page, shared by both).
+database and Redis share the cores with the servers), and figures the machine's load moves
+less: requests and errors, CPU time per request of the app processes and of the database's
+backends (from /proc), the requests each server answered, and the pages rendered into Redis
+(one per page, shared by both servers). `--control` adds a third case, one gunicorn server of
+two worker processes on one port: two processes without two servers, to tell what is the
+second process's and what the second server's.
 
     .venv/bin/python -m bench.horizontal [--clients 8] [--loaders 2] [--seconds 3] [--rounds 4]
-        [--redis-url redis://127.0.0.1:6379/8] [--chart docs/horizontal.svg] [--small]
+        [--redis-url redis://127.0.0.1:6379/8] [--control] [--reuse] [--chart docs/horizontal.svg]
+        [--small]
 
 `--small` (20 debtors, two clients, one loader, one short round; seconds) is the test suite's
 run (tests/bench/): any error there is a failure.
@@ -48,14 +52,16 @@ BARE = "/_bench/bare"
 PAGE_KEYS = "recourse:portal-page:*"
 
 
-def start_server(url: str, redis_url: str, port: int, threads: int) -> subprocess.Popen:
-    """One app server: gunicorn with one worker process, as bench/portal.py serves the app."""
+def start_server(
+    url: str, redis_url: str, port: int, threads: int, workers: int = 1
+) -> subprocess.Popen:
+    """One app server: gunicorn with `workers` worker processes (one: one app process)."""
     env = dict(os.environ, DATABASE_URL=url, REDIS_URL=redis_url, SECRET_KEY=SECRET)
     env["SESSION_COOKIE_SECURE"] = "false"
     env.pop("FLASK_DEBUG", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
-        + ["--workers", "1", "--threads", str(threads), "--worker-class", "gthread"]
+        + ["--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread"]
         + ["--log-level", "warning", "bench.portal_app:app"],
         env=env,
         cwd=Path(__file__).resolve().parents[1],
@@ -186,6 +192,39 @@ def first_reference(url: str) -> str:
         engine.dispose()
 
 
+class DatabaseCPU:
+    """CPU time of the PostgreSQL backends serving the benchmark's database (from /proc; the
+    server runs on this machine): the database's share of each request, whatever else runs."""
+
+    def __init__(self, url: str):
+        import sqlalchemy as sa
+
+        from shell.settings import database_uri
+
+        self.engine = sa.create_engine(database_uri(url))
+        self.connection = self.engine.connect()
+        self.sql = sa.text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+
+    def seconds(self) -> float:
+        pids = self.connection.scalars(self.sql).all()
+        self.connection.rollback()
+        ticks, total = os.sysconf("SC_CLK_TCK"), 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        return total
+
+    def close(self) -> None:
+        self.connection.close()
+        self.engine.dispose()
+
+
 def page_keys(redis_url: str) -> set[bytes]:
     """The rendered portal pages in Redis (none without Redis)."""
     if not redis_url:
@@ -230,6 +269,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--chart", default=None, help="draw the medians to this SVG file")
     parser.add_argument(
+        "--control",
+        action="store_true",
+        help="also one server of two worker processes on one port (two processes, one server)",
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="serve the database an earlier run filled (no fill)"
     )
     add_database_arguments(parser, DATABASE)
@@ -248,36 +292,61 @@ def main(argv: list[str] | None = None) -> dict:
         reference = fill(url, args.debtors)
         print(f"filled {args.debtors:,} debtors in {time.perf_counter() - began:.1f} s")
     before = page_keys(args.redis_url)
-    first, second = free_port(), free_port()
     servers: list[subprocess.Popen] = []
+    database = DatabaseCPU(url)
+    load_at_start = os.getloadavg()
     pool = ProcessPoolExecutor(max_workers=args.loaders, mp_context=get_context("spawn"))
-    configs = {"one": [first], "two": [first, second]}
+    first, second, third = free_port(), free_port(), free_port()
+    # name: (what it is, the ports the load is spread over)
+    configs = {
+        "one": ("one app process", [first]),
+        "two": ("two app servers", [first, second]),
+    }
+    if args.control:
+        configs["pair"] = ("one server, 2 workers", [third])
     rounds: list[dict] = []
     try:
-        servers = [start_server(url, args.redis_url, port, args.threads) for port in configs["two"]]
-        cookie = sign_in(first, reference)  # on the first server; used on both
-        for ports in configs.values():  # warm up: connections, the page rendered and cached
+        servers = [
+            start_server(url, args.redis_url, port, args.threads) for port in (first, second)
+        ]
+        if args.control:
+            servers.append(start_server(url, args.redis_url, third, args.threads, workers=2))
+        cookie = sign_in(first, reference)  # on the first server; used on every server
+        for _, ports in configs.values():  # warm up: connections, the page rendered and cached
             for path in (BARE, PAGE):
                 load(pool, ports, path, cookie, args.clients, args.loaders, min(1.0, args.seconds))
         for n in range(args.rounds):
-            order = list(configs) if n % 2 == 0 else list(reversed(configs))
+            names = list(configs)
+            order = names[n % len(names) :] + names[: n % len(names)]  # each goes first in turn
             measured: dict = {}
             for name in order:
                 for what, path in (("page", PAGE), ("bare", BARE)):
                     cpu = sum(tree_cpu_seconds(s.pid) for s in servers)
+                    db_cpu = database.seconds()
                     result = load(
-                        pool, configs[name], path, cookie, args.clients, args.loaders, args.seconds
+                        pool,
+                        configs[name][1],
+                        path,
+                        cookie,
+                        args.clients,
+                        args.loaders,
+                        args.seconds,
                     )
                     cpu = sum(tree_cpu_seconds(s.pid) for s in servers) - cpu
+                    db_cpu = database.seconds() - db_cpu
                     result["cpu_us"] = 1e6 * cpu / max(1, result["requests"])
+                    result["db_cpu_us"] = 1e6 * db_cpu / max(1, result["requests"])
                     measured[(name, what)] = result
             rounds.append(measured)
             print(
-                f"round {n + 1}: page {measured['one', 'page']['rps']:.0f} req/s on one process,"
-                f" {measured['two', 'page']['rps']:.0f} on two"
-                f" (ratio {measured['two', 'page']['rps'] / measured['one', 'page']['rps']:.2f});"
-                f" bare {measured['one', 'bare']['rps']:.0f} / {measured['two', 'bare']['rps']:.0f}"
-                f" (ratio {measured['two', 'bare']['rps'] / measured['one', 'bare']['rps']:.2f})"
+                f"round {n + 1}: "
+                + "; ".join(
+                    f"{name} page {measured[name, 'page']['rps']:.0f}"
+                    f" bare {measured[name, 'bare']['rps']:.0f} req/s"
+                    for name in configs
+                )
+                + f"; ratio two/one page {measured['two', 'page']['rps'] / max(measured['one', 'page']['rps'], 1e-9):.2f}"
+                f" bare {measured['two', 'bare']['rps'] / max(measured['one', 'bare']['rps'], 1e-9):.2f}"
             )
         created = page_keys(args.redis_url) - before
     finally:
@@ -286,33 +355,46 @@ def main(argv: list[str] | None = None) -> dict:
         for server in servers:
             server.wait(timeout=30)
         pool.shutdown()
+        database.close()
+    load_at_end = os.getloadavg()
 
     def median(name: str, what: str, figure: str) -> float:
         return statistics.median(r[name, what][figure] for r in rounds)
 
-    def ratio(what: str) -> float:
-        return statistics.median(r["two", what]["rps"] / r["one", what]["rps"] for r in rounds)
+    def ratio(name: str, what: str) -> float:
+        """Of `name` to one app process, round by round; their median."""
+        return statistics.median(
+            r[name, what]["rps"] / max(r["one", what]["rps"], 1e-9) for r in rounds
+        )
 
     errors = sum(m["errors"] for r in rounds for m in r.values())
-    split = [sum(r["two", "page"]["per_server"][p] for r in rounds) for p in configs["two"]]
+    split = [sum(r["two", "page"]["per_server"][p] for r in rounds) for p in configs["two"][1]]
     print(
-        f"\n{args.clients} clients in {args.loaders} load process(es); each app process is"
-        f" gunicorn with 1 worker x {args.threads} threads; {args.rounds} rounds of"
-        f" {args.seconds:g} s (medians):"
+        f"\n{args.clients} clients in {args.loaders} load process(es); each app process is a"
+        f" gunicorn worker with {args.threads} threads; {args.rounds} rounds of"
+        f" {args.seconds:g} s (medians; CPU per request from /proc):"
     )
-    for what, label in (("page", "accounts page"), ("bare", "bare endpoint")):
-        print(
-            f"  {label:<14} one process {median('one', what, 'rps'):7.0f} req/s"
-            f" (p50 {median('one', what, 'p50_ms'):.1f} ms,"
-            f" {median('one', what, 'cpu_us'):.0f} us app CPU/request);"
-            f" two {median('two', what, 'rps'):7.0f} req/s"
-            f" (p50 {median('two', what, 'p50_ms'):.1f} ms,"
-            f" {median('two', what, 'cpu_us'):.0f} us);  ratio two/one {ratio(what):.2f}"
-        )
+    print(
+        f"  {'':<22} {'':<6} {'req/s':>7} {'p50 ms':>7} {'app CPU us':>10} {'db CPU us':>9}"
+        f" {'ratio to one':>12}"
+    )
+    for what in ("page", "bare"):
+        for name, (label, _) in configs.items():
+            print(
+                f"  {label:<22} {what:<6} {median(name, what, 'rps'):7.0f}"
+                f" {median(name, what, 'p50_ms'):7.1f} {median(name, what, 'cpu_us'):10.0f}"
+                f" {median(name, what, 'db_cpu_us'):9.0f} {ratio(name, what):12.2f}"
+            )
     print(f"  page requests on two: {split[0]:,} on the first server, {split[1]:,} on the second")
     if args.redis_url:
         print(f"  pages rendered into Redis by the run: {len(created)} (one per page, shared)")
     print(f"  errors {errors}   (the ratio is information, not a gate)")
+    print(
+        "  load average (1, 5, 15 min) at the start "
+        + ", ".join(f"{x:.1f}" for x in load_at_start)
+        + "; at the end "
+        + ", ".join(f"{x:.1f}" for x in load_at_end)
+    )
     if args.chart:
         from bench.chart import write_bars
 
@@ -321,10 +403,9 @@ def main(argv: list[str] | None = None) -> dict:
             "Portal accounts page: one app process vs two (same run, medians)",
             "req/s",
             [
-                ("page, one app process", median("one", "page", "rps")),
-                ("page, two app processes", median("two", "page", "rps")),
-                ("bare endpoint, one", median("one", "bare", "rps")),
-                ("bare endpoint, two", median("two", "bare", "rps")),
+                (f"{what}: {label}", median(name, what, "rps"))
+                for what in ("page", "bare")
+                for name, (label, _) in configs.items()
             ],
         )
     forget(args.redis_url, created)
@@ -338,9 +419,14 @@ def main(argv: list[str] | None = None) -> dict:
             for what in ("page", "bare")
         },
         "per_server": split,
-        "ratio_page": ratio("page"),
-        "ratio_bare": ratio("bare"),
+        "ratio_page": ratio("two", "page"),
+        "ratio_bare": ratio("two", "bare"),
         "page_entries": len(created) if args.redis_url else None,
+        "cpu_us": {
+            f"{name} {what}": (median(name, what, "cpu_us"), median(name, what, "db_cpu_us"))
+            for name in configs
+            for what in ("page", "bare")
+        },
     }
 
 

@@ -185,7 +185,9 @@ def test_a_session_made_on_one_server_is_good_on_the_other_and_ends_on_both(serv
 
     # Signing out on B ends the session on the server: the copied cookie is refused by A.
     token = csrf(staff.get(f"{b.base}/agency/", timeout=10).text)
-    out = staff.post(f"{b.base}/logout", data={"csrf_token": token}, allow_redirects=False)
+    out = staff.post(
+        f"{b.base}/logout", data={"csrf_token": token}, allow_redirects=False, timeout=10
+    )
     assert out.status_code == 302 and out.headers["Location"] == "/login"
     for server in (a, b):
         answer = signed_in_page(server, copied)
