@@ -9,7 +9,8 @@ SECRET_KEY, and two `flask worker` processes. Every piece of state a request lea
 - jobs: a referral import asked for on A is run by the worker left running when the other
   stops, and its outcome is on B's pages.
 
-PostgreSQL and Redis only: with SQLite each server would be a separate file's world."""
+PostgreSQL and Redis only: app servers on several machines need a database server (SQLite is
+a file on one machine)."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def _healthy(process: subprocess.Popen, base: str, log) -> bool:
 def servers(world) -> Iterator[Servers]:
     """Started once for this module's tests (the jobs test, last, stops worker 1)."""
     if not world.postgres:
-        pytest.skip("two app servers share PostgreSQL (on SQLite each would have its own file)")
+        pytest.skip("app servers on several machines share a PostgreSQL (SQLite is one file)")
     # The second factor on, as in production: half a sign-in lives in the cookie between A and B.
     env = {**world.env, "MFA_REQUIRED": "true"}
     # Both workers start now, while the servers start: they take a few seconds to be ready.
