@@ -13,7 +13,7 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from bench import portal, queue, referrals, statements
+from bench import horizontal, portal, queue, referrals, statements
 
 URL = os.environ.get("TEST_DATABASE_URL", "")
 ON_POSTGRESQL = URL.startswith("postgres")
@@ -58,3 +58,14 @@ def test_the_portal_benchmark_runs():
     result = portal.main(["--small", *own_database("bench_portal")])
     assert result["errors"] == 0
     assert all(count > 0 for count in result["requests"].values()), result["requests"]
+
+
+@postgresql_only
+def test_the_horizontal_benchmark_runs():
+    redis = ["--redis-url", os.environ.get("TEST_REDIS_URL", "")]
+    result = horizontal.main(["--small", *own_database("bench_horizontal"), *redis])
+    assert result["errors"] == 0
+    assert all(count > 0 for count in result["requests"].values()), result["requests"]
+    assert all(result["per_server"]), result["per_server"]  # the load reached both servers
+    if redis[1]:
+        assert result["page_entries"] == 1  # one rendered page, shared by both servers
