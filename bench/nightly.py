@@ -318,8 +318,10 @@ def _copy_book(conn, n, today, client_id, eo_id, customer, card) -> None:
             "created_at",
         ],
         (
-            (i, i, "placement", "principal", 50_000 + i % 50_000, 0, 0, f"b:{i}", today, now)
+            (i, i, "placement", "principal", 50_000 + i % 50_000, 0, 0, f"b:{i}", placed, now)
             for i in ids
+            # received the day the case was referred (an early-out account: its due date)
+            for placed in (today - dt.timedelta(days=age(i) if kind(i) == "early_out" else 60),)
         ),
     )
     promised = {
