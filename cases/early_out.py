@@ -310,7 +310,11 @@ def conversion_day(case: Case, terms: EarlyOutTerms) -> dt.date:
 def on_a_plan() -> sa.ColumnElement[bool]:
     """The account has an early-out plan in force (cases.early_out_plans): a plan in good
     standing holds the reminders and the conversion; a broken one no longer does."""
-    return Case.id.in_(sa.select(PaymentPlan.case_id).where(PaymentPlan.status == "active"))
+    return (
+        sa.select(PaymentPlan.id)
+        .where(PaymentPlan.case_id == Case.id, PaymentPlan.status == "active")
+        .exists()
+    )
 
 
 def open_early_out_cases() -> sa.Select:
@@ -356,47 +360,58 @@ def due_steps(
     return found
 
 
-def _last_sent() -> sa.Subquery:
-    return (
-        sa.select(EarlyOutReminder.case_id, sa.func.max(EarlyOutReminder.day).label("day"))
-        .group_by(EarlyOutReminder.case_id)
-        .subquery()
-    )
+def last_sent_days(session: Session, case_ids: list[int]) -> dict[int, int]:
+    """The last cadence day sent to each of these accounts (0: none yet)."""
+    found: dict[int, int] = {}
+    for start in range(0, len(case_ids), 1000):
+        found.update(
+            session.execute(
+                sa.select(EarlyOutReminder.case_id, sa.func.max(EarlyOutReminder.day))
+                .where(EarlyOutReminder.case_id.in_(case_ids[start : start + 1000]))
+                .group_by(EarlyOutReminder.case_id)
+            ).all()
+        )
+    return {case_id: found.get(case_id, 0) for case_id in case_ids}
 
 
 def clients_in_early_out(session: Session) -> list[int]:
-    return list(
-        session.scalars(
-            sa.select(Case.client_id)
-            .where(Case.program == "early_out", Case.status == "new")
-            .distinct()
-            .order_by(Case.client_id)
-        )
+    """The clients with an open early-out account: an EXISTS per client on the partial index
+    ix_cases_early_out_open, not a pass over the accounts."""
+    open_account = (
+        sa.select(Case.id)
+        .where(Case.client_id == Client.id, Case.program == "early_out", Case.status == "new")
+        .exists()
     )
+    return list(session.scalars(sa.select(Client.id).where(open_account).order_by(Client.id)))
 
 
 def due_candidates(terms: EarlyOutTerms, today: dt.date) -> sa.Select:
-    """(case id, last step sent) of the client's open early-out accounts that may have a step
-    due today: the latest cadence day they have reached is later than the last step sent, and
-    they are not yet in the quiet days before conversion. All in the database, so a day with
-    200,000 accounts in reminders loads only the few thousand with something due."""
-    last = _last_sent()
+    """Ids of the client's open early-out accounts that may have a step due today: no step
+    was sent on or after the latest cadence day they have reached, and they are not yet in the
+    quiet days before conversion. All in the database (the partial index
+    ix_cases_early_out_open on client and due date, and an anti-join on the reminders' unique
+    (case_id, day)), so a day with 200,000 accounts in reminders loads only the few thousand
+    with something due."""
     days = sorted(step["day"] for step in terms.cadence)
     reached = sa.case(
         *((Case.due_date <= today - dt.timedelta(days=day), day) for day in reversed(days)),
         else_=0,
     )
     quiet_from = terms.convert_after_days - QUIET_BEFORE_CONVERSION_DAYS
+    sent_since = (
+        sa.select(EarlyOutReminder.id)
+        .where(EarlyOutReminder.case_id == Case.id, EarlyOutReminder.day >= reached)
+        .exists()
+    )
     return (
-        sa.select(Case.id, sa.func.coalesce(last.c.day, 0))
-        .outerjoin(last, last.c.case_id == Case.id)
+        sa.select(Case.id)
         .where(
             Case.client_id == terms.client_id,
             Case.program == "early_out",
             Case.status == "new",
             Case.due_date <= today - dt.timedelta(days=days[0]),
             Case.due_date > today - dt.timedelta(days=quiet_from),
-            reached > sa.func.coalesce(last.c.day, 0),
+            ~sent_since,
             ~on_a_plan(),
         )
         .order_by(Case.id)

@@ -134,10 +134,22 @@ def review_plans(session: Session, today: dt.date, *, actor: audit.Actor) -> lis
     """The early-out run's first step: count what was paid toward each early-out plan, and
     break those no longer in good standing (their accounts then convert on the client's day).
     Returns the plans broken."""
+    # Only plans with an installment unpaid BREAK_AFTER_DAYS past its date can fall out of
+    # good standing (a payment settles its plan's installments as it is posted:
+    # cases.plans.settle_plan_of_case), so only those are read, by the installments' partial index.
+    cutoff = today - dt.timedelta(days=BREAK_AFTER_DAYS)
     plans = session.scalars(
         sa.select(PaymentPlan)
         .join(Case, Case.id == PaymentPlan.case_id)
-        .where(Case.program == "early_out", PaymentPlan.status == "active")
+        .where(
+            Case.program == "early_out",
+            PaymentPlan.status == "active",
+            PaymentPlan.id.in_(
+                sa.select(Installment.plan_id).where(
+                    Installment.status.in_(UNPAID), Installment.due_on <= cutoff
+                )
+            ),
+        )
         .order_by(PaymentPlan.id)
     ).all()
     broken = []

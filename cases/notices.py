@@ -13,7 +13,7 @@ from cases import audit, limitations
 from cases.case import Case, change_status
 from cases.compliance import NOTICE_DAYS
 from cases.contact_log import record_contact
-from cases.contacts import raise_alert
+from cases.contacts import ComplianceAlert, raise_alert
 from cases.ledger import itemization
 from cases.model import Base, Timestamped, utcnow
 from cases.validation import add_business_days, assumed_receipt, validation_period_end
@@ -238,18 +238,41 @@ def mailing_due_by(sent_on: dt.date) -> dt.date:
     return add_business_days(sent_on, MAILING_BUSINESS_DAYS)
 
 
+def _not_alerted(kind: str) -> sa.ColumnElement[bool]:
+    """The case has no alert of this kind yet (each is raised once)."""
+    return ~(
+        sa.select(ComplianceAlert.id)
+        .where(ComplianceAlert.case_id == Case.id, ComplianceAlert.kind == kind)
+        .exists()
+    )
+
+
+def unmailed_before(today: dt.date, zone: ZoneInfo) -> dt.datetime:
+    """The moment before which a notice handed over and still not confirmed as mailed is late
+    today: the start (in the agency's time zone) of the day after the last hand-over day whose
+    mailing deadline has passed."""
+    day = today
+    while day > today - dt.timedelta(days=30) and today <= mailing_due_by(day):
+        day -= dt.timedelta(days=1)
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+
+
 def raise_notice_alerts(
     session: Session, *, now: dt.datetime, today: dt.date, zone: ZoneInfo
 ) -> dict[str, list[str]]:
     """The daily checks: a case whose notice is overdue (5 days after its first communication
     and still none) and a notice not confirmed as mailed within 2 business days each raise an
-    alert, once. Returns the references alerted, by kind."""
+    alert, once. Returns the references alerted, by kind.
+
+    Only cases still to alert are read: a case already alerted is left out in the query, and
+    the partial indexes ix_cases_awaiting_notice and ix_cases_notice_unmailed find the rest."""
     from_clock = session.scalars(
         sa.select(Case).where(
             Case.status == "new",
             Case.validation_sent_at.is_(None),
             Case.first_communication_at.is_not(None),
             Case.first_communication_at < now - NOTICE_DAYS,
+            _not_alerted("notice_overdue"),
         )
     ).all()
     raised: dict[str, list[str]] = {"notice_overdue": [], "notice_not_mailed": []}
@@ -270,6 +293,8 @@ def raise_notice_alerts(
             Case.status.in_(("new", "active", "plan", "disputed")),
             Case.validation_sent_at.is_not(None),
             Case.validation_mailed_on.is_(None),
+            Case.validation_sent_at < unmailed_before(today, zone),
+            _not_alerted("notice_not_mailed"),
         )
     ).all()
     for case in unmailed:

@@ -568,9 +568,12 @@ def overdue_plans(session: Session, today: dt.date) -> list[PaymentPlan]:
             sa.select(PaymentPlan)
             .where(
                 PaymentPlan.status == "active",
-                PaymentPlan.case_id.not_in(sa.select(Case.id).where(Case.status == "disputed")),
-                # An early-out plan is the early-out run's to break (cases.early_out_plans).
-                PaymentPlan.case_id.not_in(sa.select(Case.id).where(Case.program == "early_out")),
+                # Not of a disputed case; and an early-out plan is the early-out run's to break
+                # (cases.early_out_plans). Probed per plan found, not a list of such cases.
+                ~sa.exists().where(
+                    Case.id == PaymentPlan.case_id,
+                    sa.or_(Case.status == "disputed", Case.program == "early_out"),
+                ),
                 PaymentPlan.id.in_(
                     sa.select(Installment.plan_id).where(
                         Installment.status.in_(("scheduled", "failed", "missed")),

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, selectinload
 
-from cases import audit
+from cases import audit, due_indexes  # noqa: F401 - the due rows' indexes, in the metadata
 from cases.case import OPEN_STATUSES, Case
 from cases.debtors import Debtor
 from cases.ledger import LedgerEntry, balances
@@ -59,37 +59,104 @@ def already_sent(session: Session, key: str) -> bool:
     return session.scalar(sa.select(SentReminder.id).where(SentReminder.key == key)) is not None
 
 
+def sent_keys(session: Session, keys: list[str]) -> set[str]:
+    """Those of `keys` already sent: one query for a run's due reminders, by the unique key."""
+    found: set[str] = set()
+    for start in range(0, len(keys), 1000):
+        found.update(
+            session.scalars(
+                sa.select(SentReminder.key).where(SentReminder.key.in_(keys[start : start + 1000]))
+            )
+        )
+    return found
+
+
+# The due cases' debtors and the contacts a reminder goes to, loaded with the selection (a
+# query per relationship, not per case).
+WITH_CONTACTS = (
+    selectinload(Case.debtor).selectinload(Debtor.emails),
+    selectinload(Case.debtor).selectinload(Debtor.phones),
+)
+
+
 def promise_paid_cents(
     session: Session, promise: PromiseToPay, *, today: dt.date, zone: ZoneInfo
 ) -> int:
     """What was paid on the case (to the agency or directly to the client) from the day the
     promise was made to its due date (or today, if sooner), in the agency's calendar; reversed
     payments do not count."""
-    made_on = promise.created_at.astimezone(zone).date()
+    return promises_paid_cents(session, [promise], today=today, zone=zone)[promise.id]
+
+
+def promises_paid_cents(
+    session: Session, promises: list[PromiseToPay], *, today: dt.date, zone: ZoneInfo
+) -> dict[int, int]:
+    """`promise_paid_cents` of each promise, by id: the payments of their cases read in one
+    query (per thousand cases), not one per promise."""
+    case_ids = sorted({p.case_id for p in promises})
     reversal = aliased(LedgerEntry)
-    paid = session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(-LedgerEntry.amount_cents), 0)).where(
-            LedgerEntry.case_id == promise.case_id,
-            LedgerEntry.kind.in_(("payment", "direct_payment")),
-            LedgerEntry.received_at >= made_on,
-            LedgerEntry.received_at <= min(promise.due_on, today),
-            ~sa.exists().where(reversal.reverses_id == LedgerEntry.id),
+    payments: dict[int, list[tuple[dt.date, int]]] = {}
+    for start in range(0, len(case_ids), 1000):
+        rows = session.execute(
+            sa.select(LedgerEntry.case_id, LedgerEntry.received_at, -LedgerEntry.amount_cents)
+            .where(
+                LedgerEntry.case_id.in_(case_ids[start : start + 1000]),
+                LedgerEntry.kind.in_(("payment", "direct_payment")),
+                LedgerEntry.received_at <= today,
+                ~sa.exists().where(reversal.reverses_id == LedgerEntry.id),
+            )
+            .execution_options(autoflush=False)
         )
+        for case_id, received, cents in rows:
+            payments.setdefault(case_id, []).append((received, cents))
+    paid = {}
+    for promise in promises:
+        made_on = promise.created_at.astimezone(zone).date()
+        until = min(promise.due_on, today)
+        paid[promise.id] = sum(
+            cents
+            for received, cents in payments.get(promise.case_id, [])
+            if made_on <= received <= until
+        )
+    return paid
+
+
+# A payment makes an open promise worth checking before its due date for this many days after
+# it was received; an older one is counted anyway when the promise falls due.
+PAID_WITHIN_DAYS = 7
+
+
+def settleable(today: dt.date) -> list[sa.Select]:
+    """The selections of the open promises `check_promises` reads: those past due (the partial
+    index ix_promises_to_pay_open_due), and those of a case with a payment or direct payment
+    received in the last PAID_WITHIN_DAYS days (found from the ledger's recent payments, by
+    its index on received_at). Two queries, each served by its own index."""
+    recent_payments = sa.select(LedgerEntry.case_id).where(
+        LedgerEntry.kind.in_(("payment", "direct_payment")),
+        LedgerEntry.received_at >= today - dt.timedelta(days=PAID_WITHIN_DAYS),
     )
-    return int(paid or 0)
+    open_promise = sa.select(PromiseToPay).where(PromiseToPay.status == "open")
+    return [
+        open_promise.where(PromiseToPay.due_on < today),
+        open_promise.where(PromiseToPay.due_on >= today, PromiseToPay.case_id.in_(recent_payments)),
+    ]
 
 
 def check_promises(
     session: Session, *, today: dt.date, zone: ZoneInfo, actor: audit.Actor = audit.SYSTEM
 ) -> dict[str, list[int]]:
     """Settle every open promise that can be settled: `kept` once the payments reach its
-    amount by its due date, `broken` once its due date has passed without them. Audited."""
+    amount by its due date, `broken` once its due date has passed without them. Audited.
+
+    Only the promises that may settle are read (`settleable`): those past due, and those of a
+    case paid in the last PAID_WITHIN_DAYS days; an open promise not yet due on a case with
+    no recent payment is not read, however many there are."""
     settled: dict[str, list[int]] = {"kept": [], "broken": []}
-    promises = session.scalars(
-        sa.select(PromiseToPay).where(PromiseToPay.status == "open").order_by(PromiseToPay.id)
-    ).all()
+    found = {p.id: p for query in settleable(today) for p in session.scalars(query)}
+    promises = [found[i] for i in sorted(found)]
+    paid_on = promises_paid_cents(session, promises, today=today, zone=zone)
     for promise in promises:
-        paid = promise_paid_cents(session, promise, today=today, zone=zone)
+        paid = paid_on[promise.id]
         if paid >= promise.amount_cents:
             status = "kept"
         elif promise.due_on < today:
@@ -146,6 +213,7 @@ def due_reminders(session: Session, *, today: dt.date, zone: ZoneInfo) -> list[D
                 sa.and_(PromiseToPay.status == "broken", PromiseToPay.due_on.between(*missed)),
             ),
         )
+        .options(*WITH_CONTACTS)
         .order_by(PromiseToPay.id)
     ).all()
     for promise, case in rows:
@@ -176,6 +244,7 @@ def due_reminders(session: Session, *, today: dt.date, zone: ZoneInfo) -> list[D
                 ),
             ),
         )
+        .options(*WITH_CONTACTS)
         .order_by(Installment.id)
     ).all()
     for installment, case in rows:
@@ -188,17 +257,44 @@ def due_reminders(session: Session, *, today: dt.date, zone: ZoneInfo) -> list[D
     return found
 
 
+def statement_keys(case_id, month: str) -> list:
+    """The keys a case's statement of the month is sent under (one per channel); `case_id` an
+    int or a SQL expression."""
+    prefix = f"{STATEMENT}:"
+    if isinstance(case_id, int):
+        return [f"{prefix}{case_id}:{month}:{channel}" for channel in ("email", "text")]
+    text_id = sa.cast(case_id, sa.String)
+    return [
+        sa.literal(prefix) + text_id + sa.literal(f":{month}:{channel}")
+        for channel in ("email", "text")
+    ]
+
+
 def due_statements(session: Session, *, today: dt.date) -> list[DueReminder]:
     """This month's statement of balance for each open case, with something owed, of a debtor
-    who asked for one. Due from the 1st (or the day they asked) until sent, once a month."""
+    who asked for one. Due from the 1st (or the day they asked) until sent, once a month.
+
+    A case whose statement of the month was sent is left out in the query (NOT EXISTS on its
+    sent_reminders key), so only the cases still due are loaded and have their balance read:
+    the partial index ix_debtors_monthly_statements finds the debtors who asked."""
+    month = f"{today:%Y-%m}"
+    sent = (
+        sa.select(SentReminder.id)
+        .where(
+            SentReminder.case_id == Case.id,
+            SentReminder.kind == STATEMENT,
+            SentReminder.key.in_(statement_keys(Case.id, month)),
+        )
+        .exists()
+    )
     cases = session.scalars(
         sa.select(Case)
         .join(Debtor, Debtor.id == Case.debtor_id)
-        .where(Debtor.monthly_statements, Case.status.in_(STATEMENT_CASE_STATUSES))
+        .where(Debtor.monthly_statements, Case.status.in_(STATEMENT_CASE_STATUSES), ~sent)
+        .options(*WITH_CONTACTS)
         .order_by(Case.id)
     ).all()
-    owed = balances(session, [case.id for case in cases])
-    month = f"{today:%Y-%m}"
+    owed = balances(session, [case.id for case in cases]) if cases else {}
     return [
         DueReminder(STATEMENT, case, owed[case.id], today, month=month)
         for case in cases

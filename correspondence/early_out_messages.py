@@ -32,6 +32,7 @@ from cases.early_out import (
     due_candidates,
     due_conversions,
     due_steps,
+    last_sent_days,
     terms_of,
 )
 from cases.early_out_plans import review_plans
@@ -248,10 +249,10 @@ def run_due(session: Session, as_of: str | None = None) -> Run:
         run.converted.append(case.reference)
     for client_id in clients_in_early_out(session):
         terms = terms_of(session, client_id)
-        candidates = session.execute(due_candidates(terms, today)).all()
-        sent_days = dict(candidates)
+        candidates = list(session.scalars(due_candidates(terms, today)))
         for start in range(0, len(candidates), CHUNK):
-            ids = [case_id for case_id, _ in candidates[start : start + CHUNK]]
+            ids = candidates[start : start + CHUNK]
+            sent_days = last_sent_days(session, ids)
             cases = session.scalars(
                 sa.select(Case)
                 .where(Case.id.in_(ids))

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from cases import audit
 from cases.case import Case
@@ -102,7 +102,9 @@ def send_notice(
 
 
 def waiting_cases(session: Session) -> list[Case]:
-    """`new` cases with no notice yet, in mailing order (ZIP code, then reference)."""
+    """`new` cases with no notice yet, in mailing order (ZIP code, then reference): the
+    partial index ix_cases_awaiting_notice holds exactly those, so a book of cases already
+    noticed is not read. Their debtors' addresses come with them (a query, not one per case)."""
     first_zip = (
         sa.select(sa.func.min(Address.postal_code))
         .where(Address.debtor_id == Debtor.id)
@@ -118,6 +120,7 @@ def waiting_cases(session: Session) -> list[Case]:
                 Case.program == "collection",  # an early-out account gets no notice
             )
             .order_by(first_zip, Case.reference)
+            .options(selectinload(Case.debtor).selectinload(Debtor.addresses))
             .with_for_update(of=Case, skip_locked=True)
         )
     )
@@ -127,11 +130,13 @@ def send_notices(session: Session, *, today: dt.date, actor: audit.Actor) -> Not
     """Send every waiting notice, write the print file and the manifest, raise the alerts."""
     result = NoticeRunResult(today)
     now = utcnow()
-    run = NoticeRun(run_on=today)
-    session.add(run)
-    session.flush()
     sent: list[tuple[Case, Sent]] = []
-    for case in waiting_cases(session):
+    waiting = waiting_cases(session)
+    run = NoticeRun(run_on=today)
+    if waiting:  # a day with none writes nothing (not even a run to delete)
+        session.add(run)
+        session.flush()
+    for case in waiting:
         if case.debtor.primary_address is None:
             result.held.append(f"{case.reference}: no postal address to mail the notice to")
             continue
@@ -163,7 +168,7 @@ def send_notices(session: Session, *, today: dt.date, actor: audit.Actor) -> Not
         audit.record(session, actor, "notice_run", run.id, "notices.sent", notices=len(sent))
         result.run = run
         result.sent = [case.reference for case, _ in sent]
-    else:
+    elif waiting:
         session.delete(run)
         session.flush()
     result.alerts = raise_notice_alerts(session, now=now, today=today, zone=agency_zone())

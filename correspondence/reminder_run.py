@@ -25,12 +25,12 @@ from cases.reminders import (
     STATEMENT,
     DueReminder,
     SentReminder,
-    already_sent,
     check_promises,
     due_reminders,
     due_statements,
     payments_since,
     reminder_key,
+    sent_keys,
     statement_period_start,
 )
 from correspondence import i18n
@@ -122,8 +122,6 @@ def _targets(due: DueReminder) -> list[tuple[str, str]]:
 
 def _send_one(session: Session, due: DueReminder, channel: str, to: str, run: Run) -> None:
     key = reminder_key(due.kind, due.target, channel)
-    if already_sent(session, key):
-        return
     language = i18n.known(due.case.debtor.language)
     context = _context(session, due)
     try:
@@ -164,11 +162,19 @@ def send_due(session: Session, as_of: str | None = None) -> Run:
     run = Run(today)
     settled = check_promises(session, today=today, zone=zone, actor=SYSTEM)
     run.kept, run.broken = settled["kept"], settled["broken"]
-    for due in [
-        *due_reminders(session, today=today, zone=zone),
-        *due_statements(session, today=today),
-    ]:
-        for channel, to in _targets(due):
+    # What is due, and of it what was already sent (one query by the unique keys): a run
+    # the same hour as the last does no work per case.
+    todo = [
+        (due, channel, to)
+        for due in [
+            *due_reminders(session, today=today, zone=zone),
+            *due_statements(session, today=today),
+        ]
+        for channel, to in _targets(due)
+    ]
+    done = sent_keys(session, [reminder_key(d.kind, d.target, channel) for d, channel, _ in todo])
+    for due, channel, to in todo:
+        if reminder_key(due.kind, due.target, channel) not in done:
             _send_one(session, due, channel, to, run)
     log.info(
         "reminders %s: %d kept, %d broken, %d sent, %d held back",

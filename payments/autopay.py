@@ -126,7 +126,7 @@ def due_installments(session: Session, today: dt.date) -> list[int]:
                         # Only while the case is on its plan: not during a dispute hold,
                         # nor while its plan is paused (the hold, then until the debtor
                         # confirms the dates the hold's end moved it to).
-                        PaymentPlan.case_id.in_(sa.select(Case.id).where(Case.status == "plan")),
+                        sa.exists().where(Case.id == PaymentPlan.case_id, Case.status == "plan"),
                         PaymentPlan.status == "active",
                         PaymentPlan.autopay.is_(True),
                         PaymentPlan.stripe_payment_method_id.is_not(None),

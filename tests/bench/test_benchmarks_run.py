@@ -1,8 +1,8 @@
 """No benchmark rots (issue 21): each benchmark in bench/ runs in its small mode (seconds), on
 the suite's database where it applies, so a schema or page change that breaks one fails here.
 
-bench.referrals runs on SQLite and PostgreSQL; bench.queue, bench.statements and bench.portal
-fill PostgreSQL by COPY or serve it under gunicorn, and run in the PostgreSQL run only. Each
+bench.referrals runs on SQLite and PostgreSQL; bench.queue, bench.statements, bench.portal and
+bench.nightly fill PostgreSQL by COPY or serve it under gunicorn, and run in the PostgreSQL run only. Each
 makes a database of its own on the suite's server, named after the suite's database, and
 drops it after."""
 
@@ -13,7 +13,7 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from bench import horizontal, portal, queue, referrals, statements
+from bench import horizontal, nightly, portal, queue, referrals, statements
 
 URL = os.environ.get("TEST_DATABASE_URL", "")
 ON_POSTGRESQL = URL.startswith("postgres")
@@ -69,3 +69,20 @@ def test_the_horizontal_benchmark_runs():
     assert all(result["per_server"]), result["per_server"]  # the load reached both servers
     if redis[1]:
         assert result["page_entries"] == 1  # one rendered page, shared by both servers
+
+
+@postgresql_only
+def test_the_nightly_jobs_benchmark_runs():
+    results = nightly.main(["--small", *own_database("bench_nightly")])
+    by_job = {r["job"]: r for r in results}
+    assert set(by_job) == {
+        "promises check",
+        "reminders send",
+        "plans charge-due",
+        "notices send",
+        "earlyout run",
+    }
+    for r in results:
+        assert r["acted"] > 0, r["job"]  # each job found its due rows and did them
+        assert r["again"] == 0, r["job"]  # and a second run does nothing
+        assert r["plans"], r["job"]  # the second run's selections were EXPLAINed
