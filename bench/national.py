@@ -14,6 +14,8 @@ debtor last name, reference and account number. Prints a table with each page's 
     .venv/bin/python -m bench.national [--cases 2000000] [--requests 40] [--small]
         [--keep] [--reuse] [--chart docs/national.svg]
 
+`--clients` and `--collectors` change the spread: `--cases 2000000 --clients 4 --collectors 40`
+gives each client and collector the book it has at 10,000,000 (500,000 and 50,000 cases).
 `--keep` leaves the database for another run; `--reuse` times a database an earlier `--keep`
 run filled (after migrating it to the newest schema) instead of filling again. `--small` (400
 cases, 4 collectors, 2 clients; seconds) is the test suite's run (tests/bench/).
@@ -96,6 +98,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, help="2,000,000 (--small: 400)")
     parser.add_argument("--requests", type=int, help="40 (--small: 3)")
+    parser.add_argument("--clients", type=int, help="20 (--small: 2)")
+    parser.add_argument("--collectors", type=int, help="200 (--small: 4)")
     parser.add_argument("--keep", action="store_true", help="leave the database filled")
     parser.add_argument("--reuse", action="store_true", help="time a kept database, no fill")
     parser.add_argument("--chart", help="draw the p95 figures into this SVG file")
@@ -106,6 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.requests is None:
         args.requests = 3 if args.small else 40
     collectors, clients = (4, 2) if args.small else (COLLECTORS, CLIENTS)
+    collectors, clients = args.collectors or collectors, args.clients or clients
 
     from flask_migrate import upgrade
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -148,10 +149,11 @@ class Case(Timestamped, Base):
             sqlite_where=sa.text("status IN ('new', 'active', 'plan')"),
         ),
         # A client's case list in each of its orders, with and without a status filter: each
-        # page is a short range of one of these (never a sort of the client's whole book).
+        # page is a short range of one of these (never a sort of the client's whole book), read
+        # from the index alone (each ends in the id the page selects first).
         sa.Index("ix_cases_client_referred", "client_id", "referred_on", "id"),
-        sa.Index("ix_cases_client_reference", "client_id", "reference"),
-        sa.Index("ix_cases_client_status", "client_id", "status", "reference"),
+        sa.Index("ix_cases_client_reference", "client_id", "reference", "id"),
+        sa.Index("ix_cases_client_status", "client_id", "status", "reference", "id"),
         sa.Index("ix_cases_client_status_referred", "client_id", "status", "referred_on", "id"),
         # The search box: on PostgreSQL a trigram GIN index (pg_trgm, with btree_gin for the
         # client), so LIKE '%text%' finds a client's matches without reading its whole book.
@@ -341,10 +343,17 @@ def open_case(
     return case
 
 
+REFERENCE = re.compile(r"RC-[0-9]{4}-[0-9]{5,}", re.IGNORECASE)
+
+
 def search(query: sa.Select, text: str, status: str = "") -> sa.Select:
     """Narrow a case query (joined to its debtor) to a search box's text and a status."""
     text = text.strip()[:100]
-    if text:
+    if REFERENCE.fullmatch(text):
+        # A whole reference is that case (by the unique index): its "rc-2611-" trigrams are in
+        # every case's search_text, so the trigram index would read the whole book for it.
+        query = query.where(Case.reference == text.upper())
+    elif text:
         # One column (reference, account number, names) and its trigram index; the debtor's
         # name reads as "first last", so "pat lee" finds Pat Lee.
         query = query.where(Case.search_text.like(f"%{text.lower()}%"))

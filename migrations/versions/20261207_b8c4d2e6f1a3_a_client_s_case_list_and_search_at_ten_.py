@@ -21,8 +21,8 @@ depends_on = None
 
 ORDERS = {
     "ix_cases_client_referred": ["client_id", "referred_on", "id"],
-    "ix_cases_client_reference": ["client_id", "reference"],
-    "ix_cases_client_status": ["client_id", "status", "reference"],
+    "ix_cases_client_reference": ["client_id", "reference", "id"],
+    "ix_cases_client_status": ["client_id", "status", "reference", "id"],
     "ix_cases_client_status_referred": ["client_id", "status", "referred_on", "id"],
 }
 # The same text cases.case.search_text_of writes for a new case (lower(): ASCII-only on
