@@ -29,6 +29,8 @@ import statistics
 import time
 from html import unescape
 
+from sqlalchemy import event
+
 from bench.chart import write_bars
 from bench.common import add_database_arguments, drop_database, reset_database
 from bench.queue import PASSWORD, Shape, account_of, fill, p95, reference_of, timed
@@ -155,6 +157,29 @@ def main(argv: list[str] | None = None) -> dict:
     print("rows: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     print(f"database size: {size / 2**30:.2f} GiB")
 
+    # Statements and their time in the database driver, per page: the count is a figure load
+    # does not move; SQL time is the part of a page's time the indexes decide.
+    sql = {"queries": 0, "seconds": 0.0}
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _started(conn, cursor, statement, parameters, context, executemany):
+        conn.info["bench_started"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _done(conn, cursor, statement, parameters, context, executemany):
+        sql["queries"] += 1
+        sql["seconds"] += time.perf_counter() - conn.info.pop("bench_started")
+
+    per_page: dict[str, tuple[float, float]] = {}
+
+    def measured(client, label, path, count):
+        sql.update(queries=0, seconds=0.0)
+        samples = timed(client, path, count)
+        per_page[label] = (sql["queries"] / count, sql["seconds"] * 1000 / count)
+        return samples
+
     results: list[tuple[str, list[float], float]] = []
     n = args.requests
     staff = app.test_client()
@@ -162,14 +187,20 @@ def main(argv: list[str] | None = None) -> dict:
     assert response.status_code == 302, response.status_code
     timed(staff, "/healthz", 5)  # warm up
     timed(staff, "/agency/queue", 3)
-    baseline = timed(staff, "/healthz", n)
-    results.append(("queue", timed(staff, "/agency/queue", n), STAFF_GOAL_MS))
+    baseline = measured(staff, "/healthz", "/healthz", n)
+    results.append(("queue", measured(staff, "queue", "/agency/queue", n), STAFF_GOAL_MS))
     page = staff.get("/agency/queue").get_data(as_text=True)
     shown = re.findall(r"/agency/cases/(RC-[0-9-]+)", page)
     mine = shown or [reference_of(collectors)]
     case_samples: list[float] = []
+    queries, seconds = 0.0, 0.0
     for i in range(n):
-        case_samples += timed(staff, f"/agency/cases/{mine[i % len(mine)]}", 1)
+        case_samples += measured(staff, "case screen", f"/agency/cases/{mine[i % len(mine)]}", 1)
+        queries, seconds = (
+            queries + per_page["case screen"][0],
+            seconds + per_page["case screen"][1],
+        )
+    per_page["case screen"] = (queries / n, seconds / n)
     results.append(("case screen", case_samples, STAFF_GOAL_MS))
 
     owner = app.test_client()
@@ -179,12 +210,18 @@ def main(argv: list[str] | None = None) -> dict:
     heading = re.search(r"<h1>Cases <span[^>]*>\(([^)]*)\)", listing)
     for label, path in client_paths(owner, args.cases, clients):
         timed(owner, path, 1)  # warm up
-        results.append((label, timed(owner, path, n), CLIENT_GOAL_MS))
+        results.append((label, measured(owner, label, path, n), CLIENT_GOAL_MS))
     baseline += timed(staff, "/healthz", n)  # the baseline before and after
 
     base95 = p95(baseline)
-    print(f"\n{'page':<24}{'p50 ms':>9}{'p95 ms':>9}{'p95 / healthz':>15}{'goal p95':>10}")
-    print(f"{'/healthz':<24}{statistics.median(baseline):>9.1f}{base95:>9.1f}{1:>15.1f}")
+    print(
+        f"\n{'page':<24}{'p50 ms':>9}{'p95 ms':>9}{'p95 / healthz':>15}{'goal p95':>10}"
+        f"{'queries':>9}{'SQL ms':>8}"
+    )
+    print(
+        f"{'/healthz':<24}{statistics.median(baseline):>9.1f}{base95:>9.1f}{1:>15.1f}{'':>10}"
+        f"{per_page['/healthz'][0]:>9.0f}{per_page['/healthz'][1]:>8.1f}"
+    )
     missed = []
     for label, samples, goal in results:
         late = p95(samples)
@@ -192,7 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
             missed.append(label)
         print(
             f"{label:<24}{statistics.median(samples):>9.1f}{late:>9.1f}"
-            f"{late / base95:>15.1f}{'< ' + str(goal):>10}{'' if late < goal else '  MISSED'}"
+            f"{late / base95:>15.1f}{'< ' + str(goal):>10}"
+            f"{per_page[label][0]:>9.0f}{per_page[label][1]:>8.1f}{'' if late < goal else '  MISSED'}"
         )
     print(
         f"\ncases per collector: {args.cases // collectors:,}; per client: "
@@ -214,6 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
     return {
         "healthz_p95_ms": base95,
         "p95_ms": {label: p95(samples) for label, samples, _ in results},
+        "queries": {label: queries for label, (queries, _) in per_page.items()},
         "missed": missed,
         "cases_shown": len(shown),
         "rows": counts,

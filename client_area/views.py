@@ -41,6 +41,9 @@ MESSAGES_SHOWN = 50  # the case page's latest emails and texts
 # Counted exactly up to this many; beyond, the list says "more than 10,000" (a client's whole
 # book of half a million cases is not counted on every page).
 COUNT_LIMIT = 10_000
+# A search's matches are counted to fewer: each is a row read to check it (the trigram index
+# only narrows them down), where the plain list counts index entries.
+SEARCH_COUNT_LIMIT = 1_000
 # Page numbers go this far by OFFSET (a short range of an index); "Next" and "Previous" go on
 # from any page by the sort key of the row at the page's edge.
 MAX_PAGE = 1_000_000
@@ -186,10 +189,11 @@ def cases():
     sort = sort if sort in SORTS else "newest"
     ids = search(sa.select(Case.id).where(Case.client_id == current_user.client_id), q, status)
     # Counted up to one past the limit: exact for a few thousand, "more than" for a big book.
+    limit = SEARCH_COUNT_LIMIT if q else COUNT_LIMIT
     total = db.session.scalar(
-        sa.select(sa.func.count()).select_from(ids.limit(COUNT_LIMIT + 1).subquery())
+        sa.select(sa.func.count()).select_from(ids.limit(limit + 1).subquery())
     )
-    exact = total <= COUNT_LIMIT
+    exact = total <= limit
     after = _key(request.args.get("after", ""), sort)
     before = None if after else _key(request.args.get("before", ""), sort)
     if after or before:
@@ -239,9 +243,9 @@ def cases():
         balances=balances(db.session, found),
         page=page,
         pages=max(pages, 1) if pages is not None else None,
-        more_pages=(COUNT_LIMIT + PAGE_SIZE - 1) // PAGE_SIZE,
+        more_pages=(limit + PAGE_SIZE - 1) // PAGE_SIZE,
         total=total,
-        count_limit=COUNT_LIMIT,
+        count_limit=limit,
         next_after=_edge(rows[-1], sort) if has_next and rows else None,
         previous_before=_edge(rows[0], sort) if has_previous and rows and page > 2 else None,
         has_previous=has_previous,

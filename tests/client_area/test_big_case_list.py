@@ -140,3 +140,11 @@ def test_search_matches_reference_account_and_names_in_any_case(
         assert f"({expected})" in page, q
     stored = db_session.scalar(sa.select(Case.search_text).where(Case.id == lee.id))
     assert stored == f"{lee.reference.lower()} acc-99871 pat lee"
+
+
+def test_a_search_is_counted_to_its_own_lower_limit(client, book, monkeypatch):
+    monkeypatch.setattr("client_area.views.SEARCH_COUNT_LIMIT", 2)
+    page = client.get("/client/cases?q=person0&sort=reference").get_data(as_text=True)
+    assert "(more than 2)" in page and "Page 1 of more than 1" in page
+    seen, _ = walk(client, "/client/cases?q=person0&sort=reference")
+    assert len(seen) == 10
