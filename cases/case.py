@@ -144,7 +144,7 @@ class Case(Timestamped, Base):
             "last_contact_at",
             "referred_on",
             "id",
-            postgresql_include=["status"],
+            postgresql_include=["status", "program"],  # the queue leaves out early-out accounts
             postgresql_where=sa.text("status IN ('new', 'active', 'plan')"),
             sqlite_where=sa.text("status IN ('new', 'active', 'plan')"),
         ),

@@ -1,6 +1,6 @@
 """a client's case list and search at ten million cases: `cases.search_text` (reference,
 account number and the debtor's names, lower case) with a trigram index on PostgreSQL, and an
-index for each order of the client's case list.
+index for each order of the client's case list; the queue's index covers `program`.
 
 On PostgreSQL the search index needs the pg_trgm and btree_gin extensions (both trusted: the
 database's owner may create them); on SQLite it is a plain index, and the search a scan.
@@ -33,7 +33,27 @@ NAMES = (
 )
 
 
+WORKED = sa.text("status IN ('new', 'active', 'plan')")
+
+
+def _queue_index(include: list[str]) -> None:
+    """The queue's index (4aa5633424ba), covering the columns its ranking reads."""
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_queue")
+        batch_op.create_index(
+            "ix_cases_queue",
+            ["assigned_to_id", "last_contact_at", "referred_on", "id"],
+            unique=False,
+            postgresql_include=include,
+            postgresql_where=WORKED,
+            sqlite_where=WORKED,
+        )
+
+
 def upgrade():
+    # The queue leaves out early-out accounts (`program`): covered too, or every worked case
+    # of the collector is read from the table (614 ms at 50,000 cases a collector, not 1).
+    _queue_index(["status", "program"])
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("search_text", sa.String(length=500), server_default="", nullable=False)
@@ -60,6 +80,7 @@ def upgrade():
 
 
 def downgrade():
+    _queue_index(["status"])
     op.drop_index("ix_cases_search", table_name="cases")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         for name in ORDERS:
