@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import random
 import re
 import statistics
 import time
+from dataclasses import dataclass
 
 from bench.common import add_database_arguments, copy, drop_database, reset_database
 
@@ -35,34 +35,156 @@ PLACES = [
 ]
 
 
-def fill(app, n_cases: int, n_collectors: int = COLLECTORS) -> list[str]:
+FIRST_NAMES = (
+    "James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara "
+    "Richard Susan Joseph Jessica Thomas Sarah Charles Karen Chris Lisa Daniel Nancy Matthew "
+    "Betty Anthony Sandra Mark Margaret Donald Ashley Steven Kimberly Paul Emily Andrew Donna "
+    "Joshua Michelle Kenneth Carol Kevin Amanda Brian Melissa George Deborah Timothy Stephanie "
+    "Ronald Rebecca Jason Laura Edward Sharon Jeffrey Cynthia Ryan Kathleen Jacob Amy"
+).split()
+LAST_NAMES = (
+    "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez "
+    "Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White "
+    "Harris Sanchez Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres "
+    "Nguyen Hill Flores Green Adams Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts "
+    "Gomez Phillips Evans Turner Diaz Parker Cruz Edwards Collins Reyes Stewart Morris Morales "
+    "Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper Peterson Bailey Reed Kelly Howard Ramos "
+    "Kim Cox Ward Richardson Watson Brooks Chavez Wood James Bennett Gray Mendoza Ruiz Hughes "
+    "Price Alvarez Castillo Sanders Patel Myers Long Ross Foster Jimenez"
+).split()
+# Of every 100 cases, how many in each status (the queue's book: open cases only).
+OPEN_BOOK = (("active", 60), ("new", 20), ("plan", 20))
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a filled book looks like beyond its size: clients, statuses, and how many ledger
+    entries (placement + this many payments and adjustments on average) and contacts a case
+    has. The default is bench.queue's: one client, open cases, a placement each."""
+
+    clients: int = 1
+    statuses: tuple[tuple[str, int], ...] = OPEN_BOOK
+    entries_after_placement: int = 0  # on average: each case gets 0..2x this many
+    contacts_per_case: float = 0.5
+    client_code: str = "BENCH"
+
+
+def reference_of(i: int) -> str:
+    """Case i's reference (i from 1): RC-2611-000001 up to RC-2611-99999999."""
+    return f"RC-2611-{i:06d}"[:16]
+
+
+def account_of(i: int) -> str:
+    """Case i's account number: ten digits, distinct for every i below 10**10 (the multiplier
+    is prime to 10), so they look random and a search by account number finds one case."""
+    return f"{i * 7_919_113 % 10**10:010d}"
+
+
+def _mix(i: int, salt: int) -> int:
+    """A cheap deterministic pseudo-random number for case i: the same in every table's rows."""
+    return ((i * 2_654_435_761) ^ (salt * 40_503 + (i >> 11))) % 4_294_967_291
+
+
+def _status_of(i: int, statuses: tuple[tuple[str, int], ...]) -> str:
+    pick = _mix(i, 1) % sum(w for _, w in statuses)
+    for status, weight in statuses:
+        if pick < weight:
+            return status
+        pick -= weight
+    raise AssertionError
+
+
+FILLED = (
+    "debtors",
+    "debtor_addresses",
+    "debtor_phones",
+    "cases",
+    "ledger_entries",
+    "contacts",
+    "promises_to_pay",
+)
+
+
+def _set_aside_indexes(conn) -> list[str]:
+    """Drop the filled tables' indexes other than their constraints' (primary keys, unique),
+    and turn foreign-key checks off for this session; their CREATE INDEX statements. A bulk load
+    builds an index once from all its rows far faster than it updates it row by row, and checks
+    rows it made consistent itself in vain (the usual way of loading a big table)."""
+    conn.execute("SET session_replication_role = replica")  # no FK triggers (superuser)
+    conn.execute("SET maintenance_work_mem = '512MB'")
+    rows = conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+        "AND tablename = ANY(%s) AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+        [list(FILLED)],
+    ).fetchall()
+    for name, _ in rows:
+        conn.execute(f'DROP INDEX "{name}"')
+    return [definition for _, definition in rows]
+
+
+def _rebuild_indexes(conn, definitions: list[str]) -> None:
+    for definition in definitions:
+        conn.execute(definition)
+    conn.execute("SET session_replication_role = DEFAULT")
+
+
+def fill(app, n_cases: int, n_collectors: int = COLLECTORS, shape: Shape = Shape()) -> None:
+    """Fill the book by COPY: n_cases cases spread over the collectors and the clients, each
+    with its debtor (name from a few thousand first/last combinations), address, phone and
+    ledger entries, and the contacts. Users are made through the app (the first collector's
+    password hash is reused for the rest: hashing is slow on purpose)."""
     from cases import audit
+    from cases.case import search_text_of
     from cases.clients import create_client
-    from cases.users import create_user
+    from cases.users import User, create_user
     from payments.fees import parse_tiers, set_schedule
     from shell.extensions import db
 
-    rng = random.Random(7)
     actor = audit.Actor(None, "bench")
     with app.app_context():
-        client = create_client(db.session, "BENCH", "Bench Co", actor=actor)
-        set_schedule(db.session, client, parse_tiers("90=2500"), actor=actor)
-        collectors = [
-            create_user(db.session, f"c{i}@bench.test", PASSWORD, "collector", actor=actor).id
-            for i in range(n_collectors)
+        clients = []
+        for j in range(shape.clients):
+            code = shape.client_code if shape.clients == 1 else f"{shape.client_code}{j:02d}"
+            client = create_client(db.session, code, f"Bench Co {j}", actor=actor)
+            set_schedule(db.session, client, parse_tiers("90=2500"), actor=actor)
+            clients.append(client)
+        first = create_user(db.session, "c0@bench.test", PASSWORD, "collector", actor=actor)
+        others = [
+            User(email=f"c{i}@bench.test", password_hash=first.password_hash, role="collector")
+            for i in range(1, n_collectors)
         ]
+        db.session.add_all(others)
+        create_user(
+            db.session, "client@bench.test", PASSWORD, "client", actor=actor, client=clients[0]
+        )
+        db.session.flush()
+        collectors = [first.id] + [u.id for u in others]
+        client_ids = [c.id for c in clients]
         db.session.commit()
-        client_id = client.id
-        # End the transaction reading the id opened: a snapshot held open would keep VACUUM
+        # End the transaction reading the ids opened: a snapshot held open would keep VACUUM
         # below from marking the new rows visible to all (and so index-only scans from working).
         db.session.close()
         raw = db.engine.raw_connection()
         try:
             conn = raw.driver_connection
+            indexes = _set_aside_indexes(conn)
             now = dt.datetime.now(dt.UTC)
             today = now.date()
-            references = [f"RC-2611-{i:06d}"[:16] for i in range(1, n_cases + 1)]
-            places = [rng.choice(PLACES) for _ in range(n_cases)]
+            cases = range(1, n_cases + 1)
+            # Dates and times looked up, not computed per row (the fill is CPU-bound in Python).
+            days_ago = [today - dt.timedelta(days=d) for d in range(721)]
+            hours_ago = [now - dt.timedelta(hours=h) for h in range(61 * 24)]
+            n_first, n_last, n_places = len(FIRST_NAMES), len(LAST_NAMES), len(PLACES)
+
+            def names_of(i):
+                return FIRST_NAMES[_mix(i, 2) % n_first], LAST_NAMES[_mix(i, 3) % n_last]
+
+            def debtor_row(i):
+                first_name, last_name = names_of(i)
+                postal = PLACES[i % n_places][1]
+                key = f"consumer|{first_name.lower()} {last_name.lower()}|{postal}"
+                return (i, "consumer", first_name, last_name, "", key, "en", "unknown", "[]", now)
+
             copy(
                 conn,
                 "debtors",
@@ -78,40 +200,53 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS) -> list[str]:
                     "inconvenient_times",
                     "created_at",
                 ],
-                (
-                    (
-                        i,
-                        "consumer",
-                        "Pat",
-                        f"Name{i}",
-                        "",
-                        f"consumer|pat name{i}|{places[i - 1][1]}",
-                        "en",
-                        "unknown",
-                        "[]",
-                        now,
-                    )
-                    for i in range(1, n_cases + 1)
-                ),
+                map(debtor_row, cases),
             )
             copy(
                 conn,
                 "debtor_addresses",
                 ["id", "debtor_id", "line1", "line2", "city", "state", "postal_code"],
-                (
-                    (i, i, f"{i} Main St", "", "Town", places[i - 1][0], places[i - 1][1])
-                    for i in range(1, n_cases + 1)
-                ),
+                ((i, i, f"{i} Main St", "", "Town", *PLACES[i % n_places][:2]) for i in cases),
             )
             copy(
                 conn,
                 "debtor_phones",
                 ["id", "debtor_id", "number", "type", "text_consent"],
                 (
-                    (i, i, f"+1{places[i - 1][2]}555{i % 10000:04d}", "mobile", False)
-                    for i in range(1, n_cases + 1)
+                    (i, i, f"+1{PLACES[i % n_places][2]}555{i % 10000:04d}", "mobile", False)
+                    for i in cases
                 ),
             )
+            n_clients = len(client_ids)
+
+            def case_row(i):
+                status = _status_of(i, shape.statuses)
+                account = account_of(i)
+                referred = days_ago[_mix(i, 4) % 720]
+                last_contact = None
+                if status in ("active", "plan") or _mix(i, 5) % 5:
+                    last_contact = hours_ago[(_mix(i, 6) % 60 + 1) * 24]
+                return (
+                    i,
+                    reference_of(i),
+                    client_ids[i % n_clients],
+                    i,
+                    account,
+                    account if status in ("new", "active", "plan", "disputed") else None,
+                    status,
+                    "recalled" if status == "closed" else None,
+                    collectors[i % n_collectors],
+                    referred,
+                    referred - dt.timedelta(days=170),
+                    referred - dt.timedelta(days=170),
+                    170,
+                    False,
+                    now,
+                    now,
+                    last_contact,
+                    search_text_of(reference_of(i), account, *names_of(i)),
+                )
+
             copy(
                 conn,
                 "cases",
@@ -123,6 +258,7 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS) -> list[str]:
                     "account_number",
                     "open_account_number",
                     "status",
+                    "close_reason",
                     "assigned_to_id",
                     "referred_on",
                     "due_date",
@@ -132,29 +268,40 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS) -> list[str]:
                     "status_changed_at",
                     "created_at",
                     "last_contact_at",
+                    "search_text",
                 ],
-                (
-                    (
-                        i,
-                        references[i - 1],
-                        client_id,
-                        i,
-                        f"A{i}",
-                        f"A{i}",
-                        rng.choice(("active", "active", "active", "new", "plan")),
-                        collectors[i % n_collectors],
-                        today - dt.timedelta(days=30),
-                        today - dt.timedelta(days=200),
-                        today - dt.timedelta(days=200),
-                        170,
-                        False,
-                        now,
-                        now,
-                        None if rng.random() < 0.2 else now - dt.timedelta(days=rng.randint(1, 60)),
-                    )
-                    for i in range(1, n_cases + 1)
-                ),
+                map(case_row, cases),
             )
+            extra = shape.entries_after_placement
+
+            def entries():
+                k = 0
+                for i in cases:
+                    placed = 100_000 + _mix(i, 7) % 800_000
+                    on = days_ago[200]
+                    k += 1
+                    yield (k, i, "placement", "principal", placed, 0, 0, f"bench:{k}", on, now)
+                    if not extra:
+                        continue
+                    status = _status_of(i, shape.statuses)
+                    count = _mix(i, 8) % (2 * extra + 1)
+                    paid_off = status in ("paid", "settled")
+                    if paid_off:  # paid in instalments that add up to the placement
+                        count = max(count, 1)
+                    for n in range(count):
+                        k += 1
+                        on = days_ago[(n * 37 + i) % 180]
+                        kind = "payment"
+                        if paid_off:
+                            amount = -(placed // count) - (placed % count if n == 0 else 0)
+                        elif (i + n) % 7 == 0:
+                            amount, kind = -(1_000 + _mix(i, n) % 9_000), "adjustment"
+                        else:
+                            amount = -(2_000 + _mix(i, n) % 18_000)
+                        bps = 2500 if kind == "payment" else 0
+                        fee = -amount * bps // 10_000
+                        yield (k, i, kind, None, amount, bps, fee, f"bench:{k}", on, now)
+
             copy(
                 conn,
                 "ledger_entries",
@@ -170,21 +317,7 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS) -> list[str]:
                     "received_at",
                     "created_at",
                 ],
-                (
-                    (
-                        i,
-                        i,
-                        "placement",
-                        "principal",
-                        rng.randint(5_000, 900_000),
-                        0,
-                        0,
-                        f"bench:{i}",
-                        today - dt.timedelta(days=200),
-                        now,
-                    )
-                    for i in range(1, n_cases + 1)
-                ),
+                entries(),
             )
             copy(
                 conn,
@@ -206,11 +339,11 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS) -> list[str]:
                         "call",
                         "outbound",
                         "no_answer",
-                        now - dt.timedelta(days=rng.randint(0, 10), hours=rng.randint(0, 12)),
+                        hours_ago[(_mix(k, 9) % 60) * 24 + k % 12],
                         "[]",
                         now,
                     )
-                    for k in range(1, n_cases // 2 + 1)
+                    for k in range(1, int(n_cases * shape.contacts_per_case) + 1)
                 ),
             )
             copy(
@@ -222,15 +355,8 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS) -> list[str]:
                     for k in range(1, n_cases // 100 + 1)
                 ),
             )
-            for table in (
-                "debtors",
-                "debtor_addresses",
-                "debtor_phones",
-                "cases",
-                "ledger_entries",
-                "contacts",
-                "promises_to_pay",
-            ):
+            _rebuild_indexes(conn, indexes)
+            for table in FILLED:
                 # The table names are our own constants, not input.
                 setval = f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 conn.execute(setval + f"(SELECT max(id) FROM {table}))")  # noqa: S608
@@ -241,7 +367,6 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS) -> list[str]:
             conn.execute("VACUUM (ANALYZE)")
         finally:
             raw.close()
-    return references
 
 
 def timed(client, path: str, n: int) -> list[float]:
@@ -289,7 +414,7 @@ def main(argv: list[str] | None = None) -> dict:
         upgrade()
     start = time.perf_counter()
     collectors = 2 if args.small else COLLECTORS  # each a password hash: slow on purpose
-    references = fill(app, args.cases, collectors)
+    fill(app, args.cases, collectors)
     print(
         f"filled {args.cases:,} open cases across {collectors} collectors "
         f"in {time.perf_counter() - start:.1f} s"
@@ -304,7 +429,7 @@ def main(argv: list[str] | None = None) -> dict:
     queue = timed(client, "/agency/queue", args.requests)
     page = client.get("/agency/queue").get_data(as_text=True)
     shown = re.findall(r"/agency/cases/(RC-[0-9-]+)", page)
-    mine = shown or references[:1]
+    mine = shown or [reference_of(1)]
     case_samples = []
     for i in range(args.requests):
         case_samples += timed(client, f"/agency/cases/{mine[i % len(mine)]}", 1)

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
 from sqlalchemy.orm import Mapped, Session, deferred, mapped_column, relationship
 
 from cases import audit
-from cases.case import Case, next_references
+from cases.case import Case, next_references, search_text_of
 from cases.clients import Client
 from cases.debtors import Address, Debtor, Email, Phone, match_key
 from cases.jobs import declare, enqueue, handles
@@ -693,6 +693,9 @@ def _open_cases(
                 "status_changed_at": now,
                 "created_at": now,
                 "stamp": new_stamp(),
+                "search_text": search_text_of(
+                    reference, row.account_number, row.first_name, row.last_name, row.company_name
+                ),
             }
             for case_id, reference, debtor_id, row in cases
         ],

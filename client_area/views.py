@@ -3,14 +3,16 @@ and payments made to the client directly). Referral files are in client_area.ref
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from cases import audit, limitations
 from cases.case import OPEN_STATUSES, STATUSES, Case, TransitionError, change_status, search
 from cases.contacts import Contact
-from cases.debtors import Debtor
 from cases.disputes import Dispute
 from cases.early_out import recovery as early_out_recovery
 from cases.ledger import cents_sum
@@ -36,11 +38,22 @@ bp.before_request(require_roles("client"))
 
 PAGE_SIZE = 25
 MESSAGES_SHOWN = 50  # the case page's latest emails and texts
+# Counted exactly up to this many; beyond, the list says "more than 10,000" (a client's whole
+# book of half a million cases is not counted on every page).
+COUNT_LIMIT = 10_000
+# A search's matches are counted to fewer: each is a row read to check it (the trigram index
+# only narrows them down), where the plain list counts index entries.
+SEARCH_COUNT_LIMIT = 1_000
+# Page numbers go this far by OFFSET (a short range of an index); "Next" and "Previous" go on
+# from any page by the sort key of the row at the page's edge.
+MAX_PAGE = 1_000_000
+# Each order: its columns, and whether each is descending. Every order ends in a unique column,
+# so the row at a page's edge says exactly where the next page starts.
 SORTS = {
-    "newest": (Case.referred_on.desc(), Case.id.desc()),
-    "oldest": (Case.referred_on.asc(), Case.id.asc()),
-    "reference": (Case.reference.asc(),),
-    "status": (Case.status.asc(), Case.reference.asc()),
+    "newest": ((Case.referred_on, True), (Case.id, True)),
+    "oldest": ((Case.referred_on, False), (Case.id, False)),
+    "reference": ((Case.reference, False),),
+    "status": ((Case.status, False), (Case.reference, False)),
 }
 
 
@@ -128,34 +141,114 @@ def dashboard():
     )
 
 
+def _edge(case: Case, sort: str) -> str:
+    """Where a page starts or ends, as the query string carries it: the sort key of its first
+    or last row ("2026-11-03.412" for the newest and oldest orders)."""
+    if sort in ("newest", "oldest"):
+        return f"{case.referred_on.isoformat()}.{case.id}"
+    if sort == "status":
+        return f"{case.status}.{case.reference}"
+    return case.reference
+
+
+def _key(edge: str, sort: str) -> tuple | None:
+    """The sort key an `after` or `before` in the query string gives, or None if it is not
+    one (then the list starts at the page number instead)."""
+    first, _, second = edge.partition(".")
+    try:
+        if sort in ("newest", "oldest"):
+            return (dt.date.fromisoformat(first), int(second))
+        if sort == "status":
+            return (first, second) if first in STATUSES and second else None
+    except ValueError:
+        return None
+    return (edge,) if edge else None
+
+
+def _beyond(sort: str, key: tuple, backwards: bool):
+    """Rows after the key in the order (before it, backwards)."""
+    columns = [c for c, _ in SORTS[sort]]
+    descending = SORTS[sort][0][1]  # each order runs all one way
+    row, edge = sa.tuple_(*columns), sa.tuple_(*(sa.literal(v) for v in key))
+    return row < edge if descending != backwards else row > edge
+
+
+def _ordered(sort: str, backwards: bool = False) -> list:
+    return [
+        column.desc() if descending != backwards else column.asc()
+        for column, descending in SORTS[sort]
+    ]
+
+
 @bp.get("/cases")
 def cases():
-    page = request.args.get("page", 1, type=int)
+    page = min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
     q = request.args.get("q", "").strip()[:100]
     status = request.args.get("status", "")
     sort = request.args.get("sort", "newest")
-    query = (
-        sa.select(Case)
-        .join(Debtor, Debtor.id == Case.debtor_id)
-        .where(Case.client_id == current_user.client_id)
+    sort = sort if sort in SORTS else "newest"
+    ids = search(sa.select(Case.id).where(Case.client_id == current_user.client_id), q, status)
+    # Counted up to one past the limit: exact for a few thousand, "more than" for a big book.
+    limit = SEARCH_COUNT_LIMIT if q else COUNT_LIMIT
+    total = db.session.scalar(
+        sa.select(sa.func.count()).select_from(ids.limit(limit + 1).subquery())
     )
-    query = search(query, q, status)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    # Not a whole number: the first page; past the end (however far): the last.
-    page = min(max(page, 1), pages)
-    rows = db.session.scalars(
-        query.order_by(*SORTS.get(sort, SORTS["newest"]))
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    ).all()
+    exact = total <= limit
+    after = _key(request.args.get("after", ""), sort)
+    before = None if after else _key(request.args.get("before", ""), sort)
+    if after or before:
+        # "Next" or "Previous": the page beside a row, however deep, from the index alone.
+        edge = after or before
+        chosen = ids.where(_beyond(sort, edge, bool(before))).order_by(
+            *_ordered(sort, bool(before))
+        )
+        found = db.session.scalars(chosen.limit(PAGE_SIZE + 1)).all()
+        more = len(found) > PAGE_SIZE  # beyond this page, in the direction read
+        found = found[:PAGE_SIZE]
+        if before:
+            found.reverse()
+        has_previous, has_next = (more, True) if before else (True, more)
+        if not found:  # nothing beyond: from the start
+            has_previous, page = False, 1
+    if not (after or before) or not found:
+        if exact:
+            # Not a whole number: the first page; past the end (however far): the last.
+            page = min(page, max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1))
+        ordered = ids.order_by(*_ordered(sort))
+        found = db.session.scalars(
+            ordered.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)
+        ).all()
+        if not found and page > 1:  # past the end of a book too big to count on each page
+            total, exact = (
+                db.session.scalar(sa.select(sa.func.count()).select_from(ids.subquery())),
+                True,
+            )
+            page = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+            found = db.session.scalars(
+                ordered.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)
+            ).all()
+        has_previous, has_next = page > 1, len(found) > PAGE_SIZE
+        found = found[:PAGE_SIZE]
+    shown = {
+        c.id: c
+        for c in db.session.scalars(
+            sa.select(Case).where(Case.id.in_(found)).options(selectinload(Case.debtor))
+        )
+    }
+    rows = [shown[i] for i in found]
+    pages = (total + PAGE_SIZE - 1) // PAGE_SIZE if exact else None
     return render_template(
         "client/cases.html",
         cases=rows,
-        balances=balances(db.session, [c.id for c in rows]),
+        balances=balances(db.session, found),
         page=page,
-        pages=pages,
+        pages=max(pages, 1) if pages is not None else None,
+        more_pages=(limit + PAGE_SIZE - 1) // PAGE_SIZE,
         total=total,
+        count_limit=limit,
+        next_after=_edge(rows[-1], sort) if has_next and rows else None,
+        previous_before=_edge(rows[0], sort) if has_previous and rows and page > 2 else None,
+        has_previous=has_previous,
         q=q,
         status=status,
         sort=sort,

@@ -1,8 +1,9 @@
 """No benchmark rots (issue 21): each benchmark in bench/ runs in its small mode (seconds), on
 the suite's database where it applies, so a schema or page change that breaks one fails here.
 
-bench.referrals runs on SQLite and PostgreSQL; bench.queue, bench.statements, bench.portal and
-bench.nightly fill PostgreSQL by COPY or serve it under gunicorn, and run in the PostgreSQL run only. Each
+bench.referrals runs on SQLite and PostgreSQL; bench.queue, bench.national, bench.statements,
+bench.portal, bench.horizontal and bench.nightly fill PostgreSQL by COPY or serve it under
+gunicorn, and run in the PostgreSQL run only. Each
 makes a database of its own on the suite's server, named after the suite's database, and
 drops it after."""
 
@@ -13,7 +14,7 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from bench import horizontal, nightly, portal, queue, referrals, statements
+from bench import horizontal, national, nightly, portal, queue, referrals, statements
 
 URL = os.environ.get("TEST_DATABASE_URL", "")
 ON_POSTGRESQL = URL.startswith("postgres")
@@ -44,6 +45,15 @@ def test_the_queue_benchmark_runs():
     result = queue.main(["--small", *own_database("bench_queue")])
     assert result["cases_shown"] > 0
     assert result["queue_p95_ms"] > 0 and result["case_p95_ms"] > 0
+
+
+@postgresql_only
+def test_the_national_benchmark_runs():
+    result = national.main(["--small", *own_database("bench_national")])
+    assert result["rows"]["cases"] == 400 and result["rows"]["contacts"] == 800
+    assert result["rows"]["ledger_entries"] > 400  # placements, payments and adjustments
+    assert result["cases_shown"] > 0 and result["heading"] == "200"
+    assert all(ms > 0 for ms in result["p95_ms"].values()), result["p95_ms"]
 
 
 @postgresql_only

@@ -350,6 +350,7 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
             "debt_kind": "written_contract",
             "original_creditor_name": None,
             "original_creditor_address": None,
+            "search_text": "rc-2611-00001 f-1 zoë o'hara",  # what the search box matches
         },
         common
         | {
@@ -367,6 +368,7 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
             "debt_kind": None,
             "original_creditor_name": None,
             "original_creditor_address": None,
+            "search_text": "rc-2611-00002 f-2 riverside llc",
         },
     ]
 
