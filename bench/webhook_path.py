@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None, help="a PostgreSQL database to empty")
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
     parser.add_argument("--chart", default=None)
+    parser.add_argument(
+        "--trace", action="store_true", help="print the statements of one delivery of each outcome"
+    )
     args = parser.parse_args(argv)
 
     from agency import create_app
@@ -82,11 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         with app.app_context():
             engine = db.engine
 
-        def statement(*_args, **_kwargs) -> None:
+        statements: list[str] = []
+
+        def statement(_conn, _cursor, sql, *_args) -> None:
             counts["sql"] += 1
+            statements.append(" ".join(sql.split())[:150])
 
         def commit(*_args) -> None:
             counts["commit"] += 1
+            statements.append("COMMIT")
 
         sa_event.listen(engine, "before_cursor_execute", statement)
         sa_event.listen(engine, "commit", commit)
@@ -103,14 +110,18 @@ def main(argv: list[str] | None = None) -> int:
             )
             if answer.status_code != 200:
                 raise RuntimeError(f"{ev['id']}: {answer.status_code} {answer.data[:200]!r}")
+            return answer.get_json()["outcome"].split(" pi_")[0].rstrip("0123456789 ")
 
         profile = cProfile.Profile() if args.profile else None
         proxy.reset()
         cpu = time.process_time()
         if profile:
             profile.enable()
+        traced: dict[str, list[str]] = {}
         for ev in plan.deliveries:
-            deliver(ev)
+            statements.clear()
+            outcome = deliver(ev)
+            traced.setdefault(outcome, list(statements))
         if profile:
             profile.disable()
         n = len(plan.deliveries)
@@ -128,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  GET /healthz:         {counts['sql'] / n:.1f} SQL statements, "
             f"{health_cpu:.1f} ms of our CPU a request"
         )
+        if args.trace:
+            for outcome, sqls in traced.items():
+                print(f"\n{outcome}: {len(sqls)} statements")
+                print("".join(f"    {sql}\n" for sql in sqls), end="")
         if profile:
             pstats.Stats(profile).sort_stats("cumulative").print_stats(r"/(payments|shell)/", 25)
         if args.chart:
