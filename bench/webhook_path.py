@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--database-url", default=None, help="a PostgreSQL database to empty")
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
+    parser.add_argument("--profile-file", default=None, help="with --profile: write the stats here")
     parser.add_argument("--chart", default=None)
     parser.add_argument(
         "--trace", action="store_true", help="print the statements of one delivery of each outcome"
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
         def statement(_conn, _cursor, sql, *_args) -> None:
             counts["sql"] += 1
-            statements.append(" ".join(sql.split())[:150])
+            sql = " ".join(sql.split())
+            statements.append(sql if len(sql) < 160 else f"{sql[:90]} … {sql[-60:]}")
 
         def commit(*_args) -> None:
             counts["commit"] += 1
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"{ev['id']}: {answer.status_code} {answer.data[:200]!r}")
             return answer.get_json()["outcome"].split(" pi_")[0].rstrip("0123456789 ")
 
-        profile = cProfile.Profile() if args.profile else None
+        profile = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not wall
         proxy.reset()
         cpu = time.process_time()
         if profile:
@@ -144,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n{outcome}: {len(sqls)} statements")
                 print("".join(f"    {sql}\n" for sql in sqls), end="")
         if profile:
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(r"/(payments|shell)/", 25)
+            profile.dump_stats(args.profile_file) if args.profile_file else None
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(r"/(payments|shell|api)/", 25)
         if args.chart:
             write_bars(
                 args.chart,

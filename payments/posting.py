@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from cases import audit
 from cases.case import Case, change_status
+from cases.debtors import takes_email
 from cases.early_out import fee_bps_for as early_out_fee_bps
 from cases.jobs import declare, enqueue
 from cases.ledger import (
@@ -69,7 +70,9 @@ __all__ = [
 ]
 
 
-_LOCKED = "recourse.posting.locked_cases"  # in session.info: case ids locked in this transaction
+# In session.info: the cases locked in this transaction, by id (held here, or the identity
+# map, which holds objects weakly, could let one go and read it again).
+_LOCKED = "recourse.posting.locked_cases"
 
 
 def lock_case(session: Session, case: Case) -> None:
@@ -82,30 +85,37 @@ def lock_case(session: Session, case: Case) -> None:
 
 def locked_case(session: Session, case_id: int) -> Case:
     """The case, locked and read under its lock (one statement; none when it is held already)."""
-    if case_id in session.info.get(_LOCKED, ()):
-        return session.get(Case, case_id)
-    case = session.scalars(
-        sa.select(Case)
-        .where(Case.id == case_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    session.info.setdefault(_LOCKED, set()).add(case.id)
+    held = session.info.get(_LOCKED, {}).get(case_id)
+    if held is not None:
+        return held
+    case = session.scalars(_LOCK_BY_ID, {"case_id": case_id}).one()
+    session.info.setdefault(_LOCKED, {})[case.id] = case
     return case
 
 
-def lock_case_by_reference(session: Session, reference: str, *also) -> sa.Row | None:
-    """The case of this reference locked and read under its lock, with the SQL expressions
-    `also` read in the same statement: (case, *also), or None when no case has it."""
-    row = session.execute(
-        sa.select(Case, *also)
-        .where(Case.reference == reference)
-        .with_for_update(of=Case)
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-    if row is not None:
-        session.info.setdefault(_LOCKED, set()).add(row[0].id)
-    return row
+def lock_case_by_reference(session: Session, reference: str) -> tuple[Case | None, bool]:
+    """The case of this reference locked and read under its lock (None when no case has it),
+    and whether its debtor has an email address open to us (for a receipt): one statement."""
+    row = session.execute(_LOCK_BY_REFERENCE, {"reference": reference}).one_or_none()
+    if row is None:
+        return None, False
+    session.info.setdefault(_LOCKED, {})[row[0].id] = row[0]
+    return row[0], bool(row[1])
+
+
+# Built once: a statement's construction costs more CPU than its round trip to the database.
+_LOCK_BY_ID = (
+    sa.select(Case)
+    .where(Case.id == sa.bindparam("case_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_LOCK_BY_REFERENCE = (
+    sa.select(Case, takes_email(Case.debtor_id))
+    .where(Case.reference == sa.bindparam("reference"))
+    .with_for_update(of=Case)
+    .execution_options(populate_existing=True)
+)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -135,27 +145,41 @@ class _Facts:
 def _facts(
     session: Session, case: Case, external_id: str, reverses: LedgerEntry | None = None
 ) -> _Facts:
-    entries = LedgerEntry
-    reversed_cents = (
-        sa.select(cents_sum(entries.amount_cents))
-        .where(entries.reverses_id == reverses.id)
-        .scalar_subquery()
-        if reverses is not None
-        else sa.literal(0)
-    )
     balance, posted_, reversed_, bps, plan, offer = session.execute(
-        sa.select(
-            sa.select(cents_sum(entries.amount_cents))
-            .where(entries.case_id == case.id)
-            .scalar_subquery(),
-            sa.exists().where(entries.external_id == external_id),
-            reversed_cents,
-            rate_in_force(case.client_id, case.days_past_due_at_referral, case.in_legal),
-            has_plan_in_force(case.id),
-            has_accepted_offer(case.id),
-        )
+        _FACTS,
+        {
+            "case_id": case.id,
+            "external_id": external_id,
+            "reverses_id": reverses.id if reverses is not None else None,
+            "client_id": case.client_id,
+            "days_past_due": case.days_past_due_at_referral,
+            "in_legal": bool(case.in_legal),
+        },
     ).one()
     return _Facts(int(balance), bool(posted_), int(reversed_), int(bps), bool(plan), bool(offer))
+
+
+def _build_facts() -> sa.Select:
+    entries, case_id = LedgerEntry, sa.bindparam("case_id")
+    return sa.select(
+        sa.select(cents_sum(entries.amount_cents))
+        .where(entries.case_id == case_id)
+        .scalar_subquery(),
+        sa.exists().where(entries.external_id == sa.bindparam("external_id")),
+        sa.select(cents_sum(entries.amount_cents))  # 0 when reverses_id is NULL (a payment)
+        .where(entries.reverses_id == sa.bindparam("reverses_id", type_=sa.Integer))
+        .scalar_subquery(),
+        rate_in_force(
+            sa.bindparam("client_id", type_=sa.Integer),
+            sa.bindparam("days_past_due", type_=sa.Integer),
+            sa.bindparam("in_legal", type_=sa.Boolean),
+        ),
+        has_plan_in_force(case_id),
+        has_accepted_offer(case_id),
+    )
+
+
+_FACTS = _build_facts()
 
 
 def _insert_once(session: Session, entry: LedgerEntry) -> LedgerEntry:
