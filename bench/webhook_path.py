@@ -8,7 +8,10 @@ makes (re-sends, out of order) one at a time through the Flask test client, in t
 with Stripe reached through bench/fault_proxy.py (counting, never refusing).
 
     .venv/bin/python -m bench.webhook_path [--events 500] [--cases 60] [--database-url URL]
-        [--profile] [--chart docs/webhook-path.svg]
+        [--profile [--profile-file PATH]] [--trace] [--chart docs/webhook-path.svg] [--small]
+
+`--trace` prints the statements of the first delivery of each outcome (posted, reversed,
+duplicate event...); `--small` (120 deliveries, 20 cases) is the test suite's run.
 """
 
 from __future__ import annotations
@@ -40,10 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
     parser.add_argument("--profile-file", default=None, help="with --profile: write the stats here")
     parser.add_argument("--chart", default=None)
+    parser.add_argument("--small", action="store_true", help="120 deliveries, 20 cases (tests)")
     parser.add_argument(
         "--trace", action="store_true", help="print the statements of one delivery of each outcome"
     )
     args = parser.parse_args(argv)
+    if args.small:
+        args.events, args.cases = 120, 20
 
     from agency import create_app
     from payments.gateway import sign_payload
@@ -147,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
                 print("".join(f"    {sql}\n" for sql in sqls), end="")
         if profile:
             profile.dump_stats(args.profile_file) if args.profile_file else None
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(r"/(payments|shell|api)/", 25)
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(
+                r"/(payments|shell|api)/", 25
+            )
         if args.chart:
             write_bars(
                 args.chart,
