@@ -8,7 +8,10 @@ makes (re-sends, out of order) one at a time through the Flask test client, in t
 with Stripe reached through bench/fault_proxy.py (counting, never refusing).
 
     .venv/bin/python -m bench.webhook_path [--events 500] [--cases 60] [--database-url URL]
-        [--profile] [--chart docs/webhook-path.svg]
+        [--profile [--profile-file PATH]] [--trace] [--chart docs/webhook-path.svg] [--small]
+
+`--trace` prints the statements of the first delivery of each outcome (posted, reversed,
+duplicate event...); `--small` (120 deliveries, 20 cases) is the test suite's run.
 """
 
 from __future__ import annotations
@@ -38,8 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--database-url", default=None, help="a PostgreSQL database to empty")
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
+    parser.add_argument("--profile-file", default=None, help="with --profile: write the stats here")
     parser.add_argument("--chart", default=None)
+    parser.add_argument("--small", action="store_true", help="120 deliveries, 20 cases (tests)")
+    parser.add_argument(
+        "--trace", action="store_true", help="print the statements of one delivery of each outcome"
+    )
     args = parser.parse_args(argv)
+    if args.small:
+        args.events, args.cases = 120, 20
 
     from agency import create_app
     from payments.gateway import sign_payload
@@ -82,11 +92,16 @@ def main(argv: list[str] | None = None) -> int:
         with app.app_context():
             engine = db.engine
 
-        def statement(*_args, **_kwargs) -> None:
+        statements: list[str] = []
+
+        def statement(_conn, _cursor, sql, *_args) -> None:
             counts["sql"] += 1
+            sql = " ".join(sql.split())
+            statements.append(sql if len(sql) < 160 else f"{sql[:90]} … {sql[-60:]}")
 
         def commit(*_args) -> None:
             counts["commit"] += 1
+            statements.append("COMMIT")
 
         sa_event.listen(engine, "before_cursor_execute", statement)
         sa_event.listen(engine, "commit", commit)
@@ -103,14 +118,18 @@ def main(argv: list[str] | None = None) -> int:
             )
             if answer.status_code != 200:
                 raise RuntimeError(f"{ev['id']}: {answer.status_code} {answer.data[:200]!r}")
+            return answer.get_json()["outcome"].split(" pi_")[0].rstrip("0123456789 ")
 
-        profile = cProfile.Profile() if args.profile else None
+        profile = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not wall
         proxy.reset()
         cpu = time.process_time()
         if profile:
             profile.enable()
+        traced: dict[str, list[str]] = {}
         for ev in plan.deliveries:
-            deliver(ev)
+            statements.clear()
+            outcome = deliver(ev)
+            traced.setdefault(outcome, list(statements))
         if profile:
             profile.disable()
         n = len(plan.deliveries)
@@ -128,8 +147,15 @@ def main(argv: list[str] | None = None) -> int:
             f"  GET /healthz:         {counts['sql'] / n:.1f} SQL statements, "
             f"{health_cpu:.1f} ms of our CPU a request"
         )
+        if args.trace:
+            for outcome, sqls in traced.items():
+                print(f"\n{outcome}: {len(sqls)} statements")
+                print("".join(f"    {sql}\n" for sql in sqls), end="")
         if profile:
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(r"/(payments|shell)/", 25)
+            profile.dump_stats(args.profile_file) if args.profile_file else None
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(
+                r"/(payments|shell|api)/", 25
+            )
         if args.chart:
             write_bars(
                 args.chart,

@@ -18,6 +18,8 @@ if any delivery was not answered 200 the first time, or if the ledger is not exa
     .venv/bin/python -m bench.webhooks [--events 5000] [--cases 500] [--senders 8]
                                        [--workers 4] [--database-url postgresql://…/NAME]
     .venv/bin/python -m bench.webhooks --small   # 600 events, 60 cases, 2 workers, 4 senders: seconds (the tests)
+        [--rounds 6]                             # /healthz and webhooks in turn, 6 rounds each
+        [--gunicorn-config deploy/gunicorn.conf.py] [--redis-url redis://…]   # production's server
 
 The database is `recourse_bench_webhooks` on the local server, dropped and made afresh, or the
 one --database-url names (emptied first: it must be a database of its own). The goal: events/s
@@ -159,12 +161,16 @@ def start_localstripe(log: Path) -> tuple[subprocess.Popen, str]:
     return process, url
 
 
-def start_gunicorn(log: Path, database_url: str, stripe_url: str, workers: int):
+def start_gunicorn(
+    log: Path, database_url: str, stripe_url: str, workers: int, redis_url: str = "", config=None
+):
+    """gunicorn serving the app, /healthz and the webhook alike: plain (`-w N`), or with a
+    config file (deploy/gunicorn.conf.py: production's, access log and all)."""
     port = free_port()
     env = dict(
         os.environ,
         DATABASE_URL=database_url,
-        REDIS_URL="",
+        REDIS_URL=redis_url,
         SECRET_KEY="bench",
         STRIPE_SECRET_KEY=SECRET_KEY,
         STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
@@ -173,6 +179,9 @@ def start_gunicorn(log: Path, database_url: str, stripe_url: str, workers: int):
     )
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     command = [gunicorn, "-w", str(workers), "-b", f"127.0.0.1:{port}", "wsgi:app"]
+    if config:
+        env.update(RECOURSE_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers))
+        command = [gunicorn, "-c", str(config), "wsgi:app"]
     url = f"http://127.0.0.1:{port}"
     return start(command, log, f"{url}/healthz", env=env), url
 
@@ -627,6 +636,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="600 events, 60 cases, 2 workers")
     parser.add_argument("--goal", type=float, default=0.5, help="events/s to /healthz's req/s")
     parser.add_argument("--require-goal", action="store_true", help="exit 1 below the goal")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="alternate /healthz and webhooks in this many rounds (a load that changes during "
+        "the run then moves both alike)",
+    )
+    parser.add_argument(
+        "--gunicorn-config", default=None, help="e.g. deploy/gunicorn.conf.py (production's)"
+    )
+    parser.add_argument("--redis-url", default="", help="REDIS_URL for the app (jobs on RQ)")
     args = parser.parse_args(argv)
     if args.small:
         args.events, args.cases, args.workers, args.senders = 600, 60, 2, 4
@@ -670,13 +690,25 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         gunicorn, base = start_gunicorn(
-            workdir / "gunicorn.log", database_url, stripe_url, args.workers
+            workdir / "gunicorn.log",
+            database_url,
+            stripe_url,
+            args.workers,
+            args.redis_url,
+            args.gunicorn_config,
         )
         blast(range(200), healthz(base), args.senders)  # every worker connected
-        b_elapsed, b_results = blast(range(args.events), healthz(base), args.senders)
-        baseline = args.events / b_elapsed
         send = webhook(base)
-        elapsed, results = blast(plan.deliveries, send, args.senders)
+        b_elapsed = elapsed = 0.0
+        b_results, results = [], []
+        size = -(-len(plan.deliveries) // max(1, args.rounds))
+        for start_at in range(0, len(plan.deliveries), size):
+            part = plan.deliveries[start_at : start_at + size]
+            took, answered = blast(range(len(part)), healthz(base), args.senders)
+            b_elapsed, b_results = b_elapsed + took, b_results + answered
+            took, answered = blast(part, send, args.senders)
+            elapsed, results = elapsed + took, results + answered
+        baseline = len(b_results) / b_elapsed
         rate = len(plan.deliveries) / elapsed
         retried, still_failing = retry_like_stripe(plan.deliveries, results, send)
         stop(gunicorn)

@@ -141,6 +141,14 @@ class Email(Base):
     debtor: Mapped[Debtor] = relationship(back_populates="emails")
 
 
+def takes_email(debtor_id) -> sa.ColumnElement[bool]:
+    """SQL for "the debtor has an email address open to us" (`Debtor.email_to_use` is not
+    None), to be read in the same statement as something else about the debtor's case."""
+    return sa.exists().where(
+        Email.debtor_id == debtor_id, Email.consent.is_(True), Email.opted_out_at.is_(None)
+    )
+
+
 def fold(text: str) -> str:
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()

@@ -323,6 +323,13 @@ def accepted_offer(session: Session, case_id: int) -> SettlementOffer | None:
     )
 
 
+def has_accepted_offer(case_id) -> sa.ColumnElement[bool]:
+    """SQL for "the case has an accepted offer" (`accepted_offer` would find one)."""
+    return sa.exists().where(
+        SettlementOffer.case_id == case_id, SettlementOffer.status == "accepted"
+    )
+
+
 def mark_paid(session: Session, offer: SettlementOffer, *, actor: audit.Actor) -> None:
     _locked(session, offer)
     if offer.status != "accepted":

@@ -254,6 +254,11 @@ def active_plan(session: Session, case_id: int) -> PaymentPlan | None:
     )
 
 
+def has_plan_in_force(case_id) -> sa.ColumnElement[bool]:
+    """SQL for "the case has a plan in force" (`active_plan` would find one)."""
+    return sa.exists().where(PaymentPlan.case_id == case_id, PaymentPlan.status.in_(IN_FORCE))
+
+
 def plan_total(session: Session, case: Case) -> tuple[int, SettlementOffer | None]:
     """What a plan on this case pays: what is left of an accepted settlement (its amount less
     what was paid toward it), or the balance."""

@@ -137,6 +137,33 @@ def current_schedule(session: Session, client_id: int) -> FeeSchedule | None:
     )
 
 
+def rate_in_force(client_id, days_past_due, in_legal) -> sa.ColumnElement[int]:
+    """SQL for `current_schedule(...).rate_for(days_past_due, in_legal)`, 0 without a
+    schedule: the same rule, read in the same statement as what a posting decides on. Each
+    argument is a value or a SQL expression (a bind parameter of a statement built once)."""
+    schedule_id = (
+        sa.select(FeeSchedule.id)
+        .where(FeeSchedule.client_id == client_id)
+        .order_by(FeeSchedule.effective_from.desc(), FeeSchedule.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+    def tier(*where, order) -> sa.ScalarSelect:
+        query = sa.select(FeeTier.bps).where(FeeTier.schedule_id == schedule_id, *where)
+        return query.order_by(order).limit(1).scalar_subquery()
+
+    legal = sa.select(FeeSchedule.legal_bps).where(FeeSchedule.id == schedule_id)
+    if isinstance(in_legal, bool):
+        in_legal = sa.literal(in_legal)
+    return sa.func.coalesce(
+        sa.case((in_legal, legal.scalar_subquery())),  # NULL when not in legal or none set
+        tier(FeeTier.min_days <= days_past_due, order=FeeTier.min_days.desc()),
+        tier(order=FeeTier.min_days),  # younger than every tier: the first tier's rate
+        0,
+    )
+
+
 def fee_cents(amount_cents: int, bps: int) -> int:
     """The fee on one payment, rounded half-up to the cent (negative amounts mirror it)."""
     sign = -1 if amount_cents < 0 else 1

@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
+from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cases import audit
 from cases.case import Case, change_status
+from cases.debtors import takes_email
 from cases.early_out import fee_bps_for as early_out_fee_bps
 from cases.jobs import declare, enqueue
 from cases.ledger import (
@@ -27,9 +30,15 @@ from cases.ledger import (
     cents_sum,
     post_placement,
 )
-from cases.offers import SettlementOffer, accepted_offer, mark_paid, paid_toward
-from cases.plans import settle_plan_of_case
-from payments.fees import current_schedule, fee_cents
+from cases.offers import (
+    SettlementOffer,
+    accepted_offer,
+    has_accepted_offer,
+    mark_paid,
+    paid_toward,
+)
+from cases.plans import has_plan_in_force, settle_plan_of_case
+from payments.fees import fee_cents, rate_in_force
 
 # The "settled in full" letter, written by correspondence.settlement_letters.
 SETTLED_LETTER = declare("letters.settled", queue="mail")
@@ -57,19 +66,120 @@ __all__ = [
     "post_placement",
     "post_settlement_writeoff",
     "reverse_payment",
+    "reverse_to_total",
 ]
+
+
+# In session.info: the cases locked in this transaction, by id (held here, or the identity
+# map, which holds objects weakly, could let one go and read it again).
+_LOCKED = "recourse.posting.locked_cases"
 
 
 def lock_case(session: Session, case: Case) -> None:
     """Serialise money movements on one case: a row lock on PostgreSQL (SQLite's write lock
     already admits one writer at a time). The case is read again under the lock, so a status
-    another transaction just committed (settled, paid) is the one decided on."""
-    session.scalars(
-        sa.select(Case)
-        .where(Case.id == case.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    another transaction just committed (settled, paid) is the one decided on. A case this
+    transaction holds locked already is not read again: nobody else can have changed it."""
+    locked_case(session, case.id)
+
+
+def locked_case(session: Session, case_id: int) -> Case:
+    """The case, locked and read under its lock (one statement; none when it is held already)."""
+    held = session.info.get(_LOCKED, {}).get(case_id)
+    if held is not None:
+        return held
+    case = session.scalars(_LOCK_BY_ID, {"case_id": case_id}).one()
+    session.info.setdefault(_LOCKED, {})[case.id] = case
+    return case
+
+
+def lock_case_by_reference(session: Session, reference: str) -> tuple[Case | None, bool]:
+    """The case of this reference locked and read under its lock (None when no case has it),
+    and whether its debtor has an email address open to us (for a receipt): one statement."""
+    row = session.execute(_LOCK_BY_REFERENCE, {"reference": reference}).one_or_none()
+    if row is None:
+        return None, False
+    session.info.setdefault(_LOCKED, {})[row[0].id] = row[0]
+    return row[0], bool(row[1])
+
+
+# Built once: a statement's construction costs more CPU than its round trip to the database.
+_LOCK_BY_ID = (
+    sa.select(Case)
+    .where(Case.id == sa.bindparam("case_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_LOCK_BY_REFERENCE = (
+    sa.select(Case, takes_email(Case.debtor_id))
+    .where(Case.reference == sa.bindparam("reference"))
+    .with_for_update(of=Case)
+    .execution_options(populate_existing=True)
+)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_locks_rolled_back(session: Session, _previous_transaction) -> None:
+    # Rolling back to a savepoint releases the locks taken inside it: take them again.
+    session.info.pop(_LOCKED, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session: Session, transaction) -> None:
+    if transaction.parent is None:  # committed or rolled back: every lock is released
+        session.info.pop(_LOCKED, None)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What a posting decides on, read under the case's lock in one statement."""
+
+    balance_cents: int
+    posted: bool  # the external id is in the ledger already
+    reversed_cents: int  # of the payment being reversed (0 for a payment)
+    fee_bps: int  # the client's rate in force for the case
+    plan_in_force: bool
+    accepted_offer: bool
+
+
+def _facts(
+    session: Session, case: Case, external_id: str, reverses: LedgerEntry | None = None
+) -> _Facts:
+    balance, posted_, reversed_, bps, plan, offer = session.execute(
+        _FACTS,
+        {
+            "case_id": case.id,
+            "external_id": external_id,
+            "reverses_id": reverses.id if reverses is not None else None,
+            "client_id": case.client_id,
+            "days_past_due": case.days_past_due_at_referral,
+            "in_legal": bool(case.in_legal),
+        },
     ).one()
+    return _Facts(int(balance), bool(posted_), int(reversed_), int(bps), bool(plan), bool(offer))
+
+
+def _build_facts() -> sa.Select:
+    entries, case_id = LedgerEntry, sa.bindparam("case_id")
+    return sa.select(
+        sa.select(cents_sum(entries.amount_cents))
+        .where(entries.case_id == case_id)
+        .scalar_subquery(),
+        sa.exists().where(entries.external_id == sa.bindparam("external_id")),
+        sa.select(cents_sum(entries.amount_cents))  # 0 when reverses_id is NULL (a payment)
+        .where(entries.reverses_id == sa.bindparam("reverses_id", type_=sa.Integer))
+        .scalar_subquery(),
+        rate_in_force(
+            sa.bindparam("client_id", type_=sa.Integer),
+            sa.bindparam("days_past_due", type_=sa.Integer),
+            sa.bindparam("in_legal", type_=sa.Boolean),
+        ),
+        has_plan_in_force(case_id),
+        has_accepted_offer(case_id),
+    )
+
+
+_FACTS = _build_facts()
 
 
 def _insert_once(session: Session, entry: LedgerEntry) -> LedgerEntry:
@@ -150,15 +260,15 @@ def post_payment(
         check_dated_for_case(case, received_at, direct=direct)
     external_id = external_id.strip()[:120]
     lock_case(session, case)
-    if posted(session, external_id) is not None:
+    facts = _facts(session, case, external_id)
+    if facts.posted:
         raise DuplicatePosting(f"{external_id} was already posted")
-    owed = balance_cents(session, case.id)
+    owed = facts.balance_cents
     if amount_cents > owed and not allow_overpayment:
         raise LedgerError(
             f"the payment ({amount_text(amount_cents)}) is more than the balance ({amount_text(owed)})"
         )
-    schedule = current_schedule(session, case.client_id)
-    bps = schedule.rate_for(case.days_past_due_at_referral, case.in_legal) if schedule else 0
+    bps = facts.fee_bps
     if case.program == "early_out":  # the client's early-out fee, not collection terms
         bps = early_out_fee_bps(session, case)
     entry = _insert_once(
@@ -187,8 +297,11 @@ def post_payment(
         external_id=external_id,
     )
     # Every payment, by any route, counts toward the plan in force before the case may end.
-    settle_plan_of_case(session, case, actor=actor)
-    if settle_if_offer_paid(session, case, received_at=received_at, actor=actor):
+    if facts.plan_in_force:
+        settle_plan_of_case(session, case, actor=actor)
+    if facts.accepted_offer and settle_if_offer_paid(
+        session, case, received_at=received_at, actor=actor
+    ):
         return entry
     if owed - amount_cents <= 0 and case.status in ("new", "active", "plan", "disputed"):
         change_status(session, case, "paid", actor=actor, reason="balance paid in full")
@@ -287,21 +400,72 @@ def reverse_payment(
     The fee goes back in proportion, computed so that reversals of a whole payment give back
     exactly the fee it earned. A paid or settled case whose balance reopens becomes active.
     """
+    entry = _reverse(
+        session,
+        payment,
+        lambda paid, before: paid - before if amount_cents is None else amount_cents,
+        external_id=external_id,
+        received_at=received_at,
+        reason=reason,
+        actor=actor,
+        today=today,
+    )
+    assert entry is not None  # an amount that is not positive was refused
+    return entry
+
+
+def reverse_to_total(
+    session: Session,
+    payment: LedgerEntry,
+    total_cents: int,
+    *,
+    external_id: str,
+    received_at: dt.date,
+    reason: str,
+    actor: audit.Actor,
+) -> LedgerEntry | None:
+    """Reverse what of `total_cents` (a running total reversed, as Stripe's refunded amount of
+    a charge) is not reversed yet: the difference is worked out under the case's lock, so two
+    totals applied at once reverse the larger one once. None when nothing new is reversed."""
+    return _reverse(
+        session,
+        payment,
+        lambda _paid, before: total_cents - before if total_cents > before else None,
+        external_id=external_id,
+        received_at=received_at,
+        reason=reason,
+        actor=actor,
+    )
+
+
+def _reverse(
+    session: Session,
+    payment: LedgerEntry,
+    amount_of,
+    *,
+    external_id: str,
+    received_at: dt.date,
+    reason: str,
+    actor: audit.Actor,
+    today: dt.date | None = None,
+) -> LedgerEntry | None:
     if payment.kind not in ("payment", "direct_payment"):
         raise LedgerError("only payments can be reversed")
     if not reason or not reason.strip():
         raise LedgerError("say why the payment is reversed")
     check_received_at(received_at, today)
-    case = session.get(Case, payment.case_id)
-    lock_case(session, case)
+    case = locked_case(session, payment.case_id)
+    facts = _facts(session, case, external_id, reverses=payment)
     paid = -payment.amount_cents
-    before = reversed_so_far(session, payment)
-    amount = paid - before if amount_cents is None else amount_cents
+    before = facts.reversed_cents
+    amount = amount_of(paid, before)
+    if amount is None:
+        return None
     if not isinstance(amount, int) or amount <= 0:
         raise LedgerError("a reversal amount must be a positive number of cents")
     if before + amount > paid:
         raise LedgerError(f"only {amount_text(paid - before)} of this payment is left to reverse")
-    if posted(session, external_id) is not None:
+    if facts.posted:
         raise DuplicatePosting(f"{external_id} was already posted")
     fee_back = fee_cents(before + amount, payment.fee_bps) - fee_cents(before, payment.fee_bps)
     entry = _insert_once(
@@ -331,7 +495,8 @@ def reverse_payment(
         amount_cents=amount,
         reverses=payment.external_id,
     )
-    settle_plan_of_case(session, case, actor=actor)  # what it no longer covers is unpaid again
+    if facts.plan_in_force:  # what it no longer covers is unpaid again
+        settle_plan_of_case(session, case, actor=actor)
     if case.status in ("paid", "settled") and balance_cents(session, case.id) > 0:
         change_status(session, case, "active", actor=actor, reason="a payment was reversed")
     return entry

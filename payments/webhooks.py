@@ -20,16 +20,19 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cases import audit
 from cases.case import Case
+from cases.debtors import takes_email
 from cases.jobs import declare, enqueue
 from cases.model import Base, utcnow
 from payments.gateway import PaymentGateway, PaymentIntentInfo, payment_intent_from
 from payments.posting import (
     DuplicatePosting,
     LedgerEntry,
-    lock_case,
+    lock_case_by_reference,
+    locked_case,
     post_payment,
     posted,
     reverse_payment,
+    reverse_to_total,
     reversed_so_far,
 )
 from payments.unmatched import hold_unmatched
@@ -84,34 +87,50 @@ def handle_event(
     }.get(event["type"])
     when = event.get("created") or 0  # when Stripe says it happened
     outcome = handler(session, obj, gateway, local_date, when) if handler else "ignored"
-    session.execute(
-        sa.update(StripeEvent).where(StripeEvent.id == record_id).values(outcome=outcome[:200])
-    )
+    session.execute(_OUTCOME, {"record_id": record_id, "outcome": outcome[:200]})
     return outcome
 
 
 def _record(session: Session, event_id: str, kind: str, object_id: str | None) -> int | None:
     """Record the event under its unique id; None when it is recorded already (a re-send; one
     being applied right now by another request is waited for). One statement: no savepoint."""
-    insert = (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(
-        StripeEvent
-    )
     return session.scalar(
-        insert.values(event_id=event_id, type=kind, object_id=object_id)
+        _RECORD[_dialect(session)],
+        {"event_id": event_id, "type": kind, "object_id": object_id, "received_at": utcnow()},
+    )
+
+
+def _record_statement(insert) -> sa.Insert:
+    return (
+        insert(StripeEvent)
+        .values({name: sa.bindparam(name) for name in ("event_id", "type", "object_id")})
+        .values(outcome="", received_at=sa.bindparam("received_at"))
         .on_conflict_do_nothing(index_elements=[StripeEvent.event_id])
         .returning(StripeEvent.id)
     )
+
+
+# Built once: a statement's construction costs more CPU than its round trip to the database.
+_RECORD = {
+    "postgresql": _record_statement(postgresql.insert),
+    "sqlite": _record_statement(sqlite.insert),
+}
+_OUTCOME = (
+    sa.update(StripeEvent)
+    .where(StripeEvent.id == sa.bindparam("record_id"))
+    .values(outcome=sa.bindparam("outcome"))
+)
 
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def _case_for(session: Session, intent: PaymentIntentInfo) -> Case | None:
+def _locked_case_for(session: Session, intent: PaymentIntentInfo) -> tuple[Case | None, bool]:
+    """The case the PaymentIntent's metadata names, locked for posting, and whether its debtor
+    has an email address open to us (for the receipt): one statement."""
     reference = (intent.metadata or {}).get("case_reference", "").strip().upper()
-    if not reference:
-        return None
-    return session.scalar(sa.select(Case).where(Case.reference == reference))
+    return lock_case_by_reference(session, reference) if reference else (None, False)
 
 
 def apply_succeeded_intent(
@@ -121,7 +140,10 @@ def apply_succeeded_intent(
     case is the one its metadata names; a caller that has it loaded already may pass it."""
     if not intent.succeeded:
         return None
-    case = case or _case_for(session, intent)
+    if case is None:
+        case, emailable = _locked_case_for(session, intent)
+    else:
+        emailable = None  # asked once the payment is posted
     amount = intent.amount_received_cents or intent.amount_cents
     if case is None:
         already = posted(session, intent.id)  # matched to a case by hand since
@@ -152,8 +174,13 @@ def apply_succeeded_intent(
         )
     except DuplicatePosting:
         return posted(session, intent.id)
-    # The debtor paid just now (portal, or on the phone): a receipt goes to them at once.
-    enqueue(session, RECEIPT_EMAIL, entry.id)
+    # The debtor paid just now (portal, or on the phone): a receipt goes to them at once, if
+    # they have an address open to email (the receipt job would find none otherwise; the
+    # contact rules are still its to apply when it runs).
+    if emailable is None:
+        emailable = session.scalar(sa.select(takes_email(case.debtor_id)))
+    if emailable:
+        enqueue(session, RECEIPT_EMAIL, entry.id)
     return entry
 
 
@@ -213,23 +240,20 @@ def _charge_refunded(session, obj, gateway, local_date, when) -> str:
     payment = _payment_for_charge(session, intent_id, gateway, local_date)
     if payment is None:
         return "ignored: payment not applied"
-    # Two refund events of one charge may be applied at once: read what was already reversed
-    # only under the case's lock, or both would reverse their whole running total.
-    lock_case(session, session.get(Case, payment.case_id))
+    # Two refund events of one charge may be applied at once: what was already reversed is
+    # read only under the case's lock (reverse_to_total), or both would reverse their whole
+    # running total.
     refunded = int(obj.get("amount_refunded") or 0)
-    already = reversed_so_far(session, payment)
-    if refunded <= already:
-        return "nothing new refunded"
-    reverse_payment(
+    entry = reverse_to_total(
         session,
         payment,
-        amount_cents=refunded - already,
+        refunded,
         external_id=f"refund:{obj['id']}:{refunded}",
         received_at=local_date(_latest_refund_time(obj) or when),
         reason="refunded through Stripe",
         actor=STRIPE,
     )
-    return f"reversed {refunded - already}"
+    return f"reversed {entry.amount_cents}" if entry is not None else "nothing new refunded"
 
 
 def _latest_refund_time(charge: dict) -> int:
@@ -249,7 +273,7 @@ def _dispute_closed(session, obj, gateway, local_date, when) -> str:
     payment = _payment_for_charge(session, intent_id, gateway, local_date)
     if payment is None:
         return "ignored: payment not applied"
-    lock_case(session, session.get(Case, payment.case_id))
+    locked_case(session, payment.case_id)
     external_id = f"dispute:{obj['id']}"
     if posted(session, external_id) is not None:
         return "dispute already reversed"

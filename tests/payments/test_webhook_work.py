@@ -1,0 +1,187 @@
+"""What one webhook delivery costs the database: the case locked once, what the posting decides
+on read in one statement, a receipt asked for only when there is an address to send it to
+(bench/webhook_path.py counts the same on a whole schedule of deliveries)."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+
+from cases.debtors import Email
+from cases.jobs import OutboxJob
+from payments.fees import current_schedule, parse_tiers, rate_in_force, set_schedule
+from payments.posting import balance_cents, lock_case
+from shell.extensions import db
+from tests.conftest import TEST_ACTOR
+from tests.payments.test_gateway import paid_intent
+from tests.payments.test_webhooks import deliver, event, payments
+
+
+@pytest.fixture
+def stripe_app(app, gateway):
+    before = app.extensions.get("recourse.gateway")
+    app.extensions["recourse.gateway"] = gateway
+    yield app
+    app.extensions["recourse.gateway"] = before
+
+
+@contextlib.contextmanager
+def statements():
+    """The SQL statements run inside the block, whitespace folded."""
+    seen: list[str] = []
+
+    def note(_conn, _cursor, sql, *_args) -> None:
+        seen.append(" ".join(sql.split()))
+
+    engine = db.engine
+    sa_event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", note)
+
+
+def reading(sqls: list[str], table: str) -> list[str]:
+    return [s for s in sqls if s.startswith("SELECT") and f" {table}" in s]
+
+
+def receipts_asked(session, entry_id: int) -> int:
+    asked = session.scalars(sa.select(OutboxJob.args).where(OutboxJob.name == "receipts.email"))
+    return sum(args == [entry_id] for args in asked)
+
+
+def whole_intent(stripe_api, intent_id: str) -> dict:
+    return stripe_api.v1.payment_intents.retrieve(intent_id).to_dict()
+
+
+def test_a_new_payment_locks_its_case_once_and_reads_the_ledger_once(
+    stripe_app, client, db_session, make_client, make_case, gateway, stripe_api
+):
+    case = make_case(make_client(), principal=50_000, status="active", email=None)
+    intent_id = paid_intent(gateway, stripe_api, case.reference, 12_000)
+    succeeded = event("payment_intent.succeeded", whole_intent(stripe_api, intent_id))
+    with statements() as sqls:
+        answer = deliver(client, succeeded)
+    assert answer.json["outcome"] == f"posted {intent_id}"
+    # The case by its reference, under its lock, with whether its debtor takes email.
+    assert len(reading(sqls, "cases")) == 1
+    assert "debtor_emails" in reading(sqls, "cases")[0]
+    # The balance, the external id, the fee rate, a plan or offer in force: one statement.
+    ledger_reads = [s for s in sqls if s.startswith("SELECT") and "ledger_entries" in s]
+    assert len(ledger_reads) == 1
+    assert "fee_tiers" in ledger_reads[0] and "payment_plans" in ledger_reads[0]
+    assert len([s for s in sqls if s.startswith("SELECT")]) == 2  # and nothing else is read
+    # No email address: no receipt job, no outbox row, no second transaction.
+    assert not [s for s in sqls if "job_outbox" in s]
+    entry = payments(db_session, case.id)[0]
+    assert (entry.amount_cents, entry.fee_cents) == (-12_000, 3_000)
+    assert balance_cents(db_session, case.id) == 38_000
+    # Again under a new event id: nothing posted twice.
+    again = deliver(client, event("payment_intent.succeeded", whole_intent(stripe_api, intent_id)))
+    assert again.json["outcome"] == f"posted {intent_id}"
+    assert len(payments(db_session, case.id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("email", "opted_out", "asked"),
+    [(None, False, 0), ("pat@example.com", False, 1), ("pat@example.com", True, 0)],
+)
+def test_a_receipt_is_asked_for_only_when_the_debtor_has_an_address_open_to_email(
+    stripe_app,
+    client,
+    db_session,
+    make_client,
+    make_case,
+    gateway,
+    stripe_api,
+    email,
+    opted_out,
+    asked,
+):
+    case = make_case(make_client(), principal=50_000, status="active", email=email)
+    if opted_out:
+        db_session.execute(
+            sa.update(Email)
+            .where(Email.debtor_id == case.debtor_id)
+            .values(opted_out_at=dt.datetime(2026, 11, 20, tzinfo=dt.UTC))
+        )
+    intent_id = paid_intent(gateway, stripe_api, case.reference, 5_000)
+    deliver(client, event("payment_intent.succeeded", whole_intent(stripe_api, intent_id)))
+    entry = payments(db_session, case.id)[0]
+    assert receipts_asked(db_session, entry.id) == asked
+
+
+def test_a_refund_locks_its_case_once_even_when_it_comes_before_its_payment(
+    stripe_app, client, db_session, make_client, make_case, gateway, stripe_api
+):
+    case = make_case(make_client(), principal=50_000, status="active", email=None)
+    intent_id = paid_intent(gateway, stripe_api, case.reference, 10_000)
+    charge_id = gateway.retrieve_payment_intent(intent_id).latest_charge_id
+
+    def refunded(total: int) -> dict:
+        charge = {"id": charge_id, "payment_intent": intent_id, "amount_refunded": total}
+        return event("charge.refunded", {**charge, "refunds": {"data": []}})
+
+    with statements() as sqls:  # before the payment's event: the payment is applied first
+        assert deliver(client, refunded(4_000)).json["outcome"] == "reversed 4000"
+    assert len(reading(sqls, "cases")) == 1
+    with statements() as sqls:
+        assert deliver(client, refunded(10_000)).json["outcome"] == "reversed 6000"
+    assert len(reading(sqls, "cases")) == 1
+    # What was reversed already is read once, with the rest, under the lock.
+    assert len([s for s in sqls if "ledger_entries.reverses_id = " in s]) == 1
+    assert deliver(client, refunded(10_000)).json["outcome"] == "nothing new refunded"
+    assert [(e.kind, e.amount_cents, e.fee_cents) for e in payments(db_session, case.id)] == [
+        ("payment", -10_000, 2_500),
+        ("reversal", 4_000, -1_000),
+        ("reversal", 6_000, -1_500),
+    ]
+    assert balance_cents(db_session, case.id) == 50_000
+
+
+def test_a_case_is_read_under_its_lock_once_a_transaction_and_again_after_a_rollback(
+    db_session, make_client, make_case
+):
+    case = make_case(make_client())
+    db_session.commit()
+    db_session.refresh(case)  # loaded again after the commit, outside the count
+    with statements() as sqls:
+        lock_case(db_session, case)
+        lock_case(db_session, case)
+    assert len(reading(sqls, "cases")) == 1
+    db_session.commit()
+    db_session.refresh(case)
+    with statements() as sqls:
+        savepoint = db_session.begin_nested()
+        lock_case(db_session, case)
+        savepoint.rollback()  # PostgreSQL lets go of the locks taken inside it
+        lock_case(db_session, case)
+    assert len(reading(sqls, "cases")) == 2  # taken again after the rollback
+    db_session.commit()
+    db_session.refresh(case)
+    with statements() as sqls:
+        lock_case(db_session, case)
+    assert len(reading(sqls, "cases")) == 1  # a new transaction locks again
+
+
+@pytest.mark.parametrize("legal_bps", [None, 4_500])
+def test_the_fee_rate_read_with_a_posting_is_the_schedule_s_rate(
+    db_session, make_client, legal_bps
+):
+    client = make_client()
+    assert db_session.scalar(sa.select(rate_in_force(-1, 100, False))) == 0  # no schedule
+    set_schedule(db_session, client, parse_tiers("90=2500,181=3300,366=4000"), actor=TEST_ACTOR)
+    newer = set_schedule(
+        db_session, client, parse_tiers("60=2000,120=3000"), actor=TEST_ACTOR, legal_bps=legal_bps
+    )
+    db_session.flush()
+    assert current_schedule(db_session, client.id).id == newer.id
+    for days in (0, 59, 60, 61, 119, 120, 121, 365, 366, 5_000):
+        for in_legal in (False, True):
+            expected = newer.rate_for(days, in_legal)
+            got = db_session.scalar(sa.select(rate_in_force(client.id, days, in_legal)))
+            assert got == expected, (days, in_legal)
