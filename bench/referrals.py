@@ -259,6 +259,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--small", action="store_true", help="the test suite's run: seconds, in this process"
     )
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help="comma separated, of parse,baseline,dry-run,import (default: all)",
+    )
+    parser.add_argument(
+        "--keep-file",
+        metavar="DIR",
+        help="generate the file into DIR and keep it; a file of --rows rows already there is reused",
+    )
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -272,11 +282,23 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(databases) - set(DATABASES)
     if unknown:
         parser.error(f"unknown database {', '.join(sorted(unknown))}; use sqlite,postgresql")
-    with tempfile.TemporaryDirectory(prefix="recourse-bench-") as tmp:
-        workdir = Path(tmp)
+    chosen = [name.strip() for name in args.phases.split(",") if name.strip()]
+    if set(chosen) - set(PHASES):
+        parser.error(f"unknown phase in {args.phases}; use {','.join(PHASES)}")
+    with contextlib.ExitStack() as stack:
+        if args.keep_file:
+            workdir = Path(args.keep_file)
+            workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            workdir = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="recourse-bench-"))
+            )
         started = time.perf_counter()
-        referral = generate(workdir / FILENAME, args.rows, args.zips)
-        (workdir / "expected.json").write_text(json.dumps({"rejected": referral.rejected_rows}))
+        referral = _kept(workdir, args.rows, args.zips)
+        if referral is None:
+            referral = generate(workdir / FILENAME, args.rows, args.zips)
+            expected = {"rejected": referral.rejected_rows, "rows": args.rows, "zips": args.zips}
+            (workdir / "expected.json").write_text(json.dumps(expected))
         print(
             f"generated {referral.rows:,} rows ({len(referral.rejected_rows):,} deliberately "
             f"invalid), {referral.zips} distinct ZIPs, {referral.size / MB:.1f} MB "
@@ -286,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the file is over MAX_FILE_BYTES ({MAX_FILE_BYTES // MB} MB): it is refused")
             return 1
 
-        parsed = run_phase("parse", "none", workdir, args)
+        parsed = run_phase("parse", "none", workdir, args) if "parse" in chosen else None
         results: dict[str, dict[str, dict]] = {}
         for database in databases:
             if database == "postgresql":
@@ -294,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
                 if problem:
                     print(f"PostgreSQL skipped: {args.postgres_url} does not answer ({problem})")
                     continue
-            phases = ["baseline", "dry-run", "import"] + (["profile"] if args.profile else [])
+            phases = [p for p in PHASES if p != "parse" and p in chosen]
+            phases += ["profile"] if args.profile else []
             results[database] = {
                 phase: run_phase(phase, database, workdir, args) for phase in phases
             }
@@ -302,6 +325,20 @@ def main(argv: list[str] | None = None) -> int:
             _drop_postgres(args.postgres_url)
     report(referral, parsed, results)
     return 0
+
+
+PHASES = ("parse", "baseline", "dry-run", "import")
+
+
+def _kept(workdir: Path, rows: int, zips: int) -> ReferralFile | None:
+    """The file --keep-file left in `workdir` earlier, if it has these rows and ZIPs."""
+    path, expected = workdir / FILENAME, workdir / "expected.json"
+    if not (path.exists() and expected.exists()):
+        return None
+    kept = json.loads(expected.read_text())
+    if kept.get("rows", rows) != rows or kept.get("zips", zips) != zips:
+        return None
+    return ReferralFile(path, rows, kept["rejected"], path.stat().st_size, zips)
 
 
 def run_phase(phase: str, database: str, workdir: Path, args: argparse.Namespace) -> dict:
@@ -333,7 +370,7 @@ def report(referral: ReferralFile, parsed: dict, results: dict[str, dict[str, di
         f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()} {platform.release()}; "
         + ", ".join(versions)
     )
-    loads = {"parse": parsed["load"]} | {
+    loads = ({"parse": parsed["load"]} if parsed else {}) | {
         f"{name} {phase}": result["load"]
         for name, phases in results.items()
         for phase, result in phases.items()
@@ -354,12 +391,16 @@ def report(referral: ReferralFile, parsed: dict, results: dict[str, dict[str, di
     )
     print(header)
     for database, phases in results.items():
-        imported, baseline, dry = phases["import"], phases["baseline"], phases["dry-run"]
+        imported, baseline = phases.get("import"), phases.get("baseline")
+        dry = phases.get("dry-run")
+        if not (imported and baseline):
+            continue
         print(
             f"{database:<11}{rows:>8}{imported['seconds']:>10.1f}"
             f"{rows / imported['seconds']:>9,.0f}{baseline['seconds']:>12.2f}"
             f"{baseline['inserted'] / baseline['seconds']:>9,.0f}"
-            f"{imported['seconds'] / baseline['seconds']:>7.1f}{dry['seconds']:>11.1f}"
+            f"{imported['seconds'] / baseline['seconds']:>7.2f}"
+            f"{dry['seconds'] if dry else float('nan'):>11.1f}"
             f"{imported['peak_mb']:>11.0f}{baseline['peak_mb']:>13.0f}"
         )
     print(
@@ -367,15 +408,19 @@ def report(referral: ReferralFile, parsed: dict, results: dict[str, dict[str, di
         "them + commit; ratio = import_s / baseline_s; *_MB: peak RSS of the phase's process)"
     )
 
-    print()
-    print(
-        f"Parser alone (no database): {parsed['seconds']:.1f} s, {rows / parsed['seconds']:,.0f} "
-        f"rows/s, peak {parsed['peak_mb']:.0f} MB (before it: {parsed['start_mb']:.0f} MB)"
-    )
-    _print_breakdown(parsed["parts"], parsed["seconds"])
+    if parsed:
+        print()
+        print(
+            f"Parser alone (no database): {parsed['seconds']:.1f} s, "
+            f"{rows / parsed['seconds']:,.0f} rows/s, peak {parsed['peak_mb']:.0f} MB "
+            f"(before it: {parsed['start_mb']:.0f} MB)"
+        )
+        _print_breakdown(parsed["parts"], parsed["seconds"])
 
     for database, phases in results.items():
-        imported, baseline = phases["import"], phases["baseline"]
+        imported, baseline = phases.get("import"), phases.get("baseline")
+        if not (imported and baseline):
+            continue
         print()
         print(
             f"{database}: where import_file's {imported['seconds']:.1f} s go "
@@ -399,7 +444,7 @@ def report(referral: ReferralFile, parsed: dict, results: dict[str, dict[str, di
             print(f"    {key:<50}{calls:>9,}{sent:>10}{seconds:>9.2f} s")
         print(f"  rows written by the baseline: {_counts(baseline['counts'])}")
 
-    if "postgresql" in results:
+    if {"import", "baseline"} <= set(results.get("postgresql", {})):
         seconds = results["postgresql"]["import"]["seconds"]
         ratio = seconds / results["postgresql"]["baseline"]["seconds"]
         print()

@@ -663,22 +663,41 @@ def _known_debtors(session: Session, keys: set[str]) -> dict[str, list[tuple[int
     """Debtors already on file under these match keys, with their phones and emails."""
     if not keys:
         return {}
-    found: dict[str, dict[int, set[str]]] = {}
-    query = (
-        sa.select(Debtor.match_key, Debtor.id, Phone.number, Email.address)
-        .outerjoin(Phone, Phone.debtor_id == Debtor.id)
-        .outerjoin(Email, Email.debtor_id == Debtor.id)
-        .where(_among(session, Debtor.match_key, keys))
-    )
-    # Index lookups for these keys, as on any large table. During a big import into a young
-    # database the planner, with no statistics for the rows just inserted, hash-joins whole
-    # tables instead: 8 ms against 55 ms a chunk at 30,000 debtors, growing with every chunk.
-    with _planned(session, enable_seqscan="off", enable_hashjoin="off", enable_mergejoin="off"):
-        rows = session.execute(query).all()
-    for key, debtor_id, phone, email in rows:
-        points = found.setdefault(key, {}).setdefault(debtor_id, set())
-        points.update(p for p in (phone, email) if p)
-    return {key: list(debtors.items()) for key, debtors in found.items()}
+    # Three lookups by an indexed column each (debtors by match key, then their phones and
+    # emails by debtor id), planned for their values, without parallel workers. One query
+    # joining the three left the planner, with no statistics for the rows a big import has
+    # just inserted in its transaction, choosing plans that grew with every chunk: 15 s a
+    # chunk at 200,000 debtors (docs/benchmarks.md, "Referral import of a million rows").
+    with _planned(
+        session,
+        enable_seqscan="off",
+        plan_cache_mode="force_custom_plan",
+        max_parallel_workers_per_gather="0",
+    ):
+        debtors = session.execute(
+            sa.select(Debtor.match_key, Debtor.id)
+            .where(_among(session, Debtor.match_key, keys))
+            .order_by(Debtor.id)
+        ).all()
+        points: dict[int, set[str]] = {debtor_id: set() for _, debtor_id in debtors}
+        ids = list(points)
+        for start in range(0, len(ids), _LOOKUP_IDS):
+            some = ids[start : start + _LOOKUP_IDS]
+            for column, owner in (
+                (Phone.number, Phone.debtor_id),
+                (Email.address, Email.debtor_id),
+            ):
+                found = sa.select(owner, column).where(_among(session, owner, some))
+                for debtor_id, point in session.execute(found):
+                    if point:
+                        points[debtor_id].add(point)
+    known: dict[str, list[tuple[int, set[str]]]] = {}
+    for key, debtor_id in debtors:
+        known.setdefault(key, []).append((debtor_id, points[debtor_id]))
+    return known
+
+
+_LOOKUP_IDS = 5000  # ids per lookup: SQLite binds each one (at most 32,766 a statement)
 
 
 def _open_cases(
