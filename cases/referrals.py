@@ -60,7 +60,8 @@ class ReferralBatch(Timestamped, Base):
     # The file itself, so a worker on another machine can import it and rejects can be replayed:
     # kept in the document store (streamed there as it arrived). Batches from before that kept
     # it in `content`, which nothing writes any more (a small file checked in memory still does).
-    document_id: Mapped[int | None] = mapped_column(sa.ForeignKey("documents.id"))
+    # use_alter: documents point to cases, cases to their batch, and the batch to its document.
+    document_id: Mapped[int | None] = mapped_column(sa.ForeignKey("documents.id", use_alter=True))
     content: Mapped[bytes | None] = deferred(mapped_column(sa.LargeBinary))
     mapping: Mapped[dict[str, str]] = mapped_column(default=dict)
     as_of: Mapped[dt.date]
