@@ -15,6 +15,7 @@ from cases import audit
 from cases.referral_file import FileRefused
 from cases.referrals import import_file
 from shell.extensions import db
+from shell.referral_store import forget, store_referral_file
 from shell.timezone import agency_today
 
 AS_OF_DAYS = 30
@@ -69,7 +70,8 @@ def post_referrals():
     dry_run = request.args.get("dry_run", "").lower() in ("1", "true", "yes")
     attested = request.args.get("early_out_attested", "").lower() in ("1", "true", "yes")
     if request.mimetype in ("text/csv", "application/csv", "text/plain"):
-        data, filename = request.get_data(), "api.csv"
+        # The body is read as a stream, straight into the document store, 1 MiB at a time.
+        stream, filename = request.stream, "api.csv"
     elif request.is_json:
         body = json_body()
         if body is None:
@@ -87,7 +89,7 @@ def post_referrals():
                     "early_out_attested must be true or false (JSON)",
                 )
             body = body.get("rows")
-        data, filename = _rows_to_csv(body), "api.json"
+        stream, filename = io.BytesIO(_rows_to_csv(body)), "api.json"
     else:
         raise ApiError(
             415,
@@ -95,18 +97,22 @@ def post_referrals():
             "send the file as text/csv, or JSON rows as application/json",
         )
     user = g.api_user
+    as_of = _as_of(as_of)
+    document, data = store_referral_file(stream, filename, uploaded_by_id=user.id)
     try:
         result = import_file(
             db.session,
             user.client,
             data,
             filename,
-            as_of=_as_of(as_of),
+            as_of=as_of,
             actor=audit.Actor.user(user),
             source="api",
             dry_run=dry_run,
             early_out_attested=attested,
+            document=document,
         )
     except FileRefused as exc:
+        forget(document)  # the request's writes, its record too, are rolled back
         raise ApiError(422, "file_refused", str(exc)) from None
     return jsonify(result.as_json()), 201 if result.accepted and not dry_run else 200

@@ -16,6 +16,7 @@ DOCUMENT_KINDS = (
     "client_verification",  # a client's documents for answering a dispute (cases.disputes)
     "plan_agreement",
     "settlement_letter",
+    "referral_file",  # a client's referral file (cases.referrals), kept for its batch
     "other",
 )
 

@@ -9,13 +9,15 @@ import io
 import itertools
 import math
 import re
+import sqlite3
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
+from typing import BinaryIO
 
 import email_validator
 import openpyxl
@@ -30,7 +32,7 @@ from email_validator.rfc_constants import (
 
 from cases.case import DEBT_KINDS, PROGRAMS
 
-MAX_FILE_BYTES = 20 * 1024 * 1024  # a bigger file is refused whole
+MAX_FILE_BYTES = 200 * 1024 * 1024  # a bigger file is refused whole (1,000,000 rows: ~150 MB)
 MAX_FIELD_CHARS = 1000  # a longer cell rejects its row
 
 # Reg F 1006.34(c)(2): what changed between the itemisation date and the referral.
@@ -92,7 +94,7 @@ _DOUBLE_ZERO_ZIP_STATES = frozenset({"PR", "VI"})  # their ZIPs start 006..009 a
 
 # The csv module keeps a whole field in memory; its default limit (131,072 characters) already
 # refuses a runaway cell long before MAX_FILE_BYTES would, so the process-wide limit is left alone.
-_MAX_XLSX_UNPACKED_BYTES = 25 * MAX_FILE_BYTES  # sheet XML compresses well; more is a zip bomb
+_MAX_XLSX_UNPACKED_BYTES = 10 * MAX_FILE_BYTES  # sheet XML compresses well; more is a zip bomb
 _MAX_AMOUNT_CENTS = 10**14  # a trillion dollars: anything larger is a typo or a pasted id
 _MB = 1024 * 1024
 
@@ -179,16 +181,35 @@ def normalise_header(name: str) -> str:
     return re.sub(r"_(?=\d+$)", "", name)
 
 
-def read_header(data: bytes, filename: str) -> list[str]:
+# A file is given as its bytes (a small file, a batch from before the document store) or as an
+# opener: a function that opens it anew for reading in binary, from its start, each time it is
+# called (a file kept in the document store). It is read in chunks, never whole: a check that
+# needs the whole file (its encoding, its CSV syntax) is a pass of its own over it.
+Opener = Callable[[], BinaryIO]
+Source = bytes | Opener
+READ_CHUNK = 1024 * 1024
+
+
+def opener(source: Source) -> Opener:
+    """An opener for the file, whichever way it was given."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        return lambda: io.BytesIO(data)
+    return source
+
+
+def read_header(data: Source, filename: str) -> list[str]:
     """The header cells as written, for a column-mapping screen.
 
     Refuses a file that is too big, not CSV or XLSX, unreadable, or without data rows; it does not
     check the columns, since mapping them is what the header is wanted for.
     """
-    return _open_table(data, filename).header
+    table = _open_table(data, filename)
+    table.close()
+    return table.header
 
 
-def raw_rows(data: bytes, filename: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+def raw_rows(data: Source, filename: str) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The header as written and each data row's cells as written, with its row number (for
     handing rejected rows back to the client to fix)."""
     table = _open_table(data, filename)
@@ -196,7 +217,7 @@ def raw_rows(data: bytes, filename: str) -> tuple[list[str], Iterator[tuple[int,
 
 
 def parse(
-    data: bytes,
+    data: Source,
     filename: str,
     *,
     as_of: date,
@@ -211,10 +232,35 @@ def parse(
     names to ours; unknown columns are ignored. An early_out row in a file the client did not
     attest (`early_out_attested`) refuses the file, raised where the row is read.
     """
+    return parse_counted(
+        data,
+        filename,
+        as_of=as_of,
+        min_age_days=min_age_days,
+        mapping=mapping,
+        early_out_attested=early_out_attested,
+    )[1]
+
+
+def parse_counted(
+    data: Source,
+    filename: str,
+    *,
+    as_of: date,
+    min_age_days: int = 90,
+    mapping: dict[str, str] | None = None,
+    early_out_attested: bool = False,
+) -> tuple[int | None, Iterator[ReferralRow | Rejection]]:
+    """parse(), with the number of lines under the header of a CSV file (counted by the syntax
+    pass that reads it anyway; blank ones included: it sizes a progress bar), None for XLSX."""
     table = _open_table(data, filename)
-    positions = _resolve_columns(table.header, mapping or {})
+    try:
+        positions = _resolve_columns(table.header, mapping or {})
+    except BaseException:
+        table.close()
+        raise
     rows = _check_rows(table, positions, as_of, min_age_days)
-    return rows if early_out_attested else _refuse_unattested(rows)
+    return table.records, rows if early_out_attested else _refuse_unattested(rows)
 
 
 def _refuse_unattested(
@@ -235,40 +281,82 @@ class _Table:
     rows: Iterator[tuple[int, list[str]]]  # (spreadsheet row number, cells) after the header
     width: int  # header cells including trailing blank ones; CSV rows beyond it are suspect
     is_csv: bool
+    records: int | None = None  # CSV lines under the header (the syntax pass counts them)
+
+    def close(self) -> None:
+        """Close the file now rather than when the rows are dropped."""
+        close = getattr(self.rows, "close", None)
+        if close:
+            close()
 
 
-def _open_table(data: bytes, filename: str) -> _Table:
-    if len(data) > MAX_FILE_BYTES:
-        raise FileRefused(
-            f"The file is {len(data) / _MB:.1f} MB; the limit is {MAX_FILE_BYTES // _MB} MB. "
-            "Split it into smaller files and upload each one."
-        )
-    if not data.removeprefix(codecs.BOM_UTF8).strip():
-        raise FileRefused(
-            "The file is empty. Upload a file with a header row and at least one row."
-        )
-    if data.startswith(b"PK\x03\x04") or filename.lower().endswith(".xlsx"):
-        header, rows = _open_xlsx(data, filename)
+def _open_table(data: Source, filename: str) -> _Table:
+    open_file = opener(data)
+    with open_file() as file:
+        size = file.seek(0, io.SEEK_END)
+        if size > MAX_FILE_BYTES:
+            raise FileRefused(
+                f"The file is {size / _MB:.1f} MB; the limit is {MAX_FILE_BYTES // _MB} MB. "
+                "Split it into smaller files and upload each one."
+            )
+        file.seek(0)
+        if _blank_file(file):
+            raise FileRefused(
+                "The file is empty. Upload a file with a header row and at least one row."
+            )
+        file.seek(0)
+        is_zip = file.read(4) == b"PK\x03\x04"
+    records = None
+    if is_zip or filename.lower().endswith(".xlsx"):
+        header, rows = _open_xlsx(open_file, filename)
         is_csv = False
     else:
-        header, rows = _open_csv(data, filename)
+        header, rows, records = _open_csv(open_file, filename)
         is_csv = True
     if not any(cell.strip() for cell in header):
+        rows.close()
         raise FileRefused(
             "The first row of the file is blank. It must hold the column names, such as "
             + ", ".join(REQUIRED_COLUMNS)
             + "."
         )
     numbered = enumerate(rows, start=2)
-    return _Table(_trim_trailing_blanks(header), _with_data(numbered), len(header), is_csv)
+    try:
+        data_rows = _with_data(numbered)
+    except FileRefused:
+        rows.close()
+        raise
+    return _Table(_trim_trailing_blanks(header), data_rows, len(header), is_csv, records)
+
+
+def _blank_file(file: BinaryIO) -> bool:
+    """Nothing but a BOM and white space."""
+    first = True
+    while chunk := file.read(READ_CHUNK):
+        if first:
+            chunk, first = chunk.removeprefix(codecs.BOM_UTF8), False
+        if chunk.strip():
+            return False
+    return True
 
 
 def _with_data(rows: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
     """Refuse now when no row under the header holds anything; else the rows from the first such."""
     for row, cells in rows:
         if not _is_blank(cells):
-            return itertools.chain([(row, cells)], rows)
+            return _chained((row, cells), rows)
     raise FileRefused("The file has a header but no rows of accounts under it.")
+
+
+def _chained(first: tuple[int, list[str]], rest: Iterator) -> Iterator[tuple[int, list[str]]]:
+    # A generator (not itertools.chain) so that closing it closes the file's reader.
+    try:
+        yield first
+        yield from rest
+    finally:
+        close = getattr(rest, "close", None)
+        if close:
+            close()
 
 
 def _not_a_table(filename: str) -> str:
@@ -289,26 +377,25 @@ def _is_blank(cells: list[str]) -> bool:
 # --- CSV -------------------------------------------------------------------------------------
 
 
-def _open_csv(data: bytes, filename: str) -> tuple[list[str], Iterator[list[str]]]:
-    if b"\x00" in data or data.startswith(_BINARY_SIGNATURES):
-        raise FileRefused(_not_a_table(filename))
-    text = _decode(data)
-    delimiter = _delimiter(text)
+def _open_csv(open_file: Opener, filename: str) -> tuple[list[str], Iterator[list[str]], int]:
+    encoding = _encoding(open_file, filename)
+    delimiter = _delimiter(open_file, encoding)
     # Read it through once so a broken line refuses the file before any row is yielded.
-    _check_csv_syntax(text, delimiter)
-    reader = _csv_reader(text, delimiter)
-    return next(reader), reader
+    records = _check_csv_syntax(open_file, encoding, delimiter)
+    reader = _csv_reader(open_file, encoding, delimiter)
+    header = next(reader, [])
+    return header, reader, max(records - 1, 0)
 
 
 # What separates the values: a comma (SPEC §5), or what spreadsheets in other locales write.
 DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}
 
 
-def _delimiter(text: str) -> str:
+def _delimiter(open_file: Opener, encoding: str) -> str:
     """The separator of the header row: of comma, semicolon and tab, the one that splits it into
     the most columns (a comma on a tie). A header that none of them splits is refused: no
     referral file has a single column, so the file uses a separator we do not read."""
-    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    first_line = _first_line(open_file, encoding)
     widths = {
         delimiter: len(next(csv.reader([first_line], delimiter=delimiter), []))
         for delimiter in DELIMITERS
@@ -323,38 +410,76 @@ def _delimiter(text: str) -> str:
     return best
 
 
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
+def _first_line(open_file: Opener, encoding: str) -> str:
+    """The first line with something on it (lines as str.splitlines cuts them), read in chunks."""
+    with _text_of(open_file, encoding) as text:
+        pending = ""
+        while True:
+            chunk = text.read(READ_CHUNK)
+            lines = (pending + chunk).splitlines(keepends=True)
+            # The last piece may be the start of a line the next chunk goes on with.
+            pending = lines.pop() if chunk and lines else ""
+            for line in lines:
+                content = next(iter(line.splitlines()), "")
+                if content.strip():
+                    return content
+            if not chunk:
+                return ""
+
+
+def _text_of(open_file: Opener, encoding: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(open_file(), encoding=encoding, newline="")
+
+
+def _encoding(open_file: Opener, filename: str) -> str:
+    """UTF-8 (a BOM is dropped), else Windows-1252, checked over the whole file in chunks;
+    refuses a binary file (a known signature, or a NUL anywhere)."""
+    with open_file() as file:
+        if file.read(16).startswith(_BINARY_SIGNATURES):
+            raise FileRefused(_not_a_table(filename))
     # Excel's plain "CSV" export on Windows writes Windows-1252.
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        raise FileRefused(
-            "The file's text encoding could not be read. In Excel use File > Save As and choose "
-            '"CSV UTF-8 (Comma delimited)", then upload it again.'
-        ) from None
+    for encoding in ("utf-8-sig", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with open_file() as file:
+                while chunk := file.read(READ_CHUNK):
+                    if b"\x00" in chunk:
+                        raise FileRefused(_not_a_table(filename))
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise FileRefused(
+        "The file's text encoding could not be read. In Excel use File > Save As and choose "
+        '"CSV UTF-8 (Comma delimited)", then upload it again.'
+    )
 
 
-def _csv_reader(text: str, delimiter: str) -> Iterator[list[str]]:
-    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+def _csv_reader(open_file: Opener, encoding: str, delimiter: str) -> Iterator[list[str]]:
+    """The file's CSV records, read from the file as they are wanted; closing it closes the file."""
+    with _text_of(open_file, encoding) as text:
+        yield from csv.reader(text, delimiter=delimiter, strict=True)
 
 
-def _check_csv_syntax(text: str, delimiter: str) -> None:
-    reader = _csv_reader(text, delimiter)
-    # Name the line the broken row starts on: an unclosed quote makes the reader run to the end.
-    start = 1
-    try:
-        for _ in reader:
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise FileRefused(
-            f"Line {start} of the file cannot be read as CSV: {_csv_problem(exc)}. "
-            "Correct that line, or save the file again from the spreadsheet as CSV UTF-8, "
-            "and upload it again."
-        ) from None
+def _check_csv_syntax(open_file: Opener, encoding: str, delimiter: str) -> int:
+    """The number of CSV records in the file, or FileRefused naming the line that breaks."""
+    with _text_of(open_file, encoding) as text:
+        reader = csv.reader(text, delimiter=delimiter, strict=True)
+        # Name the line the broken row starts on: an unclosed quote makes the reader run to the end.
+        start = 1
+        records = 0
+        try:
+            for _ in reader:
+                records += 1
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise FileRefused(
+                f"Line {start} of the file cannot be read as CSV: {_csv_problem(exc)}. "
+                "Correct that line, or save the file again from the spreadsheet as CSV UTF-8, "
+                "and upload it again."
+            ) from None
+    return records
 
 
 def _csv_problem(exc: csv.Error) -> str:
@@ -371,15 +496,22 @@ def _csv_problem(exc: csv.Error) -> str:
 # --- XLSX ------------------------------------------------------------------------------------
 
 
-def _open_xlsx(data: bytes, filename: str) -> tuple[list[str], Iterator[list[str]]]:
-    _check_zip(data, filename)
+def _open_xlsx(open_file: Opener, filename: str) -> tuple[list[str], Iterator[list[str]]]:
+    file = open_file()
     try:
-        with _quiet_openpyxl():
-            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            sheet = book.worksheets[0]
-    except Exception as exc:  # openpyxl fails on a bad file with whatever its parser raised
-        raise FileRefused(_not_a_table(filename)) from exc
-    rows = _xlsx_rows(book, sheet, filename)
+        _check_zip(file, filename)
+        file.seek(0)
+        try:
+            with _quiet_openpyxl():
+                # Read-only: openpyxl reads the sheet's XML from the file as rows are asked for.
+                book = openpyxl.load_workbook(file, read_only=True, data_only=True)
+                sheet = book.worksheets[0]
+        except Exception as exc:  # openpyxl fails on a bad file with whatever its parser raised
+            raise FileRefused(_not_a_table(filename)) from exc
+    except BaseException:
+        file.close()
+        raise
+    rows = _xlsx_rows(book, sheet, filename, file)
     header = next(rows, None)
     if header is None:
         raise FileRefused(
@@ -388,12 +520,12 @@ def _open_xlsx(data: bytes, filename: str) -> tuple[list[str], Iterator[list[str
     return header, rows
 
 
-def _check_zip(data: bytes, filename: str) -> None:
+def _check_zip(file: BinaryIO, filename: str) -> None:
     """Refuse a damaged or oversized workbook now rather than part-way through its rows."""
     # zipfile fails on a damaged archive with whatever its reader hit: BadZipFile, EOFError, a
     # ValueError ("negative seek value"), NotImplementedError ("zip file version 8.3"), ...
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(file)
     except Exception:
         raise FileRefused(_not_a_table(filename)) from None
     with archive:
@@ -411,7 +543,7 @@ def _check_zip(data: bytes, filename: str) -> None:
         raise FileRefused(f"{filename or 'The workbook'} is damaged. {_SAVE_AS}")
 
 
-def _xlsx_rows(book, sheet, filename: str) -> Iterator[list[str]]:
+def _xlsx_rows(book, sheet, filename: str, file: BinaryIO) -> Iterator[list[str]]:
     rows = sheet.iter_rows(values_only=True)
     try:
         while True:
@@ -425,6 +557,7 @@ def _xlsx_rows(book, sheet, filename: str) -> Iterator[list[str]]:
             yield [_xlsx_text(value) for value in values]
     finally:
         book.close()
+        file.close()
 
 
 @contextlib.contextmanager
@@ -572,7 +705,7 @@ def missing_after_mapping(mapping: dict[str, str]) -> list[str]:
     return missing
 
 
-def sample_values(data: bytes, filename: str, rows: int = 3) -> dict[str, list[str]]:
+def sample_values(data: Source, filename: str, rows: int = 3) -> dict[str, list[str]]:
     """Up to `rows` example values of each header cell (the first non-blank ones)."""
     table = _open_table(data, filename)
     samples: dict[str, list[str]] = {cell: [] for cell in table.header}
@@ -582,6 +715,7 @@ def sample_values(data: bytes, filename: str, rows: int = 3) -> dict[str, list[s
                 samples[cell].append(value.strip()[:40])
         if all(len(v) >= rows for v in samples.values()):
             break
+    table.close()
     return samples
 
 
@@ -633,18 +767,81 @@ class _Cells:
 def _check_rows(
     table: _Table, positions: dict[str, int], as_of: date, min_age_days: int
 ) -> Iterator[ReferralRow | Rejection]:
-    first_row_of: dict[str, int] = {}  # account_number -> the row that keeps it
-    for row, values in table.rows:
-        if _is_blank(values):
-            continue
-        account = _raw(values, positions["account_number"])
-        first = first_row_of.setdefault(account, row) if account else row
-        try:
-            if table.is_csv:
-                _check_width(values, table.width)
-            yield _read_row(row, _Cells(values, positions), first, as_of, min_age_days)
-        except _Rejected as problem:
-            yield Rejection(row, problem.column, problem.reason)
+    first_rows = _FirstRows()  # account_number -> the row that keeps it
+    index = positions["account_number"]
+    try:
+        while block := list(itertools.islice(table.rows, _BLOCK_ROWS)):
+            block = [(row, values) for row, values in block if not _is_blank(values)]
+            firsts = first_rows.first([(_raw(values, index), row) for row, values in block])
+            for (row, values), first in zip(block, firsts, strict=True):
+                try:
+                    if table.is_csv:
+                        _check_width(values, table.width)
+                    yield _read_row(row, _Cells(values, positions), first, as_of, min_age_days)
+                except _Rejected as problem:
+                    yield Rejection(row, problem.column, problem.reason)
+    finally:
+        first_rows.close()
+        table.close()
+
+
+_BLOCK_ROWS = 1000
+
+
+class _FirstRows:
+    """The first row of each account number seen so far, for "repeats row N".
+
+    The first `IN_MEMORY` account numbers are kept in a dict; the others in a private temporary
+    SQLite database (on disk, deleted when closed), so that a file of a million rows needs no
+    more memory than one of a hundred thousand. Asked a block of rows at a time.
+    """
+
+    IN_MEMORY = 100_000
+
+    def __init__(self) -> None:
+        self.memory: dict[str, int] = {}
+        self.spilled: sqlite3.Connection | None = None
+
+    def first(self, rows: list[tuple[str, int]]) -> list[int]:
+        """For each (account number, row) in file order, the first row with that number."""
+        firsts: list[int] = []
+        later: list[tuple[int, str, int]] = []  # (index in firsts, account, row)
+        for account, row in rows:
+            first = self.memory.get(account, row) if account else row
+            if first == row and account and account not in self.memory:
+                if len(self.memory) < self.IN_MEMORY:
+                    self.memory[account] = row
+                else:
+                    later.append((len(firsts), account, row))
+            firsts.append(first)
+        if later:
+            for position, first in zip((p for p, _, _ in later), self._spill(later), strict=True):
+                firsts[position] = first
+        return firsts
+
+    def _spill(self, rows: list[tuple[int, str, int]]) -> list[int]:
+        if self.spilled is None:
+            # "": a temporary database on disk, private to this connection, gone when closed.
+            self.spilled = sqlite3.connect("", check_same_thread=False)
+            self.spilled.executescript(
+                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+                "CREATE TABLE seen (account TEXT PRIMARY KEY, row INTEGER) WITHOUT ROWID;"
+            )
+        db = self.spilled
+        db.executemany(
+            "INSERT OR IGNORE INTO seen (account, row) VALUES (?, ?)",
+            [(account, row) for _, account, row in rows],
+        )
+        accounts = list({account for _, account, _ in rows})
+        marks = ",".join("?" * len(accounts))  # placeholders only: the values are bound
+        query = f"SELECT account, row FROM seen WHERE account IN ({marks})"  # noqa: S608
+        found = dict(db.execute(query, accounts))
+        return [found[account] for _, account, _ in rows]
+
+    def close(self) -> None:
+        if self.spilled is not None:
+            self.spilled.close()
+            self.spilled = None
 
 
 def _raw(values: list[str], index: int) -> str:

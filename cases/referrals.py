@@ -20,10 +20,19 @@ from cases import audit
 from cases.case import Case, next_references, search_text_of
 from cases.clients import Client
 from cases.debtors import Address, Debtor, Email, Phone, match_key
-from cases.jobs import declare, enqueue, handles
+from cases.documents import Document
+from cases.jobs import declare, enqueue
 from cases.ledger import LedgerEntry
 from cases.model import Base, Timestamped, new_stamp, utcnow
-from cases.referral_file import ReferralRow, Rejection, column_positions, parse, raw_rows
+from cases.referral_file import (
+    ReferralRow,
+    Rejection,
+    Source,
+    column_positions,
+    parse,
+    parse_counted,
+    raw_rows,
+)
 
 IMPORT = declare("referrals.import", queue="imports")
 
@@ -48,8 +57,12 @@ class ReferralBatch(Timestamped, Base):
     source: Mapped[str] = mapped_column(sa.String(10), default="upload")  # upload, cli, api
     filename: Mapped[str] = mapped_column(sa.String(255), default="")
     file_sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
-    # The file itself, so a worker on another machine can import it and rejects can be replayed.
-    content: Mapped[bytes] = deferred(mapped_column(sa.LargeBinary, nullable=False))
+    # The file itself, so a worker on another machine can import it and rejects can be replayed:
+    # kept in the document store (streamed there as it arrived). Batches from before that kept
+    # it in `content`, which nothing writes any more (a small file checked in memory still does).
+    # use_alter: documents point to cases, cases to their batch, and the batch to its document.
+    document_id: Mapped[int | None] = mapped_column(sa.ForeignKey("documents.id", use_alter=True))
+    content: Mapped[bytes | None] = deferred(mapped_column(sa.LargeBinary))
     mapping: Mapped[dict[str, str]] = mapped_column(default=dict)
     as_of: Mapped[dt.date]
     status: Mapped[str] = mapped_column(sa.String(10), default="previewed")
@@ -70,6 +83,7 @@ class ReferralBatch(Timestamped, Base):
     finished_at: Mapped[dt.datetime | None]
 
     client: Mapped[Client] = relationship()
+    document: Mapped[Document | None] = relationship()
 
     @property
     def rejected_count(self) -> int:
@@ -108,10 +122,12 @@ class PreviewRow:
     cell: int | None = None  # the index of that column's cell in the row
 
 
-def preview_rows(batch: ReferralBatch, limit: int = PREVIEW_ROWS) -> tuple[list[str], list]:
+def preview_rows(
+    batch: ReferralBatch, source: Source | None = None, limit: int = PREVIEW_ROWS
+) -> tuple[list[str], list]:
     """The file's header and its first `limit` data rows (blank ones skipped, as the import
     skips them), each marked accepted or rejected with the cell its reason names."""
-    header, rows = raw_rows(batch.content, batch.filename)
+    header, rows = raw_rows(batch_source(batch, source), batch.filename)
     positions = column_positions(header, batch.mapping or {})
     reasons = {r["row"]: r for r in batch.rejected}
     shown = []
@@ -128,11 +144,31 @@ def preview_rows(batch: ReferralBatch, limit: int = PREVIEW_ROWS) -> tuple[list[
             )
         if len(shown) >= limit:
             break
+    rows.close()  # type: ignore[attr-defined]  # a generator: closes the file now
     width = max([len(header), *(len(r.cells) for r in shown)])
     pad = [""] * width
     for r in shown:
         r.cells[:] = (r.cells + pad)[:width]
     return (header + pad)[:width], shown
+
+
+def batch_source(batch: ReferralBatch, source: Source | None = None) -> Source:
+    """The batch's file: `source` (an opener of its stored document, given by the shell, which
+    knows where the store is), else the bytes of a batch kept in `content`."""
+    if source is not None:
+        return source
+    if batch.content is None:
+        raise ValueError(f"referral batch {batch.id}: its file is in the document store")
+    return batch.content
+
+
+def _file_fields(data: Source, document: Document | None) -> dict:
+    """The batch's columns for its file: the stored document, or (bytes only) the bytes."""
+    if document is not None:
+        return {"document_id": document.id, "file_sha256": document.sha256, "content": None}
+    if not isinstance(data, bytes):
+        raise ValueError("a file given by an opener must be a stored document")
+    return {"file_sha256": hashlib.sha256(data).hexdigest(), "content": data}
 
 
 @dataclass
@@ -263,7 +299,7 @@ def _checked(
 def check_file(
     session: Session,
     client: Client,
-    data: bytes,
+    data: Source,
     filename: str,
     *,
     as_of: dt.date,
@@ -298,7 +334,7 @@ def check_file(
 def preview(
     session: Session,
     client: Client,
-    data: bytes,
+    data: Source,
     filename: str,
     *,
     as_of: dt.date,
@@ -306,10 +342,13 @@ def preview(
     source: str = "upload",
     mapping: dict[str, str] | None = None,
     early_out_attested: bool = False,
+    document: Document | None = None,
 ) -> ReferralBatch:
     """Check a file and record what importing it would do; nothing is imported yet.
 
-    Raises FileRefused when the file as a whole cannot be used (and records nothing).
+    `document` is the file as kept in the document store (`data` opens it); without it, `data`
+    must be bytes, kept in the batch. Raises FileRefused when the file as a whole cannot be used
+    (and records nothing).
     """
     mapping = mapping if mapping is not None else client.header_mapping
     total, accepted, rejected, due_date_itemized = check_file(
@@ -326,8 +365,7 @@ def preview(
         uploaded_by_id=actor.user_id,
         source=source,
         filename=filename[:255],
-        file_sha256=hashlib.sha256(data).hexdigest(),
-        content=data,
+        **_file_fields(data, document),
         mapping=mapping or {},
         as_of=as_of,
         status="previewed",
@@ -357,12 +395,13 @@ def preview(
 def hold_for_mapping(
     session: Session,
     client: Client,
-    data: bytes,
+    data: Source,
     filename: str,
     *,
     as_of: dt.date,
     actor: audit.Actor,
     early_out_attested: bool = False,
+    document: Document | None = None,
 ) -> ReferralBatch:
     """Keep a readable file whose columns need mapping to ours before it can be checked."""
     batch = ReferralBatch(
@@ -370,8 +409,7 @@ def hold_for_mapping(
         uploaded_by_id=actor.user_id,
         source="upload",
         filename=filename[:255],
-        file_sha256=hashlib.sha256(data).hexdigest(),
-        content=data,
+        **_file_fields(data, document),
         mapping={},
         as_of=as_of,
         status="mapping",
@@ -383,7 +421,12 @@ def hold_for_mapping(
 
 
 def apply_mapping(
-    session: Session, batch: ReferralBatch, mapping: dict[str, str], *, actor: audit.Actor
+    session: Session,
+    batch: ReferralBatch,
+    mapping: dict[str, str],
+    *,
+    actor: audit.Actor,
+    source: Source | None = None,
 ) -> None:
     """Check a held file with a column mapping, and remember the mapping for the client.
 
@@ -394,7 +437,7 @@ def apply_mapping(
     total, accepted, rejected, due_date_itemized = check_file(
         session,
         client,
-        batch.content,
+        batch_source(batch, source),
         batch.filename,
         as_of=batch.as_of,
         mapping=mapping,
@@ -437,9 +480,12 @@ def confirm(session: Session, batch: ReferralBatch, *, actor: audit.Actor) -> No
     enqueue(session, IMPORT, batch.id)
 
 
-@handles(IMPORT.name)
-def import_job(session: Session, batch_id: int) -> None:
-    """The background job: import a confirmed batch, reporting progress as it goes."""
+def import_confirmed(
+    session: Session, batch_id: int, source: Callable[[ReferralBatch], Source | None]
+) -> None:
+    """The background job's work (its handler is shell.referral_store's, which knows where the
+    document store is): import a confirmed batch, reporting progress as it goes. `source` gives
+    the batch's file (None: the batch's own `content`)."""
     batch = session.get(ReferralBatch, batch_id)
     if batch is None or batch.status not in ("queued", "importing"):
         return  # already done (a retried or duplicated job imports nothing twice)
@@ -448,6 +494,8 @@ def import_job(session: Session, batch_id: int) -> None:
         batch,
         actor=audit.Actor(batch.uploaded_by_id, "import"),
         progress=separate_progress(session, batch.id),
+        source=source(batch),
+        keep_references=False,
     )
 
 
@@ -476,31 +524,49 @@ def run_import(
     *,
     actor: audit.Actor,
     progress: Progress | None = None,
+    source: Source | None = None,
+    keep_references: bool = True,
 ) -> ImportResult:
     """Import a batch in the caller's transaction: every accepted row opens a case in `new`.
 
     Rows are re-checked against open cases now (another batch may have opened some since the
-    preview); the batch's counts are those of this import.
+    preview); the batch's counts are those of this import. The file is read as a stream, a
+    chunk of rows at a time. `keep_references=False` (the background job, whose result nobody
+    reads) leaves the result's `cases` empty rather than holding a reference per row.
     """
     client = batch.client
     results = parse(
-        batch.content,
+        batch_source(batch, source),
         batch.filename,
         as_of=batch.as_of,
         min_age_days=client.min_age_days,
         mapping=batch.mapping,
         early_out_attested=batch.early_out_attested_at is not None,
     )
+    return _import_rows(session, batch, results, actor, progress, keep_references)
+
+
+def _import_rows(
+    session: Session,
+    batch: ReferralBatch,
+    results: Iterable[ReferralRow | Rejection],
+    actor: audit.Actor,
+    progress: Progress | None,
+    keep_references: bool,
+) -> ImportResult:
+    client = batch.client
     outcome = ImportResult()
     done = 0
     for chunk in _checked(session, client, results):
         rows = [r for r in chunk if isinstance(r, ReferralRow)]
         outcome.rejected.extend(_rejection(r) for r in chunk if isinstance(r, Rejection))
-        outcome.cases.extend(_open_cases(session, client, batch, rows, actor))
+        references = _open_cases(session, client, batch, rows, actor)
+        outcome.accepted += len(references)
+        if keep_references:
+            outcome.cases.extend(references)
         done += len(chunk)
         if progress:
             progress(done, batch.total_rows or done)
-    outcome.accepted = len(outcome.cases)
     batch.total_rows = done
     batch.processed_rows = done
     batch.accepted_count = outcome.accepted
@@ -523,7 +589,7 @@ def run_import(
 def import_file(
     session: Session,
     client: Client,
-    data: bytes,
+    data: Source,
     filename: str,
     *,
     as_of: dt.date,
@@ -532,10 +598,14 @@ def import_file(
     dry_run: bool = False,
     progress: Progress | None = None,
     early_out_attested: bool = False,
+    document: Document | None = None,
+    keep_references: bool = True,
 ) -> ImportResult:
     """Check and import in one pass (the CLI and the API). Raises FileRefused for a bad file.
 
-    A dry run records the batch as a preview that was never confirmed.
+    `document` is the file as kept in the document store (`data` opens it); without it, `data`
+    must be bytes, kept in the batch. A dry run records the batch as a preview that was never
+    confirmed.
     """
     if dry_run:
         batch = preview(
@@ -547,26 +617,38 @@ def import_file(
             actor=actor,
             source=source,
             early_out_attested=early_out_attested,
+            document=document,
         )
         batch.status = "cancelled"
         return ImportResult(accepted=batch.accepted_count, rejected=batch.rejected)
-    _, rows = raw_rows(data, filename)  # refuses a bad file before anything is recorded
+    mapping = client.header_mapping or {}
+    # Refuses a bad file before anything is recorded; a CSV's syntax pass counts its lines.
+    lines, results = parse_counted(
+        data,
+        filename,
+        as_of=as_of,
+        min_age_days=client.min_age_days,
+        mapping=mapping,
+        early_out_attested=early_out_attested,
+    )
+    if lines is None:  # a workbook: counting its rows is cheap next to checking them
+        _, rows = raw_rows(data, filename)
+        lines = sum(1 for _ in rows)
     batch = ReferralBatch(
         client_id=client.id,
         uploaded_by_id=actor.user_id,
         source=source,
         filename=filename[:255],
-        file_sha256=hashlib.sha256(data).hexdigest(),
-        content=data,
-        mapping=client.header_mapping or {},
+        **_file_fields(data, document),
+        mapping=mapping,
         as_of=as_of,
         status="importing",
-        total_rows=sum(1 for _ in rows),  # cheap next to checking them: sizes the progress bar
+        total_rows=lines,  # sizes the progress bar
         early_out_attested_at=utcnow() if early_out_attested else None,
     )
     session.add(batch)
     session.flush()
-    return run_import(session, batch, actor=actor, progress=progress)
+    return _import_rows(session, batch, results, actor, progress, keep_references)
 
 
 # --- opening cases in bulk ---------------------------------------------------------------------
@@ -582,22 +664,41 @@ def _known_debtors(session: Session, keys: set[str]) -> dict[str, list[tuple[int
     """Debtors already on file under these match keys, with their phones and emails."""
     if not keys:
         return {}
-    found: dict[str, dict[int, set[str]]] = {}
-    query = (
-        sa.select(Debtor.match_key, Debtor.id, Phone.number, Email.address)
-        .outerjoin(Phone, Phone.debtor_id == Debtor.id)
-        .outerjoin(Email, Email.debtor_id == Debtor.id)
-        .where(_among(session, Debtor.match_key, keys))
-    )
-    # Index lookups for these keys, as on any large table. During a big import into a young
-    # database the planner, with no statistics for the rows just inserted, hash-joins whole
-    # tables instead: 8 ms against 55 ms a chunk at 30,000 debtors, growing with every chunk.
-    with _planned(session, enable_seqscan="off", enable_hashjoin="off", enable_mergejoin="off"):
-        rows = session.execute(query).all()
-    for key, debtor_id, phone, email in rows:
-        points = found.setdefault(key, {}).setdefault(debtor_id, set())
-        points.update(p for p in (phone, email) if p)
-    return {key: list(debtors.items()) for key, debtors in found.items()}
+    # Three lookups by an indexed column each (debtors by match key, then their phones and
+    # emails by debtor id), planned for their values, without parallel workers. One query
+    # joining the three left the planner, with no statistics for the rows a big import has
+    # just inserted in its transaction, choosing plans that grew with every chunk: 15 s a
+    # chunk at 200,000 debtors (docs/benchmarks.md, "Referral import of a million rows").
+    with _planned(
+        session,
+        enable_seqscan="off",
+        plan_cache_mode="force_custom_plan",
+        max_parallel_workers_per_gather="0",
+    ):
+        debtors = session.execute(
+            sa.select(Debtor.match_key, Debtor.id)
+            .where(_among(session, Debtor.match_key, keys))
+            .order_by(Debtor.id)
+        ).all()
+        points: dict[int, set[str]] = {debtor_id: set() for _, debtor_id in debtors}
+        ids = list(points)
+        for start in range(0, len(ids), _LOOKUP_IDS):
+            some = ids[start : start + _LOOKUP_IDS]
+            for column, owner in (
+                (Phone.number, Phone.debtor_id),
+                (Email.address, Email.debtor_id),
+            ):
+                found = sa.select(owner, column).where(_among(session, owner, some))
+                for debtor_id, point in session.execute(found):
+                    if point:
+                        points[debtor_id].add(point)
+    known: dict[str, list[tuple[int, set[str]]]] = {}
+    for key, debtor_id in debtors:
+        known.setdefault(key, []).append((debtor_id, points[debtor_id]))
+    return known
+
+
+_LOOKUP_IDS = 5000  # ids per lookup: SQLite binds each one (at most 32,766 a statement)
 
 
 def _open_cases(

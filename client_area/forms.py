@@ -28,7 +28,7 @@ class DirectPaymentForm(FlaskForm):
 
 class UploadForm(FlaskForm):
     file = FileField(
-        "Referral file (CSV or Excel .xlsx, up to 20 MB)",
+        "Referral file (CSV or Excel .xlsx, up to 200 MB)",
         validators=[FileRequired("Choose a file to upload.")],
     )
     early_out_attested = BooleanField(

@@ -13,6 +13,7 @@ from cases.referral_file import (
     KNOWN_COLUMNS,
     REQUIRED_COLUMNS,
     FileRefused,
+    Source,
     guess_mapping,
     missing_after_mapping,
     raw_rows,
@@ -31,6 +32,7 @@ from cases.referrals import (
 from client_area.forms import UploadForm
 from client_area.views import actor, bp
 from shell.extensions import db
+from shell.referral_store import forget, source_of, store_referral_file
 from shell.timezone import agency_today
 from shell.unit_of_work import attempt
 
@@ -63,8 +65,11 @@ def upload():
     if not form.validate_on_submit():
         return _referrals_page(form, 422)
     upload = form.file.data
-    data, filename = upload.read(), upload.filename or "upload.csv"
+    filename = upload.filename or "upload.csv"
     client = current_user.client
+    # Copied into the document store in chunks (Werkzeug has spooled a large upload to disk);
+    # every check below reads the stored copy as a stream.
+    document, data = store_referral_file(upload.stream, filename, uploaded_by_id=current_user.id)
     try:
         with attempt():
             batch = preview(
@@ -75,6 +80,7 @@ def upload():
                 as_of=agency_today(),
                 actor=actor(),
                 early_out_attested=form.early_out_attested.data,
+                document=document,
             )
     except FileRefused as exc:
         if _needs_mapping(data, filename, str(exc)):
@@ -86,6 +92,7 @@ def upload():
                 as_of=agency_today(),
                 actor=actor(),
                 early_out_attested=form.early_out_attested.data,
+                document=document,
             )
             flash(
                 f"We did not find all of our columns by name in {filename}. Match your columns "
@@ -93,12 +100,14 @@ def upload():
                 "info",
             )
             return redirect(url_for("client_area.mapping", batch_id=batch.id))
+        forget(document)  # its record is rolled back with nothing else written
+        db.session.delete(document)
         form.file.errors.append(str(exc))
         return _referrals_page(form, 422)
     return redirect(url_for("client_area.batch", batch_id=batch.id))
 
 
-def _needs_mapping(data: bytes, filename: str, message: str) -> bool:
+def _needs_mapping(data: Source, filename: str, message: str) -> bool:
     """A readable file refused only for its column names can be mapped."""
     try:
         read_header(data, filename)
@@ -112,7 +121,7 @@ def mapping(batch_id: int):
     batch = own_batch(batch_id)
     if batch.status != "mapping":
         return redirect(url_for("client_area.batch", batch_id=batch.id))
-    header = [h for h in read_header(batch.content, batch.filename) if h.strip()]
+    header = [h for h in read_header(source_of(batch), batch.filename) if h.strip()]
     # What the client chose before (for these headers), else our guesses from the names.
     current = guess_mapping(header)
     saved = current_user.client.header_mapping or {}
@@ -135,6 +144,7 @@ def mapping(batch_id: int):
                         batch,
                         {theirs: ours for ours, theirs in current.items()},
                         actor=actor(),
+                        source=source_of(batch),
                     )
             except FileRefused as exc:
                 problem = str(exc)
@@ -148,7 +158,7 @@ def mapping(batch_id: int):
         batch=batch,
         header=header,
         current=current,
-        samples=sample_values(batch.content, batch.filename),
+        samples=sample_values(source_of(batch), batch.filename),
         known=KNOWN_COLUMNS,
         required=REQUIRED_COLUMNS,
         form=FlaskForm(),
@@ -174,7 +184,8 @@ def batch(batch_id: int):
     batch = own_batch(batch_id)
     if batch.status == "mapping":
         return redirect(url_for("client_area.mapping", batch_id=batch.id))
-    header, rows = preview_rows(batch) if batch.status == "previewed" else ([], [])
+    previewed = batch.status == "previewed"
+    header, rows = preview_rows(batch, source_of(batch)) if previewed else ([], [])
     return render_template(
         "client/batch.html", batch=batch, form=FlaskForm(), header=header, rows=rows
     )
@@ -230,7 +241,7 @@ def batch_rejected(batch_id: int):
         r["row"]: f"{r['column']}: {r['reason']}" if r["column"] else r["reason"]
         for r in batch.rejected
     }
-    header, rows = raw_rows(batch.content, batch.filename)
+    header, rows = raw_rows(source_of(batch), batch.filename)
     body = write_csv(
         ([*cells, reasons[number]] for number, cells in rows if number in reasons),
         [*header, "reason"],

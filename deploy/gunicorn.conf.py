@@ -10,7 +10,7 @@ import os
 bind = os.environ.get("RECOURSE_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "sync"
-timeout = 60  # a referral file of 20 MB is read in the import job, not in the request
+timeout = 60  # a client-area referral file is imported by the job, not in the request
 graceful_timeout = 30
 max_requests = 2000  # recycle workers now and then
 max_requests_jitter = 200

@@ -39,6 +39,7 @@ from shell import (  # noqa: F401
     error_pages,
     input_guard,
     job_runner,
+    referral_store,
     schema,
     security,
     settings,

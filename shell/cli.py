@@ -45,6 +45,7 @@ from shell.earlyout_cli import earlyout_cli
 from shell.extensions import db
 from shell.job_runner import SWEEP_AFTER, RQRunner, sweep
 from shell.notices_cli import notices_cli
+from shell.referral_store import forget, store_referral_file
 from shell.reminders_cli import promises_cli, reminders_cli
 from shell.statements_cli import statements_cli
 from shell.timezone import agency_today, agency_zone
@@ -299,7 +300,6 @@ def referrals_import(file, client_code, as_of, dry_run, as_json, attest_early_ou
     if client is None:
         fail(f"no client with code {client_code}")
     as_of = as_of.date() if as_of else agency_today()
-    data = Path(file).read_bytes()
     bar = None
 
     def progress(done: int, total: int) -> None:
@@ -309,8 +309,12 @@ def referrals_import(file, client_code, as_of, dry_run, as_json, attest_early_ou
             bar.__enter__()
         bar.update(done - bar.pos)
 
+    document = None
     try:
         with step() as session:
+            # Copied into the document store in chunks, and read from there as a stream.
+            with Path(file).open("rb") as stream:
+                document, data = store_referral_file(stream, Path(file).name, uploaded_by_id=None)
             result = import_file(
                 session,
                 client,
@@ -322,8 +326,12 @@ def referrals_import(file, client_code, as_of, dry_run, as_json, attest_early_ou
                 dry_run=dry_run,
                 progress=progress,
                 early_out_attested=attest_early_out,
+                document=document,
+                keep_references=as_json,  # only --json prints them
             )
     except FileRefused as exc:
+        if document is not None:
+            forget(document)  # its record was rolled back with the step
         fail(f"the file was refused: {exc}", code=2)
     finally:
         if bar is not None:

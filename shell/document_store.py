@@ -7,7 +7,9 @@ import hashlib
 import re
 import unicodedata
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 from flask import Response, current_app
@@ -54,6 +56,68 @@ def store(
     db.session.add(document)
     db.session.flush()
     return document
+
+
+CHUNK_BYTES = 1024 * 1024  # a stream is copied into the store this much at a time
+
+
+def store_stream(
+    stream: BinaryIO,
+    *,
+    filename: str,
+    content_type: str,
+    kind: str,
+    case_id: int | None = None,
+    uploaded_by_id: int | None = None,
+) -> Document:
+    """Store what `stream` holds, read in chunks of CHUNK_BYTES (never whole) and hashed on the
+    way: for a large upload, memory does not grow with its size. Written under a temporary name,
+    then renamed, so a file in the store is always whole."""
+    key = f"{kind}/{uuid.uuid4().hex}{EXTENSIONS.get(content_type, ('',))[0]}"
+    path = Path(current_app.config["DOCUMENT_STORE"]) / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with partial.open("wb") as out:
+            while chunk := stream.read(CHUNK_BYTES):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    document = Document(
+        case_id=case_id,
+        kind=kind,
+        filename=filename[:255],
+        content_type=content_type,
+        size_bytes=size,
+        sha256=digest.hexdigest(),
+        storage_key=key,
+        uploaded_by_id=uploaded_by_id,
+    )
+    db.session.add(document)
+    db.session.flush()
+    return document
+
+
+def path_of(document: Document) -> Path:
+    return Path(current_app.config["DOCUMENT_STORE"]) / document.storage_key
+
+
+def opener(document: Document) -> Callable[[], BinaryIO]:
+    """A function that opens the stored file for reading, from its start, each time it is called
+    (the app's store is looked up now, so it may be called outside a request)."""
+    path = path_of(document)
+    return lambda: path.open("rb")
+
+
+def discard(document: Document) -> None:
+    """Remove a stored file whose record is being rolled back (a refused upload)."""
+    path_of(document).unlink(missing_ok=True)
 
 
 def read(document: Document) -> bytes:

@@ -15,7 +15,7 @@ MESSAGES = {
     403: ("Not allowed", "You do not have access to this page."),
     404: ("Not found", "There is nothing at this address."),
     405: ("Not allowed", "That method is not allowed here."),
-    413: ("Too large", "Files can be at most 20 MB. Split the file and upload each part."),
+    413: ("Too large", "Files can be at most 200 MB. Split the file and upload each part."),
     429: ("Too many attempts", "Please wait a few minutes and try again."),
     500: ("Something went wrong", "The error was logged. Please try again."),
     503: (

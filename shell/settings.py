@@ -372,8 +372,9 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
     settings.setdefault("REMEMBER_COOKIE_SECURE", settings["SESSION_COOKIE_SECURE"])
     settings.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
     settings.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    # 20 MB files (the referral limit) plus room for the multipart envelope.
-    settings.setdefault("MAX_CONTENT_LENGTH", 21 * 1024 * 1024)
+    # 200 MB referral files (cases.referral_file.MAX_FILE_BYTES: a million rows is ~150 MB)
+    # plus room for the multipart envelope. Werkzeug spools a large upload to disk.
+    settings.setdefault("MAX_CONTENT_LENGTH", 201 * 1024 * 1024)
     return settings
 
 

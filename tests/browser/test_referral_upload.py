@@ -89,7 +89,7 @@ def test_upload_preview_import_and_download_rejected_rows(page: Page, browser_ap
     sign_in(page)
 
     page.goto("/client/referrals")
-    page.get_by_label("Referral file (CSV or Excel .xlsx, up to 20 MB)").set_input_files(
+    page.get_by_label("Referral file (CSV or Excel .xlsx, up to 200 MB)").set_input_files(
         {"name": "march.csv", "mimeType": "text/csv", "buffer": data}
     )
     page.get_by_role("button", name="Upload and preview").click()

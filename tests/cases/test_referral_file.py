@@ -766,11 +766,47 @@ def test_a_blank_first_row_is_refused():
     assert "The first row of the file is blank" in refusal(data)
 
 
-def test_a_file_over_the_size_limit_is_refused_stating_the_limit():
-    data = b"a" * (MAX_FILE_BYTES + 1)
-    message = refusal(data)
-    assert "the limit is 20 MB" in message
-    assert "The file is 20.0 MB" in message
+def test_a_file_over_the_size_limit_is_refused_stating_the_limit(tmp_path):
+    assert MAX_FILE_BYTES == 200 * 1024 * 1024  # room for a million rows (~150 MB)
+    # The file is measured, never read whole: a sparse file of 200 MB + 1 byte on disk.
+    path = tmp_path / "big.csv"
+    with path.open("wb") as file:
+        file.truncate(MAX_FILE_BYTES + 1)
+    message = refusal(lambda: path.open("rb"))
+    assert "the limit is 200 MB" in message
+    assert "The file is 200.0 MB" in message
+
+
+def test_a_file_given_by_an_opener_reads_as_its_bytes_in_chunks(monkeypatch, tmp_path):
+    # Chunks of 7 bytes: lines, quoted line breaks and UTF-8 characters cut across chunks.
+    monkeypatch.setattr(referral_file, "READ_CHUNK", 7)
+    data = csv_bytes(
+        {**GOOD, "first_name": "José"},
+        {**GOOD, "account_number": "A-2", "address_line1": 'Apt "4"\nFloor 2, rear'},
+        {**GOOD, "account_number": "A-1"},
+    )
+    path = tmp_path / "r.csv"
+    path.write_bytes(data)
+    from_bytes = list(parse(data, "r.csv", as_of=AS_OF))
+    from_file = list(parse(lambda: path.open("rb"), "r.csv", as_of=AS_OF))
+    assert from_file == from_bytes
+    assert [type(r).__name__ for r in from_file] == ["ReferralRow", "ReferralRow", "Rejection"]
+    assert from_file[0].first_name == "José"
+
+
+def test_repeated_account_numbers_beyond_the_in_memory_ones_are_found(monkeypatch):
+    # Past FirstRows.IN_MEMORY account numbers, the rest are kept in a temporary SQLite file.
+    monkeypatch.setattr(referral_file._FirstRows, "IN_MEMORY", 3)
+    rows = [{**GOOD, "account_number": f"A-{n}"} for n in range(1, 8)]
+    rows += [{**GOOD, "account_number": "A-2"}, {**GOOD, "account_number": "A-6"}]
+    rows += [{**GOOD, "account_number": "A-6"}]
+    found = results(csv_bytes(*rows))
+    rejected = [(r.row, r.reason) for r in found if isinstance(r, Rejection)]
+    assert rejected == [
+        (9, "account_number A-2 repeats row 3; the first is kept"),
+        (10, "account_number A-6 repeats row 7; the first is kept"),
+        (11, "account_number A-6 repeats row 7; the first is kept"),
+    ]
 
 
 def _zip_of_text() -> bytes:

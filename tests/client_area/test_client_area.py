@@ -337,15 +337,15 @@ def test_an_upload_over_the_limit_is_refused_with_the_limit(
 ):
     signed_in_client(login, make_user, make_client)
     page = client.get("/client/referrals")
-    # The declared size is refused before the body is read (a 22 MB body is not needed).
+    # The declared size is refused before the body is read (a 202 MB body is not needed).
     response = client.post(
         "/client/referrals",
         data={"csrf_token": csrf_from(page)},
         content_type="multipart/form-data; boundary=x",
-        environ_overrides={"CONTENT_LENGTH": str(22 * 1024 * 1024)},
+        environ_overrides={"CONTENT_LENGTH": str(202 * 1024 * 1024)},
     )
     assert response.status_code == 413
-    assert "at most 20 MB" in response.get_data(as_text=True)
+    assert "at most 200 MB" in response.get_data(as_text=True)
     assert db_session.scalar(sa.select(sa.func.count()).select_from(ReferralBatch)) == 0
 
 
