@@ -15,7 +15,7 @@ MESSAGES = {
     403: ("Not allowed", "You do not have access to this page."),
     404: ("Not found", "There is nothing at this address."),
     405: ("Not allowed", "That method is not allowed here."),
-    413: ("Too large", "Files can be at most 200 MB. Split the file and upload each part."),
+    413: ("Too large", "Files can be at most {mb} MB here. Split the file and upload each part."),
     429: ("Too many attempts", "Please wait a few minutes and try again."),
     500: ("Something went wrong", "The error was logged. Please try again."),
     503: (
@@ -28,6 +28,7 @@ MESSAGES = {
 # once by their identity). The person is told to try again; the log gets the details.
 DATABASE_AWAY = (OperationalError, InterfaceError)
 RETRY_AFTER_SECONDS = "5"
+MEGABYTE = 1024 * 1024
 log = logging.getLogger(__name__)
 
 
@@ -35,6 +36,8 @@ def init_app(app: Flask) -> None:
     def handle(error):
         code = getattr(error, "code", 500) or 500
         title, text = MESSAGES.get(code, (str(code), ""))
+        if code == 413:  # the request's own limit, less the multipart envelope's megabyte
+            text = text.format(mb=(request.max_content_length or 0) // MEGABYTE - 1)
         if request.path.startswith("/api/") or request.path.startswith("/stripe/"):
             return error_response(code, title.lower().replace(" ", "_"), text)
         return render_template("errors/error.html", code=code, title=title, text=text), code

@@ -1,5 +1,6 @@
 """Input no view should see: a NUL character anywhere in a request's address, query string,
-form fields (and uploaded files' names) or JSON body, and JSON nested too deep to parse.
+form fields (and uploaded files' names) or JSON body, and JSON nested too deep to parse; and
+a body larger than its endpoint takes.
 
 PostgreSQL refuses NUL in text (SQLite would store it silently), and Python's JSON parser
 runs out of stack on deeply nested arrays; either would be a 500 deep inside a view. Both
@@ -12,11 +13,14 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 
 from api.json_errors import JSON_TOO_DEEP, error_response
 
 NUL = "\x00"
+# The endpoints that take a referral file (up to 200 MB, streamed into the document store);
+# every other request is held to MAX_CONTENT_LENGTH (10 MB documents).
+REFERRAL_UPLOADS = frozenset({"client_area.upload", "api.post_referrals"})
 
 
 def _shown(name: str) -> str:
@@ -87,5 +91,15 @@ def refuse_bad_input():
     )
 
 
+def body_limit(endpoint: str | None, values) -> None:
+    """The largest body this request may send: REFERRAL_MAX_CONTENT_LENGTH for a referral
+    upload, MAX_CONTENT_LENGTH (the default) for the rest; larger is a 413 before it is read.
+    Set as a URL value preprocessor, which runs before every before-request function (CSRF
+    protection and the NUL check read the form)."""
+    if endpoint in REFERRAL_UPLOADS:
+        request.max_content_length = current_app.config["REFERRAL_MAX_CONTENT_LENGTH"]
+
+
 def init_app(app: Flask) -> None:
+    app.url_value_preprocessor(body_limit)
     app.before_request(refuse_bad_input)

@@ -372,9 +372,12 @@ def load(instance_path: str, environ: Mapping[str, str], overrides: Mapping[str,
     settings.setdefault("REMEMBER_COOKIE_SECURE", settings["SESSION_COOKIE_SECURE"])
     settings.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
     settings.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    # 200 MB referral files (cases.referral_file.MAX_FILE_BYTES: a million rows is ~150 MB)
-    # plus room for the multipart envelope. Werkzeug spools a large upload to disk.
-    settings.setdefault("MAX_CONTENT_LENGTH", 201 * 1024 * 1024)
+    # A request body: 10 MB documents (shell.document_store.MAX_UPLOAD_BYTES) plus room for the
+    # multipart envelope; the referral uploads alone take 200 MB files
+    # (cases.referral_file.MAX_FILE_BYTES: a million rows is ~150 MB), see shell.input_guard.
+    # Werkzeug spools a large upload to disk.
+    settings.setdefault("MAX_CONTENT_LENGTH", 11 * 1024 * 1024)
+    settings.setdefault("REFERRAL_MAX_CONTENT_LENGTH", 201 * 1024 * 1024)
     return settings
 
 

@@ -349,6 +349,43 @@ def test_an_upload_over_the_limit_is_refused_with_the_limit(
     assert db_session.scalar(sa.select(sa.func.count()).select_from(ReferralBatch)) == 0
 
 
+def test_only_the_referral_upload_takes_a_body_over_ten_megabytes(
+    client, login, make_user, make_client, db_session
+):
+    signed_in_client(login, make_user, make_client)
+    page = client.get("/client/referrals")
+    # Any other form (here the referral page's own mapping step) is held to 10 MB documents:
+    # refused before its body is read, with its own limit.
+    response = client.post(
+        "/client/referrals/1/mapping",
+        data={"csrf_token": csrf_from(page)},
+        content_type="multipart/form-data; boundary=x",
+        environ_overrides={"CONTENT_LENGTH": str(12 * 1024 * 1024)},
+    )
+    assert response.status_code == 413
+    assert "at most 10 MB here" in response.get_data(as_text=True)
+    # The referral upload reads a 12 MB file: not a size refusal, a refusal of what is in it.
+    # (The body is made here: the test client would spool one this big to a file it never
+    # closes.)
+    page = client.get("/client/referrals")
+    body = b"".join(
+        [
+            b'--x\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n',
+            csrf_from(page).encode(),
+            b'\r\n--x\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n',
+            b"Content-Type: text/csv\r\n\r\n",
+            b"\x00\x01not a referral file" * (12 * 1024 * 1024 // 20),
+            b"\r\n--x--\r\n",
+        ]
+    )
+    response = client.post(
+        "/client/referrals", data=body, content_type="multipart/form-data; boundary=x"
+    )
+    assert response.status_code == 422  # read, and refused for what it holds
+    assert "at most" not in response.get_data(as_text=True)
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(ReferralBatch)) == 0
+
+
 def test_a_refused_upload_keeps_the_list_of_earlier_files(client, login, make_user, make_client):
     signed_in_client(login, make_user, make_client)
     upload(client, GOOD, "first.csv")
