@@ -29,7 +29,7 @@ CASES_PER_CLIENT = 500
 
 
 def fill(app, n_clients: int, n_payments: int, month) -> None:
-    from cases import audit
+    from cases import audit, report_totals
     from cases.clients import create_client
     from payments.fees import fee_cents, parse_tiers, set_schedule
     from shell.extensions import db
@@ -181,6 +181,9 @@ def fill(app, n_clients: int, n_payments: int, month) -> None:
             conn.commit()
         finally:
             raw.close()
+        # COPY bypassed the app: the reports' totals (the statement's 12-month chart reads them).
+        report_totals.rebuild(db.session)
+        db.session.commit()
 
 
 BARE = "<!doctype html><html><body><h1>Statement</h1><p>One page.</p></body></html>"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -72,6 +73,39 @@ class ReportAging(Base):
     cases: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # open cases
     entered: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # ... with a ledger entry
     balance_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class ReportPromise(Base):
+    """A promise's made-on day (the agency's calendar) and what has been paid towards it: the
+    payments and direct payments on its case, never reversed, dated from that day to its due
+    date."""
+
+    __tablename__ = "report_promises"
+
+    promise_id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(index=True)
+    made_on: Mapped[dt.date]
+    due_on: Mapped[dt.date]
+    paid_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class _Zone:
+    """The agency's time zone, for a promise's made-on day (set by the app at start)."""
+
+    zone: ZoneInfo = ZoneInfo("America/New_York")
+
+
+def use_zone(zone: ZoneInfo) -> None:
+    _Zone.zone = zone
+
+
+PROMISES = sa.table(
+    "promises_to_pay",
+    sa.column("id", sa.Integer),
+    sa.column("case_id", sa.Integer),
+    sa.column("due_on", sa.Date),
+    sa.column("created_at", sa.DateTime),
+)
 
 
 def month_key(column) -> sa.ColumnElement[int]:
@@ -255,7 +289,63 @@ def add_entries(session: Session, entry_ids: list[int]) -> None:
         _upsert(session, ReportAging.__table__, ["client_id", "due_date"], balances)
 
 
-TABLES = (ReportMoney, ReportCases, ReportAssignee, ReportAging)
+def _promises_paid(session: Session, where) -> None:
+    """Set paid_cents of the report_promises rows selected, from their cases' ledgers."""
+    table = ReportPromise.__table__
+    entry, reversal = _Ledger.table.alias("e"), _Ledger.table.alias("rev")
+    paid = (
+        sa.select(sa.func.coalesce(sa.func.sum(-entry.c.amount_cents), 0))
+        .where(
+            entry.c.case_id == table.c.case_id,
+            entry.c.kind.in_(("payment", "direct_payment")),
+            entry.c.received_at >= table.c.made_on,
+            entry.c.received_at <= table.c.due_on,
+            ~sa.exists().where(reversal.c.reverses_id == entry.c.id),
+        )
+        .scalar_subquery()
+    )
+    session.connection().execute(sa.update(table).where(where(table)).values(paid_cents=paid))
+
+
+def refresh_promises(session: Session, case_ids: Iterable[int] | None) -> None:
+    """Recompute the promises of these cases (all of them with None)."""
+    table = ReportPromise.__table__
+    connection = session.connection()
+    for chunk in [None] if case_ids is None else _chunks(case_ids):
+        scope = [] if chunk is None else [PROMISES.c.case_id.in_(chunk)]
+        rows = connection.execute(
+            sa.select(PROMISES.c.id, PROMISES.c.case_id, PROMISES.c.due_on, PROMISES.c.created_at)
+            .where(*scope)
+            .order_by(PROMISES.c.id)
+        ).all()
+        if chunk is not None:
+            connection.execute(sa.delete(table).where(table.c.case_id.in_(chunk)))
+        if not rows:
+            continue
+        zone = _Zone.zone
+        values = [
+            {
+                "promise_id": promise_id,
+                "case_id": case_id,
+                "made_on": _aware(created_at).astimezone(zone).date(),
+                "due_on": due_on,
+                "paid_cents": 0,
+            }
+            for promise_id, case_id, due_on, created_at in rows
+        ]
+        for start in range(0, len(values), CHUNK):
+            connection.execute(sa.insert(table), values[start : start + CHUNK])
+        _promises_paid(
+            session,
+            (lambda t: sa.true()) if chunk is None else (lambda t, c=chunk: t.c.case_id.in_(c)),
+        )
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+TABLES = (ReportMoney, ReportCases, ReportAssignee, ReportAging, ReportPromise)
 
 
 def rebuild(session: Session) -> None:
@@ -264,6 +354,7 @@ def rebuild(session: Session) -> None:
     for model in TABLES:
         session.execute(sa.delete(model))
     _run(session, _cases(lambda c: None, 1))
+    refresh_promises(session, None)
 
 
 # --- kept in the unit of work -----------------------------------------------------------------
@@ -300,6 +391,17 @@ def _after_flush(session: Session, flush_context) -> None:
         attach(session, touched)
     if entries:
         add_entries(session, entries)
+    # Promises: those of the cases whose money moved, and the promises new or changed.
+    promised = {
+        e.case_id for e in session.new if isinstance(e, _Ledger.model) and e.kind in MONEY_KINDS
+    }
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if getattr(obj, "__tablename__", None) == "promises_to_pay":
+            promised.add(obj.case_id)
+            history = sa.inspect(obj).attrs.case_id.history
+            promised.update(c for c in history.deleted or () if c is not None)
+    if promised:
+        refresh_promises(session, promised)
 
 
 def watch(ledger_model) -> None:

@@ -11,19 +11,20 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from cases.case import Case
 from cases.clients import Client
 from cases.contacts import ComplianceAlert, Contact
 from cases.disputes import Dispute
-from cases.ledger import LedgerEntry, cents_sum
+from cases.ledger import cents_sum
 from cases.plans import PromiseToPay
 from cases.report_totals import (
     ReportAging,
     ReportAssignee,
     ReportCases,
     ReportMoney,
+    ReportPromise,
     month_of,
 )
 from cases.users import User
@@ -157,51 +158,34 @@ def aging(session: Session, today: dt.date) -> list[AgingBucket]:
     return buckets
 
 
-def local_date(session: Session, column, zone: ZoneInfo) -> sa.ColumnElement[dt.date]:
-    """The agency-zone calendar day of a UTC time stamp column, in SQL. PostgreSQL converts with
-    the zone's rules; SQLite (the embedded default) has none, so today's UTC offset is used."""
-    if session.get_bind().dialect.name == "postgresql":
-        return sa.cast(sa.func.timezone(zone.key, column), sa.Date)
-    offset = int(dt.datetime.now(zone).utcoffset().total_seconds())
-    return sa.func.date(column, f"{offset:+d} seconds")
-
-
 def promise_outcomes(session: Session, *, today: dt.date, zone: ZoneInfo):
     """Each promise with what it became, as a subquery: `kept` when the payments on its case
     (to the agency or directly to the client, not reversed) from the day it was made to its due
     date reach its amount, or the reminders job already found it kept; `broken` when its due
-    date has passed without that; `open` otherwise. Columns: id, case_id, recorded_by_id,
-    amount_cents, due_on, made_on, outcome."""
-    made_on = local_date(session, PromiseToPay.created_at, zone)
-    reversal = aliased(LedgerEntry)
-    paid = (
-        sa.select(sa.func.coalesce(sa.func.sum(-LedgerEntry.amount_cents), 0))
-        .where(
-            LedgerEntry.case_id == PromiseToPay.case_id,
-            LedgerEntry.kind.in_(("payment", "direct_payment")),
-            LedgerEntry.received_at >= made_on,
-            LedgerEntry.received_at <= PromiseToPay.due_on,
-            LedgerEntry.received_at <= today,
-            ~sa.exists().where(reversal.reverses_id == LedgerEntry.id),
-        )
-        .correlate(PromiseToPay)
-        .scalar_subquery()
+    date has passed without that; `open` otherwise. What was paid towards each promise is kept
+    with every write in `report_promises` (cases.report_totals). Columns: id, case_id,
+    recorded_by_id, amount_cents, due_on, made_on, outcome."""
+    kept = sa.or_(
+        PromiseToPay.status == "kept", ReportPromise.paid_cents >= PromiseToPay.amount_cents
     )
-    kept = sa.or_(PromiseToPay.status == "kept", paid >= PromiseToPay.amount_cents)
     outcome = sa.case(
         (kept, "kept"),
         (PromiseToPay.due_on < today, "broken"),
         else_="open",
     )
-    return sa.select(
-        PromiseToPay.id,
-        PromiseToPay.case_id,
-        PromiseToPay.recorded_by_id,
-        PromiseToPay.amount_cents,
-        PromiseToPay.due_on,
-        made_on.label("made_on"),
-        outcome.label("outcome"),
-    ).subquery("promise_outcomes")
+    return (
+        sa.select(
+            PromiseToPay.id,
+            PromiseToPay.case_id,
+            PromiseToPay.recorded_by_id,
+            PromiseToPay.amount_cents,
+            PromiseToPay.due_on,
+            ReportPromise.made_on.label("made_on"),
+            outcome.label("outcome"),
+        )
+        .join(ReportPromise, ReportPromise.promise_id == PromiseToPay.id)
+        .subquery("promise_outcomes")
+    )
 
 
 def _staff(session: Session, user_ids: list[int] | None) -> list[User]:

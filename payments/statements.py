@@ -31,6 +31,7 @@ from cases.early_out import during_early_out, statement_section
 from cases.jobs import declare, enqueue
 from cases.ledger import LedgerEntry, cents_sum
 from cases.model import Base, utcnow
+from cases.report_totals import ReportMoney, month_of
 
 MONEY_KINDS = ("payment", "direct_payment", "reversal")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -409,21 +410,21 @@ def _unlisted_movements(session: Session, client_id: int, month: Month) -> list[
 
 
 def collections_history(session: Session, client_id: int, month: Month) -> list[dict]:
-    """What was collected (by the agency and directly) in each of the 12 months to `month`."""
+    """What was collected (by the agency and directly) in each of the 12 months to `month`,
+    from the reports' running totals (cases.report_totals), not a year of the ledger."""
     first = month.shift(-11)
     rows = session.execute(
-        sa.select(LedgerEntry.received_at, cents_sum(LedgerEntry.amount_cents))
-        .join(Case, Case.id == LedgerEntry.case_id)
+        sa.select(ReportMoney.month, cents_sum(ReportMoney.amount_cents))
         .where(
-            Case.client_id == client_id,
-            LedgerEntry.kind.in_(MONEY_KINDS),
-            LedgerEntry.received_at.between(first.start, month.end),
+            ReportMoney.client_id == client_id,
+            ReportMoney.kind != "placement",
+            ReportMoney.month.between(month_of(first.start), month_of(month.start)),
         )
-        .group_by(LedgerEntry.received_at)
+        .group_by(ReportMoney.month)
     ).all()
     totals = {str(first.shift(i)): 0 for i in range(12)}
-    for day, amount in rows:
-        totals[str(Month.of(day))] -= amount
+    for number, amount in rows:
+        totals[f"{number // 100:04d}-{number % 100:02d}"] -= amount
     return [{"month": m, "cents": cents} for m, cents in totals.items()]
 
 

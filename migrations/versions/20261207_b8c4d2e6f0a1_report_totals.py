@@ -8,6 +8,10 @@ Revises: a7e0b1c2d3f4
 Create Date: 2026-12-07 04:20:00
 
 """
+import datetime as dt
+import os
+from zoneinfo import ZoneInfo
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -86,7 +90,66 @@ def upgrade():
     sa.Column('balance_cents', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('client_id', 'due_date', name=op.f('pk_report_aging'))
     )
+    op.create_table('report_promises',
+    sa.Column('promise_id', sa.Integer(), nullable=False),
+    sa.Column('case_id', sa.Integer(), nullable=False),
+    sa.Column('made_on', sa.Date(), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('paid_cents', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('promise_id', name=op.f('pk_report_promises'))
+    )
+    with op.batch_alter_table('report_promises', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_report_promises_case_id'), ['case_id'], unique=False)
     _fill()
+    _fill_promises()
+
+
+def _fill_promises():
+    """Each promise's made-on day in the agency's zone (AGENCY_TIMEZONE, as the app reads it)
+    and what was paid towards it."""
+    zone = ZoneInfo(os.environ.get("AGENCY_TIMEZONE") or "America/New_York")
+    connection = op.get_bind()
+    promises = sa.table(
+        "promises_to_pay",
+        sa.column("id", sa.Integer),
+        sa.column("case_id", sa.Integer),
+        sa.column("due_on", sa.Date),
+        sa.column("created_at", sa.DateTime),
+    )
+    target = sa.table(
+        "report_promises",
+        *(sa.column(c) for c in ("promise_id", "case_id", "made_on", "due_on", "paid_cents")),
+    )
+    rows = connection.execute(
+        sa.select(promises.c.id, promises.c.case_id, promises.c.due_on, promises.c.created_at)
+    ).all()
+    values = [
+        {
+            "promise_id": i,
+            "case_id": c,
+            "made_on": (made if made.tzinfo else made.replace(tzinfo=dt.timezone.utc))
+            .astimezone(zone)
+            .date(),
+            "due_on": due,
+            "paid_cents": 0,
+        }
+        for i, c, due, made in rows
+    ]
+    if values:
+        connection.execute(target.insert(), values)
+    e, rev = ledger("e"), ledger("rev")
+    paid = (
+        sa.select(sa.func.coalesce(sa.func.sum(-e.c.amount_cents), 0))
+        .where(
+            e.c.case_id == target.c.case_id,
+            e.c.kind.in_(("payment", "direct_payment")),
+            e.c.received_at >= target.c.made_on,
+            e.c.received_at <= target.c.due_on,
+            ~sa.exists().where(rev.c.reverses_id == e.c.id),
+        )
+        .scalar_subquery()
+    )
+    connection.execute(target.update().values(paid_cents=paid))
 
 
 def _fill():
@@ -136,6 +199,9 @@ def _fill():
 
 
 def downgrade():
+    with op.batch_alter_table('report_promises', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_report_promises_case_id'))
+    op.drop_table('report_promises')
     op.drop_table('report_aging')
     op.drop_table('report_assignee')
     op.drop_table('report_cases')

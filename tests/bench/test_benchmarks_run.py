@@ -13,7 +13,7 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from bench import portal, queue, referrals, statements
+from bench import portal, queue, referrals, reports, statements
 
 URL = os.environ.get("TEST_DATABASE_URL", "")
 ON_POSTGRESQL = URL.startswith("postgres")
@@ -58,3 +58,13 @@ def test_the_portal_benchmark_runs():
     result = portal.main(["--small", *own_database("bench_portal")])
     assert result["errors"] == 0
     assert all(count > 0 for count in result["requests"].values()), result["requests"]
+
+
+@postgresql_only
+def test_the_reports_benchmark_runs():
+    result = reports.main(["--small", *own_database("bench_reports")])
+    # The pages read the totals: the client's never the ledger, the agency's only for the
+    # promises' own cases (docs/reports.md).
+    assert result["statements"]["client"][1] == 0
+    assert result["agency_p95_ms"] > 0 and result["client_p95_ms"] > 0
+    assert result["totals_rows"]["report_money"] > 0
