@@ -384,6 +384,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--requests", type=int, help="per page: 20 (--small: 3)")
     parser.add_argument("--payments", type=int, help="posted each way: 200 (--small: 5)")
     parser.add_argument("--no-live", action="store_true", help="skip timing the live SQL")
+    parser.add_argument(
+        "--reuse", action="store_true", help="time the book already in --database (no fill)"
+    )
     add_database_arguments(parser, DATABASE)
     args = parser.parse_args(argv)
     args.ledger = args.ledger or (3_000 if args.small else 3_000_000)
@@ -396,7 +399,10 @@ def main(argv: list[str] | None = None) -> dict:
     from cases import report_totals
     from shell.extensions import db
 
-    url = reset_database(args.database, args.postgres_server)
+    if args.reuse:
+        url = args.postgres_server.rsplit("/", 1)[0] + "/" + args.database
+    else:
+        url = reset_database(args.database, args.postgres_server)
     app = create_app(
         {
             "DATABASE_URL": url,
@@ -412,11 +418,22 @@ def main(argv: list[str] | None = None) -> dict:
     n_clients = 2 if args.small else CLIENTS
     n_collectors = 2 if args.small else COLLECTORS
     start = time.perf_counter()
-    book = fill(app, args.ledger, n_clients, n_collectors)
-    print(
-        f"filled {args.ledger:,} ledger entries on {book['cases']:,} cases, {n_clients} clients, "
-        f"{n_collectors} collectors by COPY in {time.perf_counter() - start:.1f} s"
-    )
+    if args.reuse:
+        with app.app_context():
+            book = {
+                "cases": db.session.scalar(sa.text("SELECT max(id) FROM cases")),
+                "client_id": db.session.scalar(sa.text("SELECT min(id) FROM clients")),
+            }
+            args.ledger = db.session.scalar(sa.text("SELECT max(id) FROM ledger_entries"))
+            db.session.remove()
+        print(f"reusing {args.ledger:,} ledger entries on {book['cases']:,} cases")
+    else:
+        book = fill(app, args.ledger, n_clients, n_collectors)
+        print(
+            f"filled {args.ledger:,} ledger entries on {book['cases']:,} cases, "
+            f"{n_clients} clients, {n_collectors} collectors by COPY in "
+            f"{time.perf_counter() - start:.1f} s"
+        )
     start = time.perf_counter()
     runner = app.test_cli_runner()
     result = runner.invoke(args=["reports", "rebuild"])
@@ -492,16 +509,17 @@ def main(argv: list[str] | None = None) -> dict:
 
     # The price of keeping the totals: payments posted with the flush hook and without.
     case_ids = list(range(1, book["cases"] + 1, max(book["cases"] // 500, 1)))
+    run = f"{time.time():.0f}"  # external ids of this run's payments (a reused book has others)
     # Alternating rounds, after a warm-up, so that the machine's load falls on both alike.
-    post_payments(app, case_ids[-50:], 3, "warm")
+    post_payments(app, case_ids[-50:], 3, f"{run}:warm")
     rounds, times = 4, {"with": [], "without": []}
     for r in range(rounds):
         share = max(args.payments // rounds, 1)
-        times["with"].append(post_payments(app, case_ids, share, f"with{r}"))
+        times["with"].append(post_payments(app, case_ids, share, f"{run}:with{r}"))
         sa.event.remove(sa.orm.Session, "after_flush", report_totals._after_flush)
         sa.event.remove(sa.orm.Session, "before_flush", report_totals._before_flush)
         try:
-            times["without"].append(post_payments(app, case_ids[1:], share, f"without{r}"))
+            times["without"].append(post_payments(app, case_ids[1:], share, f"{run}:without{r}"))
         finally:
             sa.event.listen(sa.orm.Session, "before_flush", report_totals._before_flush)
             sa.event.listen(sa.orm.Session, "after_flush", report_totals._after_flush)
