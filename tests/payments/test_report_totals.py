@@ -267,9 +267,7 @@ def small_book(db_session, make_user, make_client, make_case):
     return acme
 
 
-def test_the_agency_reports_never_read_the_ledger(
-    app, client, login, make_user, small_book
-):
+def test_the_agency_reports_never_read_the_ledger(app, client, login, make_user, small_book):
     login(make_user("admin"))
     seen, stop = _statements(app)
     try:
