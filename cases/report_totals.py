@@ -1,4 +1,4 @@
-"""The reports' running totals: four small tables that hold, at every commit, the sums the
+"""The reports' running totals: five small tables that hold, at every commit, the sums the
 reports read, so that no report page scans the ledger (docs/reports.md, issue 21).
 
 - `report_money`: per client, placement month (of the case's referral) and month (of the
@@ -7,7 +7,9 @@ reports read, so that no report page scans the ledger (docs/reports.md, issue 21
 - `report_cases`: per client and placement month, the cases referred;
 - `report_assignee`: per assignee (0 for none), client and month, the money in on their cases;
 - `report_aging`: per client and due date, the open cases, those with a ledger entry, and
-  their balance.
+  their balance;
+- `report_promises`: per promise, its made-on day in the agency's zone and what has been paid
+  towards it (refreshed, from its case's ledger, when its case's money moves or it changes).
 
 They are kept in the same unit of work as the rows they sum: a flush that adds ledger entries
 or cases, or changes a case's status, assignee, referral day, due date or client, updates them
