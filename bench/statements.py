@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import random
 import statistics
 import time
 
 import sqlalchemy as sa
+from pypdf import PdfReader
 
 from bench.common import add_database_arguments, copy, drop_database, reset_database
 
@@ -29,7 +31,7 @@ CASES_PER_CLIENT = 500
 
 
 def fill(app, n_clients: int, n_payments: int, month) -> None:
-    from cases import audit
+    from cases import audit, report_totals
     from cases.clients import create_client
     from payments.fees import fee_cents, parse_tiers, set_schedule
     from shell.extensions import db
@@ -181,6 +183,9 @@ def fill(app, n_clients: int, n_payments: int, month) -> None:
             conn.commit()
         finally:
             raw.close()
+        # COPY bypassed the app: the reports' totals (the statement's 12-month chart reads them).
+        report_totals.rebuild(db.session)
+        db.session.commit()
 
 
 BARE = "<!doctype html><html><body><h1>Statement</h1><p>One page.</p></body></html>"
@@ -247,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
         finally:
             pdf_ms.append((time.perf_counter() - begin) * 1000)
 
-    per_statement, lines, pdfs = [], [], []
+    per_statement, lines, pdfs, pages = [], [], [], []
     actor = audit.Actor(None, "bench")
     with app.app_context():
         clients = db.session.scalars(sa.select(Client).order_by(Client.code)).all()
@@ -267,7 +272,21 @@ def main(argv: list[str] | None = None) -> dict:
             per_statement.append((time.perf_counter() - begin) * 1000)
             lines.append(len(result.statement.lines))
             pdfs.append(result.statement.pdf[:5])
+            pages.append(len(PdfReader(io.BytesIO(result.statement.pdf)).pages))
         total = time.perf_counter() - total_start
+        # A second baseline: a bare SQL sum of each client's month of payments (the least any
+        # statement must read).
+        begin = time.perf_counter()
+        for client in clients:
+            db.session.execute(
+                sa.text(
+                    "SELECT sum(amount_cents), sum(fee_cents), count(*) FROM ledger_entries e "
+                    "JOIN cases c ON c.id = e.case_id WHERE c.client_id = :c "
+                    "AND e.received_at BETWEEN :a AND :b"
+                ),
+                {"c": client.id, "a": month.start, "b": month.end},
+            ).one()
+        sql_sum_ms = (time.perf_counter() - begin) * 1000 / len(clients)
         again = time.perf_counter()
         issue(
             db.session,
@@ -303,9 +322,26 @@ def main(argv: list[str] | None = None) -> dict:
         f"(goal: a few ms per line)"
     )
     print(f"re-running an issued statement: {rerun_ms:.1f} ms")
+    pdf_s = sum(pdf_ms[: len(per_statement)]) / 1000
+    print(
+        f"PDF: {sum(pages):,} pages in {pdf_s:.1f} s, {sum(pages) / pdf_s:.1f} pages/s, "
+        f"{sum(lines) / pdf_s:,.0f} lines/s"
+    )
+    print(
+        f"baseline 2, a bare SQL sum of the client's month: {sql_sum_ms:.1f} ms; "
+        f"the statement without its PDF ÷ it: {statistics.mean(db_ms) / sql_sum_ms:.0f}"
+    )
     if args.small:
         drop_database(args.database, args.postgres_server)
-    return {"statements": len(per_statement), "lines": lines, "pdfs": pdfs}
+    return {
+        "statements": len(per_statement),
+        "lines": lines,
+        "pdfs": pdfs,
+        "pages": pages,
+        "seconds": total,
+        "pdf_seconds": pdf_s,
+        "sql_sum_ms": sql_sum_ms,
+    }
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from cases import audit
+from cases import audit, report_totals
 from cases.case import OPEN_STATUSES, Case
 from cases.model import utcnow
 from cases.users import User
@@ -113,12 +113,14 @@ def assign_matching(
     ).all()
     if not moved:
         return 0
+    report_totals.detach(session, [c for c, _ in moved])  # the reports' totals, old owners
     session.execute(
         sa.update(Case)
         .where(Case.id.in_(ids))
         .values(assigned_to_id=collector_id)
         .execution_options(synchronize_session=False)
     )
+    report_totals.attach(session, [c for c, _ in moved])
     _audit_moves(session, actor, [(c, before, collector_id) for c, before in moved], "bulk")
     audit.record(
         session,
@@ -169,12 +171,14 @@ def hand_over(
     ).order_by(None)
     ranked = ranked.subquery()
     new_owner = sa.case({slot: cid for slot, cid in enumerate(collectors)}, value=ranked.c.slot)
+    report_totals.detach(session, case_ids)  # the reports' totals, old owner
     session.execute(
         sa.update(Case)
         .where(Case.id == ranked.c.id)
         .values(assigned_to_id=new_owner)
         .execution_options(synchronize_session=False)
     )
+    report_totals.attach(session, case_ids)
     moves = [(cid, user.id, collectors[n % slots]) for n, cid in enumerate(case_ids)]
     _audit_moves(session, actor, moves, "hand-over")
     given = dict.fromkeys(collectors, 0)

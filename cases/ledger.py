@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from cases import report_totals
 from cases.case import Case
 from cases.model import Base, Timestamped
 
@@ -57,6 +58,9 @@ class LedgerEntry(Timestamped, Base):
 @event.listens_for(LedgerEntry, "before_delete")
 def _append_only(mapper, connection, target):
     raise RuntimeError("ledger entries are append-only: post a reversal or adjustment instead")
+
+
+report_totals.watch(LedgerEntry)  # the reports' totals follow every flush (docs/reports.md)
 
 
 class LedgerError(ValueError):

@@ -16,7 +16,7 @@ from psycopg import sql
 from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
 from sqlalchemy.orm import Mapped, Session, deferred, mapped_column, relationship
 
-from cases import audit
+from cases import audit, report_totals
 from cases.case import Case, next_references, search_text_of
 from cases.clients import Client
 from cases.debtors import Address, Debtor, Email, Phone, match_key
@@ -822,6 +822,7 @@ def _open_cases(
         if amount
     ]
     _insert_rows(session, LedgerEntry, placements)
+    report_totals.attach(session, case_ids)  # the reports' totals (the ORM's flush is bypassed)
     events = [
         {
             "at": now,

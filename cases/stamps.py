@@ -76,8 +76,9 @@ def touch(
 @event.listens_for(Session, "after_flush")
 def _note_what_changed(session: Session, _flush_context) -> None:
     noted = session.info.setdefault(_NOTED, _Changed())
+    new = session.new  # built anew at each access: once here, not once per object (O(n²))
     changed = chain(
-        session.new,
+        new,
         (o for o in session.dirty if session.is_modified(o, include_collections=False)),
         session.deleted,
     )
@@ -89,7 +90,7 @@ def _note_what_changed(session: Session, _flush_context) -> None:
             now.plan_ids.add(obj.plan_id)
         elif isinstance(obj, OfferBand):
             now.client_ids.add(obj.client_id)
-        elif obj in session.new:
+        elif obj in new:
             continue  # a new case, debtor or client: nothing was shown of it before
         elif isinstance(obj, Case):
             now.case_ids.add(obj.id)

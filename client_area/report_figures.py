@@ -1,5 +1,6 @@
-"""A client's own reports, each one SQL aggregate over its own cases only: liquidation by
-placement month (placed vs. collected) and the aging of its open balances. Plain rows, cents."""
+"""A client's own reports over its own cases only: liquidation by placement month (placed vs.
+collected) and the aging of its open balances, read from the running totals of
+`cases.report_totals` (never the ledger). Plain rows, cents."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from cases.case import OPEN_STATUSES, Case
-from cases.ledger import LedgerEntry, cents_sum
-from payments.reports import AGING_BUCKETS
-from payments.statements import MONEY_KINDS, Month
+from cases.ledger import cents_sum
+from cases.report_totals import ReportAging, ReportCases, ReportMoney
+from payments.reports import AGING_BUCKETS, aging_band
 
 
 @dataclass
@@ -33,30 +33,29 @@ class PlacementMonth:
 def liquidation_by_placement_month(session: Session, client_id: int) -> list[PlacementMonth]:
     """Per month of referral, newest first: the cases placed, what was placed, what has been
     collected on them since (whenever it came in), for this client's cases only."""
-    rows = session.execute(
-        sa.select(
-            Case.referred_on,
-            sa.func.count(sa.distinct(Case.id)),
-            cents_sum(
-                sa.case((LedgerEntry.kind == "placement", LedgerEntry.amount_cents), else_=0)
-            ),
-            cents_sum(
-                sa.case((LedgerEntry.kind.in_(MONEY_KINDS), -LedgerEntry.amount_cents), else_=0)
-            ),
+    out: dict[int, PlacementMonth] = {
+        key: PlacementMonth(f"{key // 100:04d}-{key % 100:02d}", cases=cases)
+        for key, cases in session.execute(
+            sa.select(ReportCases.placed_month, ReportCases.cases).where(
+                ReportCases.client_id == client_id, ReportCases.cases != 0
+            )
         )
-        .select_from(Case)
-        .outerjoin(LedgerEntry, LedgerEntry.case_id == Case.id)
-        .where(Case.client_id == client_id)
-        .group_by(Case.referred_on)
-    ).all()
-    # Grouped by day in SQL (portable); folded into months here, a handful of rows per month.
-    out: dict[str, PlacementMonth] = {}
-    for day, cases, placed, collected in rows:
-        key = str(Month.of(day))
-        row = out.setdefault(key, PlacementMonth(key))
-        row.cases += cases
-        row.placed += placed
-        row.collected += collected
+    }
+    for key, kind, amount in session.execute(
+        sa.select(
+            ReportMoney.placed_month,
+            ReportMoney.kind,
+            cents_sum(ReportMoney.amount_cents),
+        )
+        .where(ReportMoney.client_id == client_id)
+        .group_by(ReportMoney.placed_month, ReportMoney.kind)
+    ):
+        if key not in out:
+            continue
+        if kind == "placement":
+            out[key].placed += amount
+        else:
+            out[key].collected -= amount
     return [out[key] for key in sorted(out, reverse=True)]
 
 
@@ -70,30 +69,11 @@ class AgeBand:
 def aging(session: Session, client_id: int, today: dt.date) -> list[AgeBand]:
     """This client's open cases and their balances by days past due today, in the agency's
     bands (under 90 days, 90–180, 181–365, 1–2 years, over 2 years)."""
-    # The band, as a CASE on the due date: days past due >= start <=> due_date <= today - start.
-    band = sa.case(
-        *(
-            (Case.due_date <= today - dt.timedelta(days=start), index)
-            for index, (start, _) in reversed(list(enumerate(AGING_BUCKETS)))
-            if index
-        ),
-        else_=0,
-    )
-    balances = (
-        sa.select(
-            Case.id.label("case_id"),
-            band.label("band"),
-            cents_sum(LedgerEntry.amount_cents).label("balance"),
-        )
-        .outerjoin(LedgerEntry, LedgerEntry.case_id == Case.id)
-        .where(Case.client_id == client_id, Case.status.in_(OPEN_STATUSES))
-        .group_by(Case.id, Case.due_date)
-        .subquery()
-    )
+    band = aging_band(today, ReportAging.due_date)
     rows = session.execute(
-        sa.select(balances.c.band, sa.func.count(), cents_sum(balances.c.balance)).group_by(
-            balances.c.band
-        )
+        sa.select(band, cents_sum(ReportAging.cases), cents_sum(ReportAging.balance_cents))
+        .where(ReportAging.client_id == client_id)
+        .group_by(band)
     ).all()
     out = [AgeBand(label) for _, label in AGING_BUCKETS]
     for index, cases, balance in rows:

@@ -1,7 +1,8 @@
 """The agency's reports: collections by month, liquidation per client and by placement month
 (vintages), aging of open balances, collector performance and promises, compliance alerts and
-disputes. Plain rows, amounts in cents, each computed by SQL aggregates over the whole book (or
-the clients given), never by a loop over cases."""
+disputes. Plain rows, amounts in cents. The money figures read the running totals of
+`cases.report_totals` (kept with every ledger write), never the ledger itself; only the promise
+outcomes look up the payments of the promises' own cases."""
 
 from __future__ import annotations
 
@@ -10,16 +11,24 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from cases.case import OPEN_STATUSES, Case
+from cases.case import Case
 from cases.clients import Client
 from cases.contacts import ComplianceAlert, Contact
 from cases.disputes import Dispute
-from cases.ledger import LedgerEntry, cents_sum
+from cases.ledger import cents_sum
 from cases.plans import PromiseToPay
+from cases.report_totals import (
+    ReportAging,
+    ReportAssignee,
+    ReportCases,
+    ReportMoney,
+    ReportPromise,
+    month_of,
+)
 from cases.users import User
-from payments.statements import MONEY_KINDS, Month
+from payments.statements import Month
 
 
 def months(last: Month, count: int = 12) -> list[Month]:
@@ -40,26 +49,23 @@ class MonthCollections:
 
 def collections_by_month(session: Session, last: Month, count: int = 12) -> list[MonthCollections]:
     span = months(last, count)
-    original = aliased(LedgerEntry)
-    kind = sa.func.coalesce(original.kind, LedgerEntry.kind)
     rows = session.execute(
         sa.select(
-            LedgerEntry.received_at,
-            kind,
-            cents_sum(LedgerEntry.amount_cents),
-            cents_sum(LedgerEntry.fee_cents),
+            ReportMoney.month,
+            ReportMoney.kind,
+            cents_sum(ReportMoney.amount_cents),
+            cents_sum(ReportMoney.fee_cents),
         )
-        .outerjoin(original, original.id == LedgerEntry.reverses_id)
         .where(
-            LedgerEntry.kind.in_(MONEY_KINDS),
-            LedgerEntry.received_at.between(span[0].start, last.end),
+            ReportMoney.kind.in_(("agency", "direct")),
+            ReportMoney.month.between(month_of(span[0].start), month_of(last.start)),
         )
-        .group_by(LedgerEntry.received_at, kind)
+        .group_by(ReportMoney.month, ReportMoney.kind)
     ).all()
     out = {str(m): MonthCollections(str(m)) for m in span}
-    for day, money_kind, amount, fee in rows:
-        row = out[str(Month.of(day))]
-        if money_kind == "direct_payment":
+    for month, money_kind, amount, fee in rows:
+        row = out[f"{month // 100:04d}-{month % 100:02d}"]
+        if money_kind == "direct":
             row.by_client -= amount
         else:
             row.by_agency -= amount
@@ -81,21 +87,27 @@ class Liquidation:
 
 
 def liquidation_by_client(session: Session) -> list[Liquidation]:
+    totals = (
+        sa.select(
+            ReportMoney.client_id,
+            cents_sum(
+                sa.case((ReportMoney.kind == "placement", ReportMoney.amount_cents), else_=0)
+            ).label("placed"),
+            cents_sum(
+                sa.case((ReportMoney.kind != "placement", -ReportMoney.amount_cents), else_=0)
+            ).label("collected"),
+        )
+        .group_by(ReportMoney.client_id)
+        .subquery()
+    )
     rows = session.execute(
         sa.select(
             Client.code,
             Client.name,
-            cents_sum(
-                sa.case((LedgerEntry.kind == "placement", LedgerEntry.amount_cents), else_=0)
-            ),
-            cents_sum(
-                sa.case((LedgerEntry.kind.in_(MONEY_KINDS), -LedgerEntry.amount_cents), else_=0)
-            ),
+            sa.func.coalesce(totals.c.placed, 0),
+            sa.func.coalesce(totals.c.collected, 0),
         )
-        .select_from(Client)
-        .outerjoin(Case, Case.client_id == Client.id)
-        .outerjoin(LedgerEntry, LedgerEntry.case_id == Case.id)
-        .group_by(Client.id, Client.code, Client.name)
+        .outerjoin(totals, totals.c.client_id == Client.id)
         .order_by(Client.code)
     ).all()
     return [Liquidation(*row) for row in rows]
@@ -117,68 +129,63 @@ class AgingBucket:
     balance: int = 0
 
 
+def aging_band(today: dt.date, due_date) -> sa.ColumnElement[int]:
+    """The index of an AGING_BUCKETS band, as a CASE on a due date column: days past due >=
+    start <=> due_date <= today - start."""
+    return sa.case(
+        *(
+            (due_date <= today - dt.timedelta(days=start), index)
+            for index, (start, _) in reversed(list(enumerate(AGING_BUCKETS)))
+            if index
+        ),
+        else_=0,
+    )
+
+
 def aging(session: Session, today: dt.date) -> list[AgingBucket]:
-    """Open cases' balances by how many days past due they are today."""
+    """Open cases' balances by how many days past due they are today (the cases that have a
+    ledger entry)."""
+    band = aging_band(today, ReportAging.due_date)
     rows = session.execute(
-        sa.select(Case.due_date, cents_sum(LedgerEntry.amount_cents))
-        .join(LedgerEntry, LedgerEntry.case_id == Case.id)
-        .where(Case.status.in_(OPEN_STATUSES))
-        .group_by(Case.id, Case.due_date)
+        sa.select(
+            band, cents_sum(ReportAging.entered), cents_sum(ReportAging.balance_cents)
+        ).group_by(band)
     ).all()
     buckets = [AgingBucket(label) for _, label in AGING_BUCKETS]
-    for due_date, balance in rows:
-        days = (today - due_date).days
-        index = max(i for i, (start, _) in enumerate(AGING_BUCKETS) if days >= start or i == 0)
-        buckets[index].cases += 1
-        buckets[index].balance += balance
+    for index, cases, balance in rows:
+        buckets[index].cases = cases
+        buckets[index].balance = balance
     return buckets
-
-
-def local_date(session: Session, column, zone: ZoneInfo) -> sa.ColumnElement[dt.date]:
-    """The agency-zone calendar day of a UTC time stamp column, in SQL. PostgreSQL converts with
-    the zone's rules; SQLite (the embedded default) has none, so today's UTC offset is used."""
-    if session.get_bind().dialect.name == "postgresql":
-        return sa.cast(sa.func.timezone(zone.key, column), sa.Date)
-    offset = int(dt.datetime.now(zone).utcoffset().total_seconds())
-    return sa.func.date(column, f"{offset:+d} seconds")
 
 
 def promise_outcomes(session: Session, *, today: dt.date, zone: ZoneInfo):
     """Each promise with what it became, as a subquery: `kept` when the payments on its case
     (to the agency or directly to the client, not reversed) from the day it was made to its due
     date reach its amount, or the reminders job already found it kept; `broken` when its due
-    date has passed without that; `open` otherwise. Columns: id, case_id, recorded_by_id,
-    amount_cents, due_on, made_on, outcome."""
-    made_on = local_date(session, PromiseToPay.created_at, zone)
-    reversal = aliased(LedgerEntry)
-    paid = (
-        sa.select(sa.func.coalesce(sa.func.sum(-LedgerEntry.amount_cents), 0))
-        .where(
-            LedgerEntry.case_id == PromiseToPay.case_id,
-            LedgerEntry.kind.in_(("payment", "direct_payment")),
-            LedgerEntry.received_at >= made_on,
-            LedgerEntry.received_at <= PromiseToPay.due_on,
-            LedgerEntry.received_at <= today,
-            ~sa.exists().where(reversal.reverses_id == LedgerEntry.id),
-        )
-        .correlate(PromiseToPay)
-        .scalar_subquery()
+    date has passed without that; `open` otherwise. What was paid towards each promise is kept
+    with every write in `report_promises` (cases.report_totals). Columns: id, case_id,
+    recorded_by_id, amount_cents, due_on, made_on, outcome."""
+    kept = sa.or_(
+        PromiseToPay.status == "kept", ReportPromise.paid_cents >= PromiseToPay.amount_cents
     )
-    kept = sa.or_(PromiseToPay.status == "kept", paid >= PromiseToPay.amount_cents)
     outcome = sa.case(
         (kept, "kept"),
         (PromiseToPay.due_on < today, "broken"),
         else_="open",
     )
-    return sa.select(
-        PromiseToPay.id,
-        PromiseToPay.case_id,
-        PromiseToPay.recorded_by_id,
-        PromiseToPay.amount_cents,
-        PromiseToPay.due_on,
-        made_on.label("made_on"),
-        outcome.label("outcome"),
-    ).subquery("promise_outcomes")
+    return (
+        sa.select(
+            PromiseToPay.id,
+            PromiseToPay.case_id,
+            PromiseToPay.recorded_by_id,
+            PromiseToPay.amount_cents,
+            PromiseToPay.due_on,
+            ReportPromise.made_on.label("made_on"),
+            outcome.label("outcome"),
+        )
+        .join(ReportPromise, ReportPromise.promise_id == PromiseToPay.id)
+        .subquery("promise_outcomes")
+    )
 
 
 def _staff(session: Session, user_ids: list[int] | None) -> list[User]:
@@ -192,17 +199,17 @@ def _collected_by_assignee(
     session: Session, since: dt.date, user_ids, client_ids: list[int] | None
 ) -> dict[int, int]:
     query = (
-        sa.select(Case.assigned_to_id, cents_sum(LedgerEntry.amount_cents))
-        .join(LedgerEntry, LedgerEntry.case_id == Case.id)
+        sa.select(ReportAssignee.assignee_id, cents_sum(ReportAssignee.amount_cents))
         .where(
-            LedgerEntry.kind.in_(MONEY_KINDS),
-            LedgerEntry.received_at >= since,
-            Case.assigned_to_id.in_(user_ids),
+            ReportAssignee.month >= month_of(since),
+            ReportAssignee.assignee_id.in_(user_ids),
         )
-        .group_by(Case.assigned_to_id)
+        .group_by(ReportAssignee.assignee_id)
     )
+    if since.day != 1:
+        raise ValueError("the totals are by month: collected since the first of a month")
     if client_ids is not None:
-        query = query.where(Case.client_id.in_(client_ids))
+        query = query.where(ReportAssignee.client_id.in_(client_ids))
     return {user_id: -amount for user_id, amount in session.execute(query)}
 
 
@@ -323,8 +330,9 @@ class Vintage:
         return (self.collected[age] * 20000 + self.placed) // (2 * self.placed)
 
 
-def _month_index(year, month) -> sa.ColumnElement[int]:
-    return sa.cast(year, sa.Integer) * 12 + sa.cast(month, sa.Integer)
+def _index(key: int) -> int:
+    """A year * 100 + month key as a count of months."""
+    return (key // 100) * 12 + key % 100
 
 
 def vintages(
@@ -334,41 +342,46 @@ def vintages(
     placed on the cases referred that month and the cumulative amount collected on them (by the
     agency and directly, net of reversals) by months since placement, to `last`."""
     span = months(last, count)
-    placed_index = _month_index(
-        sa.extract("year", Case.referred_on), sa.extract("month", Case.referred_on)
-    )
-    in_span = Case.referred_on.between(span[0].start, last.end)
-    scope = [in_span] + ([Case.client_id.in_(client_ids)] if client_ids is not None else [])
-    placed = {
-        index: (cases, amount)
-        for index, cases, amount in session.execute(
-            sa.select(
-                placed_index,
-                sa.func.count(sa.distinct(Case.id)),
-                cents_sum(
-                    sa.case((LedgerEntry.kind == "placement", LedgerEntry.amount_cents), else_=0)
-                ),
-            )
-            .select_from(Case)
-            .outerjoin(LedgerEntry, LedgerEntry.case_id == Case.id)
+    first, final = month_of(span[0].start), month_of(last.start)
+    scope = [ReportCases.placed_month.between(first, final)]
+    money_scope = [ReportMoney.placed_month.between(first, final)]
+    if client_ids is not None:
+        scope.append(ReportCases.client_id.in_(client_ids))
+        money_scope.append(ReportMoney.client_id.in_(client_ids))
+    cases = dict(
+        session.execute(
+            sa.select(ReportCases.placed_month, cents_sum(ReportCases.cases))
             .where(*scope)
-            .group_by(placed_index)
-        )
-    }
-    paid_index = _month_index(
-        sa.extract("year", LedgerEntry.received_at), sa.extract("month", LedgerEntry.received_at)
+            .group_by(ReportCases.placed_month)
+        ).all()
     )
-    age = paid_index - placed_index
+    placed: dict[int, int] = {}
     collected: dict[int, dict[int, int]] = {}
-    for index, months_after, amount in session.execute(
-        sa.select(placed_index, age, cents_sum(-LedgerEntry.amount_cents))
-        .join(LedgerEntry, LedgerEntry.case_id == Case.id)
-        .where(*scope, LedgerEntry.kind.in_(MONEY_KINDS), LedgerEntry.received_at <= last.end)
-        .group_by(placed_index, age)
+    for placed_month, month, kind, amount in session.execute(
+        sa.select(
+            ReportMoney.placed_month,
+            ReportMoney.month,
+            ReportMoney.kind,
+            cents_sum(ReportMoney.amount_cents),
+        )
+        .where(*money_scope, ReportMoney.month <= final)
+        .group_by(ReportMoney.placed_month, ReportMoney.month, ReportMoney.kind)
     ):
-        by_age = collected.setdefault(int(index), {})
-        key = max(int(months_after), 0)  # a direct payment reported for before the referral
-        by_age[key] = by_age.get(key, 0) + amount
+        index = _index(placed_month)
+        if kind == "placement":
+            placed[index] = placed.get(index, 0) + amount
+            continue
+        by_age = collected.setdefault(index, {})
+        key = max(_index(month) - index, 0)  # a direct payment reported for before the referral
+        by_age[key] = by_age.get(key, 0) - amount
+    # Placements are dated by their own `received_at`; all of a case's count whatever the day.
+    for placed_month, amount in session.execute(
+        sa.select(ReportMoney.placed_month, cents_sum(ReportMoney.amount_cents))
+        .where(*money_scope, ReportMoney.kind == "placement", ReportMoney.month > final)
+        .group_by(ReportMoney.placed_month)
+    ):
+        index = _index(placed_month)
+        placed[index] = placed.get(index, 0) + amount
     out = []
     for month in span:
         index = month.start.year * 12 + month.start.month
@@ -378,8 +391,9 @@ def vintages(
         for a in range(ages):
             running += by_age.get(a, 0)
             cumulative.append(running)
-        cases, amount = placed.get(index, (0, 0))
-        out.append(Vintage(str(month), cases, amount, cumulative, ages))
+        key = month_of(month.start)
+        amount = placed.get(index, 0) if key in cases else 0
+        out.append(Vintage(str(month), cases.get(key, 0), amount, cumulative, ages))
     return out
 
 

@@ -31,6 +31,7 @@ from cases.early_out import during_early_out, statement_section
 from cases.jobs import declare, enqueue
 from cases.ledger import LedgerEntry, cents_sum
 from cases.model import Base, utcnow
+from cases.report_totals import ReportMoney, month_of
 
 MONEY_KINDS = ("payment", "direct_payment", "reversal")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -171,6 +172,75 @@ def _immutable(mapper, connection, target):
     raise RuntimeError("an issued statement never changes: corrections go on the next one")
 
 
+@dataclass(slots=True)
+class Movement:
+    """A statement line before it is written: the same fields as StatementLine, as plain data
+    (tens of thousands of ORM objects cost more than the PDF's database work)."""
+
+    ledger_entry_id: int
+    late: bool
+    case_reference: str
+    debtor_name: str
+    received_at: dt.date
+    kind: str
+    paid_to: str
+    method: str | None
+    amount_cents: int
+    fee_bps: int
+    fee_cents: int
+
+
+LINE_COLUMNS = (
+    "statement_id",
+    "ledger_entry_id",
+    "late",
+    "case_reference",
+    "debtor_name",
+    "received_at",
+    "kind",
+    "paid_to",
+    "method",
+    "amount_cents",
+    "fee_bps",
+    "fee_cents",
+)
+
+
+def _insert_lines(session: Session, statement_id: int, lines: list[Movement]) -> None:
+    """Write a statement's lines in one go: COPY on PostgreSQL, one executemany elsewhere."""
+    rows = [
+        (
+            statement_id,
+            m.ledger_entry_id,
+            m.late,
+            m.case_reference,
+            m.debtor_name,
+            m.received_at,
+            m.kind,
+            m.paid_to,
+            m.method,
+            m.amount_cents,
+            m.fee_bps,
+            m.fee_cents,
+        )
+        for m in lines
+    ]
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(
+            sa.insert(StatementLine.__table__),
+            [dict(zip(LINE_COLUMNS, r, strict=True)) for r in rows],
+        )
+        return
+    cursor = connection.connection.driver_connection.cursor()
+    statement = f"COPY statement_lines ({', '.join(LINE_COLUMNS)}) FROM STDIN"  # our constants
+    with cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 # --- what templates are fed ---------------------------------------------------------------
 
 
@@ -219,11 +289,13 @@ class StatementDoc:
 REMIT_WITHIN_DAYS = 30
 
 
-def document(statement: Statement, zone: ZoneInfo) -> StatementDoc:
+def document(statement: Statement, zone: ZoneInfo, lines: list | None = None) -> StatementDoc:
+    """The statement as the PDF and the CSV show it; `lines` (Movements) for one being issued,
+    else its stored lines."""
     month = statement.period
     groups: dict[str, CaseGroup] = {}
     late = []
-    for line in statement.lines:
+    for line in statement.lines if lines is None else lines:
         if line.late:
             late.append(line)
             continue
@@ -341,7 +413,7 @@ def statement_for(session: Session, client_id: int, month: Month) -> Statement |
     )
 
 
-def _unlisted_movements(session: Session, client_id: int, month: Month) -> list[StatementLine]:
+def _unlisted_movements(session: Session, client_id: int, month: Month) -> list[Movement]:
     original = aliased(LedgerEntry)
     listed = aliased(StatementLine)
     rows = session.execute(
@@ -391,39 +463,39 @@ def _unlisted_movements(session: Session, client_id: int, month: Month) -> list[
     ) in rows:
         name = company if debtor_kind == "commercial" else f"{first} {last}".strip()
         lines.append(
-            StatementLine(
-                ledger_entry_id=entry_id,
-                late=received_at < month.start,
-                case_reference=reference,
-                debtor_name=name,
-                received_at=received_at,
-                kind=kind,
-                paid_to="client" if (original_kind or kind) == "direct_payment" else "agency",
-                method=method,
-                amount_cents=-amount,
-                fee_bps=bps,
-                fee_cents=fee,
+            Movement(
+                entry_id,
+                received_at < month.start,
+                reference,
+                name,
+                received_at,
+                kind,
+                "client" if (original_kind or kind) == "direct_payment" else "agency",
+                method,
+                -amount,
+                bps,
+                fee,
             )
         )
     return lines
 
 
 def collections_history(session: Session, client_id: int, month: Month) -> list[dict]:
-    """What was collected (by the agency and directly) in each of the 12 months to `month`."""
+    """What was collected (by the agency and directly) in each of the 12 months to `month`,
+    from the reports' running totals (cases.report_totals), not a year of the ledger."""
     first = month.shift(-11)
     rows = session.execute(
-        sa.select(LedgerEntry.received_at, cents_sum(LedgerEntry.amount_cents))
-        .join(Case, Case.id == LedgerEntry.case_id)
+        sa.select(ReportMoney.month, cents_sum(ReportMoney.amount_cents))
         .where(
-            Case.client_id == client_id,
-            LedgerEntry.kind.in_(MONEY_KINDS),
-            LedgerEntry.received_at.between(first.start, month.end),
+            ReportMoney.client_id == client_id,
+            ReportMoney.kind != "placement",
+            ReportMoney.month.between(month_of(first.start), month_of(month.start)),
         )
-        .group_by(LedgerEntry.received_at)
+        .group_by(ReportMoney.month)
     ).all()
     totals = {str(first.shift(i)): 0 for i in range(12)}
-    for day, amount in rows:
-        totals[str(Month.of(day))] -= amount
+    for number, amount in rows:
+        totals[f"{number // 100:04d}-{number % 100:02d}"] -= amount
     return [{"month": m, "cents": cents} for m, cents in totals.items()]
 
 
@@ -475,15 +547,16 @@ def issue(
         fees=fees,
         net_remittance=agency - fees,
         history=collections_history(session, client.id, month),
-        lines=lines,
         early_out=_early_out_part(session, client.id, month),
     )
-    doc = document(statement, zone)
+    doc = document(statement, zone, lines)
     statement.pdf = render_pdf(doc)
     statement.csv = csv_text(doc)
     statement.pdf_sha256 = _sha256(statement.pdf)
     session.add(statement)
     session.flush()
+    _insert_lines(session, statement.id, lines)
+    session.expire(statement, ["lines"])  # read back from the rows just written, when asked
     audit.record(
         session,
         actor,

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, jsonify
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from cases import report_totals
 from cases.case import STATUSES_BY_STAGE
 
 # Imported for what they register: every model (schema) and every job handler.
@@ -96,6 +97,7 @@ def make_app(import_name: str, config: Mapping[str, Any] | None = None) -> Flask
         return moment.astimezone(ZoneInfo(app.config["AGENCY_TIMEZONE"])).date().isoformat()
 
     app.add_url_rule("/healthz", "healthz", healthz)
+    report_totals.use_zone(ZoneInfo(app.config["AGENCY_TIMEZONE"]))  # promises' made-on day
     return app
 
 

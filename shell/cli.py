@@ -47,6 +47,7 @@ from shell.job_runner import SWEEP_AFTER, RQRunner, sweep
 from shell.notices_cli import notices_cli
 from shell.referral_store import forget, store_referral_file
 from shell.reminders_cli import promises_cli, reminders_cli
+from shell.reports_cli import reports_cli
 from shell.statements_cli import statements_cli
 from shell.timezone import agency_today, agency_zone
 from shell.unit_of_work import step
@@ -372,3 +373,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(promises_cli)
     app.cli.add_command(plans_cli)
     app.cli.add_command(config_cli)
+    app.cli.add_command(reports_cli)

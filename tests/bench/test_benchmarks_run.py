@@ -14,7 +14,7 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from bench import horizontal, national, nightly, portal, queue, referrals, statements
+from bench import horizontal, national, nightly, portal, queue, referrals, reports, statements
 
 URL = os.environ.get("TEST_DATABASE_URL", "")
 ON_POSTGRESQL = URL.startswith("postgres")
@@ -96,3 +96,13 @@ def test_the_nightly_jobs_benchmark_runs():
         assert r["acted"] > 0, r["job"]  # each job found its due rows and did them
         assert r["again"] == 0, r["job"]  # and a second run does nothing
         assert r["plans"], r["job"]  # the second run's selections were EXPLAINed
+
+
+@postgresql_only
+def test_the_reports_benchmark_runs():
+    result = reports.main(["--small", *own_database("bench_reports")])
+    # The pages read the totals: the client's never the ledger, the agency's only for the
+    # promises' own cases (docs/reports.md).
+    assert result["statements"]["client"][1] == 0
+    assert result["agency_p95_ms"] > 0 and result["client_p95_ms"] > 0
+    assert result["totals_rows"]["report_money"] > 0

@@ -13,6 +13,13 @@ from cases.case import Case, open_case
 from cases.clients import Client, create_client
 from cases.debtors import Address, Debtor, match_key
 from cases.ledger import LedgerEntry, post_placement
+from cases.report_totals import (
+    ReportAging,
+    ReportAssignee,
+    ReportCases,
+    ReportMoney,
+    ReportPromise,
+)
 from payments.fees import FeeSchedule, FeeTier, parse_tiers, set_schedule
 from payments.posting import DuplicatePosting, balance_cents, post_payment
 from shell.extensions import db
@@ -60,6 +67,10 @@ def committed_case(app, database_url):
         conn.execute(sa.delete(AuditEvent).where(AuditEvent.actor_label == "race"))
         conn.execute(sa.delete(LedgerEntry).where(LedgerEntry.case_id == case_id))
         conn.execute(sa.delete(Case).where(Case.id == case_id))
+        # The reports' totals of the rows deleted behind the app's back (cases.report_totals).
+        for total in (ReportMoney, ReportCases, ReportAssignee, ReportAging):
+            conn.execute(sa.delete(total).where(total.client_id == client_id))
+        conn.execute(sa.delete(ReportPromise).where(ReportPromise.case_id == case_id))
         conn.execute(sa.delete(Address).where(Address.debtor_id == debtor_id))
         conn.execute(sa.delete(Debtor).where(Debtor.id == debtor_id))
         schedules = sa.select(FeeSchedule.id).where(FeeSchedule.client_id == client_id)

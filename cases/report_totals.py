@@ -1,0 +1,414 @@
+"""The reports' running totals: five small tables that hold, at every commit, the sums the
+reports read, so that no report page scans the ledger (docs/reports.md, issue 21).
+
+- `report_money`: per client, placement month (of the case's referral) and month (of the
+  entry's `received_at`): placements, and money in (payments, direct payments, reversals; a
+  reversal counted with the kind of what it reverses, `agency` or `direct`), amounts and fees;
+- `report_cases`: per client and placement month, the cases referred;
+- `report_assignee`: per assignee (0 for none), client and month, the money in on their cases;
+- `report_aging`: per client and due date, the open cases, those with a ledger entry, and
+  their balance;
+- `report_promises`: per promise, its made-on day in the agency's zone and what has been paid
+  towards it (refreshed, from its case's ledger, when its case's money moves or it changes).
+
+They are kept in the same unit of work as the rows they sum: a flush that adds ledger entries
+or cases, or changes a case's status, assignee, referral day, due date or client, updates them
+(`watch`, called once by `cases.ledger`); the bulk paths that bypass the ORM (the referral
+import's COPY, bulk reassignment) call `attach` / `detach` with the cases they touched. A
+changed case is detached with its old values before the flush and attached with its new ones
+after it: whatever changes, the totals stay exact. `rebuild` recomputes them from scratch (the
+migration, `flask reports rebuild` after a load that bypasses the app)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from cases.case import OPEN_STATUSES, Case
+from cases.model import Base
+
+MONEY_KINDS = ("payment", "direct_payment", "reversal")  # = payments.statements.MONEY_KINDS
+WATCHED = ("status", "assigned_to_id", "referred_on", "due_date", "client_id")
+CHUNK = 5000  # case ids per statement on the bulk paths
+
+
+class ReportMoney(Base):
+    __tablename__ = "report_money"
+
+    client_id: Mapped[int] = mapped_column(primary_key=True)
+    placed_month: Mapped[int] = mapped_column(primary_key=True)  # year * 100 + month
+    month: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(10), primary_key=True)  # placement/agency/direct
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    fee_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class ReportCases(Base):
+    __tablename__ = "report_cases"
+
+    client_id: Mapped[int] = mapped_column(primary_key=True)
+    placed_month: Mapped[int] = mapped_column(primary_key=True)
+    cases: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class ReportAssignee(Base):
+    __tablename__ = "report_assignee"
+
+    assignee_id: Mapped[int] = mapped_column(primary_key=True)  # 0: no one
+    client_id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[int] = mapped_column(primary_key=True)
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class ReportAging(Base):
+    __tablename__ = "report_aging"
+
+    client_id: Mapped[int] = mapped_column(primary_key=True)
+    due_date: Mapped[dt.date] = mapped_column(primary_key=True)
+    cases: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # open cases
+    entered: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # ... with a ledger entry
+    balance_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class ReportPromise(Base):
+    """A promise's made-on day (the agency's calendar) and what has been paid towards it: the
+    payments and direct payments on its case, never reversed, dated from that day to its due
+    date."""
+
+    __tablename__ = "report_promises"
+
+    promise_id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(index=True)
+    made_on: Mapped[dt.date]
+    due_on: Mapped[dt.date]
+    paid_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class _Zone:
+    """The agency's time zone, for a promise's made-on day (set by the app at start)."""
+
+    zone: ZoneInfo = ZoneInfo("America/New_York")
+
+
+def use_zone(zone: ZoneInfo) -> None:
+    _Zone.zone = zone
+
+
+PROMISES = sa.table(
+    "promises_to_pay",
+    sa.column("id", sa.Integer),
+    sa.column("case_id", sa.Integer),
+    sa.column("due_on", sa.Date),
+    sa.column("created_at", sa.DateTime),
+)
+
+
+def month_key(column) -> sa.ColumnElement[int]:
+    """year * 100 + month of a date column, in SQL, on both databases."""
+    return sa.cast(sa.extract("year", column), sa.Integer) * 100 + sa.cast(
+        sa.extract("month", column), sa.Integer
+    )
+
+
+def month_of(day: dt.date) -> int:
+    return day.year * 100 + day.month
+
+
+def _sum(column, sign: int) -> sa.ColumnElement[int]:
+    return sa.cast(sa.func.coalesce(sa.func.sum(column), 0) * sign, sa.BigInteger)
+
+
+def _upsert(session: Session, table: sa.Table, keys: list[str], select: sa.Select) -> None:
+    """INSERT ... SELECT, adding to the rows already there (ON CONFLICT DO UPDATE)."""
+    connection = session.connection()
+    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    names = [c.name for c in select.selected_columns]
+    statement = insert(table).from_select(names, select)
+    statement = statement.on_conflict_do_update(
+        index_elements=keys,
+        set_={n: table.c[n] + statement.excluded[n] for n in names if n not in keys},
+    )
+    connection.execute(statement)
+
+
+class _Ledger:
+    """The ledger's table, given by `cases.ledger` (which imports this module)."""
+
+    table: sa.Table | None = None
+    model: type | None = None
+
+
+def _entries(cases_where, entries_where, sign: int) -> list[tuple[sa.Table, list[str], sa.Select]]:
+    """The statements that add (sign 1) or take away (-1) the money of the entries selected."""
+    entry = _Ledger.table.alias("e")
+    original = _Ledger.table.alias("o")
+    cases = Case.__table__
+    money_kind = sa.case(
+        (entry.c.kind == "placement", "placement"),
+        (sa.func.coalesce(original.c.kind, entry.c.kind) == "direct_payment", "direct"),
+        else_="agency",
+    )
+    joined = entry.join(cases, cases.c.id == entry.c.case_id).outerjoin(
+        original, original.c.id == entry.c.reverses_id
+    )
+    scope = [w for w in (cases_where(cases), entries_where(entry)) if w is not None]
+    month, placed = month_key(entry.c.received_at), month_key(cases.c.referred_on)
+    money = (
+        sa.select(
+            cases.c.client_id,
+            placed.label("placed_month"),
+            month.label("month"),
+            money_kind.label("kind"),
+            _sum(entry.c.amount_cents, sign).label("amount_cents"),
+            _sum(entry.c.fee_cents, sign).label("fee_cents"),
+        )
+        .select_from(joined)
+        .where(*scope, entry.c.kind.in_(("placement", *MONEY_KINDS)))
+        .group_by(cases.c.client_id, placed, month, money_kind)
+        .order_by(cases.c.client_id, placed, month, money_kind)
+    )
+    assignee = sa.func.coalesce(cases.c.assigned_to_id, 0)
+    by_assignee = (
+        sa.select(
+            assignee.label("assignee_id"),
+            cases.c.client_id,
+            month.label("month"),
+            _sum(entry.c.amount_cents, sign).label("amount_cents"),
+        )
+        .select_from(entry.join(cases, cases.c.id == entry.c.case_id))
+        .where(*scope, entry.c.kind.in_(MONEY_KINDS))
+        .group_by(assignee, cases.c.client_id, month)
+        .order_by(assignee, cases.c.client_id, month)
+    )
+    return [
+        (ReportMoney.__table__, ["client_id", "placed_month", "month", "kind"], money),
+        (ReportAssignee.__table__, ["assignee_id", "client_id", "month"], by_assignee),
+    ]
+
+
+def _cases(cases_where, sign: int) -> list[tuple[sa.Table, list[str], sa.Select]]:
+    """The statements that add (or take away) whole cases: their count, all their money and,
+    when open, their balance."""
+    cases = Case.__table__
+    entry = _Ledger.table.alias("e")
+    where = cases_where(cases)
+    scope = [] if where is None else [where]
+    placed = month_key(cases.c.referred_on)
+    counted = (
+        sa.select(
+            cases.c.client_id,
+            placed.label("placed_month"),
+            sa.cast(sa.func.count() * sign, sa.BigInteger).label("cases"),
+        )
+        .where(*scope)
+        .group_by(cases.c.client_id, placed)
+        .order_by(cases.c.client_id, placed)
+    )
+    balances = (
+        sa.select(
+            cases.c.client_id,
+            cases.c.due_date,
+            sa.cast(sa.func.count(sa.distinct(cases.c.id)) * sign, sa.BigInteger).label("cases"),
+            sa.cast(sa.func.count(sa.distinct(entry.c.case_id)) * sign, sa.BigInteger).label(
+                "entered"
+            ),
+            _sum(entry.c.amount_cents, sign).label("balance_cents"),
+        )
+        .select_from(cases.outerjoin(entry, entry.c.case_id == cases.c.id))
+        .where(*scope, cases.c.status.in_(OPEN_STATUSES))
+        .group_by(cases.c.client_id, cases.c.due_date)
+        .order_by(cases.c.client_id, cases.c.due_date)
+    )
+    return [
+        (ReportCases.__table__, ["client_id", "placed_month"], counted),
+        (ReportAging.__table__, ["client_id", "due_date"], balances),
+        *_entries(cases_where, lambda e: None, sign),
+    ]
+
+
+def _run(session: Session, statements) -> None:
+    for table, keys, select in statements:
+        _upsert(session, table, keys, select)
+
+
+def _chunks(case_ids: Iterable[int]) -> Iterable[list[int]]:
+    ids = sorted(set(case_ids))
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def _by_cases(session: Session, case_ids: Iterable[int], sign: int) -> None:
+    ids = sorted(set(case_ids))
+    if ids and ids[-1] - ids[0] + 1 == len(ids):  # a run of ids (the referral import's)
+        first, last = ids[0], ids[-1]
+        _run(session, _cases(lambda c: c.c.id.between(first, last), sign))
+        return
+    for chunk in _chunks(ids):
+        _run(session, _cases(lambda c, chunk=chunk: c.c.id.in_(chunk), sign))
+
+
+def attach(session: Session, case_ids: Iterable[int]) -> None:
+    """Add these cases, as they are now in the database, and all their entries."""
+    _by_cases(session, case_ids, 1)
+
+
+def detach(session: Session, case_ids: Iterable[int]) -> None:
+    """Take these cases away, as they are now in the database, with all their entries."""
+    _by_cases(session, case_ids, -1)
+
+
+def add_entries(session: Session, entry_ids: list[int]) -> None:
+    """Add new ledger entries of cases that did not change otherwise."""
+    for start in range(0, len(entry_ids), CHUNK):
+        chunk = entry_ids[start : start + CHUNK]
+        _run(session, _entries(lambda c: None, lambda e, chunk=chunk: e.c.id.in_(chunk), 1))
+        # The open cases' balances, and the cases that now have their first entry.
+        entry, earlier = _Ledger.table.alias("e"), _Ledger.table.alias("earlier")
+        cases = Case.__table__
+        first = ~sa.exists().where(earlier.c.case_id == entry.c.case_id, earlier.c.id.not_in(chunk))
+        balances = (
+            sa.select(
+                cases.c.client_id,
+                cases.c.due_date,
+                sa.cast(sa.literal(0), sa.BigInteger).label("cases"),
+                sa.cast(
+                    sa.func.count(sa.distinct(sa.case((first, entry.c.case_id)))), sa.BigInteger
+                ).label("entered"),
+                _sum(entry.c.amount_cents, 1).label("balance_cents"),
+            )
+            .select_from(entry.join(cases, cases.c.id == entry.c.case_id))
+            .where(entry.c.id.in_(chunk), cases.c.status.in_(OPEN_STATUSES))
+            .group_by(cases.c.client_id, cases.c.due_date)
+            .order_by(cases.c.client_id, cases.c.due_date)
+        )
+        _upsert(session, ReportAging.__table__, ["client_id", "due_date"], balances)
+
+
+def _promises_paid(session: Session, where) -> None:
+    """Set paid_cents of the report_promises rows selected, from their cases' ledgers."""
+    table = ReportPromise.__table__
+    entry, reversal = _Ledger.table.alias("e"), _Ledger.table.alias("rev")
+    paid = (
+        sa.select(sa.func.coalesce(sa.func.sum(-entry.c.amount_cents), 0))
+        .where(
+            entry.c.case_id == table.c.case_id,
+            entry.c.kind.in_(("payment", "direct_payment")),
+            entry.c.received_at >= table.c.made_on,
+            entry.c.received_at <= table.c.due_on,
+            ~sa.exists().where(reversal.c.reverses_id == entry.c.id),
+        )
+        .scalar_subquery()
+    )
+    session.connection().execute(sa.update(table).where(where(table)).values(paid_cents=paid))
+
+
+def refresh_promises(session: Session, case_ids: Iterable[int] | None) -> None:
+    """Recompute the promises of these cases (all of them with None)."""
+    table = ReportPromise.__table__
+    connection = session.connection()
+    for chunk in [None] if case_ids is None else _chunks(case_ids):
+        scope = [] if chunk is None else [PROMISES.c.case_id.in_(chunk)]
+        rows = connection.execute(
+            sa.select(PROMISES.c.id, PROMISES.c.case_id, PROMISES.c.due_on, PROMISES.c.created_at)
+            .where(*scope)
+            .order_by(PROMISES.c.id)
+        ).all()
+        if chunk is not None:
+            connection.execute(sa.delete(table).where(table.c.case_id.in_(chunk)))
+        if not rows:
+            continue
+        zone = _Zone.zone
+        values = [
+            {
+                "promise_id": promise_id,
+                "case_id": case_id,
+                "made_on": _aware(created_at).astimezone(zone).date(),
+                "due_on": due_on,
+                "paid_cents": 0,
+            }
+            for promise_id, case_id, due_on, created_at in rows
+        ]
+        for start in range(0, len(values), CHUNK):
+            connection.execute(sa.insert(table), values[start : start + CHUNK])
+        _promises_paid(
+            session,
+            (lambda t: sa.true()) if chunk is None else (lambda t, c=chunk: t.c.case_id.in_(c)),
+        )
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+TABLES = (ReportMoney, ReportCases, ReportAssignee, ReportAging, ReportPromise)
+
+
+def rebuild(session: Session) -> None:
+    """Recompute every total from the ledger and the cases (a whole scan: after a load that
+    bypassed the app, or to check)."""
+    for model in TABLES:
+        session.execute(sa.delete(model))
+    _run(session, _cases(lambda c: None, 1))
+    refresh_promises(session, None)
+
+
+# --- kept in the unit of work -----------------------------------------------------------------
+
+
+def _changed(instance: Case) -> bool:
+    state = sa.inspect(instance)
+    return any(state.attrs[name].history.has_changes() for name in WATCHED)
+
+
+def _before_flush(session: Session, flush_context, instances) -> None:
+    moved = {
+        case.id
+        for case in session.dirty
+        if isinstance(case, Case) and case.id is not None and _changed(case)
+    }
+    moved |= {case.id for case in session.deleted if isinstance(case, Case)}
+    if moved:
+        detach(session, moved)
+    session.info["report_totals.moved"] = moved
+
+
+def _after_flush(session: Session, flush_context) -> None:
+    moved = session.info.pop("report_totals.moved", set())
+    gone = {case.id for case in session.deleted if isinstance(case, Case)}
+    new_cases = {case.id for case in session.new if isinstance(case, Case)}
+    touched = (moved - gone) | new_cases
+    entries = sorted(
+        e.id
+        for e in session.new
+        if isinstance(e, _Ledger.model) and e.case_id not in touched and e.case_id not in gone
+    )
+    if touched:
+        attach(session, touched)
+    if entries:
+        add_entries(session, entries)
+    # Promises: those of the cases whose money moved, and the promises new or changed.
+    promised = {
+        e.case_id for e in session.new if isinstance(e, _Ledger.model) and e.kind in MONEY_KINDS
+    }
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if getattr(obj, "__tablename__", None) == "promises_to_pay":
+            promised.add(obj.case_id)
+            history = sa.inspect(obj).attrs.case_id.history
+            promised.update(c for c in history.deleted or () if c is not None)
+    if promised:
+        refresh_promises(session, promised)
+
+
+def watch(ledger_model) -> None:
+    """Keep the totals with every flush of every session (called once, by `cases.ledger`)."""
+    _Ledger.table = ledger_model.__table__
+    _Ledger.model = ledger_model
+    event.listen(Session, "before_flush", _before_flush)
+    event.listen(Session, "after_flush", _after_flush)
