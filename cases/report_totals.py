@@ -393,10 +393,9 @@ def _after_flush(session: Session, flush_context) -> None:
         attach(session, touched)
     if entries:
         add_entries(session, entries)
-    # Promises: those of the cases whose money moved, and the promises new or changed.
-    promised = {
-        e.case_id for e in session.new if isinstance(e, _Ledger.model) and e.kind in MONEY_KINDS
-    }
+    # Promises: the cases with a promise new or changed are read again; where only money moved,
+    # what was paid towards the promises already kept is summed again (one UPDATE, no read).
+    promised: set[int] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if getattr(obj, "__tablename__", None) == "promises_to_pay":
             promised.add(obj.case_id)
@@ -404,6 +403,11 @@ def _after_flush(session: Session, flush_context) -> None:
             promised.update(c for c in history.deleted or () if c is not None)
     if promised:
         refresh_promises(session, promised)
+    paid = {
+        e.case_id for e in session.new if isinstance(e, _Ledger.model) and e.kind in MONEY_KINDS
+    } - promised
+    for chunk in _chunks(paid):
+        _promises_paid(session, lambda t, chunk=chunk: t.c.case_id.in_(chunk))
 
 
 def watch(ledger_model) -> None:

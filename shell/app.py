@@ -97,7 +97,10 @@ def make_app(import_name: str, config: Mapping[str, Any] | None = None) -> Flask
         return moment.astimezone(ZoneInfo(app.config["AGENCY_TIMEZONE"])).date().isoformat()
 
     app.add_url_rule("/healthz", "healthz", healthz)
-    report_totals.use_zone(ZoneInfo(app.config["AGENCY_TIMEZONE"]))  # promises' made-on day
+    # The promises' made-on day in the reports' totals. A zone that does not parse (None here)
+    # is left to `config check`, which names it; the app never serves with it.
+    if app.config.get("AGENCY_TIMEZONE"):
+        report_totals.use_zone(ZoneInfo(app.config["AGENCY_TIMEZONE"]))
     return app
 
 

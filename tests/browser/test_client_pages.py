@@ -78,7 +78,8 @@ def seeded(browser_app) -> dict:
         set_schedule(db.session, client, parse_tiers("90=2500"), actor=ACTOR)
         user = create_user(db.session, EMAIL, PASSWORD, "client", actor=ACTOR, client=client)
         actor = audit.Actor.user(user)
-        from cases.referrals import confirm, import_job
+        from cases.referrals import confirm
+        from shell.referral_store import import_job
 
         imported = preview(
             db.session, client, referral_csv(["P-1", "P-2", "P-3"]), "first.csv",
