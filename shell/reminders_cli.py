@@ -7,6 +7,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from rq.cron import CronScheduler
+from rq.utils import now
 
 from cases.reminders import STATEMENT, check_promises
 from correspondence.reminder_run import SEND_DUE, SYSTEM, send_due
@@ -19,9 +20,35 @@ from shell.unit_of_work import step
 SCHEDULE = "5 * * * *"
 
 
+# How long a tick's claim is kept: far longer than two schedulers' clocks may differ.
+CLAIM_SECONDS = 3600
+
+
+class OncePerTick(CronScheduler):
+    """RQ's cron scheduler, safe to run on two machines at once (a standby, or one started by
+    mistake): each tick of each job is claimed in Redis (`SET NX`) before it is enqueued, so
+    the job is enqueued once per tick, by whichever scheduler claims it first. A tick is the
+    time the cron expression names, the same on every scheduler."""
+
+    def enqueue_jobs(self):
+        enqueued = []
+        for job in self._cron_jobs:
+            if not job.should_run():
+                continue
+            tick = job.next_enqueue_time
+            claim = f"recourse:cron:{job.name}:{tick:%Y-%m-%dT%H:%M}"
+            if self.connection.set(claim, self.name, nx=True, ex=CLAIM_SECONDS):
+                job.enqueue(self.connection)
+                enqueued.append(job)
+            else:
+                self.log.info("%s at %s: already enqueued by another scheduler", job.name, tick)
+            job.set_enqueue_time(now())
+        return enqueued
+
+
 def cron_scheduler(connection):
     """RQ's cron scheduler with the reminders job registered on the `default` queue."""
-    scheduler = CronScheduler(connection=connection)
+    scheduler = OncePerTick(connection=connection)
     scheduler.register(rq_entry, "default", args=(SEND_DUE.name,), cron=SCHEDULE, name="reminders")
     # Every minute: jobs asked for while Redis was away leave the outbox.
     scheduler.register(rq_sweep, "default", cron="* * * * *", name="jobs-sweep")

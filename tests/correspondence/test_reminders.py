@@ -297,6 +297,41 @@ def test_the_job_function_runs_the_same_as_the_command(app, db_session, promised
     assert (text.status, text.error) == ("failed", "SMS_API_URL is not set")
 
 
+def test_two_schedulers_enqueue_each_tick_once(app):
+    """A standby scheduler (or one started on a second machine by mistake) does not enqueue
+    the jobs a second time: each tick is claimed in Redis by the first scheduler to reach it,
+    and the other one enqueues a tick when it is alone."""
+    from rq import Queue
+
+    from shell.job_runner import RQRunner
+    from shell.reminders_cli import cron_scheduler
+
+    runner = app.extensions["recourse.jobs"]
+    if not isinstance(runner, RQRunner):
+        pytest.skip("needs TEST_REDIS_URL")
+    first, second = cron_scheduler(runner.connection), cron_scheduler(runner.connection)
+    default = Queue("default", connection=runner.connection)
+
+    def tick_arrives(hour, *schedulers):  # the day before the suite's day
+        for scheduler in schedulers:
+            for job in scheduler.get_jobs():  # both jobs (reminders, sweep) are due at this tick
+                job.next_enqueue_time = dt.datetime(2026, 11, 22, hour, 5, tzinfo=dt.UTC)
+
+    tick_arrives(10, first, second)
+    assert [job.name for job in first.enqueue_jobs()] == ["reminders", "jobs-sweep"]
+    assert second.enqueue_jobs() == []  # the same ticks: claimed already
+    assert default.count == 2
+    tick_arrives(11, second, first)  # the next hour the second one gets there first
+    assert [job.name for job in second.enqueue_jobs()] == ["reminders", "jobs-sweep"]
+    assert first.enqueue_jobs() == []
+    assert default.count == 4
+    tick_arrives(12, second)  # the first has stopped: the second carries on alone
+    assert len(second.enqueue_jobs()) == 2
+    assert default.count == 6
+    for job in first.get_jobs() + second.get_jobs():  # each moved on to its next real tick
+        assert job.next_enqueue_time > dt.datetime(2026, 11, 22, 12, 5, tzinfo=dt.UTC)
+
+
 def test_rq_cron_scheduler_runs_the_reminders_job_on_a_worker(
     app, db_session, promised, smtp_server, sms_server
 ):
