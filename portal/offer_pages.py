@@ -26,6 +26,7 @@ from portal.access import (
     own_case,
     own_case_document,
 )
+from portal.wording import long_date
 from shell.extensions import db
 from shell.money import format_cents
 from shell.timezone import agency_today
@@ -39,7 +40,7 @@ def acceptance_wording(amount_cents: int, expires_on: dt.date) -> str:
         "of the balance is written off and the account is settled. If it is not paid by then, "
         "the offer ends.",
         amount=format_cents(amount_cents),
-        date=expires_on.isoformat(),
+        date=long_date(expires_on),
     )
 
 
@@ -69,7 +70,7 @@ def _accepted(case, offer: SettlementOffer, actor: audit.Actor, wording: str):
         _(
             "You accepted the offer. Pay $%(amount)s by %(date)s to settle the account.",
             amount=format_cents(offer.amount_cents),
-            date=offer.expires_on.isoformat(),
+            date=long_date(offer.expires_on),
         ),
         "success",
     )

@@ -13,6 +13,7 @@ from cases.plans import IN_FORCE, UNPAID, PaymentPlan, PlanError, active_plan, c
 from correspondence.plan_agreement import store_agreement
 from portal.access import bp, debtor_actor, debtor_required
 from portal.plan_pages import _own_plan, authorisation_text
+from portal.wording import long_date
 from shell.extensions import db
 from shell.timezone import agency_today
 from shell.unit_of_work import attempt
@@ -40,7 +41,7 @@ def shown_dates(plan: PaymentPlan) -> str:
 def new_dates_text(plan: PaymentPlan) -> str:
     """The wording the debtor agrees to: the moved dates, and with autopay, the card's use."""
     dates = "; ".join(
-        f"{i.due_on.isoformat()} ${i.amount_cents / 100:,.2f}"
+        f"{long_date(i.due_on)} ${i.amount_cents / 100:,.2f}"
         for i in plan.installments
         if i.status in UNPAID
     )

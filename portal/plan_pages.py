@@ -58,6 +58,7 @@ from portal.access import (
     own_case_document,
 )
 from portal.pay import gateway
+from portal.wording import long_date
 from shell.extensions import db
 from shell.money import MoneyField, format_cents
 from shell.timezone import agency_today, agency_zone
@@ -203,7 +204,7 @@ def _plan_error(message: str, offer: SettlementOffer | None) -> str:
         return _(
             "Your settlement must be paid in full by %(date)s. Choose fewer payments, "
             "more frequent payments or an earlier first payment.",
-            date=offer.expires_on.isoformat(),
+            date=long_date(offer.expires_on),
         )
     if "fit in this client" in message:
         return _("That is more payments than this account allows. Choose fewer payments.")

@@ -138,7 +138,7 @@ def test_when_the_hold_lifts_the_debtor_confirms_the_new_dates_and_autopay_charg
     db_session.refresh(plan)
     assert (plan.status, plan.reconfirm_by) == ("active", None)
     assert plan.consent_text.startswith(
-        "I agree to pay the rest of my payment plan on these new dates: 2026-12-10 $250.00; "
+        "I agree to pay the rest of my payment plan on these new dates: December 10, 2026 $250.00; "
     )
     assert "I authorise" in plan.consent_text  # the card's use on those dates
     agreements = db_session.scalars(

@@ -60,12 +60,12 @@ def test_the_debtor_accepts_and_gets_the_terms_in_a_letter(db_session, signed_in
     assert (
         "Pay $850.00 instead of $1,000.00 and save $150.00. Valid until December 7, 2026." in page
     )
-    assert "I accept this offer: I will pay $850.00 by 2026-12-07." in page
+    assert "I accept this offer: I will pay $850.00 by December 7, 2026." in page
 
     response = accept(client, case, offer)
     assert response.status_code == 302
     page = client.get(response.location).get_data(as_text=True)
-    assert "You accepted the offer. Pay $850.00 by 2026-12-07 to settle the account." in page
+    assert "You accepted the offer. Pay $850.00 by December 7, 2026 to settle the account." in page
     assert "You accepted this offer on November 23, 2026." in page and "Pay the settlement" in page
     db_session.refresh(offer)
     assert offer.status == "accepted" and offer.accepted_at is not None
@@ -107,7 +107,7 @@ def test_in_spanish(db_session, signed_in, offered):
     case.debtor.language = "es"
     client = signed_in(case)
     page = client.get(f"/portal/cases/{case.reference}").get_data(as_text=True)
-    assert "Acepto esta oferta: pagaré $850.00 a más tardar el 2026-12-07." in page
+    assert "Acepto esta oferta: pagaré $850.00 a más tardar el 7 de diciembre de 2026." in page
     assert "Aceptar esta oferta" in page
     accept(client, case, offer)
     event = db_session.scalars(
@@ -171,12 +171,12 @@ def test_the_clients_discount_is_taken_in_the_portal(db_session, signed_in, make
     text = page.get_data(as_text=True)
     assert "A discount for you" in text
     assert "settle this account for $800.00 instead of $1,000.00: you save $200.00" in text
-    assert "I accept this offer: I will pay $800.00 by 2026-12-07." in text
+    assert "I accept this offer: I will pay $800.00 by December 7, 2026." in text
     response = client.post(
         f"/portal/cases/{case.reference}/discount/accept", data={"csrf_token": csrf_from(page)}
     )
     text = client.get(response.location).get_data(as_text=True)
-    assert "You accepted the offer. Pay $800.00 by 2026-12-07 to settle the account." in text
+    assert "You accepted the offer. Pay $800.00 by December 7, 2026 to settle the account." in text
     assert "A discount for you" not in text
     [offer] = db_session.scalars(
         sa.select(SettlementOffer).where(SettlementOffer.case_id == case.id)
