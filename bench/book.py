@@ -3,16 +3,42 @@ in one place. A schema change (a new column without a server default, a renamed 
 here, not in every benchmark that fills a book (bench.queue, bench.reports, bench.nightly,
 bench.statements; bench.national through bench.queue).
 
-Each function takes rows of the columns that benchmarks vary, in the order its docstring gives,
-followed by the values of its `extra` columns; keyword arguments are columns with one value in
-every row (they replace the function's own constant for that column):
+Each table's function takes rows of the columns that benchmarks vary, in the order its docstring
+gives, followed by the values of its `extra` columns; keyword arguments are columns with one
+value in every row (they replace the function's own constant for that column):
 
     book.cases(conn, rows, now=now, extra=("assigned_to_id", "close_reason"))
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from bench.common import copy
+
+
+@contextmanager
+def connection(engine):
+    """The psycopg connection under one of `engine`'s pooled ones, to COPY with; back to the pool
+    after."""
+    raw = engine.raw_connection()
+    try:
+        yield raw.driver_connection
+    finally:
+        raw.close()
+
+
+def finish(conn, tables, *, vacuum: bool = True) -> None:
+    """After the COPYs: each table's id sequence past its largest id, committed, and the
+    planner's statistics (ANALYZE). With `vacuum`, the visibility map too: a live database's
+    autovacuum keeps it, a table just filled by COPY has none, and without it no index-only scan
+    can skip the heap. The connection is left out of autocommit, fit to serve the app."""
+    set_sequences(conn, tables)
+    conn.commit()
+    conn.autocommit = True
+    conn.execute("VACUUM (ANALYZE)" if vacuum else "ANALYZE")
+    conn.autocommit = False
+
 
 DEBTOR = ("id", "first_name", "last_name", "match_key")
 CASE = (

@@ -1,15 +1,16 @@
 """Benchmark: the debtor portal's cached balance page served by one app process, and by two
 app processes on two ports (two app servers), against the same PostgreSQL and Redis.
 
-Fills a database as bench/portal.py does (its `fill`), then starts two gunicorn servers of one
-worker process each (4 threads), on two ports, with the same DATABASE_URL, REDIS_URL and
-SECRET_KEY. The debtor signs in on the first; the same cookie is used on both (sessions are
-records in PostgreSQL, the page cache is in Redis). Each round loads the accounts page
-(`/portal/`) with the same clients against the first server alone ("one"), then spread evenly
-over both ("two"), alternating which goes first; the bare endpoint of bench/portal_app.py is
-loaded the same way, as the machine's ceiling. The load comes from `--loaders` processes (a
-single Python process of threads would be the bottleneck), their threads taking the servers
-in turn.
+Fills a database as bench/portal.py does (its `fill`), then starts two gunicorn servers (its
+`start_gunicorn`) of one worker process each (4 threads), on two ports, with the same
+DATABASE_URL, REDIS_URL and SECRET_KEY. The debtor signs in on the first; the same cookie is
+used on both (sessions are records in PostgreSQL, the page cache is in Redis). Each round loads
+the accounts page (`/portal/`) with the same clients against the first server alone ("one"),
+then spread evenly over both ("two"), alternating which goes first; the bare endpoint of
+bench/portal_app.py is loaded the same way, as the machine's ceiling. The load comes from
+`--loaders` processes (a single Python process of threads would be the bottleneck), each
+running bench/portal.py's load loop (`keep_alive_clients`), their threads taking the servers in
+turn.
 
 Prints requests/s for each, the ratio two/one (information: on 2 cores the load, the
 database and Redis share the cores with the servers), and figures the machine's load moves

@@ -176,11 +176,8 @@ def fill(app, n: int, today: dt.date, customer: str, card: str) -> None:
         db.session.commit()
         client_id, eo_id = client.id, eo.id
         db.session.close()
-        raw = db.engine.raw_connection()
-        try:
-            _copy_book(raw.driver_connection, n, today, client_id, eo_id, customer, card)
-        finally:
-            raw.close()
+        with book.connection(db.engine) as conn:
+            _copy_book(conn, n, today, client_id, eo_id, customer, card)
 
 
 def _copy_book(conn, n, today, client_id, eo_id, customer, card) -> None:
@@ -321,7 +318,7 @@ def _copy_book(conn, n, today, client_id, eo_id, customer, card) -> None:
             if kind(i) == "early_out" and age(i) > 1
         ),
     )
-    book.set_sequences(
+    book.finish(
         conn,
         (
             "debtors",
@@ -336,10 +333,6 @@ def _copy_book(conn, n, today, client_id, eo_id, customer, card) -> None:
             "early_out_reminders",
         ),
     )
-    conn.commit()
-    conn.autocommit = True
-    conn.execute("VACUUM (ANALYZE)")
-    conn.autocommit = False
 
 
 # --- the jobs and their baselines ----------------------------------------------------------

@@ -172,9 +172,7 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS, shape: Shape = Shape
         # End the transaction reading the ids opened: a snapshot held open would keep VACUUM
         # below from marking the new rows visible to all (and so index-only scans from working).
         db.session.close()
-        raw = db.engine.raw_connection()
-        try:
-            conn = raw.driver_connection
+        with book.connection(db.engine) as conn:
             indexes = _set_aside_indexes(conn)
             now = dt.datetime.now(dt.UTC)
             today = now.date()
@@ -282,14 +280,7 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS, shape: Shape = Shape
                 created_at=now,
             )
             _rebuild_indexes(conn, indexes)
-            book.set_sequences(conn, FILLED)
-            conn.commit()
-            # A live database is vacuumed by autovacuum; a table just filled by COPY is not, and
-            # without a visibility map no index-only scan can skip the heap (the queue's can).
-            conn.autocommit = True
-            conn.execute("VACUUM (ANALYZE)")
-        finally:
-            raw.close()
+            book.finish(conn, FILLED)  # vacuumed: the queue's index-only scan skips the heap
 
 
 def main(argv: list[str] | None = None) -> dict:

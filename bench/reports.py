@@ -63,9 +63,7 @@ def fill(app, n_entries: int, n_clients: int, n_collectors: int) -> dict:
         client_ids = [c.id for c in clients]
         db.session.commit()
         db.session.close()
-        raw = db.engine.raw_connection()
-        try:
-            conn = raw.driver_connection
+        with book.connection(db.engine) as conn:
             now = dt.datetime.now(dt.UTC)
             today = now.date()
             n_cases = max(n_entries // 3, 1)
@@ -206,15 +204,7 @@ def fill(app, n_entries: int, n_clients: int, n_collectors: int) -> dict:
                 ),
                 extra=("created_at", "recorded_by_id"),
             )
-            book.set_sequences(
-                conn, ("debtors", "cases", "ledger_entries", "contacts", "promises_to_pay")
-            )
-            conn.commit()
-            conn.autocommit = True
-            conn.execute("VACUUM (ANALYZE)")
-        finally:
-            raw.close()
-            db.engine.dispose()  # the VACUUM's autocommit connection must not serve the app
+            book.finish(conn, ("debtors", "cases", "ledger_entries", "contacts", "promises_to_pay"))
     return {"cases": n_cases, "client_id": client_ids[0]}
 
 

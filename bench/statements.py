@@ -50,9 +50,7 @@ def fill(app, n_clients: int, n_payments: int, month) -> None:
             set_schedule(db.session, client, parse_tiers("90=2500,181=3300,366=4000"), actor=actor)
             client_ids.append(client.id)
         db.session.commit()
-        raw = db.engine.raw_connection()
-        try:
-            conn = raw.driver_connection
+        with book.connection(db.engine) as conn:
             now = dt.datetime.now(dt.UTC)
             n_cases = n_clients * CASES_PER_CLIENT
             referred = month.start - dt.timedelta(days=45)
@@ -118,12 +116,7 @@ def fill(app, n_clients: int, n_payments: int, month) -> None:
                         )
 
             book.entries(conn, entries(), now=now, extra=("method",))
-            book.set_sequences(conn, ("debtors", "cases", "ledger_entries"))
-            conn.commit()
-            conn.execute("ANALYZE")
-            conn.commit()
-        finally:
-            raw.close()
+            book.finish(conn, ("debtors", "cases", "ledger_entries"), vacuum=False)
         # COPY bypassed the app: the reports' totals (the statement's 12-month chart reads them).
         report_totals.rebuild(db.session)
         db.session.commit()
