@@ -1,9 +1,11 @@
-"""What every benchmark needs: a fresh PostgreSQL database of its own, COPY, and the machine's
-CPU time."""
+"""What every benchmark needs: a fresh PostgreSQL database of its own, COPY, timed pages, and the
+machine's CPU time."""
 
 from __future__ import annotations
 
 import os
+import statistics
+import time
 
 import sqlalchemy as sa
 
@@ -44,11 +46,31 @@ def add_database_arguments(parser, database: str) -> None:
     )
 
 
-def copy(conn, table: str, columns: list[str], rows) -> None:
-    """COPY rows into a table through psycopg 3 (the fastest way in)."""
+def copy(conn, table: str, columns: list[str], rows, /, **same) -> None:
+    """COPY rows into a table through psycopg 3 (the fastest way in): each row a tuple of the
+    `columns`' values; each keyword a further column with that value in every row."""
+    if same:
+        tail = tuple(same.values())
+        columns, rows = [*columns, *same], (row + tail for row in rows)
     with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
         for row in rows:
             cp.write_row(row)
+
+
+def timed(client, path: str, n: int) -> list[float]:
+    """Milliseconds of each of n GETs of `path` through a Flask test client (each must answer
+    200)."""
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        response = client.get(path)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, (path, response.status_code)
+    return samples
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[18] if len(samples) > 1 else samples[0]
 
 
 def machine_cpu_seconds() -> float:

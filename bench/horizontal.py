@@ -1,15 +1,16 @@
 """Benchmark: the debtor portal's cached balance page served by one app process, and by two
 app processes on two ports (two app servers), against the same PostgreSQL and Redis.
 
-Fills a database as bench/portal.py does (its `fill`), then starts two gunicorn servers of one
-worker process each (4 threads), on two ports, with the same DATABASE_URL, REDIS_URL and
-SECRET_KEY. The debtor signs in on the first; the same cookie is used on both (sessions are
-records in PostgreSQL, the page cache is in Redis). Each round loads the accounts page
-(`/portal/`) with the same clients against the first server alone ("one"), then spread evenly
-over both ("two"), alternating which goes first; the bare endpoint of bench/portal_app.py is
-loaded the same way, as the machine's ceiling. The load comes from `--loaders` processes (a
-single Python process of threads would be the bottleneck), their threads taking the servers
-in turn.
+Fills a database as bench/portal.py does (its `fill`), then starts two gunicorn servers (its
+`start_gunicorn`) of one worker process each (4 threads), on two ports, with the same
+DATABASE_URL, REDIS_URL and SECRET_KEY. The debtor signs in on the first; the same cookie is
+used on both (sessions are records in PostgreSQL, the page cache is in Redis). Each round loads
+the accounts page (`/portal/`) with the same clients against the first server alone ("one"),
+then spread evenly over both ("two"), alternating which goes first; the bare endpoint of
+bench/portal_app.py is loaded the same way, as the machine's ceiling. The load comes from
+`--loaders` processes (a single Python process of threads would be the bottleneck), each
+running bench/portal.py's load loop (`keep_alive_clients`), their threads taking the servers in
+turn.
 
 Prints requests/s for each, the ratio two/one (information: on 2 cores the load, the
 database and Redis share the cores with the servers), and figures the machine's load moves
@@ -30,57 +31,30 @@ run (tests/bench/): any error there is a failure.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import signal
 import statistics
 import subprocess
-import sys
-import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
 from bench.common import add_database_arguments, drop_database, reset_database
-from bench.portal import SECRET, fill, free_port, sign_in
+from bench.portal import (
+    fill,
+    free_port,
+    keep_alive_clients,
+    percentiles_ms,
+    sign_in,
+    start_gunicorn,
+)
 
 DATABASE = "recourse_bench_horizontal"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/8"
 PAGE = "/portal/"
 BARE = "/_bench/bare"
 PAGE_KEYS = "recourse:portal-page:*"
-
-
-def start_server(
-    url: str, redis_url: str, port: int, threads: int, workers: int = 1
-) -> subprocess.Popen:
-    """One app server: gunicorn with `workers` worker processes (one: one app process)."""
-    env = dict(os.environ, DATABASE_URL=url, REDIS_URL=redis_url, SECRET_KEY=SECRET)
-    env["SESSION_COOKIE_SECURE"] = "false"
-    env.pop("FLASK_DEBUG", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
-        + ["--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread"]
-        + ["--log-level", "warning", "bench.portal_app:app"],
-        env=env,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"gunicorn on port {port} exited ({process.returncode})")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-        try:
-            conn.request("GET", BARE)
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.2)
-        finally:
-            conn.close()
-    process.kill()
-    raise RuntimeError(f"gunicorn on port {port} did not start")
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -98,59 +72,6 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def _loader(
-    ports: list[int], path: str, cookie: str, threads: int, first: int, start: float, seconds: float
-) -> dict:
-    """One load process: `threads` keep-alive clients, client k on ports[(first + k) % n], from
-    wall-clock `start` (or now, if this process came late) for `seconds`. Counts per port."""
-    expected = b"Balance" if path.startswith("/portal") else b"ok"
-    counts = {port: 0 for port in ports}
-    errors = [0]
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def run(port: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        done, bad, mine, mine_cookie = 0, 0, [], cookie
-        while time.time() < end:
-            began = time.perf_counter()
-            try:
-                conn.request("GET", path, headers={"Cookie": mine_cookie})
-                response = conn.getresponse()
-                body = response.read()
-                if response.status != 200 or expected not in body:
-                    bad += 1
-                # As a browser: the session's last use, written again once a minute.
-                renewed = response.getheader("Set-Cookie") or ""
-                if renewed.startswith("session="):
-                    mine_cookie = renewed.split(";", 1)[0]
-            except (OSError, http.client.HTTPException):
-                bad += 1
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            done += 1
-            mine.append(time.perf_counter() - began)
-        conn.close()
-        with lock:
-            counts[port] += done
-            errors[0] += bad
-            latencies.extend(mine)
-
-    workers = [
-        threading.Thread(target=run, args=(ports[(first + k) % len(ports)],))
-        for k in range(threads)
-    ]
-    time.sleep(max(0.0, start - time.time()))
-    opened = time.time()
-    end = opened + seconds
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.time() - opened
-    return {"counts": counts, "errors": errors[0], "latencies": latencies, "elapsed": elapsed}
-
-
 def load(
     pool, ports: list[int], path: str, cookie: str, clients: int, loaders: int, seconds: float
 ) -> dict:
@@ -159,13 +80,12 @@ def load(
     share = [clients // loaders + (1 if n < clients % loaders else 0) for n in range(loaders)]
     firsts = [sum(share[:n]) for n in range(loaders)]
     futures = [
-        pool.submit(_loader, ports, path, cookie, share[n], firsts[n], start, seconds)
+        pool.submit(keep_alive_clients, ports, path, cookie, share[n], seconds, firsts[n], start)
         for n in range(loaders)
         if share[n]
     ]
     results = [f.result() for f in futures]
     counts = {port: sum(r["counts"][port] for r in results) for port in ports}
-    latencies = sorted(x for r in results for x in r["latencies"])
     requests = sum(counts.values())
     return {
         # Each loader's own rate over its own window: together, the rate they kept up.
@@ -173,8 +93,7 @@ def load(
         "requests": requests,
         "per_server": counts,
         "errors": sum(r["errors"] for r in results),
-        "p50_ms": 1000 * statistics.median(latencies) if latencies else 0.0,
-        "p95_ms": 1000 * latencies[int(0.95 * (len(latencies) - 1))] if latencies else 0.0,
+        **percentiles_ms([x for r in results for x in r["latencies"]]),
     }
 
 
@@ -307,10 +226,10 @@ def main(argv: list[str] | None = None) -> dict:
     rounds: list[dict] = []
     try:
         servers = [
-            start_server(url, args.redis_url, port, args.threads) for port in (first, second)
+            start_gunicorn(url, port, 1, args.threads, args.redis_url) for port in (first, second)
         ]
         if args.control:
-            servers.append(start_server(url, args.redis_url, third, args.threads, workers=2))
+            servers.append(start_gunicorn(url, third, 2, args.threads, args.redis_url))
         cookie = sign_in(first, reference)  # on the first server; used on every server
         for _, ports in configs.values():  # warm up: connections, the page rendered and cached
             for path in (BARE, PAGE):

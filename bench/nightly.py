@@ -43,6 +43,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench import book
 from bench.common import add_database_arguments, copy, drop_database, reset_database
 
 DATABASE = "recourse_bench_nightly"
@@ -175,11 +176,8 @@ def fill(app, n: int, today: dt.date, customer: str, card: str) -> None:
         db.session.commit()
         client_id, eo_id = client.id, eo.id
         db.session.close()
-        raw = db.engine.raw_connection()
-        try:
-            _copy_book(raw.driver_connection, n, today, client_id, eo_id, customer, card)
-        finally:
-            raw.close()
+        with book.connection(db.engine) as conn:
+            _copy_book(conn, n, today, client_id, eo_id, customer, card)
 
 
 def _copy_book(conn, n, today, client_id, eo_id, customer, card) -> None:
@@ -196,45 +194,13 @@ def _copy_book(conn, n, today, client_id, eo_id, customer, card) -> None:
     def age(i):  # an early-out account's days past due
         return 1 + (i // 1000) % AGES
 
-    copy(
+    book.debtors(
         conn,
-        "debtors",
-        [
-            "id",
-            "kind",
-            "first_name",
-            "last_name",
-            "company_name",
-            "match_key",
-            "language",
-            "situation",
-            "inconvenient_times",
-            "monthly_statements",
-            "created_at",
-        ],
-        (
-            (
-                i,
-                "consumer",
-                "Pat",
-                f"Name{i}",
-                "",
-                f"consumer|pat name{i}|10001",
-                "en",
-                "unknown",
-                "[]",
-                kind(i) in ("statement_due", "statement_sent"),
-                now,
-            )
-            for i in ids
-        ),
+        ((*book.numbered_debtor(i), kind(i) in ("statement_due", "statement_sent")) for i in ids),
+        now=now,
+        extra=("monthly_statements",),
     )
-    copy(
-        conn,
-        "debtor_addresses",
-        ["id", "debtor_id", "line1", "line2", "city", "state", "postal_code"],
-        ((i, i, f"{i} Main St", "", "New York", "NY", "10001") for i in ids),
-    )
+    book.addresses(conn, ids, lambda i: ("New York", "NY", "10001"))
     copy(
         conn,
         "debtor_emails",
@@ -247,32 +213,8 @@ def _copy_book(conn, n, today, client_id, eo_id, customer, card) -> None:
         "awaiting_notice": "new",
         "early_out": "new",
     }
-    copy(
+    book.cases(
         conn,
-        "cases",
-        [
-            "id",
-            "reference",
-            "client_id",
-            "debtor_id",
-            "account_number",
-            "open_account_number",
-            "status",
-            "program",
-            "early_out_placed_on",
-            "early_out_converts",
-            "referred_on",
-            "due_date",
-            "itemization_date",
-            "days_past_due_at_referral",
-            "in_legal",
-            "validation_sent_at",
-            "validation_mailed_on",
-            "validation_period_ends_on",
-            "status_changed_at",
-            "created_at",
-            "stamp",
-        ],
         (
             (
                 i,
@@ -282,62 +224,51 @@ def _copy_book(conn, n, today, client_id, eo_id, customer, card) -> None:
                 f"A{i}",
                 f"A{i}",
                 status.get(kind(i), "active"),
-                "early_out" if early else "collection",
-                today - dt.timedelta(days=age(i)) if early else None,
-                True,
                 today - dt.timedelta(days=age(i) if early else 60),
                 today - dt.timedelta(days=age(i) if early else 200),
                 today - dt.timedelta(days=age(i) if early else 200),
                 0 if early else 140,
-                False,
+                "early_out" if early else "collection",
+                today - dt.timedelta(days=age(i)) if early else None,
                 None if noticed is False else now - dt.timedelta(days=55),
                 None if noticed is False else today - dt.timedelta(days=54),
                 None if noticed is False else today - dt.timedelta(days=20),
-                now,
-                now,
                 new_stamp(),
             )
             for i in ids
             for early in (kind(i) == "early_out",)
             for noticed in (kind(i) not in ("early_out", "awaiting_notice"),)
         ),
+        now=now,
+        extra=(
+            "program",
+            "early_out_placed_on",
+            "validation_sent_at",
+            "validation_mailed_on",
+            "validation_period_ends_on",
+            "stamp",
+        ),
+        early_out_converts=True,
     )
-    copy(
+    book.entries(
         conn,
-        "ledger_entries",
-        [
-            "id",
-            "case_id",
-            "kind",
-            "component",
-            "amount_cents",
-            "fee_bps",
-            "fee_cents",
-            "external_id",
-            "received_at",
-            "created_at",
-        ],
         (
-            (i, i, "placement", "principal", 50_000 + i % 50_000, 0, 0, f"b:{i}", placed, now)
+            (i, i, "placement", "principal", 50_000 + i % 50_000, 0, 0, f"b:{i}", placed)
             for i in ids
             # received the day the case was referred (an early-out account: its due date)
             for placed in (today - dt.timedelta(days=age(i) if kind(i) == "early_out" else 60),)
         ),
+        now=now,
     )
     promised = {
         "promise_broken": today - dt.timedelta(days=1),
         "promise_soon": today + dt.timedelta(days=2),
         "promise_later": today + dt.timedelta(days=20),
     }
-    copy(
+    book.promises(
         conn,
-        "promises_to_pay",
-        ["id", "case_id", "amount_cents", "due_on", "status", "created_at"],
-        (
-            (i, i, 5_000, promised[kind(i)], "open", now - dt.timedelta(days=3))
-            for i in ids
-            if kind(i) in promised
-        ),
+        ((i, i, promised[kind(i)]) for i in ids if kind(i) in promised),
+        created_at=now - dt.timedelta(days=3),
     )
     plans = [i for i in ids if kind(i) in ("autopay_due", "autopay_later")]
     copy(
@@ -387,25 +318,21 @@ def _copy_book(conn, n, today, client_id, eo_id, customer, card) -> None:
             if kind(i) == "early_out" and age(i) > 1
         ),
     )
-    for table in (
-        "debtors",
-        "debtor_addresses",
-        "debtor_emails",
-        "cases",
-        "ledger_entries",
-        "promises_to_pay",
-        "payment_plans",
-        "installments",
-        "sent_reminders",
-        "early_out_reminders",
-    ):
-        # The table names are our own constants, not input.
-        setval = f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-        conn.execute(setval + f"(SELECT coalesce(max(id), 1) FROM {table}))")  # noqa: S608
-    conn.commit()
-    conn.autocommit = True
-    conn.execute("VACUUM (ANALYZE)")
-    conn.autocommit = False
+    book.finish(
+        conn,
+        (
+            "debtors",
+            "debtor_addresses",
+            "debtor_emails",
+            "cases",
+            "ledger_entries",
+            "promises_to_pay",
+            "payment_plans",
+            "installments",
+            "sent_reminders",
+            "early_out_reminders",
+        ),
+    )
 
 
 # --- the jobs and their baselines ----------------------------------------------------------

@@ -118,31 +118,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_gunicorn(url: str, port: int, workers: int) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=url, REDIS_URL="", SECRET_KEY=SECRET)
+def start_gunicorn(
+    url: str, port: int, workers: int, threads: int = 4, redis_url: str = ""
+) -> subprocess.Popen:
+    """The app (with bench/portal_app.py's bare endpoint) under gunicorn on `port`: `workers`
+    worker processes of `threads` threads each; it returns once the bare endpoint answers."""
+    env = dict(os.environ, DATABASE_URL=url, REDIS_URL=redis_url, SECRET_KEY=SECRET)
     env["SESSION_COOKIE_SECURE"] = "false"
+    env.pop("FLASK_DEBUG", None)
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            "4",
-            "--worker-class",
-            "gthread",
-            "--log-level",
-            "warning",
-            "bench.portal_app:app",
-        ],
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread"]
+        + ["--log-level", "warning", "bench.portal_app:app"],
         env=env,
         cwd=Path(__file__).resolve().parents[1],
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn on port {port} exited ({process.returncode})")
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
         try:
             conn.request("GET", "/_bench/bare")
@@ -153,7 +147,7 @@ def start_gunicorn(url: str, port: int, workers: int) -> subprocess.Popen:
         finally:
             conn.close()
     process.kill()
-    raise RuntimeError("gunicorn did not start")
+    raise RuntimeError(f"gunicorn on port {port} did not start")
 
 
 def session_cookie(response: http.client.HTTPResponse) -> str:
@@ -195,49 +189,89 @@ def sign_in(port: int, reference: str) -> str:
     return session_cookie(response)
 
 
-def load(port: int, path: str, cookie: str, clients: int, seconds: float) -> dict:
-    """`clients` threads, each on one keep-alive connection, for `seconds`."""
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
+def keep_alive_clients(
+    ports: list[int],
+    path: str,
+    cookie: str,
+    clients: int,
+    seconds: float,
+    first: int = 0,
+    start: float | None = None,
+) -> dict:
+    """`clients` threads, each a keep-alive client of its own, client k on
+    ports[(first + k) % len(ports)], from wall-clock time `start` (now, if None or past) for
+    `seconds`; each keeps the session cookie the server renews, as a browser does. The requests
+    each port answered (`counts`), the errors, every latency (s) and the time taken (`elapsed`).
+    A top-level function, so that bench.horizontal can run it in load processes of its own."""
     expected = b"Balance" if path.startswith("/portal") else b"ok"
+    counts = {port: 0 for port in ports}
+    errors = [0]
+    latencies: list[float] = []
+    lock = threading.Lock()
 
-    def run():
+    def run(port: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine, bad = [], 0
-        while time.monotonic() < stop:
-            started = time.perf_counter()
+        done, bad, mine, mine_cookie = 0, 0, [], cookie
+        while time.time() < end:
+            began = time.perf_counter()
             try:
-                conn.request("GET", path, headers={"Cookie": cookie})
+                conn.request("GET", path, headers={"Cookie": mine_cookie})
                 response = conn.getresponse()
                 body = response.read()
                 if response.status != 200 or expected not in body:
                     bad += 1
+                # As a browser: the session's last use, written again once a minute.
+                renewed = response.getheader("Set-Cookie") or ""
+                if renewed.startswith("session="):
+                    mine_cookie = renewed.split(";", 1)[0]
             except (OSError, http.client.HTTPException):
                 bad += 1
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            mine.append(time.perf_counter() - started)
+            done += 1
+            mine.append(time.perf_counter() - began)
         conn.close()
         with lock:
-            latencies.extend(mine)
+            counts[port] += done
             errors[0] += bad
+            latencies.extend(mine)
 
-    threads = [threading.Thread(target=run) for _ in range(clients)]
-    began = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - began
-    latencies.sort()
+    threads = [
+        threading.Thread(target=run, args=(ports[(first + k) % len(ports)],))
+        for k in range(clients)
+    ]
+    if start is not None:
+        time.sleep(max(0.0, start - time.time()))
+    opened = time.time()
+    end = opened + seconds
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.time() - opened
+    return {"counts": counts, "errors": errors[0], "latencies": latencies, "elapsed": elapsed}
+
+
+def percentiles_ms(latencies: list[float]) -> dict:
+    """p50 and p95 in milliseconds of latencies in seconds (0 for none)."""
+    ordered = sorted(latencies)
+    if not ordered:
+        return {"p50_ms": 0.0, "p95_ms": 0.0}
     return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p95_ms": 1000 * latencies[int(0.95 * (len(latencies) - 1))],
-        "requests": len(latencies),
-        "errors": errors[0],
+        "p50_ms": 1000 * statistics.median(ordered),
+        "p95_ms": 1000 * ordered[int(0.95 * (len(ordered) - 1))],
+    }
+
+
+def load(port: int, path: str, cookie: str, clients: int, seconds: float) -> dict:
+    """`clients` threads, each on one keep-alive connection, for `seconds`."""
+    run = keep_alive_clients([port], path, cookie, clients, seconds)
+    requests = len(run["latencies"])
+    return {
+        "rps": requests / run["elapsed"],
+        **percentiles_ms(run["latencies"]),
+        "requests": requests,
+        "errors": run["errors"],
     }
 
 

@@ -20,7 +20,15 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from bench.common import add_database_arguments, copy, drop_database, reset_database
+from bench import book
+from bench.common import (
+    add_database_arguments,
+    copy,
+    drop_database,
+    p95,
+    reset_database,
+    timed,
+)
 
 DATABASE = "recourse_bench_queue"
 COLLECTORS = 20
@@ -164,9 +172,7 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS, shape: Shape = Shape
         # End the transaction reading the ids opened: a snapshot held open would keep VACUUM
         # below from marking the new rows visible to all (and so index-only scans from working).
         db.session.close()
-        raw = db.engine.raw_connection()
-        try:
-            conn = raw.driver_connection
+        with book.connection(db.engine) as conn:
             indexes = _set_aside_indexes(conn)
             now = dt.datetime.now(dt.UTC)
             today = now.date()
@@ -183,31 +189,10 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS, shape: Shape = Shape
                 first_name, last_name = names_of(i)
                 postal = PLACES[i % n_places][1]
                 key = f"consumer|{first_name.lower()} {last_name.lower()}|{postal}"
-                return (i, "consumer", first_name, last_name, "", key, "en", "unknown", "[]", now)
+                return (i, first_name, last_name, key)
 
-            copy(
-                conn,
-                "debtors",
-                [
-                    "id",
-                    "kind",
-                    "first_name",
-                    "last_name",
-                    "company_name",
-                    "match_key",
-                    "language",
-                    "situation",
-                    "inconvenient_times",
-                    "created_at",
-                ],
-                map(debtor_row, cases),
-            )
-            copy(
-                conn,
-                "debtor_addresses",
-                ["id", "debtor_id", "line1", "line2", "city", "state", "postal_code"],
-                ((i, i, f"{i} Main St", "", "Town", *PLACES[i % n_places][:2]) for i in cases),
-            )
+            book.debtors(conn, map(debtor_row, cases), now=now)
+            book.addresses(conn, cases, lambda i: ("Town", *PLACES[i % n_places][:2]))
             copy(
                 conn,
                 "debtor_phones",
@@ -234,43 +219,21 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS, shape: Shape = Shape
                     account,
                     account if status in ("new", "active", "plan", "disputed") else None,
                     status,
-                    "recalled" if status == "closed" else None,
-                    collectors[i % n_collectors],
                     referred,
                     referred - dt.timedelta(days=170),
                     referred - dt.timedelta(days=170),
                     170,
-                    False,
-                    now,
-                    now,
+                    "recalled" if status == "closed" else None,
+                    collectors[i % n_collectors],
                     last_contact,
                     search_text_of(reference_of(i), account, *names_of(i)),
                 )
 
-            copy(
+            book.cases(
                 conn,
-                "cases",
-                [
-                    "id",
-                    "reference",
-                    "client_id",
-                    "debtor_id",
-                    "account_number",
-                    "open_account_number",
-                    "status",
-                    "close_reason",
-                    "assigned_to_id",
-                    "referred_on",
-                    "due_date",
-                    "itemization_date",
-                    "days_past_due_at_referral",
-                    "in_legal",
-                    "status_changed_at",
-                    "created_at",
-                    "last_contact_at",
-                    "search_text",
-                ],
                 map(case_row, cases),
+                now=now,
+                extra=("close_reason", "assigned_to_id", "last_contact_at", "search_text"),
             )
             extra = shape.entries_after_placement
 
@@ -280,7 +243,7 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS, shape: Shape = Shape
                     placed = 100_000 + _mix(i, 7) % 800_000
                     on = days_ago[200]
                     k += 1
-                    yield (k, i, "placement", "principal", placed, 0, 0, f"bench:{k}", on, now)
+                    yield (k, i, "placement", "principal", placed, 0, 0, f"bench:{k}", on)
                     if not extra:
                         continue
                     status = _status_of(i, shape.statuses)
@@ -300,87 +263,24 @@ def fill(app, n_cases: int, n_collectors: int = COLLECTORS, shape: Shape = Shape
                             amount = -(2_000 + _mix(i, n) % 18_000)
                         bps = 2500 if kind == "payment" else 0
                         fee = -amount * bps // 10_000
-                        yield (k, i, kind, None, amount, bps, fee, f"bench:{k}", on, now)
+                        yield (k, i, kind, None, amount, bps, fee, f"bench:{k}", on)
 
-            copy(
+            book.entries(conn, entries(), now=now)
+            book.calls(
                 conn,
-                "ledger_entries",
-                [
-                    "id",
-                    "case_id",
-                    "kind",
-                    "component",
-                    "amount_cents",
-                    "fee_bps",
-                    "fee_cents",
-                    "external_id",
-                    "received_at",
-                    "created_at",
-                ],
-                entries(),
-            )
-            copy(
-                conn,
-                "contacts",
-                [
-                    "id",
-                    "case_id",
-                    "channel",
-                    "direction",
-                    "outcome",
-                    "occurred_at",
-                    "violations",
-                    "created_at",
-                ],
                 (
-                    (
-                        k,
-                        1 + (k * 7) % n_cases,
-                        "call",
-                        "outbound",
-                        "no_answer",
-                        hours_ago[(_mix(k, 9) % 60) * 24 + k % 12],
-                        "[]",
-                        now,
-                    )
+                    (k, 1 + (k * 7) % n_cases, hours_ago[(_mix(k, 9) % 60) * 24 + k % 12])
                     for k in range(1, int(n_cases * shape.contacts_per_case) + 1)
                 ),
+                now=now,
             )
-            copy(
+            book.promises(
                 conn,
-                "promises_to_pay",
-                ["id", "case_id", "amount_cents", "due_on", "status", "created_at"],
-                (
-                    (k, k * 97 % n_cases + 1, 5_000, today, "open", now)
-                    for k in range(1, n_cases // 100 + 1)
-                ),
+                ((k, k * 97 % n_cases + 1, today) for k in range(1, n_cases // 100 + 1)),
+                created_at=now,
             )
             _rebuild_indexes(conn, indexes)
-            for table in FILLED:
-                # The table names are our own constants, not input.
-                setval = f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                conn.execute(setval + f"(SELECT max(id) FROM {table}))")  # noqa: S608
-            conn.commit()
-            # A live database is vacuumed by autovacuum; a table just filled by COPY is not, and
-            # without a visibility map no index-only scan can skip the heap (the queue's can).
-            conn.autocommit = True
-            conn.execute("VACUUM (ANALYZE)")
-        finally:
-            raw.close()
-
-
-def timed(client, path: str, n: int) -> list[float]:
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        response = client.get(path)
-        samples.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200, (path, response.status_code)
-    return samples
-
-
-def p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[18]
+            book.finish(conn, FILLED)  # vacuumed: the queue's index-only scan skips the heap
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -26,7 +26,8 @@ import time
 
 import sqlalchemy as sa
 
-from bench.common import add_database_arguments, copy, drop_database, reset_database
+from bench import book
+from bench.common import add_database_arguments, drop_database, p95, reset_database, timed
 
 DATABASE = "recourse_bench_reports"
 CLIENTS = 20
@@ -62,70 +63,17 @@ def fill(app, n_entries: int, n_clients: int, n_collectors: int) -> dict:
         client_ids = [c.id for c in clients]
         db.session.commit()
         db.session.close()
-        raw = db.engine.raw_connection()
-        try:
-            conn = raw.driver_connection
+        with book.connection(db.engine) as conn:
             now = dt.datetime.now(dt.UTC)
             today = now.date()
             n_cases = max(n_entries // 3, 1)
             referred = [
                 today - dt.timedelta(days=rng.randrange(0, MONTHS * 30)) for _ in range(n_cases)
             ]
-            copy(
-                conn,
-                "debtors",
-                [
-                    "id",
-                    "kind",
-                    "first_name",
-                    "last_name",
-                    "company_name",
-                    "match_key",
-                    "language",
-                    "situation",
-                    "inconvenient_times",
-                    "monthly_statements",
-                    "created_at",
-                ],
-                (
-                    (
-                        i,
-                        "consumer",
-                        "Pat",
-                        f"Name{i}",
-                        "",
-                        f"consumer|pat name{i}|10001",
-                        "en",
-                        "unknown",
-                        "[]",
-                        False,
-                        now,
-                    )
-                    for i in range(1, n_cases + 1)
-                ),
-            )
+            book.debtors(conn, map(book.numbered_debtor, range(1, n_cases + 1)), now=now)
             statuses = ("active",) * 6 + ("new", "plan", "paid", "closed")
-            copy(
+            book.cases(
                 conn,
-                "cases",
-                [
-                    "id",
-                    "reference",
-                    "client_id",
-                    "debtor_id",
-                    "account_number",
-                    "open_account_number",
-                    "status",
-                    "assigned_to_id",
-                    "referred_on",
-                    "due_date",
-                    "itemization_date",
-                    "days_past_due_at_referral",
-                    "in_legal",
-                    "status_changed_at",
-                    "created_at",
-                    "close_reason",
-                ],
                 (
                     (
                         i,
@@ -135,18 +83,17 @@ def fill(app, n_entries: int, n_clients: int, n_collectors: int) -> dict:
                         f"A{i}",
                         f"A{i}",
                         statuses[i % len(statuses)],
-                        collectors[i % n_collectors],
                         referred[i - 1],
                         referred[i - 1] - dt.timedelta(days=150 + i % 700),
                         referred[i - 1],
                         150 + i % 700,
-                        False,
-                        now,
-                        now,
+                        collectors[i % n_collectors],
                         "recalled" if statuses[i % len(statuses)] == "closed" else None,
                     )
                     for i in range(1, n_cases + 1)
                 ),
+                now=now,
+                extra=("assigned_to_id", "close_reason"),
             )
 
             def entries():
@@ -169,7 +116,6 @@ def fill(app, n_entries: int, n_clients: int, n_collectors: int) -> dict:
                         start,
                         None,
                         None,
-                        now,
                     )
                     left -= 1
                     money = left if i == n_cases else min(left, 2)
@@ -192,7 +138,6 @@ def fill(app, n_entries: int, n_clients: int, n_collectors: int) -> dict:
                                 max(day, paid_day),
                                 paid_id,
                                 "check",
-                                now,
                             )
                             last_payment = None
                         elif draw < 0.18:
@@ -208,7 +153,6 @@ def fill(app, n_entries: int, n_clients: int, n_collectors: int) -> dict:
                                 day,
                                 None,
                                 None,
-                                now,
                             )
                         else:
                             amount = rng.randint(1_000, max(placed // 4, 1_001))
@@ -225,111 +169,43 @@ def fill(app, n_entries: int, n_clients: int, n_collectors: int) -> dict:
                                 day,
                                 None,
                                 "check",
-                                now,
                             )
                             last_payment = (entry_id, day, amount)
                         left -= 1
 
-            copy(
-                conn,
-                "ledger_entries",
-                [
-                    "id",
-                    "case_id",
-                    "kind",
-                    "component",
-                    "amount_cents",
-                    "fee_bps",
-                    "fee_cents",
-                    "external_id",
-                    "received_at",
-                    "reverses_id",
-                    "method",
-                    "created_at",
-                ],
-                entries(),
-            )
+            book.entries(conn, entries(), now=now, extra=("reverses_id", "method"))
             start_of_window = today.replace(day=1) - dt.timedelta(days=330)
-            copy(
+            book.calls(
                 conn,
-                "contacts",
-                [
-                    "id",
-                    "case_id",
-                    "channel",
-                    "direction",
-                    "outcome",
-                    "occurred_at",
-                    "violations",
-                    "created_at",
-                    "user_id",
-                ],
                 (
                     (
                         k,
                         1 + (k * 7) % n_cases,
-                        "call",
-                        "outbound",
-                        "no_answer",
                         now - dt.timedelta(days=rng.randint(0, 400)),
-                        "[]",
-                        now,
                         collectors[k % n_collectors],
                     )
                     for k in range(1, n_cases // 3 + 1)
                 ),
+                now=now,
+                extra=("user_id",),
             )
-            copy(
+            book.promises(
                 conn,
-                "promises_to_pay",
-                [
-                    "id",
-                    "case_id",
-                    "amount_cents",
-                    "due_on",
-                    "status",
-                    "created_at",
-                    "recorded_by_id",
-                ],
                 (
                     (
                         k,
                         k * 97 % n_cases + 1,
-                        5_000,
                         start_of_window + dt.timedelta(days=rng.randint(0, 360)),
-                        "open",
                         dt.datetime.combine(start_of_window, dt.time(15), tzinfo=dt.UTC)
                         + dt.timedelta(days=rng.randint(0, 330)),
                         collectors[k % n_collectors],
                     )
                     for k in range(1, max(n_cases // 100, 1) + 1)
                 ),
+                extra=("created_at", "recorded_by_id"),
             )
-            for table in ("debtors", "cases", "ledger_entries", "contacts", "promises_to_pay"):
-                # The table names are our own constants, not input.
-                setval = f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                conn.execute(setval + f"(SELECT max(id) FROM {table}))")  # noqa: S608
-            conn.commit()
-            conn.autocommit = True
-            conn.execute("VACUUM (ANALYZE)")
-        finally:
-            raw.close()
-            db.engine.dispose()  # the VACUUM's autocommit connection must not serve the app
+            book.finish(conn, ("debtors", "cases", "ledger_entries", "contacts", "promises_to_pay"))
     return {"cases": n_cases, "client_id": client_ids[0]}
-
-
-def timed(client, path: str, n: int) -> list[float]:
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        response = client.get(path)
-        samples.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200, (path, response.status_code)
-    return samples
-
-
-def p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=20)[18] if len(samples) > 1 else samples[0]
 
 
 def statements_of(app, client, path: str) -> list[str]:

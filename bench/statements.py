@@ -24,7 +24,8 @@ import time
 import sqlalchemy as sa
 from pypdf import PdfReader
 
-from bench.common import add_database_arguments, copy, drop_database, reset_database
+from bench import book
+from bench.common import add_database_arguments, drop_database, reset_database
 
 DATABASE = "recourse_bench_stmt"
 CASES_PER_CLIENT = 500
@@ -49,53 +50,14 @@ def fill(app, n_clients: int, n_payments: int, month) -> None:
             set_schedule(db.session, client, parse_tiers("90=2500,181=3300,366=4000"), actor=actor)
             client_ids.append(client.id)
         db.session.commit()
-        raw = db.engine.raw_connection()
-        try:
-            conn = raw.driver_connection
+        with book.connection(db.engine) as conn:
             now = dt.datetime.now(dt.UTC)
             n_cases = n_clients * CASES_PER_CLIENT
             referred = month.start - dt.timedelta(days=45)
             ages = [rng.choice((120, 200, 400)) for _ in range(n_cases)]
-            copy(
+            book.debtors(conn, map(book.numbered_debtor, range(1, n_cases + 1)), now=now)
+            book.cases(
                 conn,
-                "debtors",
-                [
-                    "id",
-                    "kind",
-                    "first_name",
-                    "last_name",
-                    "company_name",
-                    "match_key",
-                    "language",
-                    "situation",
-                    "inconvenient_times",
-                    "created_at",
-                ],
-                (
-                    (i, "consumer", "Pat", f"Name{i}", "", f"c|pat name{i}|10001", "en", "unknown")
-                    + ("[]", now)
-                    for i in range(1, n_cases + 1)
-                ),
-            )
-            copy(
-                conn,
-                "cases",
-                [
-                    "id",
-                    "reference",
-                    "client_id",
-                    "debtor_id",
-                    "account_number",
-                    "open_account_number",
-                    "status",
-                    "referred_on",
-                    "due_date",
-                    "itemization_date",
-                    "days_past_due_at_referral",
-                    "in_legal",
-                    "status_changed_at",
-                    "created_at",
-                ],
                 (
                     (
                         i,
@@ -109,12 +71,10 @@ def fill(app, n_clients: int, n_payments: int, month) -> None:
                         referred - dt.timedelta(days=ages[i - 1]),
                         referred - dt.timedelta(days=ages[i - 1]),
                         ages[i - 1],
-                        False,
-                        now,
-                        now,
                     )
                     for i in range(1, n_cases + 1)
                 ),
+                now=now,
             )
             rates = {120: 2500, 200: 3300, 400: 4000}
 
@@ -129,9 +89,8 @@ def fill(app, n_clients: int, n_payments: int, month) -> None:
                         0,
                         0,
                         f"b:p:{i}",
-                        None,
                         referred,
-                        now,
+                        None,
                     )
                     for i in range(1, n_cases + 1)
                 )
@@ -152,37 +111,12 @@ def fill(app, n_clients: int, n_payments: int, month) -> None:
                             bps,
                             fee_cents(amount, bps),
                             f"b:{entry_id}",
-                            "check",
                             day,
-                            now,
+                            "check",
                         )
 
-            copy(
-                conn,
-                "ledger_entries",
-                [
-                    "id",
-                    "case_id",
-                    "kind",
-                    "component",
-                    "amount_cents",
-                    "fee_bps",
-                    "fee_cents",
-                    "external_id",
-                    "method",
-                    "received_at",
-                    "created_at",
-                ],
-                entries(),
-            )
-            for table in ("debtors", "cases", "ledger_entries"):
-                setval = f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                conn.execute(setval + f"(SELECT max(id) FROM {table}))")  # noqa: S608
-            conn.commit()
-            conn.execute("ANALYZE")
-            conn.commit()
-        finally:
-            raw.close()
+            book.entries(conn, entries(), now=now, extra=("method",))
+            book.finish(conn, ("debtors", "cases", "ledger_entries"), vacuum=False)
         # COPY bypassed the app: the reports' totals (the statement's 12-month chart reads them).
         report_totals.rebuild(db.session)
         db.session.commit()
