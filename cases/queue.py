@@ -108,10 +108,12 @@ def _ranked(
 
     The order: the bucket (a promise due today, a broken promise or plan, never contacted or
     still `new`, the rest), then the longest without contact (never first), the oldest
-    referral, the id. It is read as short ranges, each of at most `upto` rows and none the
-    length of the collector's book, merged: the cases with a promise or plan to chase (from
-    the promises and plans, not the book), then three ranges of `ix_cases_queue` and
-    `ix_cases_queue_new_contacted` (never contacted; `new` and contacted; contacted).
+    referral, the id. It is read as ranges, each cut at `upto` rows and merged: the cases with
+    a promise or plan to chase (PostgreSQL reads them from the promises and plans when those
+    are few, else by a semi-join with the collector's book), then three ranges of
+    `ix_cases_queue` in its own order, no sort (never contacted; `new` and contacted; the
+    rest), each reading about as many index entries as it returns (the `new` and contacted
+    range skips the other contacted cases it passes: at worst the book, as the whole sort did).
     """
     promise_today = sa.select(PromiseToPay.case_id).where(
         PromiseToPay.status == "open", PromiseToPay.due_on == today
