@@ -10,9 +10,7 @@ import sqlalchemy as sa
 from agency.case_forms import CALL_OUTCOME_WORDS, SITUATION_WORDS
 from cases.audit import AuditEvent
 from cases.case import Case
-from cases.contacts import CaseNote, Contact
-from cases.documents import Document
-from cases.messages import OutboundMessage
+from cases.contacts import CaseNote
 from cases.users import User
 from shell.extensions import db
 from shell.timezone import agency_zone
@@ -136,20 +134,17 @@ def call_outcome(outcome: str | None) -> str:
     return CALL_OUTCOME_WORDS.get(outcome or "", words(outcome or ""))
 
 
-def timeline(case: Case) -> list[dict]:
+def timeline(case: Case, contacts, messages, documents) -> list[dict]:
     """Contacts, messages not (yet) sent, notes, kept documents and audit events as one list,
-    newest first.
+    newest first. `contacts`, `messages` and `documents` are the case's, already read (the case
+    screen shows them elsewhere too).
 
     A sent email or text is its contact (with `message` beside it); one still queued, failed
     or held is a `message` item at the time it was queued, saying so and why: it was no
     contact with the debtor. A document a contact carries (a letter) is linked from it; any
     other (the debtor's cease letter, a dispute's papers) is an item of its own."""
     items: list[dict] = []
-    messages = db.session.scalars(
-        sa.select(OutboundMessage).where(OutboundMessage.case_id == case.id)
-    ).all()
     sent = {m.contact_id: m for m in messages if m.contact_id is not None}
-    contacts = db.session.scalars(sa.select(Contact).where(Contact.case_id == case.id)).all()
     for c in contacts:
         items.append(
             {
@@ -160,13 +155,13 @@ def timeline(case: Case) -> list[dict]:
                 "outcome": call_outcome(c.outcome) if c.outcome else "",
             }
         )
-    for m in messages:
+    for m in sorted(messages, key=lambda m: m.id):
         if m.contact_id is None:
             items.append({"at": m.created_at, "kind": "message", "item": m})
     for n in db.session.scalars(sa.select(CaseNote).where(CaseNote.case_id == case.id)):
         items.append({"at": n.created_at, "kind": "note", "item": n})
     carried = {c.document_id for c in contacts if c.document_id is not None}
-    for d in db.session.scalars(sa.select(Document).where(Document.case_id == case.id)):
+    for d in documents:
         if d.id not in carried and d.kind in DOCUMENT_WORDS:
             items.append(
                 {"at": d.created_at, "kind": "document", "item": d, "text": DOCUMENT_WORDS[d.kind]}
@@ -185,9 +180,11 @@ def timeline(case: Case) -> list[dict]:
         for uid in ((e.detail or {}).get("from"), (e.detail or {}).get("to"))
         if isinstance(uid, int)
     }
-    names = dict(
-        db.session.execute(sa.select(User.id, User.email).where(User.id.in_(assigned))).all()
-    )
+    names = {}
+    if assigned:
+        names = dict(
+            db.session.execute(sa.select(User.id, User.email).where(User.id.in_(assigned))).all()
+        )
     for e in events:
         items.append(
             {

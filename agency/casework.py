@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy.orm import joinedload
 
 from agency.case_forms import (
     SITUATION_TEMPLATES,
@@ -43,10 +44,12 @@ from agency.staff import actor, bp
 from cases import limitations
 from cases.case import Case, change_status
 from cases.compliance import NOTICE_DAYS, window
-from cases.contact_log import ContactRefused, debtor_facts, history
+from cases.contact_log import ContactRefused, debtor_facts, history_of
+from cases.contacts import Contact
+from cases.debtors import Debtor
 from cases.disputes import open_disputes
 from cases.documents import Document
-from cases.ledger import LedgerEntry, itemization
+from cases.ledger import LedgerEntry, itemize
 from cases.messages import OutboundMessage
 from cases.model import utcnow
 from cases.offers import SettlementOffer
@@ -59,7 +62,23 @@ from shell.unit_of_work import attempt
 
 
 def staff_case(reference: str) -> Case:
-    case = db.session.scalar(sa.select(Case).where(Case.reference == reference.upper()))
+    """The case with its client, debtor and the debtor's addresses, phones and emails, in one
+    query (every case page shows them; a debtor has a few of each)."""
+    debtor = joinedload(Case.debtor)
+    case = (
+        db.session.execute(
+            sa.select(Case)
+            .where(Case.reference == reference.upper())
+            .options(
+                joinedload(Case.client),
+                debtor.joinedload(Debtor.addresses),
+                debtor.joinedload(Debtor.phones),
+                debtor.joinedload(Debtor.emails),
+            )
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     if case is None:
         abort(404)
     return case
@@ -229,11 +248,29 @@ def _reversed_amounts(entries: list[LedgerEntry]) -> dict[int, int]:
 
 
 def _render_case(case: Case, forms: dict, status: int = 200, tab: str = "call"):
+    """The case screen. Each of the case's rows is read once, by the case (never the book):
+    its ledger, contacts, outbox and documents serve every part of the page that shows them."""
     now = utcnow()
     today = agency_today()
-    limitation = limitations.of_case(db.session, case)
+    entries = db.session.scalars(
+        sa.select(LedgerEntry)
+        .where(LedgerEntry.case_id == case.id)
+        .order_by(LedgerEntry.received_at, LedgerEntry.id)
+    ).all()
+    contacts = db.session.scalars(
+        sa.select(Contact).where(Contact.case_id == case.id).order_by(Contact.id)
+    ).all()
+    outbox = db.session.scalars(
+        sa.select(OutboundMessage)
+        .where(OutboundMessage.case_id == case.id)
+        .order_by(OutboundMessage.id.desc())
+    ).all()
+    documents = db.session.scalars(
+        sa.select(Document).where(Document.case_id == case.id).order_by(Document.id.desc())
+    ).all()
+    limitation = limitations.of_case_ledger(case, entries)
     facts = debtor_facts(case)
-    past = history(db.session, case.id)
+    past = history_of(contacts, outbox)
     windows = {ch: window(facts, past, ch, now) for ch in ("call", "text", "email")}
     # A number a rule of its own refuses (Massachusetts' other numbers) while calls are allowed.
     refused_numbers = []
@@ -243,11 +280,6 @@ def _render_case(case: Case, forms: dict, status: int = 200, tab: str = "call"):
             if not answer.allowed:
                 refused_numbers.append((phone.number, answer))
     local_times = [(zone, now.astimezone(ZoneInfo(zone))) for zone in facts.zones]
-    entries = db.session.scalars(
-        sa.select(LedgerEntry)
-        .where(LedgerEntry.case_id == case.id)
-        .order_by(LedgerEntry.received_at, LedgerEntry.id)
-    ).all()
     promises = db.session.scalars(
         sa.select(PromiseToPay)
         .where(PromiseToPay.case_id == case.id)
@@ -262,7 +294,7 @@ def _render_case(case: Case, forms: dict, status: int = 200, tab: str = "call"):
         windows=windows,
         refused_numbers=refused_numbers,
         local_times=local_times,
-        timeline=timeline(case),
+        timeline=timeline(case, contacts, outbox, documents),
         tabs=TABS,
         tab=tab,
         next_case_key=NEXT_CASE_KEY,
@@ -271,15 +303,13 @@ def _render_case(case: Case, forms: dict, status: int = 200, tab: str = "call"):
         tone=SITUATION_TONE.get(case.debtor.situation, SITUATION_TONE["unknown"]),
         suggested=_suggested(case),
         entries=entries,
-        items=itemization(db.session, case),
+        items=itemize(case, entries),
         promises=promises,
         plan=active_plan(db.session, case.id),
         disputes=open_disputes(db.session, case.id),
         weekdays=WEEKDAYS,
         reversed_amounts=_reversed_amounts(entries),
-        documents=db.session.scalars(
-            sa.select(Document).where(Document.case_id == case.id).order_by(Document.id.desc())
-        ).all(),
+        documents=documents,
         offers=db.session.scalars(
             sa.select(SettlementOffer)
             .where(SettlementOffer.case_id == case.id)
@@ -287,11 +317,7 @@ def _render_case(case: Case, forms: dict, status: int = 200, tab: str = "call"):
         ).all(),
         today=today,
         notice_days=NOTICE_DAYS,
-        outbox=db.session.scalars(
-            sa.select(OutboundMessage)
-            .where(OutboundMessage.case_id == case.id)
-            .order_by(OutboundMessage.id.desc())
-        ).all(),
+        outbox=outbox,
         **forms,
     ), status
 

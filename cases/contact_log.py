@@ -174,6 +174,21 @@ def history(
     return histories(session, [case_id], excluding_message=excluding_message).get(case_id, [])
 
 
+def history_of(contacts, messages) -> list[PastContact]:
+    """`history` from the case's contacts and outbox messages already read (the case screen
+    reads them whole for its timeline): every contact, and the messages still queued."""
+    past = [
+        PastContact(c.channel, c.direction, c.outcome, c.occurred_at, c.target) for c in contacts
+    ]
+    past += [
+        PastContact(m.channel, "outbound", None, m.created_at, m.to_address)
+        for m in messages
+        if m.status == "queued"
+    ]
+    past.sort(key=lambda p: p.occurred_at)
+    return past
+
+
 # Every rule looks back at most 7 days (plus a day for the local calendar).
 RULES_LOOK_BACK = dt.timedelta(days=8)
 

@@ -140,8 +140,27 @@ def payment_dates(session: Session, case: Case) -> list[dt.date]:
             .group_by(LedgerEntry.reverses_id)
         ).all()
     )
+    return _unreversed(case, entries, reversed_cents)
+
+
+def payment_dates_of(case: Case, entries: Iterable[LedgerEntry]) -> list[dt.date]:
+    """`payment_dates` from the case's whole ledger already read (the case screen's)."""
+    entries = list(entries)
+    reversed_cents: dict[int, int] = {}
+    for e in entries:
+        if e.reverses_id is not None:
+            reversed_cents[e.reverses_id] = reversed_cents.get(e.reverses_id, 0) + e.amount_cents
+    payments = [
+        (e.id, e.received_at, e.amount_cents)
+        for e in entries
+        if e.kind in ("payment", "direct_payment") and e.reverses_id is None
+    ]
+    return _unreversed(case, payments, reversed_cents)
+
+
+def _unreversed(case: Case, payments, reversed_cents: dict[int, int]) -> list[dt.date]:
     dates = [case.last_payment_date] if case.last_payment_date else []
-    for entry_id, received_at, amount in entries:
+    for entry_id, received_at, amount in payments:
         # A payment is a negative amount; its reversals are positive.
         if amount + (reversed_cents.get(entry_id) or 0) < 0:
             dates.append(received_at)
@@ -155,6 +174,13 @@ def case_state(case: Case) -> str:
 
 def of_case(session: Session, case: Case) -> Limitation | None:
     return limitation(case_state(case), case.debt_kind, case.due_date, payment_dates(session, case))
+
+
+def of_case_ledger(case: Case, entries: Iterable[LedgerEntry]) -> Limitation | None:
+    """`of_case` from the case's whole ledger already read (no query)."""
+    return limitation(
+        case_state(case), case.debt_kind, case.due_date, payment_dates_of(case, entries)
+    )
 
 
 def latest_us_date(now: dt.datetime | None = None) -> dt.date:

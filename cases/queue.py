@@ -99,47 +99,75 @@ def _ranked(
     today: dt.date,
     buckets: tuple[int, ...] = (),
     exclude: Collection[int] = (),
+    *,
+    upto: int,
 ) -> sa.Select:
     """(case id, bucket) of the collector's worked cases in priority order, of the given
-    buckets only when some are given, without the cases in `exclude`.
+    buckets only when some are given, without the cases in `exclude`: the first `upto` of
+    them (page the result within that).
 
-    Only columns of the `ix_cases_queue` index are read from cases, so PostgreSQL ranks a
-    collector's whole book with an index-only scan; the rest is read for the candidates.
+    The order: the bucket (a promise due today, a broken promise or plan, never contacted or
+    still `new`, the rest), then the longest without contact (never first), the oldest
+    referral, the id. It is read as ranges, each cut at `upto` rows and merged: the cases with
+    a promise or plan to chase (PostgreSQL reads them from the promises and plans when those
+    are few, else by a semi-join with the collector's book), then three ranges of
+    `ix_cases_queue` in its own order, no sort (never contacted; `new` and contacted; the
+    rest), each reading about as many index entries as it returns (the `new` and contacted
+    range skips the other contacted cases it passes: at worst the book, as the whole sort did).
     """
-    # IN (few case ids) rather than correlated EXISTS: one hashed lookup per case.
-    promise_today = Case.id.in_(
-        sa.select(PromiseToPay.case_id).where(
-            PromiseToPay.status == "open", PromiseToPay.due_on == today
-        )
+    promise_today = sa.select(PromiseToPay.case_id).where(
+        PromiseToPay.status == "open", PromiseToPay.due_on == today
     )
-    broken = sa.or_(
-        Case.id.in_(
-            sa.select(PromiseToPay.case_id).where(
-                PromiseToPay.status.in_(("open", "broken")), PromiseToPay.due_on < today
-            )
-        ),
-        Case.id.in_(sa.select(PaymentPlan.case_id).where(PaymentPlan.status == "broken")),
+    broken_promise = sa.select(PromiseToPay.case_id).where(
+        PromiseToPay.status.in_(("open", "broken")), PromiseToPay.due_on < today
     )
-    bucket = sa.case(
-        (promise_today, 0),
-        (broken, 1),
-        (sa.or_(Case.status == "new", Case.last_contact_at.is_(None)), 2),
-        else_=3,
-    )
-    query = sa.select(Case.id, bucket.label("bucket")).where(
+    broken_plan = sa.select(PaymentPlan.case_id).where(PaymentPlan.status == "broken")
+    mine = [
         Case.assigned_to_id == collector_id,
         Case.status.in_(WORKED_STATUSES),
         Case.program == "collection",  # an early-out account is never in the queue
-    )
-    if buckets:
-        query = query.where(bucket.in_(buckets))
+    ]
     if exclude:
-        query = query.where(Case.id.not_in(list(exclude)))
-    return query.order_by(
-        bucket,
-        Case.last_contact_at.asc().nulls_first(),
-        Case.referred_on.asc(),
-        Case.id,
+        mine.append(Case.id.not_in(list(exclude)))
+    unflagged = [
+        Case.id.not_in(promise_today),
+        Case.id.not_in(broken_promise),
+        Case.id.not_in(broken_plan),
+    ]
+    # (bucket, what puts a case in this range and in no other, the range's order: the
+    # merged order within it, as its index reads it: ascending, no NULLS FIRST to sort for)
+    chased = (Case.last_contact_at.asc().nulls_first(), Case.referred_on.asc(), Case.id)
+    contacted = (Case.last_contact_at.asc(), Case.referred_on.asc(), Case.id)
+    ranges = [
+        (0, [Case.id.in_(promise_today)], chased),
+        (1, [Case.id.in_(broken_promise), Case.id.not_in(promise_today)], chased),
+        (1, [Case.id.in_(broken_plan), *unflagged[:2]], chased),
+        (2, [Case.last_contact_at.is_(None), *unflagged], contacted),  # all NULL: by referral
+        (2, [Case.last_contact_at.is_not(None), Case.status == "new", *unflagged], contacted),
+        (3, [Case.last_contact_at.is_not(None), Case.status != "new", *unflagged], contacted),
+    ]
+    legs = [
+        sa.select(
+            sa.select(
+                Case.id,
+                sa.literal(bucket, sa.Integer).label("bucket"),
+                Case.last_contact_at,
+                Case.referred_on,
+            )
+            .where(*mine, *where)
+            .order_by(*order)
+            .limit(upto)
+            .subquery()
+        )
+        for bucket, where, order in ranges
+        if not buckets or bucket in buckets
+    ]
+    merged = sa.union_all(*legs).subquery()
+    return sa.select(merged.c.id, merged.c.bucket).order_by(
+        merged.c.bucket,
+        merged.c.last_contact_at.asc().nulls_first(),
+        merged.c.referred_on.asc(),
+        merged.c.id,
     )
 
 
@@ -224,13 +252,14 @@ def queue_for(
     """The collector's open cases in priority order, those callable now first. `only` is
     "callable", "new" or "promises" (or nothing: all); the cases in `exclude` are left out
     (what "next case" holds back: cases.queue_holds)."""
-    ranked = _ranked(collector_id, today, FILTER_BUCKETS.get(only, ()), exclude)
+    buckets = FILTER_BUCKETS.get(only, ())
     batch = limit * LOOKAHEAD
     end = batch
     if only == "callable":
         batch, end = max(batch, CALLABLE_BATCH), CALLABLE_SCAN
     rows: list[QueueRow] = []
     for offset in range(0, end, batch):
+        ranked = _ranked(collector_id, today, buckets, exclude, upto=offset + batch)
         ranked_ids = session.execute(ranked.limit(batch).offset(offset)).all()
         found = _rows(session, ranked_ids, now)
         rows += [r for r in found if r.callable_now] if only == "callable" else found

@@ -197,3 +197,48 @@ def test_the_situation_is_named_and_sets_the_tone_and_the_templates(client, work
     page = screen(client, case)
     assert "Be brief and clear" in page
     assert '<option selected value="text_payment_reminder">' in page
+
+
+# What the case screen reads: each of the case's rows once (its ledger, contacts, outbox,
+# documents, notes, promises, plan, disputes, offers, audit), the case with its debtor and
+# client in one query, and the signed-in user. Never anything that grows with the book.
+CASE_SCREEN_QUERIES = 12
+
+
+def _statements_of(app, client, path: str) -> list[str]:
+    from shell.extensions import db
+
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if not statement.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):  # the test's own
+            seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return seen
+
+
+@pytest.mark.parametrize("book", [20, 300])
+def test_the_case_screen_reads_the_same_few_queries_whatever_the_book(
+    app, client, working, make_case, book
+):
+    case, collector = working
+    acme = case.client
+    for i in range(book - 1):
+        other = make_case(acme, status="active", account_number=f"B-{i:05d}")
+        other.assigned_to_id = collector.id
+    # The case has something in every part of the screen that the collector can add.
+    act(client, case, "calls", {"call-phone": "+12125550100", "call-outcome": "no_answer"})
+    act(client, case, "notes", {"note-body": "Call back on Friday"})
+    act(client, case, "promises", {"promise-amount": "50", "promise-due_on": "2026-11-30"})
+    act(client, case, "situation", {"sit-situation": "juggling"})
+    statements = _statements_of(app, client, f"/agency/cases/{case.reference}")
+    assert len(statements) == CASE_SCREEN_QUERIES, "\n".join(statements)
+    page = screen(client, case)
+    assert "Call back on Friday" in page and "$50.00" in page

@@ -4,11 +4,21 @@ import datetime as dt
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from cases import audit
 from cases.case import DEBT_KINDS, TransitionError, change_status
-from cases.limitations import DATA, add_years, latest_us_date, laws, limitation, of_case
-from payments.posting import post_payment
+from cases.ledger import LedgerEntry
+from cases.limitations import (
+    DATA,
+    add_years,
+    latest_us_date,
+    laws,
+    limitation,
+    of_case,
+    of_case_ledger,
+)
+from payments.posting import post_payment, reverse_payment
 
 ACTOR = audit.Actor(None, "test")
 US_STATES_AND_DC = set(
@@ -128,6 +138,63 @@ def test_payments_recorded_on_the_case_restart_the_period_unless_reversed(
     after = of_case(db_session, case)
     assert (after.runs_from, after.runs_from_what) == (dt.date(2026, 11, 2), "the last payment")
     assert not after.time_barred(dt.date(2026, 11, 23))
+
+
+def test_the_limitation_from_the_ledger_already_read_is_the_one_read_from_the_database(
+    db_session, make_client, make_case
+):
+    """The case screen reads the ledger once and takes the limitation from it (of_case_ledger):
+    the same answer as of_case, with payments, a partial and then a full reversal."""
+    case = old_case(make_case, make_client, state="IL", postal_code="60601", years_ago=6)
+    case.debt_kind = "open_account"
+
+    def both():
+        entries = db_session.scalars(
+            sa.select(LedgerEntry).where(LedgerEntry.case_id == case.id)
+        ).all()
+        return of_case(db_session, case), of_case_ledger(case, entries)
+
+    early = post_payment(
+        db_session,
+        case,
+        1000,
+        received_at=dt.date(2026, 11, 2),
+        method="check",
+        external_id="check:1",
+        actor=ACTOR,
+    )
+    late = post_payment(
+        db_session,
+        case,
+        2000,
+        received_at=dt.date(2026, 11, 10),
+        method="check",
+        external_id="check:2",
+        actor=ACTOR,
+    )
+    from_database, from_ledger = both()
+    assert from_ledger == from_database and from_ledger.runs_from == dt.date(2026, 11, 10)
+    reason = dict(reason="bounced", actor=ACTOR, today=dt.date(2026, 11, 23))
+    reverse_payment(
+        db_session,
+        late,
+        amount_cents=500,
+        external_id="r:1",
+        received_at=dt.date(2026, 11, 12),
+        **reason,
+    )
+    from_database, from_ledger = both()
+    assert from_ledger == from_database and from_ledger.runs_from == dt.date(2026, 11, 10)
+    reverse_payment(
+        db_session,
+        late,
+        amount_cents=None,
+        external_id="r:2",
+        received_at=dt.date(2026, 11, 13),
+        **reason,
+    )
+    from_database, from_ledger = both()
+    assert from_ledger == from_database and from_ledger.runs_from == early.received_at
 
 
 def test_a_time_barred_case_can_never_go_to_legal(db_session, make_client, make_case):
