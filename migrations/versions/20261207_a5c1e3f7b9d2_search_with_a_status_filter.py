@@ -21,17 +21,21 @@ depends_on = None
 
 
 def _search_index(columns: list[str]) -> None:
-    op.drop_index("ix_cases_search", table_name="cases")
-    if op.get_bind().dialect.name == "postgresql":
-        op.create_index(
-            "ix_cases_search",
-            "cases",
-            columns,
-            postgresql_using="gin",
-            postgresql_ops={"search_text": "gin_trgm_ops"},
-        )
-    else:
+    if op.get_bind().dialect.name != "postgresql":
+        op.drop_index("ix_cases_search", table_name="cases")
         op.create_index("ix_cases_search", "cases", columns)
+        return
+    # Built beside the old one (writes to cases wait, reads go on), then swapped: the old one
+    # is dropped, which locks the table, only for the moment left before the commit.
+    op.create_index(
+        "ix_cases_search_next",
+        "cases",
+        columns,
+        postgresql_using="gin",
+        postgresql_ops={"search_text": "gin_trgm_ops"},
+    )
+    op.drop_index("ix_cases_search", table_name="cases")
+    op.execute("ALTER INDEX ix_cases_search_next RENAME TO ix_cases_search")
 
 
 def upgrade():
