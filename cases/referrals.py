@@ -690,8 +690,8 @@ def _same_debtors(session: Session, keys: list[str], rows: list[ReferralRow]) ->
             for key, mine in zip(keys, points, strict=True)
         ]
     # Matched in the database: it sends back a row per match, not every debtor under the
-    # chunk's keys with all their phones and emails to be compared here (by the end of a big
-    # import some 17 debtors a key: 50,000 rows a chunk to read and turn into sets).
+    # chunk's keys with all their phones and emails to be compared here (by the end of a
+    # million-row import some 17 debtors a key: 50,000 rows a chunk to read and turn into sets).
     array = ARRAY(sa.String)
     given = (
         sa.func.unnest(
