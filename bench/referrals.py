@@ -741,7 +741,7 @@ def phase_import(client: Client, data: _File, rejected: list[int]) -> dict:
         "open": "parse_counted(): encoding, delimiter, CSV syntax pass (counts lines)",
         "rows": "parse rows: CSV reader + field checks (a thread; overlaps the rest)",
         "cases": "insert: _open_cases (all tables)",
-        "known": "  of which _known_debtors lookup",
+        "known": "  of which the same-debtor lookup (_same_debtors)",
         "contacts": "  of which addresses, phones, emails (_insert_contact_points)",
         "references": "  of which next_references",
     }
@@ -753,7 +753,7 @@ def phase_import(client: Client, data: _File, rejected: list[int]) -> dict:
     patches = {
         "parse_counted": timed_parse,
         "_open_cases": watch.wrap(labels["cases"], referrals._open_cases),
-        "_known_debtors": watch.wrap(labels["known"], referrals._known_debtors),
+        "_same_debtors": watch.wrap(labels["known"], referrals._same_debtors),
         "_insert_contact_points": watch.wrap(labels["contacts"], referrals._insert_contact_points),
         "next_references": watch.wrap(labels["references"], referrals.next_references),
     }

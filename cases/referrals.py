@@ -251,12 +251,28 @@ def _among(session: Session, column: sa.ColumnElement, values: Iterable[str]) ->
 
 def _open_account_numbers(session: Session, client: Client, numbers: list[str]) -> dict:
     """{account number: reference} of the client's open cases among these numbers."""
-    query = sa.select(Case.open_account_number, Case.reference).where(
-        Case.client_id == client.id, _among(session, Case.open_account_number, numbers)
+    if session.get_bind().dialect.name != "postgresql":
+        query = sa.select(Case.open_account_number, Case.reference).where(
+            Case.client_id == client.id, Case.open_account_number.in_(numbers)
+        )
+        return dict(session.execute(query).all())
+    # One probe of the unique index per number (a subquery with LIMIT is never flattened into
+    # a join). Asked as one `= ANY(...)`, PostgreSQL, with no statistics yet for the cases the
+    # import has inserted in its transaction, read all of the client's cases by client_id and
+    # filtered them: a lookup that grew with every chunk (200 ms a chunk at 250,000 rows).
+    number = (
+        sa.func.unnest(sa.bindparam("numbers", list(numbers), type_=ARRAY(sa.String)))
+        .table_valued("value")
+        .render_derived()
     )
-    # psycopg 3 prepares a statement from its 5th run, and PostgreSQL's generic plan for this
-    # lookup then scans every case an import has just inserted (4 s a chunk at 100,000 rows
-    # instead of 26 ms: bench/referrals.py). Plan it for its values.
+    reference = (
+        sa.select(Case.reference)
+        .where(Case.client_id == client.id, Case.open_account_number == number.c.value)
+        .limit(1)
+        .lateral()
+    )
+    query = sa.select(number.c.value, reference.c.reference).join(reference, sa.true())
+    # psycopg 3 prepares a statement from its 5th run; plan this one for its values.
     with _planned(session, plan_cache_mode="force_custom_plan"):
         return dict(session.execute(query).all())
 
@@ -557,16 +573,19 @@ def _import_rows(
     client = batch.client
     outcome = ImportResult()
     done = 0
+    opened = _Runs()
     for chunk in _checked(session, client, results):
         rows = [r for r in chunk if isinstance(r, ReferralRow)]
         outcome.rejected.extend(_rejection(r) for r in chunk if isinstance(r, Rejection))
-        references = _open_cases(session, client, batch, rows, actor)
+        references = _open_cases(session, client, batch, rows, actor, opened)
         outcome.accepted += len(references)
         if keep_references:
             outcome.cases.extend(references)
         done += len(chunk)
         if progress:
             progress(done, batch.total_rows or done)
+    for first, last in opened.runs:
+        report_totals.attach_run(session, first, last)
     batch.total_rows = done
     batch.processed_rows = done
     batch.accepted_count = outcome.accepted
@@ -660,6 +679,60 @@ def _debtor_name(row: ReferralRow) -> str:
     return f"{row.first_name} {row.last_name}"
 
 
+def _same_debtors(session: Session, keys: list[str], rows: list[ReferralRow]) -> list[int | None]:
+    """For each row, the first debtor on file (lowest id) with its match key and a phone or
+    email in common (either of the row's two against any of the debtor's), or None."""
+    points = [[p for p in (row.phone, row.email) if p] for row in rows]
+    if session.get_bind().dialect.name != "postgresql":
+        known = _known_debtors(session, set(keys))
+        return [
+            next((d for d, theirs in known.get(key, []) if theirs.intersection(mine)), None)
+            for key, mine in zip(keys, points, strict=True)
+        ]
+    # Matched in the database: it sends back a row per match, not every debtor under the
+    # chunk's keys with all their phones and emails to be compared here (by the end of a
+    # million-row import some 17 debtors a key: 50,000 rows a chunk to read and turn into sets).
+    array = ARRAY(sa.String)
+    given = (
+        sa.func.unnest(
+            sa.bindparam("keys", keys, type_=array),
+            sa.bindparam("firsts", [mine[0] if mine else None for mine in points], type_=array),
+            sa.bindparam(
+                "seconds", [mine[1] if len(mine) > 1 else None for mine in points], type_=array
+            ),
+        )
+        .table_valued("key", "first", "second", with_ordinality="position")
+        .render_derived()
+    )
+    mine = (given.c.first, given.c.second)
+    query = (
+        sa.select(given.c.position, Debtor.id)
+        .join(Debtor, Debtor.match_key == given.c.key)
+        .where(
+            sa.or_(
+                sa.exists().where(Phone.debtor_id == Debtor.id, Phone.number.in_(mine)),
+                sa.exists().where(Email.debtor_id == Debtor.id, Email.address.in_(mine)),
+            )
+        )
+    )
+    same: list[int | None] = [None] * len(rows)
+    # Each row's key looked up in the index (a nested loop): without statistics for the
+    # debtors the import has inserted, PostgreSQL otherwise hashes the chunk and reads every
+    # debtor (180 ms a chunk at 50,000 debtors, growing).
+    with _planned(
+        session,
+        enable_seqscan="off",
+        enable_hashjoin="off",
+        enable_mergejoin="off",
+        plan_cache_mode="force_custom_plan",
+        max_parallel_workers_per_gather="0",
+    ):
+        for position, debtor_id in session.execute(query):
+            earlier = same[position - 1]
+            same[position - 1] = debtor_id if earlier is None else min(earlier, debtor_id)
+    return same
+
+
 def _known_debtors(session: Session, keys: set[str]) -> dict[str, list[tuple[int, set[str]]]]:
     """Debtors already on file under these match keys, with their phones and emails."""
     if not keys:
@@ -701,27 +774,47 @@ def _known_debtors(session: Session, keys: set[str]) -> dict[str, list[tuple[int
 _LOOKUP_IDS = 5000  # ids per lookup: SQLite binds each one (at most 32,766 a statement)
 
 
+class _Runs:
+    """The ids of the cases an import opened, as runs of consecutive ids, so that the reports'
+    totals take them once at the end: a few statements for the whole file, not four a chunk.
+    A chunk whose ids are not one run (another import took ids between) is added at once."""
+
+    def __init__(self) -> None:
+        self.runs: list[list[int]] = []
+
+    def add(self, session: Session, case_ids: list[int]) -> None:
+        if not case_ids:
+            return
+        first, last = case_ids[0], case_ids[-1]
+        if last - first + 1 != len(case_ids):
+            report_totals.attach(session, case_ids)
+        elif self.runs and self.runs[-1][1] + 1 == first:
+            self.runs[-1][1] = last
+        else:
+            self.runs.append([first, last])
+
+
 def _open_cases(
     session: Session,
     client: Client,
     batch: ReferralBatch,
     rows: list[ReferralRow],
     actor: audit.Actor,
+    opened: _Runs,
 ) -> list[str]:
     """Open one case per row with bulk inserts (this is the hot path of a 100k-row file)."""
     if not rows:
         return []
     keys = [match_key(r.debtor_type, _debtor_name(r), r.postal_code) for r in rows]
-    known = _known_debtors(session, set(keys))
+    same = _same_debtors(session, keys, rows)
     debtor_ids: list[int | None] = []
     new_debtors: list[dict] = []
     new_rows: list[ReferralRow] = []
     in_batch: dict[tuple[str, str], int] = {}  # (match key, contact point) -> new-debtor index
     pending: list[tuple[int, int]] = []  # (row index, new-debtor index)
-    for index, (key, row) in enumerate(zip(keys, rows, strict=True)):
+    for index, (key, row, match) in enumerate(zip(keys, rows, same, strict=True)):
         points = {p for p in (row.phone, row.email) if p}
         # The same debtor: same normalised name and ZIP, and a phone or email in common.
-        match = next((d for d, theirs in known.get(key, []) if points & theirs), None)
         if match is None:
             earlier = next((in_batch[(key, p)] for p in points if (key, p) in in_batch), None)
             if earlier is None:
@@ -822,7 +915,7 @@ def _open_cases(
         if amount
     ]
     _insert_rows(session, LedgerEntry, placements)
-    report_totals.attach(session, case_ids)  # the reports' totals (the ORM's flush is bypassed)
+    opened.add(session, case_ids)  # the reports' totals (the ORM's flush is bypassed)
     events = [
         {
             "at": now,

@@ -259,6 +259,12 @@ def attach(session: Session, case_ids: Iterable[int]) -> None:
     _by_cases(session, case_ids, 1)
 
 
+def attach_run(session: Session, first: int, last: int) -> None:
+    """Add the cases with ids `first` to `last`, every one of them the caller's own (a bulk
+    insert's ids, taken by it alone), and all their entries."""
+    _run(session, _cases(lambda c: c.c.id.between(first, last), 1))
+
+
 def detach(session: Session, case_ids: Iterable[int]) -> None:
     """Take these cases away, as they are now in the database, with all their entries."""
     _by_cases(session, case_ids, -1)

@@ -157,6 +157,42 @@ def test_one_debtor_twice_in_a_file_is_one_debtor(db_session, make_client):
     assert len(cases) == 2 and cases[0].debtor_id == cases[1].debtor_id
 
 
+def test_a_row_like_two_debtors_on_file_goes_to_the_first(db_session, make_client):
+    # Two Ann Lees at one ZIP with nothing in common are two debtors; a later row with the
+    # email of one and the phone of the other is the first of them, whichever it names first.
+    data = csv_file(
+        "D-1,consumer,Ann,Lee,,ann@example.com,,1 A St,New York,NY,10001,100,,,2026-01-01,",
+        "D-2,consumer,Ann,Lee,,,(212) 555-0199,1 A St,New York,NY,10001,200,,,2026-01-01,",
+    )
+    first = import_file(
+        db_session, make_client(), data, "d.csv", as_of=AS_OF, actor=ACTOR, source="cli"
+    )
+    again = csv_file(
+        "E-1,consumer,Ann,Lee,,ann@example.com,212-555-0199,1 A St,New York,NY,10001,5,,,"
+        "2026-01-01,",
+        "E-2,consumer,ann,LEE,,,212-555-0199,1 A St,New York,NY,10001,5,,,2026-01-01,",
+        "E-3,consumer,Ann,Lee,,nobody@example.com,,1 A St,New York,NY,10001,5,,,2026-01-01,",
+    )
+    later = import_file(
+        db_session,
+        make_client("OTHER", "Other"),
+        again,
+        "e.csv",
+        as_of=AS_OF,
+        actor=ACTOR,
+        source="cli",
+    )
+
+    def debtor_of(reference: str) -> int:
+        return db_session.scalar(sa.select(Case.debtor_id).where(Case.reference == reference))
+
+    d1, d2 = (debtor_of(r) for r in first.cases)
+    assert d1 < d2
+    assert [debtor_of(r) for r in later.cases[:2]] == [d1, d2]
+    assert debtor_of(later.cases[2]) not in (d1, d2)
+    assert count(db_session, Debtor) == 3
+
+
 def test_a_dry_run_imports_nothing(db_session, make_client):
     result = import_file(
         db_session,
