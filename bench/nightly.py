@@ -272,6 +272,7 @@ def _copy_book(conn, n, today, client_id, eo_id, customer, card) -> None:
             "status_changed_at",
             "created_at",
             "stamp",
+            "statement_month",
         ],
         (
             (
@@ -296,6 +297,7 @@ def _copy_book(conn, n, today, client_id, eo_id, customer, card) -> None:
                 now,
                 now,
                 new_stamp(),
+                {"statement_sent": month, "statement_due": ""}.get(kind(i)),
             )
             for i in ids
             for early in (kind(i) == "early_out",)
@@ -418,7 +420,7 @@ def baselines(today: dt.date) -> dict[str, tuple[sa.TextClause, dict]]:
     values = {
         "today": today,
         "converts": today - dt.timedelta(days=90),
-        "tail": f":{today:%Y-%m}:email",
+        "month": f"{today:%Y-%m}",
         "steps": steps,
     }
     queries = {
@@ -429,9 +431,8 @@ def baselines(today: dt.date) -> dict[str, tuple[sa.TextClause, dict]]:
             "SELECT (SELECT count(*) FROM promises_to_pay WHERE (status = 'open' "
             "AND due_on BETWEEN :today + 1 AND :today + 3) OR (status = 'broken' "
             "AND due_on BETWEEN :today - 7 AND :today - 1)) + (SELECT count(*) FROM cases c "
-            "JOIN debtors d "
-            "ON d.id = c.debtor_id WHERE d.monthly_statements AND NOT EXISTS (SELECT 1 FROM "
-            "sent_reminders s WHERE s.key = 'balance_statement' || ':' || c.id || :tail))"
+            "JOIN debtors d ON d.id = c.debtor_id WHERE d.monthly_statements "
+            "AND c.statement_month < :month AND c.status IN ('active', 'plan', 'disputed'))"
         ),
         "plans charge-due": (
             "SELECT count(*) FROM installments WHERE status = 'scheduled' AND due_on = :today"

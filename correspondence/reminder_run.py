@@ -145,6 +145,8 @@ def _send_one(session: Session, due: DueReminder, channel: str, to: str, run: Ru
                     message_id=message.id,
                 )
             )
+            if due.kind == STATEMENT:
+                due.case.statement_month = due.month  # out of the run's index until next month
             session.flush()
     except (ContactRefused, MessageError) as exc:
         run.held.append(f"{key}: {exc}")
