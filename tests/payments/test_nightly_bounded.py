@@ -350,7 +350,16 @@ def test_the_statements_selection_reads_only_the_cases_not_yet_sent_this_month(a
         [selection] = [(s, p) for s, p in log.selects if "statement_month" in s]
         if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
             plan = explain(session.connection(), "ANALYZE " + selection[0], selection[1])
-            read = re.findall(r"ix_cases_statement_due on cases .*actual .*rows=(\d+)", plan)
+            # The cases node (an index scan, or a bitmap heap scan over the index) returns the
+            # 3 due, the month in the index condition: the 40 sent this month are not in the
+            # range read (the index may also hold dead entries of earlier tests' rollbacks).
+            assert "ix_cases_statement_due" in plan, plan
+            assert "Index Cond: ((statement_month)::text < " in plan, plan
+            read = re.findall(
+                r"(?:Index Scan using ix_cases_statement_due on cases|Bitmap Heap Scan on cases)"
+                r" .*actual .*rows=(\d+)",
+                plan,
+            )
             assert read == ["3"], plan
         _reminders(session)
         session.flush()
