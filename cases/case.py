@@ -117,6 +117,11 @@ class Case(Timestamped, Base):
     # names (search_text_of), written once when the case is opened (none of them changes), so
     # a client's search reads one table through one index (`ix_cases_search`).
     search_text: Mapped[str] = mapped_column(sa.String(500), default="", server_default="")
+    # The monthly statement of balance (cases.reminders): the month (YYYY-MM) of the last one
+    # sent on this case, "" while its debtor asks for them and none was sent yet, NULL when the
+    # debtor does not ask. Kept with the debtor's choice (below) and set when one is sent, so the
+    # hourly run reads, through `ix_cases_statement_due`, only the cases not yet sent this month.
+    statement_month: Mapped[str | None] = mapped_column(sa.String(7))
 
     client: Mapped[Client] = relationship()
     debtor: Mapped[Debtor] = relationship()
@@ -296,6 +301,37 @@ def _search_text(mapper, connection, case: Case) -> None:
             )
         ).one()
     case.search_text = search_text_of(case.reference, case.account_number, *names)
+    if case.statement_month is None and (
+        debtor.monthly_statements
+        if debtor is not None
+        else connection.scalar(
+            sa.select(Debtor.monthly_statements).where(Debtor.id == case.debtor_id)
+        )
+    ):
+        case.statement_month = STATEMENT_NONE_YET
+
+
+# `Case.statement_month` of a case whose debtor asks for statements and has had none yet.
+STATEMENT_NONE_YET = ""
+
+
+@sa.event.listens_for(Debtor, "after_update")
+def _statement_month(mapper, connection, debtor: Debtor) -> None:
+    """A debtor who asks for monthly statements puts their cases in the hourly run's index (as
+    not sent yet); one who stops takes them out."""
+    if not sa.inspect(debtor).attrs.monthly_statements.history.has_changes():
+        return
+    cases = Case.__table__
+    if debtor.monthly_statements:
+        connection.execute(
+            sa.update(cases)
+            .where(cases.c.debtor_id == debtor.id, cases.c.statement_month.is_(None))
+            .values(statement_month=STATEMENT_NONE_YET)
+        )
+    else:
+        connection.execute(
+            sa.update(cases).where(cases.c.debtor_id == debtor.id).values(statement_month=None)
+        )
 
 
 def case_by_reference(session: Session, reference: str) -> Case | None:

@@ -252,12 +252,13 @@ def gate(
     at: dt.datetime | None = None,
     purpose: str = "collection",
     target: str | None = None,
+    past: list[PastContact] | None = None,
 ) -> None:
     """Raise ContactRefused if an outbound message (to the number `target`, for a text) may
-    not be sent now."""
+    not be sent now. `past`: the case's history (`histories`), when a run read it already."""
     violations = check(
         debtor_facts(case),
-        history(session, case.id),
+        history(session, case.id) if past is None else past,
         channel,
         at or utcnow(),
         purpose=purpose,

@@ -3,7 +3,7 @@ not by the book). Each holds only the rows its job's selection can want, so a ru
 due rows and not the book; docs/operations.md says which job reads which.
 
 Declared here, beside the tables they index, so that they are in the metadata the migrations
-are compared with (migration 6d1e2f3a4b5c makes them); cases.reminders imports this module."""
+are compared with (migrations 6d1e2f3a4b5c and f5a1c3e7b9d2 make them); cases.reminders imports this module."""
 
 from __future__ import annotations
 
@@ -34,8 +34,16 @@ INDEXES = (
     # awaiting the debtor's confirmation by their last day (autopay's lapse).
     _partial("ix_payment_plans_active", PaymentPlan.case_id, where="status = 'active'"),
     _partial("ix_payment_plans_paused", PaymentPlan.reconfirm_by, where="status = 'paused'"),
-    # cases.reminders.due_statements: the debtors who asked for a monthly statement.
+    # The debtors who asked for a monthly statement (the migration's backfill, the bench).
     _partial("ix_debtors_monthly_statements", Debtor.id, where="monthly_statements"),
+    # cases.reminders.due_statements: the cases of those debtors, in the statuses a statement
+    # goes to, by the month of their last statement (migration f5a1c3e7b9d2); the run reads the
+    # range before this month: only the cases not yet sent this month.
+    _partial(
+        "ix_cases_statement_due",
+        Case.statement_month,
+        where="statement_month IS NOT NULL AND status IN ('active', 'plan', 'disputed')",
+    ),
     # correspondence.notice_run.waiting_cases and the overdue-notice alert: new cases with no
     # validation notice yet (by program, then first communication).
     _partial(

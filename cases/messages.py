@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from cases import audit, limitations
 from cases.case import Case
-from cases.compliance import Violation, check
+from cases.compliance import PastContact, Violation, check
 from cases.contact_log import OutboundMessage, debtor_facts, gate, history, record_contact
 from cases.jobs import declare, enqueue
 from cases.model import utcnow
@@ -66,8 +66,9 @@ def _queue(
     body: str,
     actor: audit.Actor,
     purpose: str,
+    past: list[PastContact] | None = None,
 ) -> OutboundMessage:
-    gate(session, case, channel, utcnow(), purpose=purpose, target=to)
+    gate(session, case, channel, utcnow(), purpose=purpose, target=to, past=past)
     if channel == "email":
         # The disclosure the debtor's state requires on a time-barred debt (SPEC §6.11).
         disclosure = limitations.disclosure(session, case, limitations.latest_us_date())
@@ -97,6 +98,8 @@ def _queue(
         purpose=purpose,
     )
     enqueue(session, job, message.id)
+    if past is not None:  # what a run judges next for this case counts this one, queued
+        past.append(PastContact(channel, "outbound", None, message.created_at, to))
     return message
 
 
@@ -109,6 +112,7 @@ def send_case_email(
     body: str,
     actor: audit.Actor,
     purpose: str = "collection",
+    past: list[PastContact] | None = None,
 ) -> OutboundMessage:
     """Queue an email to the debtor if the rules allow it now. It becomes a contact when the
     mail server takes it (see the module's docstring).
@@ -130,6 +134,7 @@ def send_case_email(
         body=body,
         actor=actor,
         purpose=purpose,
+        past=past,
     )
 
 
@@ -144,6 +149,7 @@ def send_case_text(
     body: str,
     actor: audit.Actor,
     purpose: str = "collection",
+    past: list[PastContact] | None = None,
 ) -> OutboundMessage:
     """Queue a text to the debtor if the rules allow it now. It becomes a contact when the
     provider takes it (see the module's docstring).
@@ -171,6 +177,7 @@ def send_case_text(
         body=body,
         actor=actor,
         purpose=purpose,
+        past=past,
     )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, REGCLASS
 from sqlalchemy.orm import Mapped, Session, deferred, mapped_column, relationship
 
 from cases import audit, report_totals
-from cases.case import Case, next_references, search_text_of
+from cases.case import STATEMENT_NONE_YET, Case, next_references, search_text_of
 from cases.clients import Client
 from cases.debtors import Address, Debtor, Email, Phone, match_key
 from cases.documents import Document
@@ -846,6 +846,18 @@ def _open_cases(
         debtor_ids[index] = new_ids[new_index]
     _insert_contact_points(session, list(zip(new_ids, new_rows, strict=True)))
 
+    # A debtor already known who asked for monthly statements gets them on the new case too
+    # (what Case's before_insert hook does on the ORM's path).
+    matched = sorted(set(debtor_ids) - set(new_ids))
+    wants_statements: set[int] = set()
+    for start in range(0, len(matched), _LOOKUP_IDS):
+        wants_statements.update(
+            session.scalars(
+                sa.select(Debtor.id).where(
+                    Debtor.id.in_(matched[start : start + _LOOKUP_IDS]), Debtor.monthly_statements
+                )
+            )
+        )
     references = next_references(session, batch.as_of, len(rows))
     case_ids = _new_ids(session, Case, len(rows))
     now = utcnow()
@@ -890,6 +902,7 @@ def _open_cases(
                 "search_text": search_text_of(
                     reference, row.account_number, row.first_name, row.last_name, row.company_name
                 ),
+                "statement_month": STATEMENT_NONE_YET if debtor_id in wants_statements else None,
             }
             for case_id, reference, debtor_id, row in cases
         ],

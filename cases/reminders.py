@@ -274,9 +274,11 @@ def due_statements(session: Session, *, today: dt.date) -> list[DueReminder]:
     """This month's statement of balance for each open case, with something owed, of a debtor
     who asked for one. Due from the 1st (or the day they asked) until sent, once a month.
 
-    A case whose statement of the month was sent is left out in the query (NOT EXISTS on its
-    sent_reminders key), so only the cases still due are loaded and have their balance read:
-    the partial index ix_debtors_monthly_statements finds the debtors who asked."""
+    Bounded by what is due: the cases are read through the partial index
+    ix_cases_statement_due on `Case.statement_month` (the month of the last statement sent, ""
+    for none yet), in the range before this month, so a case sent this month is not read. Its
+    sent_reminders key of the month is checked as well (NOT EXISTS, one probe per due case), so
+    a statement is never sent twice in a month whatever the column says."""
     month = f"{today:%Y-%m}"
     sent = (
         sa.select(SentReminder.id)
@@ -290,7 +292,13 @@ def due_statements(session: Session, *, today: dt.date) -> list[DueReminder]:
     cases = session.scalars(
         sa.select(Case)
         .join(Debtor, Debtor.id == Case.debtor_id)
-        .where(Debtor.monthly_statements, Case.status.in_(STATEMENT_CASE_STATUSES), ~sent)
+        .where(
+            Case.statement_month.is_not(None),
+            Case.statement_month < month,
+            Case.status.in_(STATEMENT_CASE_STATUSES),
+            Debtor.monthly_statements,
+            ~sent,
+        )
         .options(*WITH_CONTACTS)
         .order_by(Case.id)
     ).all()

@@ -9,7 +9,9 @@ reports read, so that no report page scans the ledger (docs/reports.md, issue 21
 - `report_aging`: per client and due date, the open cases, those with a ledger entry, and
   their balance;
 - `report_promises`: per promise, its made-on day in the agency's zone and what has been paid
-  towards it (refreshed, from its case's ledger, when its case's money moves or it changes).
+  towards it (refreshed, from its case's ledger, when its case's money moves or it changes);
+- `report_contacts`: per user (0 for none) and month (of the contact's `occurred_at` in the
+  agency's zone), the contacts recorded (added to with each contact a flush writes).
 
 They are kept in the same unit of work as the rows they sum: a flush that adds ledger entries
 or cases, or changes a case's status, assignee, referral day, due date or client, updates them
@@ -22,6 +24,7 @@ migration, `flask reports rebuild` after a load that bypasses the app)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
@@ -32,6 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from cases.case import OPEN_STATUSES, Case
+from cases.contacts import Contact
 from cases.model import Base
 
 MONEY_KINDS = ("payment", "direct_payment", "reversal")  # = payments.statements.MONEY_KINDS
@@ -89,6 +93,17 @@ class ReportPromise(Base):
     made_on: Mapped[dt.date]
     due_on: Mapped[dt.date]
     paid_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class ReportContacts(Base):
+    """Contacts recorded, per user who recorded them (0: the system) and month of the contact
+    in the agency's calendar: the collectors report counts these, not the contacts."""
+
+    __tablename__ = "report_contacts"
+
+    user_id: Mapped[int] = mapped_column(primary_key=True)
+    month: Mapped[int] = mapped_column(primary_key=True)  # year * 100 + month
+    contacts: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
 
 class _Zone:
@@ -353,16 +368,92 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-TABLES = (ReportMoney, ReportCases, ReportAssignee, ReportAging, ReportPromise)
+def contact_month(occurred_at: dt.datetime) -> int:
+    """The month key of a contact: its month in the agency's calendar."""
+    return month_of(_aware(occurred_at).astimezone(_Zone.zone).date())
+
+
+def add_contacts(session: Session, counts: Counter) -> None:
+    """Add `counts` ((user id or 0, month key) -> contacts, negative to take away)."""
+    rows = [
+        {"user_id": user_id, "month": month, "contacts": n}
+        for (user_id, month), n in sorted(counts.items())
+        if n
+    ]
+    if not rows:
+        return
+    table = ReportContacts.__table__
+    connection = session.connection()
+    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=["user_id", "month"],
+        set_={"contacts": table.c.contacts + statement.excluded.contacts},
+    )
+    connection.execute(statement)
+
+
+def _count_contacts(session: Session) -> None:
+    """Every contact counted again: in SQL on PostgreSQL (its time zones), read through on
+    SQLite (which has none)."""
+    contacts = Contact.__table__
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        local = sa.func.timezone(_Zone.zone.key, contacts.c.occurred_at)
+        user = sa.func.coalesce(contacts.c.user_id, 0)
+        month = month_key(local)
+        session.execute(
+            sa.insert(ReportContacts).from_select(
+                ["user_id", "month", "contacts"],
+                sa.select(user, month, sa.func.count()).group_by(user, month),
+            )
+        )
+        return
+    counts: Counter = Counter()
+    rows = session.execute(
+        sa.select(Contact.user_id, Contact.occurred_at).execution_options(yield_per=CHUNK)
+    )
+    for user_id, occurred_at in rows:
+        counts[(user_id or 0, contact_month(occurred_at))] += 1
+    add_contacts(session, counts)
+
+
+def _contacts_flushed(session: Session) -> None:
+    """The contacts this flush added, removed or moved (to another user or month)."""
+    counts: Counter = Counter()
+    for contact in session.new:
+        if isinstance(contact, Contact):
+            counts[(contact.user_id or 0, contact_month(contact.occurred_at))] += 1
+    for contact in session.deleted:
+        if isinstance(contact, Contact):
+            state = sa.inspect(contact).attrs
+            user = (state.user_id.history.deleted or [contact.user_id])[0]
+            at = (state.occurred_at.history.deleted or [contact.occurred_at])[0]
+            counts[(user or 0, contact_month(at))] -= 1
+    for contact in session.dirty:
+        if not isinstance(contact, Contact):
+            continue
+        state = sa.inspect(contact).attrs
+        if not (state.user_id.history.has_changes() or state.occurred_at.history.has_changes()):
+            continue
+        user = (state.user_id.history.deleted or [contact.user_id])[0]
+        at = (state.occurred_at.history.deleted or [contact.occurred_at])[0]
+        counts[(user or 0, contact_month(at))] -= 1
+        counts[(contact.user_id or 0, contact_month(contact.occurred_at))] += 1
+    add_contacts(session, counts)
+
+
+TABLES = (ReportMoney, ReportCases, ReportAssignee, ReportAging, ReportPromise, ReportContacts)
 
 
 def rebuild(session: Session) -> None:
-    """Recompute every total from the ledger and the cases (a whole scan: after a load that
-    bypassed the app, or to check)."""
+    """Recompute every total from the ledger, the cases and the contacts (a whole scan: after
+    a load that bypassed the app, or to check)."""
     for model in TABLES:
         session.execute(sa.delete(model))
     _run(session, _cases(lambda c: None, 1))
     refresh_promises(session, None)
+    _count_contacts(session)
 
 
 # --- kept in the unit of work -----------------------------------------------------------------
@@ -414,6 +505,7 @@ def _after_flush(session: Session, flush_context) -> None:
     } - promised
     for chunk in _chunks(paid):
         _promises_paid(session, lambda t, chunk=chunk: t.c.case_id.in_(chunk))
+    _contacts_flushed(session)
 
 
 def watch(ledger_model) -> None:

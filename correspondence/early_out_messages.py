@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from cases import audit
 from cases.case import Case
-from cases.contact_log import ContactRefused, record_contact
+from cases.compliance import PastContact
+from cases.contact_log import ContactRefused, histories, record_contact
 from cases.debtors import Debtor
 from cases.early_out import (
     DueStep,
@@ -112,7 +113,14 @@ def render(template: str, language: str, **context) -> str:
     return text
 
 
-def _send(session: Session, due: DueStep, terms: EarlyOutTerms, balance: int, run: Run) -> None:
+def _send(
+    session: Session,
+    due: DueStep,
+    terms: EarlyOutTerms,
+    balance: int,
+    run: Run,
+    past: list[PastContact] | None = None,
+) -> None:
     case = due.case
     language = i18n.known(case.debtor.language)
     context = message_context(case, terms, balance, due.convert_on)
@@ -131,6 +139,7 @@ def _send(session: Session, due: DueStep, terms: EarlyOutTerms, balance: int, ru
                     body=body.lstrip("\n"),
                     actor=SYSTEM,
                     purpose=PURPOSE,
+                    past=past,
                 ).id
             elif due.channel == "text":
                 body = render("text", language, tone=due.tone, **context).strip()
@@ -141,6 +150,7 @@ def _send(session: Session, due: DueStep, terms: EarlyOutTerms, balance: int, ru
                     body=body,
                     actor=SYSTEM,
                     purpose=PURPOSE,
+                    past=past,
                 ).id
             else:
                 letter = _letter(session, case, language, context, due.tone)
@@ -266,8 +276,13 @@ def run_due(session: Session, as_of: str | None = None) -> Run:
             ).all()
             due = due_steps(list(cases), sent_days, {client_id: terms}, today)
             owed = balances(session, [d.case.id for d in due]) if due else {}
+            # The contact rules' history of the chunk's cases in two queries, not two a case;
+            # each message queued is added to its case's as it goes.
+            past = histories(session, [d.case.id for d in due]) if due else {}
             for step in due:
-                _send(session, step, terms, owed[step.case.id], run)
+                _send(
+                    session, step, terms, owed[step.case.id], run, past.setdefault(step.case.id, [])
+                )
     if run.letters:
         run.print_file_id = _print_file(session, run)
     log.info(

@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cases import audit
-from cases.contact_log import ContactRefused
+from cases.compliance import PastContact
+from cases.contact_log import ContactRefused, histories
 from cases.jobs import declare, handles
 from cases.ledger import balance_cents
 from cases.messages import MessageError, send_case_email, send_case_text
@@ -120,7 +121,14 @@ def _targets(due: DueReminder) -> list[tuple[str, str]]:
     return found[:1] if due.kind == STATEMENT else found
 
 
-def _send_one(session: Session, due: DueReminder, channel: str, to: str, run: Run) -> None:
+def _send_one(
+    session: Session,
+    due: DueReminder,
+    channel: str,
+    to: str,
+    run: Run,
+    past: list[PastContact] | None = None,
+) -> None:
     key = reminder_key(due.kind, due.target, channel)
     language = i18n.known(due.case.debtor.language)
     context = _context(session, due)
@@ -129,11 +137,13 @@ def _send_one(session: Session, due: DueReminder, channel: str, to: str, run: Ru
             if channel == "email":
                 subject, body = render_email(EMAIL_TEMPLATES[due.kind], language, **context)
                 message = send_case_email(
-                    session, due.case, to=to, subject=subject, body=body, actor=SYSTEM
+                    session, due.case, to=to, subject=subject, body=body, actor=SYSTEM, past=past
                 )
             else:
                 body = render_text("text_reminder", language, **context)
-                message = send_case_text(session, due.case, to=to, body=body, actor=SYSTEM)
+                message = send_case_text(
+                    session, due.case, to=to, body=body, actor=SYSTEM, past=past
+                )
             session.add(
                 SentReminder(
                     key=key,
@@ -145,6 +155,8 @@ def _send_one(session: Session, due: DueReminder, channel: str, to: str, run: Ru
                     message_id=message.id,
                 )
             )
+            if due.kind == STATEMENT:
+                due.case.statement_month = due.month  # out of the run's index until next month
             session.flush()
     except (ContactRefused, MessageError) as exc:
         run.held.append(f"{key}: {exc}")
@@ -173,9 +185,15 @@ def send_due(session: Session, as_of: str | None = None) -> Run:
         for channel, to in _targets(due)
     ]
     done = sent_keys(session, [reminder_key(d.kind, d.target, channel) for d, channel, _ in todo])
+    todo = [(d, c, to) for d, c, to in todo if reminder_key(d.kind, d.target, c) not in done]
+    # The contact rules' history of the cases to send to, two queries a thousand cases (not
+    # two a reminder); each message queued is added to its case's as the run goes.
+    case_ids = sorted({due.case.id for due, _, _ in todo})
+    past: dict[int, list[PastContact]] = {}
+    for start in range(0, len(case_ids), 1000):
+        past.update(histories(session, case_ids[start : start + 1000]))
     for due, channel, to in todo:
-        if reminder_key(due.kind, due.target, channel) not in done:
-            _send_one(session, due, channel, to, run)
+        _send_one(session, due, channel, to, run, past.setdefault(due.case.id, []))
     log.info(
         "reminders %s: %d kept, %d broken, %d sent, %d held back",
         today,

@@ -1,8 +1,9 @@
 """The agency's reports: collections by month, liquidation per client and by placement month
 (vintages), aging of open balances, collector performance and promises, compliance alerts and
-disputes. Plain rows, amounts in cents. The money figures read the running totals of
-`cases.report_totals` (kept with every ledger write), never the ledger itself; only the promise
-outcomes look up the payments of the promises' own cases."""
+disputes. Plain rows, amounts in cents. The money figures and the contacts count read the
+running totals of `cases.report_totals` (kept with every ledger and contact write), never the
+ledger or the contacts themselves; only the promise outcomes look up the payments of the
+promises' own cases."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cases.case import Case
 from cases.clients import Client
-from cases.contacts import ComplianceAlert, Contact
+from cases.contacts import ComplianceAlert
 from cases.disputes import Dispute
 from cases.ledger import cents_sum
 from cases.plans import PromiseToPay
@@ -23,6 +24,7 @@ from cases.report_totals import (
     ReportAging,
     ReportAssignee,
     ReportCases,
+    ReportContacts,
     ReportMoney,
     ReportPromise,
     month_of,
@@ -228,12 +230,15 @@ def collector_performance(
     """Per collector since a day: contacts made, promises kept of those that fell due (kept or
     broken; a kept promise is one paid in full by its date, see `promise_outcomes`), and what
     was collected on the cases assigned to them."""
-    start = dt.datetime.combine(since, dt.time(0), tzinfo=zone)
+    if since.day != 1:
+        raise ValueError("the totals are by month: contacts since the first of a month")
     out = {u.id: CollectorRow(u.email) for u in _staff(session, None)}
+    # The contacts from the totals kept with each contact (cases.report_totals), by month in
+    # the agency's zone (`zone`, the one the totals were kept in): never the contacts table.
     for user_id, count in session.execute(
-        sa.select(Contact.user_id, sa.func.count())
-        .where(Contact.occurred_at >= start, Contact.user_id.in_(out))
-        .group_by(Contact.user_id)
+        sa.select(ReportContacts.user_id, sa.cast(sa.func.sum(ReportContacts.contacts), sa.Integer))
+        .where(ReportContacts.month >= month_of(since), ReportContacts.user_id.in_(out))
+        .group_by(ReportContacts.user_id)
     ):
         out[user_id].contacts = count
     promise = promise_outcomes(session, today=today, zone=zone)

@@ -1,5 +1,5 @@
 """`flask reports rebuild`: recompute the reports' running totals (cases/report_totals.py) from
-the ledger and the cases, after a load that bypassed the app (a restore of some tables, a
+the ledger, the cases and the contacts, after a load that bypassed the app (a restore of some tables, a
 COPY). The app keeps them with every write; this is a whole scan, never needed otherwise."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ reports_cli = AppGroup("reports", help="The reports' running totals.")
 
 @reports_cli.command("rebuild")
 def rebuild_command():
-    """Recompute the reports' totals from the ledger (one transaction; the pages read the old
+    """Recompute the reports' totals from the ledger and the contacts (one transaction; the pages read the old
     totals until it commits)."""
     started = time.perf_counter()
     with step():

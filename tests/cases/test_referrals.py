@@ -387,6 +387,7 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
             "original_creditor_name": None,
             "original_creditor_address": None,
             "search_text": "rc-2611-00001 f-1 zoë o'hara",  # what the search box matches
+            "statement_month": None,  # the debtor did not ask for monthly statements
         },
         common
         | {
@@ -405,6 +406,7 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
             "original_creditor_name": None,
             "original_creditor_address": None,
             "search_text": "rc-2611-00002 f-2 riverside llc",
+            "statement_month": None,
         },
     ]
 
@@ -551,3 +553,38 @@ def test_the_original_creditor_comes_from_the_referral_and_a_long_one_is_rejecte
         "1 Bank Plaza, Springfield IL",
     )
     assert (second.original_creditor_name, second.original_creditor_address) == (None, None)
+
+
+def test_a_case_referred_for_a_debtor_who_asked_for_statements_gets_them_too(
+    db_session, make_client
+):
+    acme = make_client("ACME")
+    import_file(db_session, acme, GOOD, "a.csv", as_of=AS_OF, actor=ACTOR, source="cli")
+    first = db_session.scalar(sa.select(Case).where(Case.reference == "RC-2611-00001"))
+    assert first.statement_month is None  # not asked: out of the statements' index
+    first.debtor.monthly_statements = True
+    db_session.flush()
+    db_session.refresh(first)
+    assert first.statement_month == ""  # asked, none sent yet
+    again = csv_file(
+        "B-9,consumer,Maria,Garcia,,,212-555-0100,9 Elm,New York,NY,10001,99.00,,,2026-01-01,",
+        "B-10,consumer,Jo,Lee,,jo@example.com,,9 Elm,New York,NY,10001,99.00,,,2026-01-01,",
+    )
+    result = import_file(
+        db_session,
+        make_client("OTHER", "Other"),
+        again,
+        "b.csv",
+        as_of=AS_OF,
+        actor=ACTOR,
+        source="cli",
+    )
+    linked, other = (
+        db_session.scalar(sa.select(Case).where(Case.reference == ref)) for ref in result.cases
+    )
+    assert linked.debtor_id == first.debtor_id
+    assert (linked.statement_month, other.statement_month) == ("", None)
+    first.debtor.monthly_statements = False
+    db_session.flush()
+    db_session.expire_all()
+    assert {first.statement_month, linked.statement_month} == {None}

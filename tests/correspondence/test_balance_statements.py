@@ -286,3 +286,25 @@ def test_a_client_user_cannot_set_it(client, login, make_user, make_client, make
     )
     assert response.status_code == 403
     assert case.debtor.monthly_statements is False
+
+
+def test_asking_again_the_same_month_sends_no_second_statement(
+    app, cli, db_session, asked, smtp_server
+):
+    with at(2026, 12, 1, 10):
+        assert "1 monthly statement(s) of balance" in run(app, cli)
+    db_session.refresh(asked)
+    assert asked.statement_month == "2026-12"  # out of the hourly run's index until January
+    asked.debtor.monthly_statements = False
+    db_session.flush()
+    asked.debtor.monthly_statements = True
+    db_session.flush()
+    with at(2026, 12, 2, 10):
+        assert "0 reminder(s) sent" in run(app, cli)
+    with at(2027, 1, 4, 10):
+        assert "1 monthly statement(s) of balance" in run(app, cli)
+    assert len(smtp_server.messages) == 2
+    assert sent_keys(db_session) == [
+        f"balance_statement:{asked.id}:2026-12:email",
+        f"balance_statement:{asked.id}:2027-01:email",
+    ]

@@ -13,23 +13,25 @@ Here, beside autopay's tests, for localstripe: `plans charge-due` charges for re
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from contextlib import contextmanager
 
 import pytest
+import sqlalchemy as sa
 import time_machine
 from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import orm
 
 from bench.nightly import Statements, explain, seq_scans
 from cases import audit
-from cases.case import open_case
+from cases.case import Case, open_case
 from cases.clients import create_client
 from cases.debtors import Address, Debtor, Email, Phone, match_key
 from cases.early_out import EarlyOutReminder, parse_cadence, set_terms
 from cases.jobs import take_pending
 from cases.plans import Installment, PaymentPlan, PromiseToPay
-from cases.reminders import SentReminder, check_promises
+from cases.reminders import SentReminder, check_promises, due_statements
 from correspondence.early_out_messages import run_due
 from correspondence.notice_run import send_notices
 from correspondence.reminder_run import send_due
@@ -167,6 +169,7 @@ class Book:
             self.session.add(
                 SentReminder(key=key, case_id=case.id, kind="balance_statement", channel="email")
             )
+            case.statement_month = f"{TODAY:%Y-%m}"  # as the run leaves a case it sent
 
     def early_out_account(self, age: int, last_day: int):
         case = self.case(status="new", program="early_out", due_date=TODAY - dt.timedelta(age))
@@ -325,3 +328,45 @@ def test_a_nightly_job_does_the_same_statements_over_a_book_15_times_bigger(
         assert not seq_scans(plan, BOOK_TABLES), f"{statement}\n{plan}"
     if on_postgresql:
         assert plans, "the second run's selections were EXPLAINed"
+
+
+def test_the_statements_selection_reads_only_the_cases_not_yet_sent_this_month(app):
+    """The hourly run's statements: however many cases were sent their statement this month,
+    the selection reads (through ix_cases_statement_due) only those still due, and a case just
+    sent leaves the index's range: on PostgreSQL, EXPLAIN ANALYZE counts the rows it read."""
+    with fresh(app) as session, time_machine.travel(AT, tick=False):
+        book = Book(session, None)
+        for kind in ["statement_due"] * 3 + ["statement_sent"] * 40 + ["noticed"] * 10:
+            book.add(kind)
+        session.commit()
+        asked = session.scalars(
+            sa.select(Case.statement_month).where(Case.statement_month.is_not(None))
+        ).all()
+        assert sorted(asked) == [""] * 3 + [f"{TODAY:%Y-%m}"] * 40
+        log = Statements(db.engine)
+        with log.capture():
+            due = due_statements(session, today=TODAY)
+        assert len(due) == 3
+        [selection] = [(s, p) for s, p in log.selects if "statement_month" in s]
+        if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+            plan = explain(session.connection(), "ANALYZE " + selection[0], selection[1])
+            # The cases node (an index scan, or a bitmap heap scan over the index) returns the
+            # 3 due, the month in the index condition: the 40 sent this month are not in the
+            # range read (the index may also hold dead entries of earlier tests' rollbacks).
+            assert "ix_cases_statement_due" in plan, plan
+            assert "Index Cond: ((statement_month)::text < " in plan, plan
+            read = re.findall(
+                r"(?:Index Scan using ix_cases_statement_due on cases|Bitmap Heap Scan on cases)"
+                r" .*actual .*rows=(\d+)",
+                plan,
+            )
+            assert read == ["3"], plan
+        _reminders(session)
+        session.flush()
+        assert due_statements(session, today=TODAY) == []
+        assert (
+            session.scalar(
+                sa.select(sa.func.count()).where(Case.statement_month == f"{TODAY:%Y-%m}")
+            )
+            == 43
+        )
