@@ -16,8 +16,8 @@ reports read, so that no report page scans the ledger (docs/reports.md, issue 21
 They are kept in the same unit of work as the rows they sum: a flush that adds ledger entries
 or cases, or changes a case's status, assignee, referral day, due date or client, updates them
 (`watch`, called once by `cases.ledger`); the bulk paths that bypass the ORM (the referral
-import's COPY, bulk reassignment) call `attach` / `detach` with the cases they touched. A
-changed case is detached with its old values before the flush and attached with its new ones
+import's COPY, bulk reassignment) call `attach` / `detach` with the cases they touched, and the
+posting functions, which insert an entry in one statement, call `entries_added`. A changed case is detached with its old values before the flush and attached with its new ones
 after it: whatever changes, the totals stay exact. `rebuild` recomputes them from scratch (the
 migration, `flask reports rebuild` after a load that bypasses the app)."""
 
@@ -143,14 +143,17 @@ def _sum(column, sign: int) -> sa.ColumnElement[int]:
 def _upsert(session: Session, table: sa.Table, keys: list[str], select: sa.Select) -> None:
     """INSERT ... SELECT, adding to the rows already there (ON CONFLICT DO UPDATE)."""
     connection = session.connection()
-    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    connection.execute(_upsert_statement(connection.dialect.name, table, keys, select))
+
+
+def _upsert_statement(dialect: str, table: sa.Table, keys: list[str], select: sa.Select):
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     names = [c.name for c in select.selected_columns]
     statement = insert(table).from_select(names, select)
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=keys,
         set_={n: table.c[n] + statement.excluded[n] for n in names if n not in keys},
     )
-    connection.execute(statement)
 
 
 class _Ledger:
@@ -158,6 +161,7 @@ class _Ledger:
 
     table: sa.Table | None = None
     model: type | None = None
+    promises_paid: sa.Update | None = None  # built once, by _promises_paid_of_cases
 
 
 def _entries(cases_where, entries_where, sign: int) -> list[tuple[sa.Table, list[str], sa.Select]]:
@@ -287,9 +291,23 @@ def detach(session: Session, case_ids: Iterable[int]) -> None:
 
 def add_entries(session: Session, entry_ids: list[int]) -> None:
     """Add new ledger entries of cases that did not change otherwise."""
+    connection = session.connection()
+    statements = _added_statements(connection.dialect.name)
     for start in range(0, len(entry_ids), CHUNK):
-        chunk = entry_ids[start : start + CHUNK]
-        _run(session, _entries(lambda c: None, lambda e, chunk=chunk: e.c.id.in_(chunk), 1))
+        chunk = {"entry_ids": entry_ids[start : start + CHUNK]}
+        for statement in statements:
+            connection.execute(statement, chunk)
+
+
+# The statements of `add_entries`, built once a database kind (an entry's posting runs them:
+# building them cost more CPU than running them).
+_ADDED: dict[str, list] = {}
+
+
+def _added_statements(dialect: str) -> list:
+    if dialect not in _ADDED:
+        chunk = sa.bindparam("entry_ids", expanding=True)
+        statements = _entries(lambda c: None, lambda e: e.c.id.in_(chunk), 1)
         # The open cases' balances, and the cases that now have their first entry.
         entry, earlier = _Ledger.table.alias("e"), _Ledger.table.alias("earlier")
         cases = Case.__table__
@@ -309,10 +327,26 @@ def add_entries(session: Session, entry_ids: list[int]) -> None:
             .group_by(cases.c.client_id, cases.c.due_date)
             .order_by(cases.c.client_id, cases.c.due_date)
         )
-        _upsert(session, ReportAging.__table__, ["client_id", "due_date"], balances)
+        statements.append((ReportAging.__table__, ["client_id", "due_date"], balances))
+        _ADDED[dialect] = [_upsert_statement(dialect, *statement) for statement in statements]
+    return _ADDED[dialect]
 
 
-def _promises_paid(session: Session, where) -> None:
+def entries_added(session: Session, entries: list) -> None:
+    """Add ledger entries written without a flush (the posting functions' one-statement
+    insert), with what was paid towards their cases' promises."""
+    add_entries(session, [entry.id for entry in entries])
+    _paid_towards_promises(session, {e.case_id for e in entries if e.kind in MONEY_KINDS})
+
+
+def _paid_towards_promises(session: Session, case_ids: Iterable[int]) -> None:
+    """Sum again what was paid towards the promises of these cases (their money moved)."""
+    connection = session.connection()
+    for chunk in _chunks(case_ids):
+        connection.execute(_promises_paid_of_cases(), {"case_ids": chunk})
+
+
+def _promises_paid_statement(where) -> sa.Update:
     """Set paid_cents of the report_promises rows selected, from their cases' ledgers."""
     table = ReportPromise.__table__
     entry, reversal = _Ledger.table.alias("e"), _Ledger.table.alias("rev")
@@ -327,7 +361,18 @@ def _promises_paid(session: Session, where) -> None:
         )
         .scalar_subquery()
     )
-    session.connection().execute(sa.update(table).where(where(table)).values(paid_cents=paid))
+    return sa.update(table).where(where(table)).values(paid_cents=paid)
+
+
+def _promises_paid(session: Session, where) -> None:
+    session.connection().execute(_promises_paid_statement(where))
+
+
+def _promises_paid_of_cases() -> sa.Update:
+    if _Ledger.promises_paid is None:
+        cases = sa.bindparam("case_ids", expanding=True)
+        _Ledger.promises_paid = _promises_paid_statement(lambda t: t.c.case_id.in_(cases))
+    return _Ledger.promises_paid
 
 
 def refresh_promises(session: Session, case_ids: Iterable[int] | None) -> None:
@@ -503,8 +548,7 @@ def _after_flush(session: Session, flush_context) -> None:
     paid = {
         e.case_id for e in session.new if isinstance(e, _Ledger.model) and e.kind in MONEY_KINDS
     } - promised
-    for chunk in _chunks(paid):
-        _promises_paid(session, lambda t, chunk=chunk: t.c.case_id.in_(chunk))
+    _paid_towards_promises(session, paid)
     _contacts_flushed(session)
 
 

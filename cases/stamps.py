@@ -6,7 +6,8 @@ ledger entry, settlement offer, payment plan or installment, dispute or document
 A client's stamp changes with the client (name, terms) and its discount bands. Hooks on every
 session do this, so the domain functions need not remember it: each flush notes what it
 changed, and the transaction's commit stamps it all in one statement (one per table), however
-many flushes came before. The few bulk statements that bypass the unit of work call `touch`
+many flushes came before. The posting functions, which insert a ledger entry without a flush,
+`note` its case. The few bulk statements that bypass the unit of work call `touch`
 themselves (see tests/portal/test_page_cache.py, which also fails on a new, unlisted one)."""
 
 from __future__ import annotations
@@ -71,6 +72,16 @@ def touch(
         connection.execute(
             sa.update(clients).where(clients.c.id.in_(client_ids)).values(stamp=new_stamp())
         )
+
+
+def note(session: Session, *, case_ids: Iterable[int]) -> None:
+    """These cases changed without a flush (a ledger entry inserted in one statement): their
+    stamps change at the commit, with what the flushes changed (at once during it)."""
+    noted = session.info.setdefault(_NOTED, _Changed())
+    if noted.committing:
+        touch(session, case_ids=case_ids)
+    else:
+        noted.case_ids.update(case_ids)
 
 
 @event.listens_for(Session, "after_flush")

@@ -101,12 +101,13 @@ def _record(session: Session, event_id: str, kind: str, object_id: str | None) -
 
 
 def _record_statement(insert) -> sa.Insert:
+    events = StripeEvent.__table__  # the table, not the class: no ORM bulk insert around it
     return (
-        insert(StripeEvent)
+        insert(events)
         .values({name: sa.bindparam(name) for name in ("event_id", "type", "object_id")})
         .values(outcome="", received_at=sa.bindparam("received_at"))
-        .on_conflict_do_nothing(index_elements=[StripeEvent.event_id])
-        .returning(StripeEvent.id)
+        .on_conflict_do_nothing(index_elements=[events.c.event_id])
+        .returning(events.c.id)
     )
 
 
@@ -116,8 +117,8 @@ _RECORD = {
     "sqlite": _record_statement(sqlite.insert),
 }
 _OUTCOME = (
-    sa.update(StripeEvent)
-    .where(StripeEvent.id == sa.bindparam("record_id"))
+    sa.update(StripeEvent.__table__)
+    .where(StripeEvent.__table__.c.id == sa.bindparam("record_id"))
     .values(outcome=sa.bindparam("outcome"))
 )
 

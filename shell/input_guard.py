@@ -61,11 +61,27 @@ def nul_in_request() -> tuple[str, str] | None:
     for key, upload in request.files.items(multi=True):
         if NUL in (upload.filename or ""):
             return "the name of the uploaded file", key
-    if request.is_json:
+    if request.is_json and _may_hide_bad_json(request.get_data(cache=True)):
         where = nul_in_json(request.get_json(silent=True))  # cached for the view
         if where is not None:
             return "the JSON body", where
     return None
+
+
+# Fewer opening brackets than this cannot nest deep enough to exhaust Python's parser.
+_SHALLOW = 200
+
+
+def _may_hide_bad_json(body: bytes) -> bool:
+    """Whether a JSON body must be parsed to be checked: only JSON's escape can make a NUL
+    (a raw one is not JSON in UTF-8), and only many brackets can nest too deep. Most bodies have
+    neither and are left to their view to read once (a Stripe webhook needs its raw bytes
+    for the signature, and would otherwise be parsed twice)."""
+    return (
+        b"\\u0000" in body
+        or b"\x00" in body  # raw NUL bytes: not JSON, or JSON in UTF-16/32
+        or body.count(b"[") + body.count(b"{") >= _SHALLOW
+    )
 
 
 def refuse(error: str, message: str, details: Any = None):

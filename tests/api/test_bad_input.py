@@ -5,6 +5,7 @@ times outside the calendar, JSON nested too deep, and an as_of outside the last 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -144,6 +145,21 @@ def test_nul_bytes_are_refused_in_keys_nested_values_queries_and_paths(
         headers=client_headers,
     )
     refused(response, 400, "invalid_input", "NUL")
+    assert counts(db_session) == before
+
+
+def test_a_nul_in_a_json_body_sent_in_utf_16_is_refused_too(client, db_session, case, staff):
+    """The guard reads a body's bytes before deciding to parse it: UTF-16 hides the escape
+    from a byte search, and its NUL bytes make the guard parse the body all the same."""
+    before = counts(db_session)
+    body = json.dumps({**PAYMENT, "external_id": "CHK\u00001001"}).encode("utf-16")
+    response = client.post(
+        f"/api/v1/cases/{case.reference}/payments",
+        data=body,
+        content_type="application/json",
+        headers=staff,
+    )
+    refused(response, 400, "invalid_input", "NUL", "external_id")
     assert counts(db_session) == before
 
 

@@ -62,7 +62,9 @@ def _snapshot(session) -> dict:
     return out
 
 
-def _random_book(rng, db_session, make_client, make_case, make_user):
+def _random_book(rng, db_session, make_client, make_case, make_user, flushes=1.0):
+    """`flushes`: the share of steps followed by a flush (below 1, postings meet cases with
+    changes not yet flushed: a ledger entry is inserted without a flush)."""
     clients = [make_client(code, f"Client {code}") for code in ("ACME", "BETA", "CEDR")]
     staff = [make_user("collector", email=f"c{i}@recourse.test") for i in range(3)]
     staff.append(make_user("supervisor", email="boss@recourse.test"))
@@ -181,7 +183,9 @@ def _random_book(rng, db_session, make_client, make_case, make_user):
                 hand_over(db_session, rng.choice(staff), rng.choice(staff).id, actor=ACTOR)
         except (LedgerError, ValueError):
             pass  # a refusal changes nothing; the totals must agree all the same
-        db_session.flush()
+        if rng.random() < flushes:
+            db_session.flush()
+    db_session.flush()
     return clients, staff
 
 
@@ -230,6 +234,18 @@ def test_the_totals_equal_the_live_sql_over_a_random_book(
     report_totals.rebuild(db_session)
     assert _snapshot(db_session) == kept
     assert sum(len(rows) for rows in kept.values()) > 10  # the book was not empty
+
+
+@pytest.mark.parametrize("seed", range(6, 10))
+def test_the_totals_equal_the_live_sql_when_postings_meet_changes_not_yet_flushed(
+    seed, db_session, make_client, make_case, make_user
+):
+    rng = random.Random(seed)
+    clients, _ = _random_book(rng, db_session, make_client, make_case, make_user, flushes=0.3)
+    _compare(db_session, clients)
+    kept = _snapshot(db_session)
+    report_totals.rebuild(db_session)
+    assert _snapshot(db_session) == kept
 
 
 def test_a_referral_import_adds_its_cases_to_the_totals(db_session, make_client, make_case):
@@ -345,3 +361,53 @@ def test_reports_rebuild_recomputes_totals_lost_behind_the_apps_back(
     assert result.exit_code == 0, result.output
     assert "rebuilt the reports' totals" in result.output
     assert _snapshot(db_session) == kept
+
+
+def test_an_entry_whose_external_id_is_taken_meanwhile_is_refused_and_changes_nothing(
+    db_session, make_client, make_case
+):
+    """Two postings of one external id racing past the check made under their cases' locks
+    (two cases): the second insert finds the first and is refused; its transaction goes on
+    (no savepoint to roll back to), with the totals and the ledger as they were."""
+    from cases.ledger import DuplicatePosting, LedgerEntry
+    from payments.posting import _insert_once
+
+    acme = make_client()
+    first = make_case(acme, principal=10_000, status="active")
+    second = make_case(acme, principal=20_000, status="active")
+    post_payment(
+        db_session, first, 2_500, external_id="pi_race", received_at=TODAY, method="card",
+        actor=ACTOR, today=TODAY,
+    )  # fmt: skip
+    kept = _snapshot(db_session)
+    late = LedgerEntry(
+        case_id=second.id, kind="payment", amount_cents=-2_500, external_id="pi_race",
+        method="card", received_at=TODAY,
+    )  # fmt: skip
+    with pytest.raises(DuplicatePosting, match="pi_race was already posted"):
+        _insert_once(db_session, late)
+    assert _snapshot(db_session) == kept
+    posted = db_session.scalars(sa.select(LedgerEntry).where(LedgerEntry.external_id == "pi_race"))
+    assert [(e.case_id, e.amount_cents) for e in posted] == [(first.id, -2_500)]
+    db_session.flush()  # the session is still usable, and holds nothing of the refused entry
+    assert late not in db_session
+
+
+def test_a_posted_entry_is_in_the_session_as_written_without_reading_it_again(
+    app, db_session, make_client, make_case
+):
+    acme = make_client()
+    case = make_case(acme, principal=10_000, status="active")
+    entry = post_payment(
+        db_session, case, 2_500, external_id="chk-9", received_at=TODAY, method="check",
+        actor=ACTOR, today=TODAY,
+    )  # fmt: skip
+    statements, stop = _statements(app)
+    try:
+        seen = (entry.id, entry.fee_cents, entry.component, entry.created_at, entry.reverses_id)
+    finally:
+        stop()
+    assert statements == []
+    assert seen[0] is not None and seen[2] is None and seen[4] is None
+    assert seen[1] == entry.fee_cents >= 0 and seen[3] is not None
+    assert db_session.get(type(entry), entry.id) is entry
