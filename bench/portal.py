@@ -9,7 +9,10 @@ latency and errors for each, and the ratio. Target: at least 50% of the bare end
 requests/s, with zero errors.
 
     .venv/bin/python -m bench.portal [--clients 8] [--seconds 5] [--rounds 3] [--workers 2]
-                                     [--small]
+                                     [--small] [--redis-url redis://127.0.0.1:6379/0]
+
+With `--redis-url` the app keeps its rendered pages in Redis as well, as in production (the
+run first deletes the pages cached there by an earlier run).
 
 `--small` (20 debtors, one worker, two clients, one short round; seconds) is the test suite's
 run (tests/bench/): it fails as the full run would if a change broke the fill, the sign-in or
@@ -285,6 +288,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seconds", type=float, help="5")
     parser.add_argument("--rounds", type=int, help="3")
     parser.add_argument("--workers", type=int, help="2")
+    parser.add_argument("--redis-url", default="", help="the app's REDIS_URL (none)")
     add_database_arguments(parser, DATABASE)
     args = parser.parse_args(argv)
     full = {"debtors": 1_000, "clients": 8, "seconds": 5.0, "rounds": 3, "workers": 2}
@@ -296,8 +300,14 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     reference = fill(url, args.debtors)
     print(f"filled {args.debtors:,} debtors in {time.perf_counter() - started:.1f} s")
+    if args.redis_url:
+        from redis import Redis
+
+        redis = Redis.from_url(args.redis_url)
+        for key in redis.scan_iter("recourse:portal-page:*"):
+            redis.delete(key)
     port = free_port()
-    server = start_gunicorn(url, port, args.workers)
+    server = start_gunicorn(url, port, args.workers, redis_url=args.redis_url)
     try:
         cookie = sign_in(port, reference)
         pages = {"accounts": "/portal/", "case page": f"/portal/cases/{reference}"}

@@ -6,8 +6,10 @@ changed in the same transaction as any change the page shows, and read before th
 data, so a cached page is never older than its key), the signed-in debtor, the address, the
 language and the day (offers and discounts depend on it), and a digest of the templates and
 translations. What belongs to the session is never cached: the CSRF tokens are put in on each
-request, and a page that carries a flashed message is rendered afresh. Entries live in Redis
-when REDIS_URL is set (for an hour at most), else in a small in-process LRU."""
+request, and a page that carries a flashed message is rendered afresh. Entries live in a small
+in-process LRU and, when REDIS_URL is set, in Redis too (for an hour at most), shared by every
+process: a key names one version of one page, so a copy kept in the process is never stale,
+and a view this process served before makes no round trip to Redis."""
 
 from __future__ import annotations
 
@@ -87,6 +89,27 @@ class RedisPages:
             log.warning("portal page cache: Redis unreachable", exc_info=True)
 
 
+class TieredPages:
+    """This process's LRU in front of Redis: a page found in Redis is kept here too. A key
+    holds the stamps of what the page shows, so an entry never goes stale, it is only no
+    longer asked for; the LRU drops it."""
+
+    def __init__(self, local: LocalPages, shared: RedisPages):
+        self.local, self.shared = local, shared
+
+    def get(self, key: str) -> list[str] | None:
+        parts = self.local.get(key)
+        if parts is None:
+            parts = self.shared.get(key)
+            if parts is not None:
+                self.local.set(key, parts)
+        return parts
+
+    def set(self, key: str, parts: list[str]) -> None:
+        self.local.set(key, parts)
+        self.shared.set(key, parts)
+
+
 def _digest(app: Flask) -> str:
     """Of the templates and translations: a deploy that changes them starts a new cache."""
     digest = hashlib.blake2b(digest_size=8)
@@ -99,7 +122,7 @@ def _digest(app: Flask) -> str:
 
 def init_app(app: Flask) -> None:
     url = app.config.get("REDIS_URL")
-    app.extensions[EXTENSION] = RedisPages(url) if url else LocalPages()
+    app.extensions[EXTENSION] = TieredPages(LocalPages(), RedisPages(url)) if url else LocalPages()
     app.extensions[EXTENSION + ".digest"] = _digest(app)
     app.extensions[CSRF_TOKENS] = SignedTokens()
     uri = app.config["SQLALCHEMY_DATABASE_URI"]

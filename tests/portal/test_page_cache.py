@@ -85,6 +85,41 @@ def test_a_second_look_is_served_from_the_cache_with_this_sessions_tokens(
     assert mine != theirs
 
 
+def test_with_redis_a_page_this_process_served_makes_no_round_trip_to_redis(
+    app, db_session, signed_in, rendered, make_client, make_case
+):
+    store = app.extensions[pages.EXTENSION]
+    if not isinstance(store, pages.TieredPages):
+        pytest.skip("REDIS_URL is not set: pages are cached in the process only")
+    case = make_case(make_client(), status="active")
+    client = signed_in(case)
+    path = f"/portal/cases/{case.reference}"
+    first, was_rendered = look(client, rendered, path)
+    assert was_rendered
+    keys = list(store.shared.redis.scan_iter("recourse:portal-page:*"))
+    assert keys  # shared with the other processes
+    store.shared.redis.delete(*keys)
+    # Served from this process's copy: Redis no longer has it and it is not rendered again.
+    second, was_rendered = look(client, rendered, path)
+    assert not was_rendered and without_tokens(second) == without_tokens(first)
+    assert not list(store.shared.redis.scan_iter("recourse:portal-page:*"))
+
+    # A page another process rendered (in Redis only) is served from Redis, then kept here.
+    store.local = pages.LocalPages()
+    try:
+        look(client, rendered, path)  # rendered: in neither
+        store.local = pages.LocalPages()
+        _, was_rendered = look(client, rendered, path)
+        assert not was_rendered
+        assert len(store.local._entries) == 1  # kept here from Redis
+        # A write is shown at once, whichever copy the process holds.
+        _pay(db_session, case)
+        page, was_rendered = look(client, rendered, path)
+        assert was_rendered and "$900.00" in page
+    finally:
+        store.local = pages.LocalPages()
+
+
 def test_another_debtor_is_not_served_the_cached_page(
     app, db_session, signed_in, rendered, make_client, make_case
 ):
