@@ -6,7 +6,7 @@ from what was already sent: the latest month among the case's `sent_reminders` k
 (balance_statement:<case id>:<YYYY-MM>:<channel>), for the cases of the debtors who ask.
 
 Revision ID: f5a1c3e7b9d2
-Revises: a5c1e3f7b9d2
+Revises: b8c4d2e6f0a1
 Create Date: 2026-12-07 07:20:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'f5a1c3e7b9d2'
-down_revision = 'a5c1e3f7b9d2'
+down_revision = 'b8c4d2e6f0a1'
 branch_labels = None
 depends_on = None
 
