@@ -156,7 +156,8 @@ def test_a_settlement_in_3_installments_cannot_become_a_6_installment_plan(
         assert response.status_code == 400
         assert "Your settlement allows at most 3 payments" in response.get_data(as_text=True)
     assert too_late.status_code == 400
-    assert f"must be paid in full by {offer.expires_on.isoformat()}" in too_late.get_data(
+    by = offer.expires_on  # written out, as the debtor reads dates
+    assert f"must be paid in full by {by:%B} {by.day}, {by.year}." in too_late.get_data(
         as_text=True
     )
     assert db_session.scalar(sa.select(PaymentPlan)) is None
