@@ -324,11 +324,16 @@ def test_a_job_asked_for_on_one_server_is_run_by_the_other_servers_worker(server
     wait_for(lambda: status() == "imported", "the worker to import the file", 120)
     with a.local.app_context():
         queue = a.local.extensions["recourse.jobs"].queue("imports")
-    ran = [
-        job
-        for job in map(queue.fetch_job, FinishedJobRegistry(queue=queue).get_job_ids())
-        if job is not None and job.args == ("referrals.import", batch_id)
-    ]
+
+    def finished():
+        return [
+            job
+            for job in map(queue.fetch_job, FinishedJobRegistry(queue=queue).get_job_ids())
+            if job is not None and job.args == ("referrals.import", batch_id)
+        ]
+
+    # The job commits "imported" before RQ files it as finished: wait for that too.
+    ran = wait_for(finished, "RQ to file the import job as finished", 60)
     assert [job.worker_name for job in ran] == [workers[second.pid]]
     # ... and the outcome is on B's page.
     page = client_user.get(batch_page.replace(a.base, b.base), timeout=WAIT).text
