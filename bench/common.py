@@ -3,9 +3,11 @@ machine's CPU time."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 
@@ -55,6 +57,33 @@ def copy(conn, table: str, columns: list[str], rows, /, **same) -> None:
     with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
         for row in rows:
             cp.write_row(row)
+
+
+@contextlib.contextmanager
+def statements_run(engine) -> Iterator[list[str]]:
+    """The SQL statements `engine` sends inside the block, in order, as sent (the benchmarks'
+    and the tests' one way of counting them)."""
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *args) -> None:
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", note)
+
+
+def statements_of(app, client, path: str) -> list[str]:
+    """The SQL statements one GET of `path` sends (it must answer 200)."""
+    from shell.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    with statements_run(engine) as seen:
+        assert client.get(path).status_code == 200
+    return seen
 
 
 def timed(client, path: str, n: int) -> list[float]:

@@ -27,7 +27,14 @@ import time
 import sqlalchemy as sa
 
 from bench import book
-from bench.common import add_database_arguments, drop_database, p95, reset_database, timed
+from bench.common import (
+    add_database_arguments,
+    drop_database,
+    p95,
+    reset_database,
+    statements_of,
+    timed,
+)
 
 DATABASE = "recourse_bench_reports"
 CLIENTS = 20
@@ -206,24 +213,6 @@ def fill(app, n_entries: int, n_clients: int, n_collectors: int) -> dict:
             )
             book.finish(conn, ("debtors", "cases", "ledger_entries", "contacts", "promises_to_pay"))
     return {"cases": n_cases, "client_id": client_ids[0]}
-
-
-def statements_of(app, client, path: str) -> list[str]:
-    from shell.extensions import db
-
-    seen: list[str] = []
-
-    def listen(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", listen)
-    try:
-        assert client.get(path).status_code == 200
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", listen)
-    return seen
 
 
 def post_payments(app, case_ids: list[int], n: int, tag: str) -> float:

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
+from bench.common import statements_of
 from cases import audit
 from cases.documents import Document
 from tests.conftest import csrf_from
@@ -206,22 +207,9 @@ CASE_SCREEN_QUERIES = 12
 
 
 def _statements_of(app, client, path: str) -> list[str]:
-    from shell.extensions import db
-
-    seen: list[str] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        if not statement.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):  # the test's own
-            seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        assert client.get(path).status_code == 200
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
-    return seen
+    """What one GET of `path` reads, without the test's own savepoints."""
+    seen = statements_of(app, client, path)
+    return [s for s in seen if not s.startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))]
 
 
 @pytest.mark.parametrize("book", [20, 300])

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 import time_machine
 
+from bench.common import statements_of
 from cases.contacts import ComplianceAlert, Contact
 from cases.plans import PromiseToPay
 from tests.conftest import csrf_from
@@ -358,23 +359,7 @@ def test_the_debtors_situation_steers_the_queue(client, login, make_user, make_c
 
 
 def _queries_for(app, client, path) -> int:
-    from sqlalchemy import event
-
-    from shell.extensions import db
-
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        assert client.get(path).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    return len(statements)
+    return len(statements_of(app, client, path))
 
 
 def test_the_queue_and_case_screen_do_not_query_per_row(

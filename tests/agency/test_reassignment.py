@@ -3,6 +3,7 @@ the same unit of work; the case list filters by collector and assigns all matchi
 
 import sqlalchemy as sa
 
+from bench.common import statements_run
 from cases.audit import AuditEvent
 from cases.case import Case
 from tests.conftest import csrf_from
@@ -93,20 +94,11 @@ def test_round_robin_spreads_the_cases_least_loaded_first_in_one_statement(
     closed.assigned_to_id = leaving.id
     cases = _book(make_case, acme, leaving, 5)
     login(admin)
-    updates = []
-
-    def count(conn, cursor, statement, *args):
-        if statement.lstrip().upper().startswith("UPDATE CASES"):
-            updates.append(statement)
-
-    engine = db_session.get_bind().engine
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_run(db_session.get_bind().engine) as seen:
         response = post_form(
             client, f"/agency/users/{leaving.id}", _user_form(leaving, hand_over_to="round_robin")
         )
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
+    updates = [s for s in seen if s.lstrip().upper().startswith("UPDATE CASES")]
     assert response.status_code == 302
     assert "5 open case(s) handed over to 2 collector(s)" in client.get(
         response.headers["Location"]

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from agency.report_pages import REPORTS
+from bench.common import statements_run
 from cases import audit, report_totals
 from cases.assignment import assign, assign_matching, hand_over
 from cases.case import Case, change_status
@@ -284,16 +285,6 @@ def test_a_payment_shows_in_the_totals_in_the_same_flush(db_session, make_client
     assert (october.month, october.by_agency - before) == ("2026-10", 2_500)
 
 
-def _statements(app):
-    seen: list[str] = []
-
-    def listen(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", listen)
-    return seen, lambda: sa.event.remove(db.engine, "before_cursor_execute", listen)
-
-
 @pytest.fixture
 def small_book(db_session, make_user, make_client, make_case):
     acme = make_client()
@@ -318,12 +309,9 @@ def small_book(db_session, make_user, make_client, make_case):
 
 def test_the_agency_reports_never_read_the_ledger(app, client, login, make_user, small_book):
     login(make_user("admin"))
-    seen, stop = _statements(app)
-    try:
+    with statements_run(db.engine) as seen:
         pages = [client.get("/agency/reports")]
         pages += [client.get(f"/agency/reports/{name}.csv") for name in REPORTS]
-    finally:
-        stop()
     assert all(page.status_code == 200 for page in pages)
     assert "$500.00" in pages[0].get_data(as_text=True)  # placed
     assert any("report_money" in s for s in seen)
@@ -335,12 +323,9 @@ def test_the_agency_reports_never_read_the_ledger(app, client, login, make_user,
 
 def test_the_client_reports_never_read_the_ledger(app, client, login, make_user, small_book):
     login(make_user("client", client=small_book))
-    seen, stop = _statements(app)
-    try:
+    with statements_run(db.engine) as seen:
         pages = [client.get("/client/reports")]
         pages += [client.get(f"/client/reports/{name}.csv") for name in ("liquidation", "aging")]
-    finally:
-        stop()
     assert all(page.status_code == 200 for page in pages)
     assert "2026-09,1,500.00,50.00,10.00%" in pages[1].get_data(as_text=True)
     assert any("report_money" in s for s in seen)
@@ -402,11 +387,8 @@ def test_a_posted_entry_is_in_the_session_as_written_without_reading_it_again(
         db_session, case, 2_500, external_id="chk-9", received_at=TODAY, method="check",
         actor=ACTOR, today=TODAY,
     )  # fmt: skip
-    statements, stop = _statements(app)
-    try:
+    with statements_run(db.engine) as statements:
         seen = (entry.id, entry.fee_cents, entry.component, entry.created_at, entry.reverses_id)
-    finally:
-        stop()
     assert statements == []
     assert seen[0] is not None and seen[2] is None and seen[4] is None
     assert seen[1] == entry.fee_cents >= 0 and seen[3] is not None

@@ -9,8 +9,8 @@ import datetime as dt
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event as sa_event
 
+from bench.common import statements_run
 from cases.debtors import Email
 from cases.jobs import OutboxJob
 from payments.fees import current_schedule, parse_tiers, rate_in_force, set_schedule
@@ -31,18 +31,11 @@ def stripe_app(app, gateway):
 
 @contextlib.contextmanager
 def statements():
-    """The SQL statements run inside the block, whitespace folded."""
-    seen: list[str] = []
-
-    def note(_conn, _cursor, sql, *_args) -> None:
-        seen.append(" ".join(sql.split()))
-
-    engine = db.engine
-    sa_event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        sa_event.remove(engine, "before_cursor_execute", note)
+    """The SQL statements run inside the block, whitespace folded (filled as the block ends)."""
+    folded: list[str] = []
+    with statements_run(db.engine) as seen:
+        yield folded
+    folded += [" ".join(sql.split()) for sql in seen]
 
 
 def reading(sqls: list[str], table: str) -> list[str]:

@@ -15,6 +15,7 @@ from flask import g, template_rendered
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from bench.common import statements_run
 from cases import audit
 from cases.case import change_status
 from cases.clients import update_client
@@ -391,26 +392,20 @@ def test_stamps_change_in_the_same_transaction_once_at_its_commit(
     def stamp():
         return db_session.scalar(sa.select(Case.stamp).where(Case.id == case.id))
 
-    updates = []
-
-    def count(conn, cursor, statement, *args):
-        if statement.startswith("UPDATE cases SET stamp"):
-            updates.append(statement)
+    def updates(seen):
+        return [s for s in seen if s.startswith("UPDATE cases SET stamp")]
 
     before = stamp()
-    event.listen(db_session.get_bind(), "before_cursor_execute", count)
-    try:
+    with statements_run(db_session.get_bind()) as seen:
         # Several flushes in one transaction (posting alone flushes three times) ...
         _pay(db_session, case, ref="check:1")
         db_session.flush()
         _pay(db_session, case, ref="check:2")
         db_session.flush()
         # ... are stamped by its commit, in one statement.
-        assert not updates
+        assert not updates(seen)
         db_session.commit()
-    finally:
-        event.remove(db_session.get_bind(), "before_cursor_execute", count)
-    assert len(updates) == 1
+    assert len(updates(seen)) == 1
     assert stamp() != before
 
     # A transaction rolled back leaves nothing to stamp at the next one's commit.

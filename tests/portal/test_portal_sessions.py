@@ -8,8 +8,8 @@ import datetime as dt
 
 import sqlalchemy as sa
 import time_machine
-from sqlalchemy import event
 
+from bench.common import statements_run
 from cases.sessions import SignInSession
 from shell.extensions import db
 from tests.conftest import SUITE_DAY, csrf_from, portal_sign_in
@@ -119,23 +119,14 @@ def test_a_cached_balance_page_checks_the_session_in_its_one_query(
     stamps query, and that statement is what checks the session's record."""
     case = make_case(make_client(), status="active")
     client = signed_in(case)
-    statements = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
     for path in ("/portal/", f"/portal/cases/{case.reference}"):
         assert client.get(path).status_code == 200  # rendered, and cached
-        event.listen(db.engine, "before_cursor_execute", seen)
-        try:
+        with statements_run(db.engine) as statements:
             assert client.get(path).status_code == 200
-        finally:
-            event.remove(db.engine, "before_cursor_execute", seen)
         reads = [
             s for s in statements if not s.lstrip().upper().startswith(("SAVEPOINT", "RELEASE"))
         ]
         assert len(reads) == 1 and "sign_in_sessions" in reads[0], statements
-        statements.clear()
 
 
 def test_signing_in_again_in_the_same_browser_ends_the_session_it_held(
