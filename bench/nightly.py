@@ -27,7 +27,13 @@ for the mail queue's workers; here they are taken off the session and dropped, a
 bench/earlyout.py does). Autopay charges a local Stripe (localstripe, started here): its
 time is in the job's.
 
+With --redis-url the jobs the commits queue (autopay's receipts, each a rendered email) go to
+RQ there, as in production (the queues are emptied afterwards), and a job's statements are its
+own; without, they run in-process after each commit, as the app does without Redis, and are
+counted and timed with the job that queued them.
+
     .venv/bin/python -m bench.nightly [--cases 2000000] [--chart docs/nightly.svg]
+        [--redis-url redis://127.0.0.1:6379/N]
     .venv/bin/python -m bench.nightly --small    # 2,000 cases: seconds (tests/bench/)
 """
 
@@ -504,6 +510,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--cases", type=int, help="2,000,000 (--small: 2,000)")
     parser.add_argument("--chart", help="write the jobs' times as an SVG bar chart here")
     parser.add_argument("--plans", action="store_true", help="print every EXPLAIN")
+    parser.add_argument(
+        "--redis-url", default="", help="queue the jobs on RQ there (default: run in-process)"
+    )
     add_database_arguments(parser, DATABASE)
     args = parser.parse_args(argv)
     if args.cases is None:
@@ -539,7 +548,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         app = create_app(
             {
                 "DATABASE_URL": url,
-                "REDIS_URL": "",
+                "REDIS_URL": args.redis_url,
                 "SECRET_KEY": "bench",
                 "DOCUMENT_STORE": str(work / "documents"),
             }
@@ -555,6 +564,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
             fill(app, args.cases, today, customer, card)
             print(f"filled {args.cases:,} cases by COPY in {time.perf_counter() - start:.1f} s")
             results = measure(app, today, gateway)
+        if args.redis_url:
+            from cases.jobs import QUEUES
+
+            for name in QUEUES:  # what the jobs queued: the workers' work, not measured here
+                app.extensions["recourse.jobs"].queue(name).empty()
         with app.app_context():
             from shell.extensions import db
 

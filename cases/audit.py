@@ -77,6 +77,37 @@ def record(
     return event_
 
 
+def row(
+    actor: Actor,
+    entity_type: str,
+    entity_id: Any,
+    action: str,
+    *,
+    case_id: int | None = None,
+    reason: str | None = None,
+    **detail: Any,
+) -> dict[str, Any]:
+    """The event `record` would add, as a row for `insert_rows`."""
+    return {
+        "at": utcnow(),
+        "actor_user_id": actor.user_id,
+        "actor_label": actor.label,
+        "entity_type": entity_type,
+        "entity_id": str(entity_id),
+        "case_id": case_id,
+        "action": action,
+        "reason": reason,
+        "detail": detail,
+    }
+
+
+def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Several events (`row`s) in one INSERT, written at once: a batch's events in one
+    statement, not one flushed object each."""
+    if rows:
+        session.execute(sa.insert(AuditEvent.__table__), rows)
+
+
 @event.listens_for(AuditEvent, "before_update")
 @event.listens_for(AuditEvent, "before_delete")
 def _append_only(mapper, connection, target):

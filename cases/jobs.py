@@ -143,6 +143,42 @@ def enqueue(session: Session, job: Job | str, *args, job_id: str | None = None) 
     return request
 
 
+def enqueue_many(session: Session, job: Job, args_of_each: list[tuple]) -> list[JobRequest]:
+    """`enqueue` of the same job for each of several argument tuples: their outbox rows in one
+    INSERT (and not one flush each)."""
+    if not args_of_each:
+        return []
+    job = declared(job.name)
+    if isinstance(session, scoped_session):
+        session = session()
+    if not session.in_transaction():
+        session.begin()
+    table = OutboxJob.__table__
+    rows = [
+        {
+            "name": job.name,
+            "queue": job.queue,
+            "args": list(args),
+            "job_id": None,
+            "created_at": utcnow(),
+            "sent_at": None,
+            "attempts": 0,
+        }
+        for args in args_of_each
+    ]
+    # One statement whatever the database; the ids come back in no promised order, but rows
+    # with the same job and arguments are interchangeable.
+    returned = session.execute(
+        sa.insert(table).values(rows).returning(table.c.id, table.c.args)
+    ).all()
+    requests = [
+        JobRequest(job.name, tuple(args), job.queue, None, outbox_id)
+        for outbox_id, args in sorted(returned)
+    ]
+    pending(session).extend(requests)
+    return requests
+
+
 def unsent(
     session: Session, *, older_than: dt.timedelta, limit: int = 500, lock: bool = True
 ) -> list[OutboxJob]:

@@ -54,7 +54,7 @@ from cases.plans import (
 )
 from payments.gateway import GatewayError, PaymentGateway, PaymentIntentInfo
 from payments.stripe_budget import Caller
-from payments.webhooks import apply_succeeded_intent
+from payments.webhooks import apply_succeeded_intent, apply_succeeded_intents
 
 # "Your bank asks you to confirm this payment", written by correspondence.autopay_mail.
 AUTHENTICATION_EMAIL = declare("autopay.authentication_email", queue="mail")
@@ -193,9 +193,11 @@ def _alone(session: Session) -> Iterator[None]:
             yield
 
 
-def _load(session: Session, installment_ids) -> tuple[dict[int, Installment], dict[int, Case]]:
+def _load(
+    session: Session, installment_ids, *, cases: bool = True
+) -> tuple[dict[int, Installment], dict[int, Case]]:
     """The installments as committed now, with their plans (and the plans' installments), and
-    their cases, by id: three queries for a whole batch."""
+    (with `cases`) their cases, by id: three queries for a whole batch."""
     plans = session.scalars(
         sa.select(PaymentPlan)
         .where(
@@ -206,18 +208,20 @@ def _load(session: Session, installment_ids) -> tuple[dict[int, Installment], di
         .options(orm.selectinload(PaymentPlan.installments))
         .execution_options(populate_existing=True)
     ).all()
-    cases = session.scalars(
-        sa.select(Case)
-        .where(Case.id.in_([p.case_id for p in plans]))
-        .execution_options(populate_existing=True)
-    ).all()
+    found = []
+    if cases:
+        found = session.scalars(
+            sa.select(Case)
+            .where(Case.id.in_([p.case_id for p in plans]))
+            .execution_options(populate_existing=True)
+        ).all()
     wanted, installments = set(installment_ids), {}
     for plan in plans:
         for installment in plan.installments:
             set_committed_value(installment, "plan", plan)  # no lazy load for what is here
             if installment.id in wanted:
                 installments[installment.id] = installment
-    return installments, {c.id: c for c in cases}
+    return installments, {c.id: c for c in found}
 
 
 def _claim(session: Session, installments: list[Installment], today: dt.date) -> list[int]:
@@ -321,17 +325,23 @@ def charge_batch(
         intents[installment_id] = intent
     if not intents and not abandoned:
         return
-    installments, cases = _load(session, [*intents, *abandoned])
-    # The payments first, then the installments' outcomes: these are written together, not
-    # one by one between the postings (a flush less a charge).
-    for installment_id, intent in intents.items():
-        if intent.succeeded:
-            case = cases[installments[installment_id].plan.case_id]
-            apply_succeeded_intent(session, intent, intent.created.astimezone(zone).date(), case)
+    # The cases are read again as they are posted to, under their locks (post_arrived).
+    installments, _ = _load(session, [*intents, *abandoned], cases=False)
+    # The payments first, all together (a few statements for the batch), then the
+    # installments' outcomes, their audit events in one INSERT.
+    apply_succeeded_intents(
+        session,
+        [
+            (intent, intent.created.astimezone(zone).date(), installments[i].plan.case_id)
+            for i, intent in intents.items()
+            if intent.succeeded
+        ],
+    )
+    events: list[dict] = []
     for installment_id, intent in intents.items():
         installment = installments[installment_id]
-        case = cases[installment.plan.case_id]
-        _record_outcome(session, installment, case, intent, today=today, run=run)
+        _record_outcome(session, installment, intent, today=today, run=run, events=events)
+    audit.insert_rows(session, events)
     for installment_id in abandoned:
         installment = installments[installment_id]
         if installment.plan.status == "paused":
@@ -360,14 +370,15 @@ def _missed(installment: Installment, why: str, run: ChargeRun) -> None:
 def _record_outcome(
     session: Session,
     installment: Installment,
-    case: Case,
     intent: PaymentIntentInfo,
     *,
     today: dt.date,
     run: ChargeRun,
+    events: list[dict],
 ) -> None:
+    """The installment's outcome; its audit event added to `events` (inserted by the caller)."""
     details = {
-        "case_id": case.id,
+        "case_id": installment.plan.case_id,
         "payment_intent": intent.id,
         "attempt": installment.attempts,
         "amount_cents": installment.amount_cents,
@@ -375,14 +386,16 @@ def _record_outcome(
     installment.payment_intent_id = intent.id
     if intent.succeeded:  # and posted, by the caller
         mark_paid(session, installment, actor=AUTOPAY)
-        audit.record(session, AUTOPAY, "installment", installment.id, "installment.paid", **details)
+        events.append(
+            audit.row(AUTOPAY, "installment", installment.id, "installment.paid", **details)
+        )
         run.charged.append(installment.id)
     elif installment.plan.status == "paused" and intent.status not in PENDING:
         # Reconciled after a dispute paused its plan, and not paid: no retry, no email to the
         # debtor during the hold, not missed; the hold's end moves it.
         _withheld(installment, intent.last_error_code or intent.status)
-        audit.record(
-            session, AUTOPAY, "installment", installment.id, "installment.withheld", **details
+        events.append(
+            audit.row(AUTOPAY, "installment", installment.id, "installment.withheld", **details)
         )
     elif installment.plan.status != "active" and intent.status not in PENDING:
         # Reconciled after its plan broke, and not paid: missed like the plan's others.
@@ -391,8 +404,8 @@ def _record_outcome(
         installment.status = "failed"
         installment.last_error = "authentication_required"
         installment.next_attempt_on = None  # only the debtor, on-session, can complete it
-        audit.record(
-            session, AUTOPAY, "installment", installment.id, "installment.needs_auth", **details
+        events.append(
+            audit.row(AUTOPAY, "installment", installment.id, "installment.needs_auth", **details)
         )
         enqueue(session, AUTHENTICATION_EMAIL, installment.id)
         run.needs_authentication.append(installment.id)
@@ -402,15 +415,16 @@ def _record_outcome(
         installment.status = "failed"
         installment.last_error = (intent.last_error_code or intent.status)[:80]
         installment.next_attempt_on = today + dt.timedelta(days=RETRY_AFTER_DAYS)
-        audit.record(
-            session,
-            AUTOPAY,
-            "installment",
-            installment.id,
-            "installment.failed",
-            code=installment.last_error,
-            retry_on=installment.next_attempt_on.isoformat(),
-            **details,
+        events.append(
+            audit.row(
+                AUTOPAY,
+                "installment",
+                installment.id,
+                "installment.failed",
+                code=installment.last_error,
+                retry_on=installment.next_attempt_on.isoformat(),
+                **details,
+            )
         )
         run.failed.append(installment.id)
 

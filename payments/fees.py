@@ -146,6 +146,8 @@ def rate_in_force(client_id, days_past_due, in_legal) -> sa.ColumnElement[int]:
         .where(FeeSchedule.client_id == client_id)
         .order_by(FeeSchedule.effective_from.desc(), FeeSchedule.id.desc())
         .limit(1)
+        # Its own fee_schedules even inside `legal` below (correlated only to a case's columns).
+        .correlate_except(FeeSchedule)
         .scalar_subquery()
     )
 

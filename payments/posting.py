@@ -37,7 +37,7 @@ from cases.offers import (
     mark_paid,
     paid_toward,
 )
-from cases.plans import has_plan_in_force, settle_plan_of_case
+from cases.plans import IN_FORCE, PaymentPlan, has_plan_in_force, settle_plan_of_case, settle_plans
 from payments.fees import fee_cents, rate_in_force
 
 # The "settled in full" letter, written by correspondence.settlement_letters.
@@ -50,6 +50,7 @@ __all__ = [
     "check_received_at",
     "METHODS",
     "PLACEMENT_COMPONENTS",
+    "Arrived",
     "DuplicatePosting",
     "LedgerEntry",
     "LedgerError",
@@ -62,6 +63,7 @@ __all__ = [
     "unmatched_external_id",
     "new_external_id",
     "post_adjustment",
+    "post_arrived",
     "post_payment",
     "post_placement",
     "post_settlement_writeoff",
@@ -345,6 +347,200 @@ def post_payment(
     if owed - amount_cents <= 0 and case.status in ("new", "active", "plan", "disputed"):
         change_status(session, case, "paid", actor=actor, reason="balance paid in full")
     return entry
+
+
+@dataclass(frozen=True)
+class Arrived:
+    """A payment that already arrived (a card payment Stripe confirmed) to post on a case."""
+
+    case_id: int
+    amount_cents: int
+    external_id: str
+    received_at: dt.date
+
+
+def post_arrived(
+    session: Session,
+    payments: list[Arrived],
+    *,
+    method: str,
+    actor: audit.Actor,
+    memo: str | None = None,
+) -> list[tuple[LedgerEntry | None, bool]]:
+    """Post several payments that already arrived, each as `post_payment(...,
+    allow_overpayment=True)` posts it, in a few statements for them all: the cases locked and
+    read in one (in id order), what each posting decides on in one, the entries in one INSERT,
+    the reports' totals in theirs, the audit events in one INSERT, what each plan in force
+    received in one. What follows a posting (its plan counts it, an accepted offer paid
+    settles the case, a balance paid ends it) follows it as in `post_payment`. Two payments on
+    one case are posted one after the other (in rounds). For each payment: its entry (None
+    when its external id is posted already) and whether its debtor takes email (a receipt)."""
+    for payment in payments:
+        amount = payment.amount_cents
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise LedgerError("a payment amount must be a positive number of cents")
+        if not payment.external_id or not payment.external_id.strip():
+            raise LedgerError("a payment needs its external id (check number, transaction id…)")
+    if method not in METHODS:
+        raise LedgerError(f"method must be one of: {', '.join(METHODS)}")
+    emailable = _lock_cases(session, sorted({p.case_id for p in payments}))
+    entries: dict[int, LedgerEntry | None] = {}
+    rest = list(enumerate(payments))
+    while rest:
+        now, later, cases = [], [], set()
+        for n, payment in rest:
+            (later if payment.case_id in cases else now).append((n, payment))
+            cases.add(payment.case_id)
+        entries.update(_post_round(session, now, method=method, actor=actor, memo=memo))
+        rest = later
+    return [(entries[n], emailable[p.case_id]) for n, p in enumerate(payments)]
+
+
+def _lock_cases(session: Session, case_ids: list[int]) -> dict[int, bool]:
+    """`locked_case` for several cases in one statement (in id order, so that two runs never
+    wait on each other), and whether each one's debtor takes email."""
+    held = session.info.setdefault(_LOCKED, {})
+    emailable = {}
+    new = [case_id for case_id in case_ids if case_id not in held]
+    if new:
+        for case, takes in session.execute(_LOCK_MANY, {"case_ids": new}):
+            held[case.id] = case
+            emailable[case.id] = bool(takes)
+    if len(emailable) < len(new):
+        raise LedgerError(f"no case {sorted(set(new) - set(emailable))}")
+    if len(emailable) < len(case_ids):
+        emailable.update(
+            session.execute(_TAKES_EMAIL, {"case_ids": [i for i in case_ids if i in held]}).all()
+        )
+    return emailable
+
+
+def _post_round(
+    session: Session,
+    payments: list[tuple[int, Arrived]],
+    *,
+    method: str,
+    actor: audit.Actor,
+    memo: str | None,
+) -> dict[int, LedgerEntry | None]:
+    """`post_arrived`'s payments on different cases."""
+    held = session.info[_LOCKED]
+    facts = {
+        row.id: row
+        for row in session.execute(_FACTS_OF_CASES, {"case_ids": [p.case_id for _, p in payments]})
+    }
+    rows = []
+    for _, payment in payments:
+        case = held[payment.case_id]
+        bps = int(facts[case.id].fee_bps)
+        if case.program == "early_out":  # the client's early-out fee, not collection terms
+            bps = early_out_fee_bps(session, case)
+        entry = LedgerEntry(
+            case_id=case.id,
+            kind="payment",
+            amount_cents=-payment.amount_cents,
+            fee_bps=bps,
+            fee_cents=fee_cents(payment.amount_cents, bps),
+            external_id=payment.external_id.strip()[:120],
+            method=method,
+            received_at=payment.received_at,
+            memo=memo,
+            recorded_by_id=actor.user_id,
+        )
+        rows.append(_row_of(entry))
+    table = LedgerEntry.__table__
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    ids = dict(
+        session.execute(
+            insert(table)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["external_id"])
+            .returning(table.c.external_id, table.c.id)
+        ).all()
+    )
+    entries, posted_, events = {}, [], []
+    for (n, payment), row in zip(payments, rows, strict=True):
+        if row["external_id"] not in ids:
+            entries[n] = None  # posted already (a duplicate): nothing follows
+            continue
+        entry = LedgerEntry(**row)
+        entry.id = ids[row["external_id"]]
+        make_transient_to_detached(entry)  # in the session as the row it is now
+        session.add(entry)
+        entries[n] = entry
+        posted_.append(entry)
+        events.append(
+            audit.row(
+                actor,
+                "ledger_entry",
+                entry.id,
+                "payment.posted",
+                case_id=entry.case_id,
+                amount_cents=payment.amount_cents,
+                external_id=entry.external_id,
+            )
+        )
+    if not posted_:
+        return entries
+    report_totals.entries_added(session, posted_)
+    stamps.note(session, case_ids=[e.case_id for e in posted_])
+    audit.insert_rows(session, events)
+    # What follows each posting, as in post_payment: the plan in force counts it...
+    in_force = [facts[e.case_id].plan_id for e in posted_]
+    settle_plans(
+        session, [session.get(PaymentPlan, i) for i in in_force if i is not None], actor=actor
+    )
+    for entry in posted_:
+        case, fact = held[entry.case_id], facts[entry.case_id]
+        # ...a paid settlement settles the case, a balance paid ends it.
+        if fact.accepted_offer and settle_if_offer_paid(
+            session, case, received_at=entry.received_at, actor=actor
+        ):
+            continue
+        if int(fact.balance) + entry.amount_cents <= 0 and case.status in (
+            "new",
+            "active",
+            "plan",
+            "disputed",
+        ):
+            change_status(session, case, "paid", actor=actor, reason="balance paid in full")
+    return entries
+
+
+def _build_facts_of_cases() -> sa.Select:
+    """`_facts` of several locked cases, for payments (each case's own columns in the rate)."""
+    entries = LedgerEntry
+    return sa.select(
+        Case.id,
+        sa.select(cents_sum(entries.amount_cents))
+        .where(entries.case_id == Case.id)
+        .scalar_subquery()
+        .label("balance"),
+        rate_in_force(Case.client_id, Case.days_past_due_at_referral, Case.in_legal).label(
+            "fee_bps"
+        ),
+        # The plan in force (the latest, as `active_plan` finds it): None without one.
+        sa.select(PaymentPlan.id)
+        .where(PaymentPlan.case_id == Case.id, PaymentPlan.status.in_(IN_FORCE))
+        .order_by(PaymentPlan.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label("plan_id"),
+        has_accepted_offer(Case.id).label("accepted_offer"),
+    ).where(Case.id.in_(sa.bindparam("case_ids", expanding=True)))
+
+
+_FACTS_OF_CASES = _build_facts_of_cases()
+_LOCK_MANY = (
+    sa.select(Case, takes_email(Case.debtor_id))
+    .where(Case.id.in_(sa.bindparam("case_ids", expanding=True)))
+    .order_by(Case.id)
+    .with_for_update(of=Case)
+    .execution_options(populate_existing=True)
+)
+_TAKES_EMAIL = sa.select(Case.id, takes_email(Case.debtor_id)).where(
+    Case.id.in_(sa.bindparam("case_ids", expanding=True))
+)
 
 
 def settle_if_offer_paid(

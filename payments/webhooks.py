@@ -21,14 +21,16 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from cases import audit
 from cases.case import Case
 from cases.debtors import takes_email
-from cases.jobs import declare, enqueue
+from cases.jobs import declare, enqueue, enqueue_many
 from cases.model import Base, utcnow
 from payments.gateway import PaymentGateway, PaymentIntentInfo, payment_intent_from
 from payments.posting import (
+    Arrived,
     DuplicatePosting,
     LedgerEntry,
     lock_case_by_reference,
     locked_case,
+    post_arrived,
     post_payment,
     posted,
     reverse_payment,
@@ -183,6 +185,36 @@ def apply_succeeded_intent(
     if emailable:
         enqueue(session, RECEIPT_EMAIL, entry.id)
     return entry
+
+
+def apply_succeeded_intents(
+    session: Session, paid: list[tuple[PaymentIntentInfo, dt.date, int]]
+) -> list[LedgerEntry]:
+    """`apply_succeeded_intent` for several succeeded PaymentIntents, each with the day it was
+    received and the id of its case (known to the caller: autopay's): posted together
+    (`post_arrived`), their receipts queued in one outbox INSERT."""
+    if not paid:
+        return []
+    results = post_arrived(
+        session,
+        [
+            Arrived(case_id, intent.amount_received_cents or intent.amount_cents, intent.id, day)
+            for intent, day, case_id in paid
+        ],
+        method="card",
+        actor=STRIPE,
+        memo="card payment (Stripe)",
+    )
+    entries, receipts = [], []
+    for (intent, _day, _case_id), (entry, emailable) in zip(paid, results, strict=True):
+        if entry is None:  # posted already, whoever posted it
+            entries.append(posted(session, intent.id))
+            continue
+        entries.append(entry)
+        if emailable:  # a receipt, as apply_succeeded_intent sends one
+            receipts.append((entry.id,))
+    enqueue_many(session, RECEIPT_EMAIL, receipts)
+    return entries
 
 
 def _payment_succeeded(session, obj, gateway, local_date, when) -> str:

@@ -11,10 +11,18 @@ import pytest
 import sqlalchemy as sa
 
 from bench.common import statements_run
+from cases.case import Case
 from cases.debtors import Email
 from cases.jobs import OutboxJob
 from payments.fees import current_schedule, parse_tiers, rate_in_force, set_schedule
-from payments.posting import balance_cents, lock_case
+from payments.posting import (
+    Arrived,
+    LedgerError,
+    balance_cents,
+    lock_case,
+    post_arrived,
+    post_payment,
+)
 from shell.extensions import db
 from tests.conftest import TEST_ACTOR
 from tests.payments.test_gateway import paid_intent
@@ -178,3 +186,77 @@ def test_the_fee_rate_read_with_a_posting_is_the_schedule_s_rate(
             expected = newer.rate_for(days, in_legal)
             got = db_session.scalar(sa.select(rate_in_force(client.id, days, in_legal)))
             assert got == expected, (days, in_legal)
+
+
+def test_the_fee_rate_read_from_a_case_s_own_columns_is_the_schedule_s_rate(
+    db_session, make_client, make_case
+):
+    """As `post_arrived` reads it for many cases in one statement: each case's client, days
+    past due at referral and legal flag, correlated from the cases row."""
+    client = make_client()
+    schedule = set_schedule(
+        db_session, client, parse_tiers("60=2000,120=3000"), actor=TEST_ACTOR, legal_bps=4_500
+    )
+    cases = []
+    for days, in_legal in ((0, False), (61, False), (121, False), (121, True)):
+        case = make_case(client)
+        case.days_past_due_at_referral, case.in_legal = days, in_legal
+        cases.append(case)
+    db_session.flush()
+    got = dict(
+        db_session.execute(
+            sa.select(
+                Case.id,
+                rate_in_force(Case.client_id, Case.days_past_due_at_referral, Case.in_legal),
+            ).where(Case.id.in_([c.id for c in cases]))
+        ).all()
+    )
+    assert got == {c.id: schedule.rate_for(c.days_past_due_at_referral, c.in_legal) for c in cases}
+
+
+def test_payments_posted_together_are_posted_as_one_by_one(db_session, make_client, make_case):
+    """`post_arrived`: two payments on one case go one after the other (the second sees the
+    first), a payment already in the ledger is skipped (None) and changes nothing, the case
+    whose balance they pay is paid; the ledger is exact."""
+    client = make_client()
+    first, second = make_case(client, principal=30_000), make_case(client, principal=50_000)
+    for case in (first, second):
+        case.status = "active"
+    post_payment(
+        db_session,
+        second,
+        5_000,
+        external_id="pi_already",
+        received_at=dt.date(2026, 11, 20),
+        method="card",
+        actor=TEST_ACTOR,
+    )
+    db_session.commit()
+    day = dt.date(2026, 11, 22)
+    posted = post_arrived(
+        db_session,
+        [
+            Arrived(first.id, 20_000, "pi_one", day),
+            Arrived(second.id, 5_000, "pi_already", day),
+            Arrived(first.id, 10_000, "pi_two", day),
+            Arrived(second.id, 1_000, "pi_three", day),
+        ],
+        method="card",
+        actor=TEST_ACTOR,
+    )
+    db_session.commit()
+
+    entries = [entry for entry, _ in posted]
+    assert entries[1] is None  # posted already: not twice
+    assert [e.external_id for e in entries if e] == ["pi_one", "pi_two", "pi_three"]
+    assert (balance_cents(db_session, first.id), balance_cents(db_session, second.id)) == (
+        0,
+        44_000,
+    )
+    db_session.refresh(first)
+    db_session.refresh(second)
+    assert (first.status, second.status) == ("paid", "active")
+    with pytest.raises(LedgerError):
+        post_arrived(
+            db_session, [Arrived(first.id, 0, "pi_zero", day)], method="card", actor=TEST_ACTOR
+        )
