@@ -387,10 +387,15 @@ def post_arrived(
     entries: dict[int, LedgerEntry | None] = {}
     rest = list(enumerate(payments))
     while rest:
-        now, later, cases = [], [], set()
+        # One payment a case and an external id a round: a second one with the same id then
+        # meets the first in the ledger (a duplicate, nothing posted), as post_payment would.
+        now, later, cases, ids = [], [], set(), set()
         for n, payment in rest:
-            (later if payment.case_id in cases else now).append((n, payment))
+            external_id = payment.external_id.strip()[:120]
+            again = payment.case_id in cases or external_id in ids
+            (later if again else now).append((n, payment))
             cases.add(payment.case_id)
+            ids.add(external_id)
         entries.update(_post_round(session, now, method=method, actor=actor, memo=memo))
         rest = later
     return [(entries[n], emailable[p.case_id]) for n, p in enumerate(payments)]

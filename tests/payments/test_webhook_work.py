@@ -17,6 +17,7 @@ from cases.jobs import OutboxJob
 from payments.fees import current_schedule, parse_tiers, rate_in_force, set_schedule
 from payments.posting import (
     Arrived,
+    LedgerEntry,
     LedgerError,
     balance_cents,
     lock_case,
@@ -260,3 +261,29 @@ def test_payments_posted_together_are_posted_as_one_by_one(db_session, make_clie
         post_arrived(
             db_session, [Arrived(first.id, 0, "pi_zero", day)], method="card", actor=TEST_ACTOR
         )
+
+
+def test_one_external_id_twice_in_one_batch_is_posted_once(db_session, make_client, make_case):
+    """The same payment given twice, on two cases, in one `post_arrived`: the first is
+    posted, the second meets it in the ledger (None) and changes nothing."""
+    client = make_client()
+    first, second = make_case(client, principal=30_000), make_case(client, principal=50_000)
+    db_session.commit()
+    day = dt.date(2026, 11, 22)
+    posted = post_arrived(
+        db_session,
+        [Arrived(first.id, 2_000, "pi_same", day), Arrived(second.id, 2_000, " pi_same ", day)],
+        method="card",
+        actor=TEST_ACTOR,
+    )
+    db_session.commit()
+    assert posted[0][0] is not None and posted[0][0].external_id == "pi_same"
+    assert posted[1][0] is None
+    assert (balance_cents(db_session, first.id), balance_cents(db_session, second.id)) == (
+        28_000,
+        50_000,
+    )
+    assert (
+        db_session.scalar(sa.select(sa.func.count()).where(LedgerEntry.external_id == "pi_same"))
+        == 1
+    )
