@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--clients", type=int, help="20 (--small: 2)")
     parser.add_argument("--collectors", type=int, help="200 (--small: 4)")
     parser.add_argument("--keep", action="store_true", help="leave the database filled")
-    parser.add_argument("--reuse", action="store_true", help="time a kept database, no fill")
+    parser.add_argument(
+        "--reuse", action="store_true", help="time a kept database, no fill (and keep it)"
+    )
     parser.add_argument("--chart", help="draw the p95 figures into this SVG file")
     add_database_arguments(parser, DATABASE)
     args = parser.parse_args(argv)
@@ -247,7 +249,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     with app.app_context():
         db.engine.dispose()
-    if not args.keep:
+    if not (args.keep or args.reuse):  # a reused book is kept for the next run
         drop_database(args.database, args.postgres_server)
     return {
         "healthz_p95_ms": base95,
