@@ -164,9 +164,12 @@ class _Ledger:
     promises_paid: sa.Update | None = None  # built once, by _promises_paid_of_cases
 
 
-def _entries(cases_where, entries_where, sign: int) -> list[tuple[sa.Table, list[str], sa.Select]]:
-    """The statements that add (sign 1) or take away (-1) the money of the entries selected."""
-    entry = _Ledger.table.alias("e")
+def _entries(
+    cases_where, entries_where, sign: int, entry=None
+) -> list[tuple[sa.Table, list[str], sa.Select]]:
+    """The statements that add (sign 1) or take away (-1) the money of the entries selected
+    (of `entry`, the ledger's table unless given: rows just inserted, say)."""
+    entry = _Ledger.table.alias("e") if entry is None else entry
     original = _Ledger.table.alias("o")
     cases = Case.__table__
     money_kind = sa.case(
@@ -330,6 +333,72 @@ def _added_statements(dialect: str) -> list:
         statements.append((ReportAging.__table__, ["client_id", "due_date"], balances))
         _ADDED[dialect] = [_upsert_statement(dialect, *statement) for statement in statements]
     return _ADDED[dialect]
+
+
+def with_new_entries(entry) -> list:
+    """On PostgreSQL: the data-modifying parts (each a CTE) of one statement that inserts
+    ledger entries and keeps the totals of `entry`, the CTE of those entries (the insert's
+    RETURNING): the three totals' upserts and what was paid towards their cases' promises.
+    Every part sees the database as it was before the statement, so the entries themselves
+    are read from `entry`, never from the ledger's table."""
+    parts = _entries(lambda c: None, lambda e: None, 1, entry=entry)
+    earlier = _Ledger.table.alias("earlier")
+    cases = Case.__table__
+    first = ~sa.exists().where(earlier.c.case_id == entry.c.case_id)  # the case's first entry
+    parts.append(
+        (
+            ReportAging.__table__,
+            ["client_id", "due_date"],
+            sa.select(
+                cases.c.client_id,
+                cases.c.due_date,
+                sa.cast(sa.literal(0), sa.BigInteger).label("cases"),
+                sa.cast(
+                    sa.func.count(sa.distinct(sa.case((first, entry.c.case_id)))), sa.BigInteger
+                ).label("entered"),
+                _sum(entry.c.amount_cents, 1).label("balance_cents"),
+            )
+            .select_from(entry.join(cases, cases.c.id == entry.c.case_id))
+            .where(cases.c.status.in_(OPEN_STATUSES))
+            .group_by(cases.c.client_id, cases.c.due_date)
+            .order_by(cases.c.client_id, cases.c.due_date),
+        )
+    )
+    ctes = [
+        _upsert_statement("postgresql", table, keys, select).cte(f"added_{table.name}")
+        for table, keys, select in parts
+    ]
+    # What was paid towards the promises of the cases whose money moved: the payments in the
+    # ledger not reversed there nor by a new entry, and the new payments (never reversed yet).
+    promises = ReportPromise.__table__
+    old, reversal = _Ledger.table.alias("paid"), _Ledger.table.alias("rev")
+
+    def paid(rows, *reversed_):
+        return (
+            sa.select(sa.func.coalesce(sa.func.sum(-rows.c.amount_cents), 0))
+            .where(
+                rows.c.case_id == promises.c.case_id,
+                rows.c.kind.in_(("payment", "direct_payment")),
+                rows.c.received_at >= promises.c.made_on,
+                rows.c.received_at <= promises.c.due_on,
+                *reversed_,
+            )
+            .scalar_subquery()
+        )
+
+    paid_cents = paid(
+        old,
+        ~sa.exists().where(reversal.c.reverses_id == old.c.id),
+        ~sa.exists().where(entry.c.reverses_id == old.c.id),
+    ) + paid(entry)
+    moved = sa.select(entry.c.case_id).where(entry.c.kind.in_(MONEY_KINDS))
+    ctes.append(
+        sa.update(promises)
+        .where(promises.c.case_id.in_(moved))
+        .values(paid_cents=paid_cents)
+        .cte("added_paid_towards_promises")
+    )
+    return ctes
 
 
 def entries_added(session: Session, entries: list) -> None:

@@ -74,6 +74,14 @@ def touch(
         )
 
 
+def restamp(case_ids: sa.Select) -> sa.Update:
+    """New stamps (bound: `case_stamp`, one `new_stamp()`) for the cases `case_ids` selects: for a
+    statement that changes them without a flush to stamp them itself, in the same statement
+    (the posting functions' ledger insert on PostgreSQL)."""
+    cases = Case.__table__
+    return sa.update(cases).where(cases.c.id.in_(case_ids)).values(stamp=sa.bindparam("case_stamp"))
+
+
 def note(session: Session, *, case_ids: Iterable[int]) -> None:
     """These cases changed without a flush (a ledger entry inserted in one statement): their
     stamps change at the commit, with what the flushes changed (at once during it)."""
