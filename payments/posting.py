@@ -97,11 +97,29 @@ def locked_case(session: Session, case_id: int) -> Case:
 def lock_case_by_reference(session: Session, reference: str) -> tuple[Case | None, bool]:
     """The case of this reference locked and read under its lock (None when no case has it),
     and whether its debtor has an email address open to us (for a receipt): one statement."""
-    row = session.execute(_LOCK_BY_REFERENCE, {"reference": reference}).one_or_none()
-    if row is None:
-        return None, False
-    session.info.setdefault(_LOCKED, {})[row[0].id] = row[0]
-    return row[0], bool(row[1])
+    row = locked_by_reference(session, _LOCK_BY_REFERENCE, {"reference": reference})
+    return (None, False) if row is None else (row[0], bool(row[1]))
+
+
+def locking_by_reference(*also: sa.ColumnElement) -> sa.Select:
+    """The statement of `lock_case_by_reference` (bound: `reference`), reading `also` besides
+    in the same statement (build it once; run it with `locked_by_reference`)."""
+    return (
+        sa.select(Case, takes_email(Case.debtor_id), *also)
+        .where(Case.reference == sa.bindparam("reference"))
+        .with_for_update(of=Case)
+        .execution_options(populate_existing=True)
+    )
+
+
+def locked_by_reference(session: Session, statement: sa.Select, params: dict) -> sa.Row | None:
+    """The row of a `locking_by_reference` statement (the case, whether its debtor takes
+    email, what else it reads), None when no case has the reference; the case is held locked
+    for the rest of the transaction (not locked again)."""
+    row = session.execute(statement, params).one_or_none()
+    if row is not None:
+        session.info.setdefault(_LOCKED, {})[row[0].id] = row[0]
+    return row
 
 
 # Built once: a statement's construction costs more CPU than its round trip to the database.
@@ -111,12 +129,7 @@ _LOCK_BY_ID = (
     .with_for_update()
     .execution_options(populate_existing=True)
 )
-_LOCK_BY_REFERENCE = (
-    sa.select(Case, takes_email(Case.debtor_id))
-    .where(Case.reference == sa.bindparam("reference"))
-    .with_for_update(of=Case)
-    .execution_options(populate_existing=True)
-)
+_LOCK_BY_REFERENCE = locking_by_reference()
 
 
 @event.listens_for(Session, "after_soft_rollback")
