@@ -83,12 +83,12 @@ def values(
     """The columns of an audit row that do not name what it is about (`entity_type`,
     `entity_id`, `case_id`), for `insert_from` (its bind parameters) or `insert`."""
     return {
-        "audit_at": utcnow(),
-        "audit_actor_user_id": actor.user_id,
-        "audit_actor_label": actor.label,
-        "audit_action": action,
-        "audit_reason": reason,
-        "audit_detail": detail,
+        "a_at": utcnow(),
+        "a_actor_user_id": actor.user_id,
+        "a_actor_label": actor.label,
+        "a_action": action,
+        "a_reason": reason,
+        "a_detail": detail,
     }
 
 
@@ -100,11 +100,13 @@ def insert_from(entity_type: str, entity_id: sa.ColumnElement, case_id: sa.Colum
     columns, the rest bound as `values` names them: no ORM flush, and it may be one part of a
     larger statement (the posting functions write a ledger entry and its audit row in one)."""
     table = AuditEvent.__table__
-    bound = [sa.bindparam(f"audit_{name}", type_=table.c[name].type) for name in _VALUED]
+    bound = [
+        sa.bindparam(f"a_{name}", type_=table.c[name].type).label(name[:2]) for name in _VALUED
+    ]
     return sa.insert(table).from_select(
         [*_VALUED, "entity_type", "entity_id", "case_id"],
         sa.select(
-            *bound, sa.literal(entity_type, sa.String), sa.cast(entity_id, sa.String), case_id
+            *bound, sa.literal_column(f"'{entity_type}'"), sa.cast(entity_id, sa.String), case_id
         ),
     )
 
@@ -112,7 +114,7 @@ def insert_from(entity_type: str, entity_id: sa.ColumnElement, case_id: sa.Colum
 _INSERT = sa.insert(AuditEvent.__table__).values(
     {
         **{
-            name: sa.bindparam(f"audit_{name}", type_=AuditEvent.__table__.c[name].type)
+            name: sa.bindparam(f"a_{name}", type_=AuditEvent.__table__.c[name].type)
             for name in _VALUED
         },
         **{name: sa.bindparam(name) for name in ("entity_type", "entity_id", "case_id")},

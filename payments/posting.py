@@ -208,7 +208,7 @@ def _insert_once(session: Session, entry: LedgerEntry, audited: dict | None = No
     if dialect == "postgresql":
         statement = _insert_entry_kept(audited is not None)
         # Named apart from every column: an UPDATE would take a column's name as its SET.
-        bound = {f"entry_{name}": value for name, value in row.items()}
+        bound = {f"e_{name}": value for name, value in row.items()}
         bound |= {"case_stamp": new_stamp(), **(audited or {})}
         entry_id = session.execute(statement, bound).scalar()
     else:
@@ -265,13 +265,14 @@ def _insert_entry_kept(audited: bool) -> sa.Select:
     and its case's new page stamp; it returns the entry's id. Built once."""
     if audited not in _KEPT:
         table = LedgerEntry.__table__
-        entry = _insert_entry(postgresql.insert, "entry_").returning(*table.columns)
-        entry = entry.cte("new_entry")
-        parts = report_totals.with_new_entries(entry)
+        read = ("id", "case_id", "kind", "amount_cents", "fee_cents", "received_at", "reverses_id")
+        entry = _insert_entry(postgresql.insert, "e_").returning(*(table.c[n] for n in read))
+        entry = entry.cte("e")
+        parts = report_totals.with_new_entry(entry)
         if audited:
             audited_ = audit.insert_from("ledger_entry", entry.c.id, entry.c.case_id)
-            parts.append(audited_.cte("new_entry_audit"))
-        parts.append(stamps.restamp(sa.select(entry.c.case_id)).cte("new_entry_stamp"))
+            parts.append(audited_.cte("audit_events_"))
+        parts.append(stamps.restamp(sa.select(entry.c.case_id)).cte("cases_"))
         _KEPT[audited] = sa.select(entry.c.id).add_cte(*parts)
     return _KEPT[audited]
 

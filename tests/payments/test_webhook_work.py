@@ -109,7 +109,7 @@ def test_a_new_payment_is_four_statements_on_postgresql_and_a_resend_one(
     if db.engine.dialect.name == "postgresql":
         assert len(work) == 4, work
         assert work[0].startswith("SELECT cases.") and "stripe_events" in work[0]
-        assert work[2].startswith("WITH new_entry AS (INSERT INTO ledger_entries")
+        assert work[2].startswith("WITH e AS (INSERT INTO ledger_entries")
         for table in ("report_money", "report_assignee", "report_aging", "report_promises"):
             assert table in work[2]
         assert "audit_events" in work[2] and "UPDATE cases SET stamp" in work[2]
@@ -144,6 +144,20 @@ def test_a_new_payment_is_four_statements_on_postgresql_and_a_resend_one(
         db_session.scalar(sa.select(sa.func.count()).where(StripeEvent.event_id == succeeded["id"]))
         == 1
     )
+
+
+def test_the_posting_statement_stays_short_enough_for_the_driver_to_keep_it_parsed():
+    """psycopg keeps the parsed form of a statement of at most 4,096 bytes and 50 parameters:
+    longer, the posting's one statement would be parsed again at every payment (2 ms)."""
+    from psycopg import _queries
+    from sqlalchemy.dialects.postgresql import psycopg as pg
+
+    from payments.posting import _insert_entry_kept
+
+    for audited in (True, False):
+        compiled = _insert_entry_kept(audited).compile(dialect=pg.dialect())
+        assert len(str(compiled)) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+        assert len(compiled.params) <= _queries.MAX_CACHED_STATEMENT_PARAMS
 
 
 @pytest.mark.parametrize(
