@@ -17,7 +17,9 @@ They are kept in the same unit of work as the rows they sum: a flush that adds l
 or cases, or changes a case's status, assignee, referral day, due date or client, updates them
 (`watch`, called once by `cases.ledger`); the bulk paths that bypass the ORM (the referral
 import's COPY, bulk reassignment) call `attach` / `detach` with the cases they touched, and the
-posting functions, which insert an entry in one statement, call `entries_added`. A changed case is detached with its old values before the flush and attached with its new ones
+posting functions, which insert an entry without a flush, keep its totals in the same
+statement on PostgreSQL (`with_new_entry`) and call `entries_added` on SQLite. A changed case is
+detached with its old values before the flush and attached with its new ones
 after it: whatever changes, the totals stay exact. `rebuild` recomputes them from scratch (the
 migration, `flask reports rebuild` after a load that bypasses the app)."""
 
@@ -164,12 +166,9 @@ class _Ledger:
     promises_paid: sa.Update | None = None  # built once, by _promises_paid_of_cases
 
 
-def _entries(
-    cases_where, entries_where, sign: int, entry=None
-) -> list[tuple[sa.Table, list[str], sa.Select]]:
-    """The statements that add (sign 1) or take away (-1) the money of the entries selected
-    (of `entry`, the ledger's table unless given: rows just inserted, say)."""
-    entry = _Ledger.table.alias("e") if entry is None else entry
+def _entries(cases_where, entries_where, sign: int) -> list[tuple[sa.Table, list[str], sa.Select]]:
+    """The statements that add (sign 1) or take away (-1) the money of the entries selected."""
+    entry = _Ledger.table.alias("e")
     original = _Ledger.table.alias("o")
     cases = Case.__table__
     money_kind = sa.case(
