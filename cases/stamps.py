@@ -7,7 +7,7 @@ A client's stamp changes with the client (name, terms) and its discount bands. H
 session do this, so the domain functions need not remember it: each flush notes what it
 changed, and the transaction's commit stamps it all in one statement (one per table), however
 many flushes came before. The posting functions, which insert a ledger entry without a flush,
-`note` its case. The few bulk statements that bypass the unit of work call `touch`
+stamp its case in the same statement on PostgreSQL (`restamp`) and `note` it on SQLite. The few bulk statements that bypass the unit of work call `touch`
 themselves (see tests/portal/test_page_cache.py, which also fails on a new, unlisted one)."""
 
 from __future__ import annotations

@@ -212,7 +212,7 @@ def _insert_once(session: Session, entry: LedgerEntry, audited: dict | None = No
         bound |= {"case_stamp": new_stamp(), **(audited or {})}
         entry_id = session.execute(statement, bound).scalar()
     else:
-        entry_id = session.execute(_INSERT_ENTRY[dialect], row).scalar()
+        entry_id = session.execute(_INSERT_ENTRY_SQLITE, row).scalar()
     if entry_id is None:
         raise DuplicatePosting(f"{entry.external_id} was already posted")
     for name, value in row.items():
@@ -252,10 +252,7 @@ def _insert_entry(insert, prefix: str = "") -> sa.Insert:
 
 
 # Built once: a statement's construction costs more CPU than its round trip to the database.
-_INSERT_ENTRY = {
-    "postgresql": _insert_entry(postgresql.insert).returning(LedgerEntry.__table__.c.id),
-    "sqlite": _insert_entry(sqlite.insert).returning(LedgerEntry.__table__.c.id),
-}
+_INSERT_ENTRY_SQLITE = _insert_entry(sqlite.insert).returning(LedgerEntry.__table__.c.id)
 _KEPT: dict[bool, sa.Select] = {}
 
 
