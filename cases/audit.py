@@ -108,6 +108,61 @@ def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(sa.insert(AuditEvent.__table__), rows)
 
 
+def values(
+    actor: Actor, action: str, *, reason: str | None = None, **detail: Any
+) -> dict[str, Any]:
+    """The columns of an audit row that do not name what it is about (`entity_type`,
+    `entity_id`, `case_id`), for `insert_from` (its bind parameters) or `insert`."""
+    return {
+        "a_at": utcnow(),
+        "a_actor_user_id": actor.user_id,
+        "a_actor_label": actor.label,
+        "a_action": action,
+        "a_reason": reason,
+        "a_detail": detail,
+    }
+
+
+_VALUED = ("at", "actor_user_id", "actor_label", "action", "reason", "detail")
+
+
+def insert_from(entity_type: str, entity_id: sa.ColumnElement, case_id: sa.ColumnElement):
+    """An INSERT … SELECT of one audit row for each row that has these entity id and case id
+    columns, the rest bound as `values` names them: no ORM flush, and it may be one part of a
+    larger statement (the posting functions write a ledger entry and its audit row in one)."""
+    table = AuditEvent.__table__
+    bound = [
+        sa.bindparam(f"a_{name}", type_=table.c[name].type).label(name[:2]) for name in _VALUED
+    ]
+    return sa.insert(table).from_select(
+        [*_VALUED, "entity_type", "entity_id", "case_id"],
+        sa.select(
+            *bound, sa.literal_column(f"'{entity_type}'"), sa.cast(entity_id, sa.String), case_id
+        ),
+    )
+
+
+_INSERT = sa.insert(AuditEvent.__table__).values(
+    {
+        **{
+            name: sa.bindparam(f"a_{name}", type_=AuditEvent.__table__.c[name].type)
+            for name in _VALUED
+        },
+        **{name: sa.bindparam(name) for name in ("entity_type", "entity_id", "case_id")},
+    }
+)
+
+
+def insert(
+    session: Session, entity_type: str, entity_id: Any, case_id: int | None, row: dict[str, Any]
+) -> None:
+    """Write an audit row of `values` through the table (no ORM object, no flush)."""
+    session.execute(
+        _INSERT,
+        {**row, "entity_type": entity_type, "entity_id": str(entity_id), "case_id": case_id},
+    )
+
+
 @event.listens_for(AuditEvent, "before_update")
 @event.listens_for(AuditEvent, "before_delete")
 def _append_only(mapper, connection, target):

@@ -17,7 +17,9 @@ They are kept in the same unit of work as the rows they sum: a flush that adds l
 or cases, or changes a case's status, assignee, referral day, due date or client, updates them
 (`watch`, called once by `cases.ledger`); the bulk paths that bypass the ORM (the referral
 import's COPY, bulk reassignment) call `attach` / `detach` with the cases they touched, and the
-posting functions, which insert an entry in one statement, call `entries_added`. A changed case is detached with its old values before the flush and attached with its new ones
+posting functions, which insert an entry without a flush, keep its totals in the same
+statement on PostgreSQL (`with_new_entry`) and call `entries_added` on SQLite. A changed case is
+detached with its old values before the flush and attached with its new ones
 after it: whatever changes, the totals stay exact. `rebuild` recomputes them from scratch (the
 migration, `flask reports rebuild` after a load that bypasses the app)."""
 
@@ -330,6 +332,116 @@ def _added_statements(dialect: str) -> list:
         statements.append((ReportAging.__table__, ["client_id", "due_date"], balances))
         _ADDED[dialect] = [_upsert_statement(dialect, *statement) for statement in statements]
     return _ADDED[dialect]
+
+
+def _words(*words: str) -> list:
+    """Constant strings written into the SQL, not bound: a statement built once and run often
+    stays short enough for the driver to keep its parsed form (psycopg: 4,096 bytes)."""
+    return [sa.literal_column(f"'{word}'") for word in words]
+
+
+def _month_pg(column) -> sa.ColumnElement[int]:
+    """`month_key` in PostgreSQL's shorter spelling."""
+    return sa.cast(sa.func.to_char(column, sa.literal_column("'YYYYMM'")), sa.Integer)
+
+
+def with_new_entry(entry) -> list:
+    """On PostgreSQL: the data-modifying parts (each a CTE) of one statement that inserts a
+    ledger entry and keeps its totals, `entry` being the CTE of that entry (the insert's
+    RETURNING: one row, or none when nothing was inserted): the three totals' upserts and what
+    was paid towards its case's promises. Every part sees the database as it was before the
+    statement, so the entry itself is read from `entry`, never from the ledger's table."""
+    cases, original = Case.__table__, _Ledger.table.alias("o")
+    money_kinds, paying = _words(*MONEY_KINDS), _words("payment", "direct_payment")
+    month, placed = _month_pg(entry.c.received_at), _month_pg(cases.c.referred_on)
+    joined = entry.join(cases, cases.c.id == entry.c.case_id)
+    money = (
+        sa.select(
+            cases.c.client_id,
+            placed,
+            month,
+            sa.case(
+                (entry.c.kind == _words("placement")[0], _words("placement")[0]),
+                (
+                    sa.func.coalesce(original.c.kind, entry.c.kind) == _words("direct_payment")[0],
+                    _words("direct")[0],
+                ),
+                else_=_words("agency")[0],
+            ),
+            entry.c.amount_cents,
+            entry.c.fee_cents,
+        )
+        .select_from(joined.outerjoin(original, original.c.id == entry.c.reverses_id))
+        .where(entry.c.kind.in_([*_words("placement"), *money_kinds]))
+    )
+    by_assignee = (
+        sa.select(
+            sa.func.coalesce(cases.c.assigned_to_id, sa.literal_column("0")),
+            cases.c.client_id,
+            month,
+            entry.c.amount_cents,
+        )
+        .select_from(joined)
+        .where(entry.c.kind.in_(money_kinds))
+    )
+    earlier = _Ledger.table.alias("f")
+    first = ~sa.exists().where(earlier.c.case_id == entry.c.case_id)  # the case's first entry
+    aging = (
+        sa.select(
+            cases.c.client_id,
+            cases.c.due_date,
+            sa.literal_column("0"),
+            sa.case((first, sa.literal_column("1")), else_=sa.literal_column("0")),
+            entry.c.amount_cents,
+        )
+        .select_from(joined)
+        .where(cases.c.status.in_(_words(*OPEN_STATUSES)))
+    )
+    parts = []
+    for table, keys, select in (
+        (ReportMoney.__table__, ["client_id", "placed_month", "month", "kind"], money),
+        (ReportAssignee.__table__, ["assignee_id", "client_id", "month"], by_assignee),
+        (ReportAging.__table__, ["client_id", "due_date"], aging),
+    ):
+        names = [c.name for c in table.columns]
+        insert = postgresql_insert(table).from_select(names, select)
+        upsert = insert.on_conflict_do_update(
+            index_elements=keys,
+            set_={n: table.c[n] + insert.excluded[n] for n in names if n not in keys},
+        )
+        parts.append(upsert.cte(f"{table.name}_"))
+    # What was paid towards the promises of its case: the payments in the ledger not reversed
+    # there nor by the entry, and the entry if a payment (never reversed yet).
+    promises = ReportPromise.__table__
+    old, reversal = _Ledger.table.alias("p"), _Ledger.table.alias("r")
+
+    def paid(rows, *reversed_):
+        return (
+            sa.select(sa.func.coalesce(sa.func.sum(-rows.c.amount_cents), sa.literal_column("0")))
+            .where(
+                rows.c.case_id == promises.c.case_id,
+                rows.c.kind.in_(paying),
+                rows.c.received_at.between(promises.c.made_on, promises.c.due_on),
+                *reversed_,
+            )
+            .scalar_subquery()
+        )
+
+    paid_cents = paid(
+        old,
+        ~sa.exists().where(reversal.c.reverses_id == old.c.id),
+        old.c.id
+        != sa.func.coalesce(
+            sa.select(entry.c.reverses_id).scalar_subquery(), sa.literal_column("0")
+        ),
+    ) + paid(entry)
+    parts.append(  # (the same sums again if the entry moved no money: no need to ask which)
+        sa.update(promises)
+        .where(promises.c.case_id.in_(sa.select(entry.c.case_id)))
+        .values(paid_cents=paid_cents)
+        .cte("report_promises_")
+    )
+    return parts
 
 
 def entries_added(session: Session, entries: list) -> None:

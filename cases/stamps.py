@@ -7,7 +7,7 @@ A client's stamp changes with the client (name, terms) and its discount bands. H
 session do this, so the domain functions need not remember it: each flush notes what it
 changed, and the transaction's commit stamps it all in one statement (one per table), however
 many flushes came before. The posting functions, which insert a ledger entry without a flush,
-`note` its case. The few bulk statements that bypass the unit of work call `touch`
+stamp its case in the same statement on PostgreSQL (`restamp`) and `note` it on SQLite. The few bulk statements that bypass the unit of work call `touch`
 themselves (see tests/portal/test_page_cache.py, which also fails on a new, unlisted one)."""
 
 from __future__ import annotations
@@ -72,6 +72,14 @@ def touch(
         connection.execute(
             sa.update(clients).where(clients.c.id.in_(client_ids)).values(stamp=new_stamp())
         )
+
+
+def restamp(case_ids: sa.Select) -> sa.Update:
+    """New stamps (bound: `case_stamp`, one `new_stamp()`) for the cases `case_ids` selects: for a
+    statement that changes them without a flush to stamp them itself, in the same statement
+    (the posting functions' ledger insert on PostgreSQL)."""
+    cases = Case.__table__
+    return sa.update(cases).where(cases.c.id.in_(case_ids)).values(stamp=sa.bindparam("case_stamp"))
 
 
 def note(session: Session, *, case_ids: Iterable[int]) -> None:

@@ -30,6 +30,7 @@ from cases.ledger import (
     cents_sum,
     post_placement,
 )
+from cases.model import new_stamp
 from cases.offers import (
     SettlementOffer,
     accepted_offer,
@@ -98,11 +99,29 @@ def locked_case(session: Session, case_id: int) -> Case:
 def lock_case_by_reference(session: Session, reference: str) -> tuple[Case | None, bool]:
     """The case of this reference locked and read under its lock (None when no case has it),
     and whether its debtor has an email address open to us (for a receipt): one statement."""
-    row = session.execute(_LOCK_BY_REFERENCE, {"reference": reference}).one_or_none()
-    if row is None:
-        return None, False
-    session.info.setdefault(_LOCKED, {})[row[0].id] = row[0]
-    return row[0], bool(row[1])
+    row = locked_by_reference(session, _LOCK_BY_REFERENCE, {"reference": reference})
+    return (None, False) if row is None else (row[0], bool(row[1]))
+
+
+def locking_by_reference(*also: sa.ColumnElement) -> sa.Select:
+    """The statement of `lock_case_by_reference` (bound: `reference`), reading `also` besides
+    in the same statement (build it once; run it with `locked_by_reference`)."""
+    return (
+        sa.select(Case, takes_email(Case.debtor_id), *also)
+        .where(Case.reference == sa.bindparam("reference"))
+        .with_for_update(of=Case)
+        .execution_options(populate_existing=True)
+    )
+
+
+def locked_by_reference(session: Session, statement: sa.Select, params: dict) -> sa.Row | None:
+    """The row of a `locking_by_reference` statement (the case, whether its debtor takes
+    email, what else it reads), None when no case has the reference; the case is held locked
+    for the rest of the transaction (not locked again)."""
+    row = session.execute(statement, params).one_or_none()
+    if row is not None:
+        session.info.setdefault(_LOCKED, {})[row[0].id] = row[0]
+    return row
 
 
 # Built once: a statement's construction costs more CPU than its round trip to the database.
@@ -112,12 +131,7 @@ _LOCK_BY_ID = (
     .with_for_update()
     .execution_options(populate_existing=True)
 )
-_LOCK_BY_REFERENCE = (
-    sa.select(Case, takes_email(Case.debtor_id))
-    .where(Case.reference == sa.bindparam("reference"))
-    .with_for_update(of=Case)
-    .execution_options(populate_existing=True)
-)
+_LOCK_BY_REFERENCE = locking_by_reference()
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -184,13 +198,23 @@ def _build_facts() -> sa.Select:
 _FACTS = _build_facts()
 
 
-def _insert_once(session: Session, entry: LedgerEntry) -> LedgerEntry:
-    """Insert an entry in one statement (`INSERT … ON CONFLICT (external_id) DO NOTHING
-    RETURNING id`: no savepoint, no flush); a racing duplicate of its external id is refused,
-    not a crash. What the flush hooks would have kept for a flushed entry is kept here, with
-    the row known: the reports' running totals and the case's portal page stamp."""
+def _insert_once(session: Session, entry: LedgerEntry, audited: dict | None = None) -> LedgerEntry:
+    """Insert an entry once (`INSERT … ON CONFLICT (external_id) DO NOTHING RETURNING id`: no
+    savepoint, no flush), with its audit row (`audited`: `audit.values(…)`); a racing
+    duplicate of its external id is refused, not a crash, with nothing written. What the flush
+    hooks would have kept for a flushed entry is kept here, with the row known: the reports'
+    running totals and the case's portal page stamp. On PostgreSQL all of it is one statement
+    (a data-modifying CTE); on SQLite, which has none, one statement each."""
     row = _row_of(entry)
-    entry_id = session.execute(_INSERT_ENTRY[session.get_bind().dialect.name], row).scalar()
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        statement = _insert_entry_kept(audited is not None)
+        # Named apart from every column: an UPDATE would take a column's name as its SET.
+        bound = {f"e_{name}": value for name, value in row.items()}
+        bound |= {"case_stamp": new_stamp(), **(audited or {})}
+        entry_id = session.execute(statement, bound).scalar()
+    else:
+        entry_id = session.execute(_INSERT_ENTRY_SQLITE, row).scalar()
     if entry_id is None:
         raise DuplicatePosting(f"{entry.external_id} was already posted")
     for name, value in row.items():
@@ -198,8 +222,11 @@ def _insert_once(session: Session, entry: LedgerEntry) -> LedgerEntry:
     entry.id = entry_id
     make_transient_to_detached(entry)  # in the session as the row it is now: nothing to flush
     session.add(entry)
-    report_totals.entries_added(session, [entry])
-    stamps.note(session, case_ids=[entry.case_id])
+    if dialect != "postgresql":
+        report_totals.entries_added(session, [entry])
+        if audited is not None:
+            audit.insert(session, "ledger_entry", entry.id, entry.case_id, audited)
+        stamps.note(session, case_ids=[entry.case_id])
     return entry
 
 
@@ -218,20 +245,35 @@ def _row_of(entry: LedgerEntry) -> dict:
     return row
 
 
-def _insert_entry(insert) -> sa.Insert:
+def _insert_entry(insert, prefix: str = "") -> sa.Insert:
     return (
         insert(LedgerEntry.__table__)
-        .values({c.key: sa.bindparam(c.key, type_=c.type) for c in _ENTRY_COLUMNS})
+        .values({c.key: sa.bindparam(prefix + c.key, type_=c.type) for c in _ENTRY_COLUMNS})
         .on_conflict_do_nothing(index_elements=["external_id"])
-        .returning(LedgerEntry.__table__.c.id)
     )
 
 
 # Built once: a statement's construction costs more CPU than its round trip to the database.
-_INSERT_ENTRY = {
-    "postgresql": _insert_entry(postgresql.insert),
-    "sqlite": _insert_entry(sqlite.insert),
-}
+_INSERT_ENTRY_SQLITE = _insert_entry(sqlite.insert).returning(LedgerEntry.__table__.c.id)
+_KEPT: dict[bool, sa.Select] = {}
+
+
+def _insert_entry_kept(audited: bool) -> sa.Select:
+    """PostgreSQL's one statement: the entry inserted once, and with it (from its RETURNING:
+    nothing when the external id was taken) the reports' totals, its audit row if `audited`,
+    and its case's new page stamp; it returns the entry's id. Built once."""
+    if audited not in _KEPT:
+        table = LedgerEntry.__table__
+        read = ("id", "case_id", "kind", "amount_cents", "fee_cents", "received_at", "reverses_id")
+        entry = _insert_entry(postgresql.insert, "e_").returning(*(table.c[n] for n in read))
+        entry = entry.cte("e")
+        parts = report_totals.with_new_entry(entry)
+        if audited:
+            audited_ = audit.insert_from("ledger_entry", entry.c.id, entry.c.case_id)
+            parts.append(audited_.cte("audit_events_"))
+        parts.append(stamps.restamp(sa.select(entry.c.case_id)).cte("cases_"))
+        _KEPT[audited] = sa.select(entry.c.id).add_cte(*parts)
+    return _KEPT[audited]
 
 
 class ReceivedDateError(LedgerError):
@@ -326,16 +368,12 @@ def post_payment(
             memo=memo,
             recorded_by_id=actor.user_id,
         ),
-    )
-    audit.record(
-        session,
-        actor,
-        "ledger_entry",
-        entry.id,
-        f"{entry.kind}.posted",
-        case_id=case.id,
-        amount_cents=amount_cents,
-        external_id=external_id,
+        audit.values(
+            actor,
+            "direct_payment.posted" if direct else "payment.posted",
+            amount_cents=amount_cents,
+            external_id=external_id,
+        ),
     )
     # Every payment, by any route, counts toward the plan in force before the case may end.
     if facts.plan_in_force:
@@ -603,16 +641,12 @@ def post_settlement_writeoff(
             memo=f"settlement offer {offer.id} paid",
             recorded_by_id=actor.user_id,
         ),
-    )
-    audit.record(
-        session,
-        actor,
-        "ledger_entry",
-        entry.id,
-        "settlement_writeoff.posted",
-        case_id=case.id,
-        amount_cents=rest,
-        offer_id=offer.id,
+        audit.values(
+            actor,
+            "settlement_writeoff.posted",
+            amount_cents=rest,
+            offer_id=offer.id,
+        ),
     )
     return entry
 
@@ -723,17 +757,13 @@ def _reverse(
             memo=reason.strip()[:500],
             recorded_by_id=actor.user_id,
         ),
-    )
-    audit.record(
-        session,
-        actor,
-        "ledger_entry",
-        entry.id,
-        "reversal.posted",
-        case_id=case.id,
-        reason=reason.strip(),
-        amount_cents=amount,
-        reverses=payment.external_id,
+        audit.values(
+            actor,
+            "reversal.posted",
+            reason=reason.strip(),
+            amount_cents=amount,
+            reverses=payment.external_id,
+        ),
     )
     if facts.plan_in_force:  # what it no longer covers is unpaid again
         settle_plan_of_case(session, case, actor=actor)
@@ -770,16 +800,12 @@ def post_adjustment(
             memo=reason.strip()[:500],
             recorded_by_id=actor.user_id,
         ),
-    )
-    audit.record(
-        session,
-        actor,
-        "ledger_entry",
-        entry.id,
-        "adjustment.posted",
-        case_id=case.id,
-        reason=reason.strip(),
-        amount_cents=amount_cents,
+        audit.values(
+            actor,
+            "adjustment.posted",
+            reason=reason.strip(),
+            amount_cents=amount_cents,
+        ),
     )
     return entry
 

@@ -29,7 +29,9 @@ from payments.posting import (
     DuplicatePosting,
     LedgerEntry,
     lock_case_by_reference,
+    locked_by_reference,
     locked_case,
+    locking_by_reference,
     post_arrived,
     post_payment,
     posted,
@@ -78,6 +80,11 @@ def handle_event(
     the day it happened in the agency's time zone).
     """
     obj = event["data"]["object"]
+    when = event.get("created") or 0  # when Stripe says it happened
+    if event["type"] == "payment_intent.succeeded":
+        outcome = _payment_recorded_after(session, event, obj, local_date(when))
+        if outcome is not None:
+            return outcome
     record_id = _record(session, event["id"], event["type"], obj.get("id"))
     if record_id is None:
         return "duplicate event"
@@ -87,18 +94,58 @@ def handle_event(
         "charge.refunded": _charge_refunded,
         "charge.dispute.closed": _dispute_closed,
     }.get(event["type"])
-    when = event.get("created") or 0  # when Stripe says it happened
     outcome = handler(session, obj, gateway, local_date, when) if handler else "ignored"
     session.execute(_OUTCOME, {"record_id": record_id, "outcome": outcome[:200]})
     return outcome
 
 
-def _record(session: Session, event_id: str, kind: str, object_id: str | None) -> int | None:
+def _payment_recorded_after(
+    session: Session, event: dict[str, Any], obj: dict, received_at: dt.date
+) -> str | None:
+    """A new payment, the common event, in one statement fewer: its case is locked by the
+    statement that also looks for the event's record, and the event is recorded after the
+    payment is posted, with its outcome. A delivery of the same event being applied meanwhile
+    holds the case's lock first: by the time this one reads under the lock, the payment is
+    posted (nothing is posted twice: its PaymentIntent's id is the entry's unique key), and the
+    event's unique key refuses the record. None when the event does not carry its whole
+    PaymentIntent or names no case: it is recorded first, as every other event is."""
+    if not all(obj.get(name) is not None for name in _INTENT_FIELDS):
+        return None
+    intent = payment_intent_from(obj)
+    reference = _reference(intent)
+    if not intent.succeeded or not reference:
+        return None
+    row = locked_by_reference(
+        session, _LOCK_AND_LOOK, {"reference": reference, "event_id": event["id"]}
+    )
+    if row is None:
+        return None
+    case, emailable, recorded = row
+    if recorded:
+        return "duplicate event"
+    entry, new = _post_intent(session, intent, received_at, case, bool(emailable))
+    outcome = f"posted {entry.external_id}"
+    if _record(session, event["id"], event["type"], obj.get("id"), outcome) is None:
+        if new:  # recorded by a delivery that did not post it: cannot be, but never twice
+            raise RuntimeError(f"event {event['id']} was recorded meanwhile: not applied")
+        return "duplicate event"
+    return outcome
+
+
+def _record(
+    session: Session, event_id: str, kind: str, object_id: str | None, outcome: str = ""
+) -> int | None:
     """Record the event under its unique id; None when it is recorded already (a re-send; one
     being applied right now by another request is waited for). One statement: no savepoint."""
     return session.scalar(
         _RECORD[_dialect(session)],
-        {"event_id": event_id, "type": kind, "object_id": object_id, "received_at": utcnow()},
+        {
+            "event_id": event_id,
+            "type": kind,
+            "object_id": object_id,
+            "outcome": outcome[:200],
+            "received_at": utcnow(),
+        },
     )
 
 
@@ -106,8 +153,12 @@ def _record_statement(insert) -> sa.Insert:
     events = StripeEvent.__table__  # the table, not the class: no ORM bulk insert around it
     return (
         insert(events)
-        .values({name: sa.bindparam(name) for name in ("event_id", "type", "object_id")})
-        .values(outcome="", received_at=sa.bindparam("received_at"))
+        .values(
+            {
+                name: sa.bindparam(name)
+                for name in ("event_id", "type", "object_id", "outcome", "received_at")
+            }
+        )
         .on_conflict_do_nothing(index_elements=[events.c.event_id])
         .returning(events.c.id)
     )
@@ -125,14 +176,25 @@ _OUTCOME = (
 )
 
 
+# The case of a payment locked, with whether its event is recorded already (bound: `reference`,
+# `event_id`).
+_LOCK_AND_LOOK = locking_by_reference(
+    sa.exists().where(StripeEvent.__table__.c.event_id == sa.bindparam("event_id"))
+)
+
+
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
+
+
+def _reference(intent: PaymentIntentInfo) -> str:
+    return (intent.metadata or {}).get("case_reference", "").strip().upper()
 
 
 def _locked_case_for(session: Session, intent: PaymentIntentInfo) -> tuple[Case | None, bool]:
     """The case the PaymentIntent's metadata names, locked for posting, and whether its debtor
     has an email address open to us (for the receipt): one statement."""
-    reference = (intent.metadata or {}).get("case_reference", "").strip().upper()
+    reference = _reference(intent)
     return lock_case_by_reference(session, reference) if reference else (None, False)
 
 
@@ -163,11 +225,23 @@ def apply_succeeded_intent(
             actor=STRIPE,
         )
         return None
+    return _post_intent(session, intent, received_at, case, emailable)[0]
+
+
+def _post_intent(
+    session: Session,
+    intent: PaymentIntentInfo,
+    received_at: dt.date,
+    case: Case,
+    emailable: bool | None,
+) -> tuple[LedgerEntry, bool]:
+    """Post a succeeded PaymentIntent to its case, locked or not yet; the entry, and whether
+    it was posted now (not before). `emailable` None: read once the payment is posted."""
     try:
         entry = post_payment(
             session,
             case,
-            amount,
+            intent.amount_received_cents or intent.amount_cents,
             external_id=intent.id,
             received_at=received_at,
             method="card",
@@ -176,7 +250,7 @@ def apply_succeeded_intent(
             allow_overpayment=True,
         )
     except DuplicatePosting:
-        return posted(session, intent.id)
+        return posted(session, intent.id), False
     # The debtor paid just now (portal, or on the phone): a receipt goes to them at once, if
     # they have an address open to email (the receipt job would find none otherwise; the
     # contact rules are still its to apply when it runs).
@@ -184,7 +258,7 @@ def apply_succeeded_intent(
         emailable = session.scalar(sa.select(takes_email(case.debtor_id)))
     if emailable:
         enqueue(session, RECEIPT_EMAIL, entry.id)
-    return entry
+    return entry, True
 
 
 def apply_succeeded_intents(

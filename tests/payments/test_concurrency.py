@@ -190,3 +190,79 @@ def test_two_refund_events_of_one_charge_at_once_reverse_the_refunded_total_once
         with Session() as session:
             session.execute(sa.delete(StripeEvent).where(StripeEvent.object_id == "ch_refunds"))
             session.commit()
+
+
+def test_one_payment_event_delivered_many_times_at_once_posts_once_and_is_recorded_once(
+    committed_case,
+):
+    """A new payment's event is recorded after its payment is posted (its case locked first):
+    deliveries of one event at once wait on the case's lock, the later ones find the payment
+    posted and the event recorded, and write nothing."""
+    from payments.webhooks import StripeEvent, handle_event
+
+    Session, case_id = committed_case
+    with Session() as session:
+        reference, client_id = (
+            session.get(Case, case_id).reference,
+            session.get(Case, case_id).client_id,
+        )
+    intent = {
+        "id": "pi_many_at_once",
+        "object": "payment_intent",
+        "status": "succeeded",
+        "amount": 25_000,
+        "currency": "usd",
+        "created": 1_795_000_000,
+        "metadata": {"case_reference": reference},
+    }
+    event = {
+        "id": "evt_many_at_once",
+        "type": "payment_intent.succeeded",
+        "created": 1_795_000_000,
+        "data": {"object": intent},
+    }
+    barrier, outcomes, errors = threading.Barrier(THREADS), [], []
+
+    def deliver():
+        with Session() as session:
+            barrier.wait()
+            try:
+                outcomes.append(
+                    handle_event(
+                        session, event, gateway=None, local_date=lambda _: dt.date(2026, 11, 21)
+                    )
+                )
+                session.commit()
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=deliver) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert errors == []
+        assert sorted(outcomes) == sorted(
+            ["posted pi_many_at_once"] + ["duplicate event"] * (THREADS - 1)
+        )
+        with Session() as session:
+            assert balance_cents(session, case_id) == 100_000 - 25_000
+            recorded = session.scalars(
+                sa.select(StripeEvent.outcome).where(StripeEvent.event_id == "evt_many_at_once")
+            ).all()
+            assert recorded == ["posted pi_many_at_once"]
+            audits = session.scalars(
+                sa.select(AuditEvent.action).where(AuditEvent.case_id == case_id)
+            ).all()
+            assert audits.count("payment.posted") == 1
+            paid = session.scalar(
+                sa.select(sa.func.sum(ReportMoney.amount_cents)).where(
+                    ReportMoney.client_id == client_id, ReportMoney.kind == "agency"
+                )
+            )
+            assert paid == -25_000  # the totals counted it once
+    finally:
+        with Session() as session:
+            session.execute(sa.delete(StripeEvent).where(StripeEvent.object_id == intent["id"]))
+            session.commit()

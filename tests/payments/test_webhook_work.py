@@ -88,6 +88,80 @@ def test_a_new_payment_locks_its_case_once_and_reads_the_ledger_once(
     assert len(payments(db_session, case.id)) == 1
 
 
+def test_a_new_payment_is_four_statements_on_postgresql_and_a_resend_one(
+    stripe_app, client, db_session, make_client, make_case, gateway, stripe_api
+):
+    """The case locked with the event's record looked for; the facts; the entry with the
+    reports' totals, its audit row and its case's page stamp (one data-modifying CTE on
+    PostgreSQL); the event recorded with its outcome. A re-send: the lock and the look."""
+    from cases.audit import AuditEvent
+    from cases.case import Case
+    from cases.report_totals import ReportMoney
+    from payments.webhooks import StripeEvent
+
+    case = make_case(make_client(), principal=50_000, status="active", email=None)
+    intent_id = paid_intent(gateway, stripe_api, case.reference, 12_000)
+    db_session.commit()  # the setup's own stamps, outside the count
+    stamp = db_session.scalar(sa.select(Case.stamp).where(Case.id == case.id))
+    succeeded = event("payment_intent.succeeded", whole_intent(stripe_api, intent_id))
+    with statements() as sqls:
+        answer = deliver(client, succeeded)
+    assert answer.json["outcome"] == f"posted {intent_id}"
+    work = [s for s in sqls if not s.startswith(("SAVEPOINT", "RELEASE"))]
+    if db.engine.dialect.name == "postgresql":
+        assert len(work) == 4, work
+        assert work[0].startswith("SELECT cases.") and "stripe_events" in work[0]
+        assert work[2].startswith("WITH e AS (INSERT INTO ledger_entries")
+        for table in ("report_money", "report_assignee", "report_aging", "report_promises"):
+            assert table in work[2]
+        assert "audit_events" in work[2] and "UPDATE cases SET stamp" in work[2]
+        assert work[3].startswith("INSERT INTO stripe_events")
+    # What the one statement did, read back.
+    recorded = db_session.scalars(
+        sa.select(StripeEvent.outcome).where(StripeEvent.event_id == succeeded["id"])
+    ).all()
+    assert recorded == [f"posted {intent_id}"]
+    entry = payments(db_session, case.id)[0]
+    audited = db_session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.entity_id == str(entry.id))
+    ).all()
+    assert [(a.action, a.case_id, a.actor_label) for a in audited] == [
+        ("payment.posted", case.id, "stripe")
+    ]
+    assert audited[0].detail == {"amount_cents": 12_000, "external_id": intent_id}
+    money = db_session.scalar(
+        sa.select(sa.func.sum(ReportMoney.amount_cents)).where(
+            ReportMoney.client_id == case.client_id, ReportMoney.kind == "agency"
+        )
+    )
+    assert money == -12_000
+    assert db_session.scalar(sa.select(Case.stamp).where(Case.id == case.id)) != stamp
+    # The same event again: "duplicate event", nothing written.
+    with statements() as sqls:
+        assert deliver(client, succeeded).json["outcome"] == "duplicate event"
+    work = [s for s in sqls if not s.startswith(("SAVEPOINT", "RELEASE"))]
+    assert len(work) == 1 and work[0].startswith("SELECT cases.")
+    assert len(payments(db_session, case.id)) == 1
+    assert (
+        db_session.scalar(sa.select(sa.func.count()).where(StripeEvent.event_id == succeeded["id"]))
+        == 1
+    )
+
+
+def test_the_posting_statement_stays_short_enough_for_the_driver_to_keep_it_parsed():
+    """psycopg keeps the parsed form of a statement of at most 4,096 bytes and 50 parameters:
+    longer, the posting's one statement would be parsed again at every payment (2 ms)."""
+    from psycopg import _queries
+    from sqlalchemy.dialects.postgresql import psycopg as pg
+
+    from payments.posting import _insert_entry_kept
+
+    for audited in (True, False):
+        compiled = _insert_entry_kept(audited).compile(dialect=pg.dialect())
+        assert len(str(compiled)) <= _queries.MAX_CACHED_STATEMENT_LENGTH
+        assert len(compiled.params) <= _queries.MAX_CACHED_STATEMENT_PARAMS
+
+
 @pytest.mark.parametrize(
     ("email", "opted_out", "asked"),
     [(None, False, 0), ("pat@example.com", False, 1), ("pat@example.com", True, 0)],
