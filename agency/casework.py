@@ -57,6 +57,7 @@ from cases.plans import PromiseToPay, active_plan
 from cases.queue import queue_for
 from cases.users import User
 from shell.extensions import db
+from shell.form_html import QuickForm
 from shell.timezone import agency_today
 from shell.unit_of_work import attempt
 
@@ -105,7 +106,7 @@ def _forms(case: Case) -> dict:
         "close_form": CloseForm(prefix="close"),
         "phone_type_form": phone_type,
         "verification_form": VerificationForm(prefix="ver"),
-        "plain_form": FlaskForm(),
+        "plain_form": QuickForm(),
         "email_form": _email_form(case),
         "text_form": _text_form(case),
         "letter_form": LetterForm(prefix="letter"),
