@@ -187,7 +187,8 @@ def cases():
     status = request.args.get("status", "")
     sort = request.args.get("sort", "newest")
     sort = sort if sort in SORTS else "newest"
-    ids = search(sa.select(Case.id).where(Case.client_id == current_user.client_id), q, status)
+    mine = current_user.client_id
+    ids = search(db.session, sa.select(Case.id).where(Case.client_id == mine), q, status, mine)
     # Counted up to one past the limit: exact for a few thousand, "more than" for a big book.
     limit = SEARCH_COUNT_LIMIT if q else COUNT_LIMIT
     total = db.session.scalar(
