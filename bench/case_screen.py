@@ -3,13 +3,14 @@
 Fills PostgreSQL by COPY with a small book in the national shape (bench.national's: ledger
 entries, contacts, statuses; the page reads only the case's own rows, so the book's size does
 not change it), signs a collector in with CSRF on (as in production: every form carries its
-token), then requests /healthz and a case screen in turn, N times each, and prints p50/p95 of
-each with, per case screen, the time spent rendering `agency/case.html` (Flask's template
-signals) and in the database driver (SQLAlchemy's cursor events). `--profile` then runs 20
-more case screens under cProfile and prints the top of it by cumulative time.
+token; `--csrf-off` as bench.national runs), then requests /healthz and a case screen in turn,
+N times each, and prints p50/p95 of each with, per case screen, the time spent rendering
+`agency/case.html` (Flask's template signals) and in the database driver (SQLAlchemy's cursor
+events). `--profile` then runs 20 more case screens under cProfile and prints the top of it by
+cumulative time.
 
     .venv/bin/python -m bench.case_screen [--cases 2000] [--requests 60] [--profile]
-        [--reuse --database NAME] [--small]
+        [--csrf-off] [--reuse --database NAME] [--small]
 
 `--reuse` times a database an earlier run (or bench.national --keep) filled; `--keep` leaves
 this one's. `--small` (100 cases, 3 requests) is the test suite's run (tests/bench/).
@@ -41,7 +42,7 @@ def _sign_in(client) -> None:
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
     response = client.post(
         "/login",
-        data={"email": "c0@bench.test", "password": PASSWORD, "csrf_token": token.group(1)},
+        data={"email": "c0@bench.test", "password": PASSWORD, "csrf_token": token and token[1]},
     )
     assert response.status_code == 302, response.status_code
 
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cases", type=int, help="2,000 (--small: 100)")
     parser.add_argument("--requests", type=int, help="60 (--small: 3)")
     parser.add_argument("--profile", action="store_true", help="cProfile 20 more case screens")
+    parser.add_argument(
+        "--csrf-off", action="store_true", help="forms without their token (as bench.national)"
+    )
     parser.add_argument("--keep", action="store_true", help="leave the database filled")
     parser.add_argument("--reuse", action="store_true", help="time a kept database, no fill")
     add_database_arguments(parser, DATABASE)
@@ -76,6 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
             "SECRET_KEY": "bench",
             "SESSION_COOKIE_SECURE": False,
             "MFA_REQUIRED": False,  # the pages are measured, not the sign-in
+            "WTF_CSRF_ENABLED": not args.csrf_off,
         }
     )
     with app.app_context():
