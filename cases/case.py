@@ -408,7 +408,9 @@ def search(
         # every case's search_text, so the trigram index would read the whole book for it.
         query = query.where(Case.reference == text.upper())
     elif text and whole_account_number(session, text, client_id):
-        # By `ix_cases_account`: the same cases the substring match finds (below).
+        # Its cases, by `ix_cases_account`: what the substring match below finds, unless the
+        # number also stands inside a longer one (docs/benchmarks.md, "The account-number
+        # search"): ten digits share their trigrams with thousands of other accounts.
         query = query.where(Case.account_number == text)
     elif text:
         # One column (reference, account number, names) and its trigram index; the debtor's
