@@ -120,7 +120,8 @@ def test_html_params_is_wtforms_html_params():
 
 
 def test_the_csrf_token_is_on_every_quick_form(app):
-    """The case screen's forms keep their CSRF token (on in the app, off in the suite)."""
+    """The case screen's forms keep their CSRF token."""
+    was = app.config.get("WTF_CSRF_ENABLED", True)
     app.config["WTF_CSRF_ENABLED"] = True
     try:
         with app.test_request_context("/"):
@@ -131,4 +132,4 @@ def test_the_csrf_token_is_on_every_quick_form(app):
                 tokens.add(hidden.split('value="')[1].split('"')[0])
             assert len(tokens) == 1  # one token a request, as FlaskForm gives
     finally:
-        app.config["WTF_CSRF_ENABLED"] = False
+        app.config["WTF_CSRF_ENABLED"] = was
