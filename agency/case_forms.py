@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
@@ -22,6 +21,7 @@ from cases import debtors as debtor_rules
 from cases.case import CLOSE_REASONS
 from cases.contacts import CALL_OUTCOMES
 from cases.plans import FREQUENCIES, FREQUENCY_LABELS
+from shell.form_html import QuickForm
 from shell.money import MoneyField
 
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
@@ -60,7 +60,7 @@ SITUATION_TEMPLATES = {  # (email, text)
 CONFIRM_MESSAGE = "Tick the box to confirm: nothing was changed"
 
 
-class CallForm(FlaskForm):
+class CallForm(QuickForm):
     phone = SelectField("Number called", choices=[])
     outcome = SelectField(
         "Outcome",
@@ -72,16 +72,16 @@ class CallForm(FlaskForm):
     note = TextAreaField("Note", validators=[Optional(), Length(max=5000)])
 
 
-class NoteForm(FlaskForm):
+class NoteForm(QuickForm):
     body = TextAreaField("Note", validators=[DataRequired(), Length(max=5000)])
 
 
-class PromiseForm(FlaskForm):
+class PromiseForm(QuickForm):
     amount = MoneyField("Amount promised", validators=[InputRequired()])
     due_on = DateField("Due on", validators=[DataRequired()])
 
 
-class PlanForm(FlaskForm):
+class PlanForm(QuickForm):
     frequency = SelectField(
         "How often",
         choices=[SelectChoice(f, FREQUENCY_LABELS[f].capitalize()) for f in FREQUENCIES],
@@ -92,7 +92,7 @@ class PlanForm(FlaskForm):
     autopay = BooleanField("Autopay: the debtor saves a card in the portal")
 
 
-class DisputeForm(FlaskForm):
+class DisputeForm(QuickForm):
     kind = SelectField(
         "The debtor asks for",
         choices=[
@@ -117,7 +117,7 @@ class DisputeForm(FlaskForm):
 LETTER_LABEL = "The debtor's letter (optional: PDF, PNG or JPEG, up to 10 MB)"
 
 
-class AttorneyForm(FlaskForm):
+class AttorneyForm(QuickForm):
     name = StringField("Attorney's name", validators=[DataRequired(), Length(max=200)])
     phone = StringField("Attorney's phone", validators=[Optional(), Length(max=20)])
     email = StringField("Attorney's email", validators=[Optional(), Length(max=254)])
@@ -128,7 +128,7 @@ class AttorneyForm(FlaskForm):
     )
 
 
-class CeaseForm(FlaskForm):
+class CeaseForm(QuickForm):
     document = FileField(LETTER_LABEL)
     confirm = BooleanField(
         "I confirm: the debtor asked in writing that we stop; only the notices the law "
@@ -137,7 +137,7 @@ class CeaseForm(FlaskForm):
     )
 
 
-class InconvenientForm(FlaskForm):
+class InconvenientForm(QuickForm):
     days = SelectMultipleField(
         "Days",
         choices=[SelectChoice(str(i), d) for i, d in enumerate(WEEKDAYS)],
@@ -147,19 +147,19 @@ class InconvenientForm(FlaskForm):
     end = TimeField("Until", validators=[DataRequired()])
 
 
-class OptOutForm(FlaskForm):
+class OptOutForm(QuickForm):
     channel = SelectField("Channel", choices=["email", "text", "call"])
 
 
-class StatementsForm(FlaskForm):
+class StatementsForm(QuickForm):
     wanted = BooleanField("The debtor asked for a monthly statement of balance")
 
 
-class SituationForm(FlaskForm):
+class SituationForm(QuickForm):
     situation = SelectField("Situation", choices=list(debtor_rules.SITUATIONS))
 
 
-class PhoneTypeForm(FlaskForm):
+class PhoneTypeForm(QuickForm):
     # The domain says why a type or number is refused (cases.debtors.set_phone_type).
     number = SelectField("Number", choices=[], validate_choice=False, validators=[DataRequired()])
     type = SelectField(
@@ -175,7 +175,7 @@ class PhoneTypeForm(FlaskForm):
     )
 
 
-class CloseForm(FlaskForm):
+class CloseForm(QuickForm):
     close_reason = SelectField("Close reason", choices=list(CLOSE_REASONS))
     reason = TextAreaField("Why", validators=[DataRequired(), Length(max=1000)])
     confirm = BooleanField(
@@ -184,7 +184,7 @@ class CloseForm(FlaskForm):
     )
 
 
-class LetterForm(FlaskForm):
+class LetterForm(QuickForm):
     kind = SelectField(
         "Letter",
         choices=[
@@ -194,7 +194,7 @@ class LetterForm(FlaskForm):
     )
 
 
-class OfferForm(FlaskForm):
+class OfferForm(QuickForm):
     amount = MoneyField("Settlement amount", validators=[Optional()])
     percent = StringField(
         "or percent of the balance (e.g. 80)", validators=[Optional(), Length(max=10)]
@@ -207,12 +207,12 @@ class OfferForm(FlaskForm):
     )
 
 
-class VerificationForm(FlaskForm):
+class VerificationForm(QuickForm):
     document = FileField("Verification from the client (optional: PDF, PNG or JPEG)")
     note = TextAreaField("What was sent", validators=[DataRequired(), Length(max=1000)])
 
 
-class EmailForm(FlaskForm):
+class EmailForm(QuickForm):
     to = SelectField("To", choices=[])
     template = SelectField(
         "Email",
@@ -223,7 +223,7 @@ class EmailForm(FlaskForm):
     )
 
 
-class TextForm(FlaskForm):
+class TextForm(QuickForm):
     # The domain says why a number may not get texts (not on file, no consent, opted out).
     to = SelectField("To", choices=[], validate_choice=False, validators=[DataRequired()])
     template = SelectField(
@@ -235,7 +235,7 @@ class TextForm(FlaskForm):
     )
 
 
-class PaymentForm(FlaskForm):
+class PaymentForm(QuickForm):
     amount = MoneyField("Amount received", validators=[InputRequired()])
     received_at = DateField("Date received", validators=[DataRequired()])
     method = SelectField("Method", choices=["check", "ach", "wire", "cash"])
@@ -245,6 +245,6 @@ class PaymentForm(FlaskForm):
     )
 
 
-class ReversalForm(FlaskForm):
+class ReversalForm(QuickForm):
     amount = MoneyField("Amount to reverse (empty: all that is left)", validators=[Optional()])
     reason = StringField("Why", validators=[DataRequired(), Length(max=500)])

@@ -43,7 +43,7 @@ def _matching(args) -> tuple[sa.Select, dict]:
     status = args.get("status", "")
     collector = args.get("collector", "")
     filters = {"q": q, "status": status, "collector": collector}
-    query = search(sa.select(Case).join(Debtor, Debtor.id == Case.debtor_id), q, status)
+    query = search(db.session, sa.select(Case).join(Debtor, Debtor.id == Case.debtor_id), q, status)
     if args.get("unassigned"):
         query = query.where(unassigned())
         filters["unassigned"] = "1"

@@ -49,7 +49,7 @@ from cases.contacts import Contact
 from cases.debtors import Debtor
 from cases.disputes import open_disputes
 from cases.documents import Document
-from cases.ledger import LedgerEntry, itemize
+from cases.ledger import LedgerEntry, entries_of, itemize
 from cases.messages import OutboundMessage
 from cases.model import utcnow
 from cases.offers import SettlementOffer
@@ -57,6 +57,7 @@ from cases.plans import PromiseToPay, active_plan
 from cases.queue import queue_for
 from cases.users import User
 from shell.extensions import db
+from shell.form_html import QuickForm
 from shell.timezone import agency_today
 from shell.unit_of_work import attempt
 
@@ -105,7 +106,7 @@ def _forms(case: Case) -> dict:
         "close_form": CloseForm(prefix="close"),
         "phone_type_form": phone_type,
         "verification_form": VerificationForm(prefix="ver"),
-        "plain_form": FlaskForm(),
+        "plain_form": QuickForm(),
         "email_form": _email_form(case),
         "text_form": _text_form(case),
         "letter_form": LetterForm(prefix="letter"),
@@ -252,11 +253,7 @@ def _render_case(case: Case, forms: dict, status: int = 200, tab: str = "call"):
     its ledger, contacts, outbox and documents serve every part of the page that shows them."""
     now = utcnow()
     today = agency_today()
-    entries = db.session.scalars(
-        sa.select(LedgerEntry)
-        .where(LedgerEntry.case_id == case.id)
-        .order_by(LedgerEntry.received_at, LedgerEntry.id)
-    ).all()
+    entries = entries_of(db.session, case.id)
     contacts = db.session.scalars(
         sa.select(Contact).where(Contact.case_id == case.id).order_by(Contact.id)
     ).all()

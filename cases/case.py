@@ -171,6 +171,16 @@ class Case(Timestamped, Base):
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
         ),
+        # A whole account number typed in the search box (`search`): its ten digits share
+        # their trigrams with thousands of other accounts, so it is looked up here instead,
+        # exactly and as a prefix (`text_pattern_ops`: LIKE 'text%' reads a range whatever
+        # the collation). The account first, so the staff's search of every client uses it.
+        sa.Index(
+            "ix_cases_account",
+            "account_number",
+            "client_id",
+            postgresql_ops={"account_number": "text_pattern_ops"},
+        ),
     )
 
     @property
@@ -382,15 +392,26 @@ def open_case(
 
 
 REFERENCE = re.compile(r"RC-[0-9]{4}-[0-9]{5,}", re.IGNORECASE)
+# What could be a whole account number: one word of letters, digits and . / # - with a digit
+# in it (a name, a phrase or a lone digit never is).
+ACCOUNT = re.compile(r"(?=[^0-9]*[0-9])[A-Za-z0-9./#-]{4,64}")
 
 
-def search(query: sa.Select, text: str, status: str = "") -> sa.Select:
-    """Narrow a case query (joined to its debtor) to a search box's text and a status."""
+def search(
+    session: Session, query: sa.Select, text: str, status: str = "", client_id: int | None = None
+) -> sa.Select:
+    """Narrow a case query (joined to its debtor) to a search box's text and a status; the
+    cases of `client_id` when given (the query must be narrowed to them too), else of all."""
     text = text.strip()[:100]
     if REFERENCE.fullmatch(text):
         # A whole reference is that case (by the unique index): its "rc-2611-" trigrams are in
         # every case's search_text, so the trigram index would read the whole book for it.
         query = query.where(Case.reference == text.upper())
+    elif text and whole_account_number(session, text, client_id):
+        # Its cases, by `ix_cases_account`: what the substring match below finds, unless the
+        # number also stands inside a longer one (docs/benchmarks.md, "The account-number
+        # search"): ten digits share their trigrams with thousands of other accounts.
+        query = query.where(Case.account_number == text)
     elif text:
         # One column (reference, account number, names) and its trigram index; the debtor's
         # name reads as "first last", so "pat lee" finds Pat Lee.
@@ -398,3 +419,19 @@ def search(query: sa.Select, text: str, status: str = "") -> sa.Select:
     if status in STATUSES:
         query = query.where(Case.status == status)
     return query
+
+
+def whole_account_number(session: Session, text: str, client_id: int | None = None) -> bool:
+    """Whether `text` is a whole account number (of the client's cases, or of any): some case
+    has exactly it, and no case has a longer one that starts with it (then it is part of a
+    number, and the substring search finds both). One statement, two reads of
+    `ix_cases_account`. A text that is not one word with a digit is never one (no read)."""
+    if not ACCOUNT.fullmatch(text):
+        return False
+    mine = [Case.client_id == client_id] if client_id is not None else []
+    exact = sa.exists().where(Case.account_number == text, *mine)
+    # No % or _ in `text` (ACCOUNT): a plain prefix.
+    longer = sa.exists().where(
+        Case.account_number.like(f"{text}%"), Case.account_number != text, *mine
+    )
+    return bool(session.scalar(sa.select(sa.and_(exact, ~longer))))

@@ -83,6 +83,16 @@ def balance_cents(session: Session, case_id: int) -> int:
     )
 
 
+def entries_of(session: Session, case_id: int) -> list[LedgerEntry]:
+    """A case's whole ledger in the order it happened (received, then posted): the one read
+    the case pages (the staff's and the client's) take every figure they show from."""
+    return session.scalars(
+        sa.select(LedgerEntry)
+        .where(LedgerEntry.case_id == case_id)
+        .order_by(LedgerEntry.received_at, LedgerEntry.id)
+    ).all()
+
+
 def balances(session: Session, case_ids: list[int]) -> dict[int, int]:
     rows = session.execute(
         sa.select(LedgerEntry.case_id, cents_sum(LedgerEntry.amount_cents))

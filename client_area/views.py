@@ -15,7 +15,7 @@ from cases.case import OPEN_STATUSES, STATUSES, Case, TransitionError, change_st
 from cases.contacts import Contact
 from cases.disputes import Dispute
 from cases.early_out import recovery as early_out_recovery
-from cases.ledger import cents_sum
+from cases.ledger import cents_sum, entries_of
 from cases.messages import OutboundMessage
 from client_area.forms import DirectPaymentForm, RecallForm
 from correspondence.charts import hbar_chart
@@ -187,7 +187,8 @@ def cases():
     status = request.args.get("status", "")
     sort = request.args.get("sort", "newest")
     sort = sort if sort in SORTS else "newest"
-    ids = search(sa.select(Case.id).where(Case.client_id == current_user.client_id), q, status)
+    mine = current_user.client_id
+    ids = search(db.session, sa.select(Case.id).where(Case.client_id == mine), q, status, mine)
     # Counted up to one past the limit: exact for a few thousand, "more than" for a big book.
     limit = SEARCH_COUNT_LIMIT if q else COUNT_LIMIT
     total = db.session.scalar(
@@ -264,11 +265,7 @@ def case(reference: str):
 
 
 def _case_page(case: Case, recall_form, payment_form, status: int = 200):
-    entries = db.session.scalars(
-        sa.select(LedgerEntry)
-        .where(LedgerEntry.case_id == case.id)
-        .order_by(LedgerEntry.received_at, LedgerEntry.id)
-    ).all()
+    entries = entries_of(db.session, case.id)
     # A summary of contact activity; the agency's notes and message texts stay internal. An
     # email or text is a contact once the provider took it; the messages list says how each
     # went (queued, sent, failed or held, and why), without its text.

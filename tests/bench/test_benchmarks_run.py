@@ -1,10 +1,9 @@
 """No benchmark rots (issue 21): each benchmark in bench/ runs in its small mode (seconds), on
 the suite's database where it applies, so a schema or page change that breaks one fails here.
 
-bench.referrals runs on SQLite and PostgreSQL; bench.queue, bench.national, bench.statements,
-bench.portal, bench.horizontal and bench.nightly fill PostgreSQL by COPY or serve it under
-gunicorn, and run in the PostgreSQL run only. Each
-makes a database of its own on the suite's server, named after the suite's database, and
+bench.referrals runs on SQLite and PostgreSQL; bench.queue, bench.national, bench.case_screen,
+bench.statements, bench.portal, bench.horizontal and bench.nightly fill PostgreSQL by COPY or
+serve it under gunicorn, and run in the PostgreSQL run only. Each makes a database of its own on the suite's server, named after the suite's database, and
 drops it after."""
 
 from __future__ import annotations
@@ -14,7 +13,17 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from bench import horizontal, national, nightly, portal, queue, referrals, reports, statements
+from bench import (
+    case_screen,
+    horizontal,
+    national,
+    nightly,
+    portal,
+    queue,
+    referrals,
+    reports,
+    statements,
+)
 
 URL = os.environ.get("TEST_DATABASE_URL", "")
 ON_POSTGRESQL = URL.startswith("postgres")
@@ -54,6 +63,14 @@ def test_the_national_benchmark_runs():
     assert result["rows"]["ledger_entries"] > 400  # placements, payments and adjustments
     assert result["cases_shown"] > 0 and result["heading"] == "200"
     assert all(ms > 0 for ms in result["p95_ms"].values()), result["p95_ms"]
+
+
+@postgresql_only
+def test_the_case_screen_benchmark_runs():
+    result = case_screen.main(["--small", *own_database("bench_case_screen")])
+    assert result["forms"] >= 15  # every action of the screen, each a form with its token
+    assert 0 < result["render_p50_ms"] < result["case_p50_ms"]
+    assert 0 < result["sql_p50_ms"] < result["case_p50_ms"]
 
 
 @postgresql_only
