@@ -41,19 +41,9 @@ def _queue_index(include: list[str]) -> None:
 def upgrade():
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("chase_from", sa.Date(), nullable=True))
-    sqlite = op.get_bind().dialect.name == "sqlite"
-    day_after = "date(p.due_on, '+1 day')" if sqlite else "p.due_on + 1"
-    broken_plan = "'1970-01-01'" if sqlite else "DATE '1970-01-01'"
-    # cases.chase.chase_from_of, as it stands at this revision.
-    op.execute(
-        "UPDATE cases SET chase_from = CASE WHEN EXISTS (SELECT 1 FROM payment_plans pl "
-        f"WHERE pl.case_id = cases.id AND pl.status = 'broken') THEN {broken_plan} "
-        f"ELSE (SELECT min(CASE WHEN p.status = 'open' THEN p.due_on ELSE {day_after} END) "
-        "FROM promises_to_pay p WHERE p.case_id = cases.id AND p.status IN ('open', 'broken')) "
-        "END WHERE cases.id IN (SELECT case_id FROM promises_to_pay "
-        "WHERE status IN ('open', 'broken') UNION SELECT case_id FROM payment_plans "
-        "WHERE status = 'broken')"
-    )
+    # The indexes first, on the empty column, then the backfill (which updates them): an index
+    # built in the transaction after its column was updated would be marked `indcheckxmin` on
+    # PostgreSQL, unused by any query until every transaction older than this one ended.
     where = sa.text(f"chase_from IS NOT NULL AND {WORKED}")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.create_index(
@@ -65,6 +55,21 @@ def upgrade():
             sqlite_where=where,
         )
     _queue_index(["status", "program", "chase_from"])
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    day_after = "p.due_on + 1" if postgresql else "date(p.due_on, '+1 day')"
+    broken_plan = "DATE '1970-01-01'" if postgresql else "'1970-01-01'"
+    # cases.chase.chase_from_of, as it stands at this revision.
+    op.execute(
+        "UPDATE cases SET chase_from = CASE WHEN EXISTS (SELECT 1 FROM payment_plans pl "
+        f"WHERE pl.case_id = cases.id AND pl.status = 'broken') THEN {broken_plan} "
+        f"ELSE (SELECT min(CASE WHEN p.status = 'open' THEN p.due_on ELSE {day_after} END) "
+        "FROM promises_to_pay p WHERE p.case_id = cases.id AND p.status IN ('open', 'broken')) "
+        "END WHERE cases.id IN (SELECT case_id FROM promises_to_pay "
+        "WHERE status IN ('open', 'broken') UNION SELECT case_id FROM payment_plans "
+        "WHERE status = 'broken')"
+    )
+    if postgresql:
+        op.execute("ANALYZE cases")  # the new column's statistics, for the queue's plans
 
 
 def downgrade():
