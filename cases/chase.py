@@ -23,7 +23,8 @@ case) or deleted in a way that can move it: the domain functions (recording a pr
 nightly check that keeps or breaks it, a plan broken, lapsed, cancelled, completed or put
 right) need not remember it. A bulk statement on promises or plans that bypasses the unit of
 work must call `refresh` itself (tests/cases/test_chase_from.py fails on a new, unlisted one);
-the benchmarks' COPY fills call `refresh_statement(None)` (bench.book.finish)."""
+the benchmarks' COPY fills run `refresh_statement(None)` (bench.book.finish), and after a load
+that bypassed the app `flask promises chase-rebuild` recomputes it for every case."""
 
 from __future__ import annotations
 
@@ -89,16 +90,35 @@ def refresh_statement(case_ids) -> sa.Update:
     benchmarks' fill)."""
     cases = Case.__table__
     if case_ids is None:
-        promises, plans = _Models.promise.__table__, _Models.plan.__table__
-        which = cases.c.id.in_(
-            sa.union(
-                sa.select(promises.c.case_id).where(promises.c.status.in_(CHASED_PROMISES)),
-                sa.select(plans.c.case_id).where(plans.c.status == "broken"),
-            )
-        )
+        which = cases.c.id.in_(_candidates())
     else:
         which = cases.c.id.in_(case_ids)
     return sa.update(cases).where(which).values(chase_from=chase_from_of(cases.c.id))
+
+
+def _candidates() -> sa.CompoundSelect:
+    """The ids of the cases with an open or broken promise or a broken plan."""
+    promises, plans = _Models.promise.__table__, _Models.plan.__table__
+    return sa.union(
+        sa.select(promises.c.case_id).where(promises.c.status.in_(CHASED_PROMISES)),
+        sa.select(plans.c.case_id).where(plans.c.status == "broken"),
+    )
+
+
+def rebuild(session: Session) -> int:
+    """Recompute every case's `chase_from` (after promises or plans were loaded behind the
+    app's back: `flask promises chase-rebuild`); how many cases have one."""
+    connection = session.connection()
+    connection.execute(refresh_statement(None))
+    cases = Case.__table__
+    connection.execute(
+        sa.update(cases)
+        .where(cases.c.chase_from.is_not(None), cases.c.id.not_in(_candidates()))
+        .values(chase_from=None)
+    )
+    return connection.scalar(
+        sa.select(sa.func.count()).select_from(cases).where(cases.c.chase_from.is_not(None))
+    )
 
 
 _REFRESH: list[sa.Update] = []  # built once (the hook runs it on every promise's flush)

@@ -161,3 +161,34 @@ def test_the_chased_buckets_read_their_index_on_postgresql(
         plan = "\n".join(connection.execute(sa.text(f"EXPLAIN {compiled}")).scalars())
         assert "ix_cases_chase" in plan, plan
         assert "ix_cases_queue" not in plan, plan
+
+
+def test_chase_rebuild_puts_right_what_a_load_behind_the_apps_back_left(
+    db_session, make_user, make_client, make_case, cli
+):
+    collector = make_user("collector")
+    client = make_client()
+    cases = [make_case(client, status="active", last_name=f"L{i}") for i in range(3)]
+    for case in cases:
+        case.assigned_to_id = collector.id
+    db_session.add(PromiseToPay(case_id=cases[0].id, amount_cents=1000, due_on=TODAY))
+    db_session.flush()
+    connection = db_session.connection()
+    # Rows written behind the app's back: a promise inserted, a case's column gone stale.
+    connection.execute(
+        sa.insert(PromiseToPay.__table__).values(
+            case_id=cases[1].id,
+            amount_cents=1000,
+            due_on=TODAY,
+            status="broken",
+            created_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+        )
+    )
+    connection.execute(
+        sa.update(Case.__table__).where(Case.id == cases[2].id).values(chase_from=TODAY)
+    )
+    result = cli.invoke(args=["promises", "chase-rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "2 case(s) have a promise or plan to chase" in result.output
+    db_session.expire_all()
+    assert [case.chase_from for case in cases] == [TODAY, TODAY + dt.timedelta(days=1), None]
