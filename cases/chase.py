@@ -190,5 +190,9 @@ def _after_flush_postexec(session: Session, _flush_context) -> None:
 def watch(promise_model, plan_model) -> None:
     """Keep `chase_from` with every flush of every session (called once, by `cases.plans`)."""
     _Models.promise, _Models.plan = promise_model, plan_model
-    event.listen(Session, "after_flush", _after_flush)
+    # First of the flush hooks (insert): the case's row is locked before the reports' rows
+    # (cases.report_totals), in the order the posting functions lock them (the case first), so
+    # the nightly `promises check` and a payment on the same case wait for each other rather
+    # than deadlock.
+    event.listen(Session, "after_flush", _after_flush, insert=True)
     event.listen(Session, "after_flush_postexec", _after_flush_postexec)
