@@ -32,7 +32,12 @@ def finish(conn, tables, *, vacuum: bool = True) -> None:
     """After the COPYs: each table's id sequence past its largest id, committed, and the
     planner's statistics (ANALYZE). With `vacuum`, the visibility map too: a live database's
     autovacuum keeps it, a table just filled by COPY has none, and without it no index-only scan
-    can skip the heap. The connection is left out of autocommit, fit to serve the app."""
+    can skip the heap. The connection is left out of autocommit, fit to serve the app.
+
+    A fill of promises or plans sets their cases' `chase_from` here (cases.chase: the same
+    statement the app runs), so no benchmark's book can leave it out."""
+    if {"promises_to_pay", "payment_plans"} & set(tables):
+        conn.execute(chase_from_statement())
     set_sequences(conn, tables)
     conn.commit()
     conn.autocommit = True
@@ -129,6 +134,19 @@ def promises(conn, rows, /, *, extra=(), **same) -> None:
     *extra)."""
     constants = {"amount_cents": 5_000, "status": "open"}
     copy(conn, "promises_to_pay", ["id", "case_id", "due_on", *extra], rows, **constants | same)
+
+
+def chase_from_statement() -> str:
+    """The UPDATE that sets `chase_from` of every case with a promise or plan to chase, as
+    PostgreSQL SQL (the app's own statement, cases.chase.refresh_statement)."""
+    from sqlalchemy.dialects import postgresql
+
+    import cases.plans  # noqa: F401 (gives cases.chase its models)
+    from cases import chase
+
+    statement = chase.refresh_statement(None)
+    dialect = postgresql.dialect()
+    return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
 def set_sequences(conn, tables) -> None:

@@ -122,6 +122,10 @@ class Case(Timestamped, Base):
     # debtor does not ask. Kept with the debtor's choice (below) and set when one is sent, so the
     # hourly run reads, through `ix_cases_statement_due`, only the cases not yet sent this month.
     statement_month: Mapped[str | None] = mapped_column(sa.String(7))
+    # The first day the case has a promise or plan to chase, NULL when none: the queue's first
+    # two buckets (a promise due today; a broken promise or plan) on `today` are the cases with
+    # `chase_from <= today` (cases/chase.py, which keeps it with every promise and plan).
+    chase_from: Mapped[dt.date | None]
 
     client: Mapped[Client] = relationship()
     debtor: Mapped[Debtor] = relationship()
@@ -149,9 +153,22 @@ class Case(Timestamped, Base):
             "last_contact_at",
             "referred_on",
             "id",
-            postgresql_include=["status", "program"],  # the queue leaves out early-out accounts
+            # The queue leaves out early-out accounts, and the cases with something to chase.
+            postgresql_include=["status", "program", "chase_from"],
             postgresql_where=sa.text("status IN ('new', 'active', 'plan')"),
             sqlite_where=sa.text("status IN ('new', 'active', 'plan')"),
+        ),
+        # A collector's worked cases with a promise or plan to chase, by the day they are
+        # first due it: the queue's first two buckets are a short range of it (cases.chase).
+        sa.Index(
+            "ix_cases_chase",
+            "assigned_to_id",
+            "chase_from",
+            postgresql_include=["program", "last_contact_at", "referred_on", "id"],
+            postgresql_where=sa.text(
+                "chase_from IS NOT NULL AND status IN ('new', 'active', 'plan')"
+            ),
+            sqlite_where=sa.text("chase_from IS NOT NULL AND status IN ('new', 'active', 'plan')"),
         ),
         # A client's case list in each of its orders, with and without a status filter: each
         # page is a short range of one of these (never a sort of the client's whole book), read

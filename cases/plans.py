@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from cases import audit
+from cases import audit, chase
 from cases.case import ON_END, Case, change_status
 from cases.ledger import LedgerEntry, amount_text, balance_cents, cents_sum
 from cases.model import Base, Timestamped, utcnow
@@ -43,12 +43,14 @@ class PaymentPlan(Timestamped, Base):
     __tablename__ = "payment_plans"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    # Their values before a change are loaded if need be (active_history): cases.chase reads
+    # them to keep the case's `chase_from` (the case a plan or promise leaves, a status left).
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True, active_history=True)
     offer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("settlement_offers.id"))
     total_cents: Mapped[int] = mapped_column(sa.BigInteger)
     down_payment_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     frequency: Mapped[str] = mapped_column(sa.String(10))
-    status: Mapped[str] = mapped_column(sa.String(10), default="active")
+    status: Mapped[str] = mapped_column(sa.String(10), default="active", active_history=True)
     autopay: Mapped[bool] = mapped_column(default=False)
     stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(64))
     stripe_payment_method_id: Mapped[str | None] = mapped_column(sa.String(64))
@@ -110,11 +112,20 @@ class PromiseToPay(Timestamped, Base):
     __tablename__ = "promises_to_pay"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    case_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("cases.id"),
+        index=True,
+        active_history=True,  # as PaymentPlan's
+    )
     amount_cents: Mapped[int] = mapped_column(sa.BigInteger)
     due_on: Mapped[dt.date] = mapped_column(index=True)
-    status: Mapped[str] = mapped_column(sa.String(10), default="open")  # open, kept, broken
+    # open, kept, broken
+    status: Mapped[str] = mapped_column(sa.String(10), default="open", active_history=True)
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+
+
+# The case's `chase_from` (the queue's promises to chase) follows every flush of these.
+chase.watch(PromiseToPay, PaymentPlan)
 
 
 class PromiseError(ValueError):

@@ -16,7 +16,7 @@ from cases.compliance import DebtorFacts, PastContact, Window, check, window
 from cases.contact_log import RULES_LOOK_BACK, facts_of, histories, notice_due_by
 from cases.debtors import Address, Debtor, Phone, display_name
 from cases.ledger import balances
-from cases.plans import PaymentPlan, PromiseToPay
+from cases.plans import PromiseToPay
 
 BUCKETS = {
     0: "promise due today",
@@ -109,19 +109,13 @@ def _ranked(
     The order: the bucket (a promise due today, a broken promise or plan, never contacted or
     still `new`, the rest), then the longest without contact (never first), the oldest
     referral, the id. It is read as ranges, each cut at `upto` rows and merged: the cases with
-    a promise or plan to chase (PostgreSQL reads them from the promises and plans when those
-    are few, else by a semi-join with the collector's book), then three ranges of
-    `ix_cases_queue` in its own order, no sort (never contacted; `new` and contacted; the
-    rest), each reading about as many index entries as it returns (the `new` and contacted
-    range skips the other contacted cases it passes: at worst the book, as the whole sort did).
+    a promise or plan to chase (`chase_from <= today`, cases.chase: a short range of
+    `ix_cases_chase`, a few hundred cases at most, each told bucket 0 or 1 by a probe of its
+    promises due today, then sorted), then three ranges of `ix_cases_queue` in its own order,
+    no sort (never contacted; `new` and contacted; the rest), each reading about as many index
+    entries as it returns (the `new` and contacted range skips the other contacted cases it
+    passes: at worst the book, as the whole sort did).
     """
-    promise_today = sa.select(PromiseToPay.case_id).where(
-        PromiseToPay.status == "open", PromiseToPay.due_on == today
-    )
-    broken_promise = sa.select(PromiseToPay.case_id).where(
-        PromiseToPay.status.in_(("open", "broken")), PromiseToPay.due_on < today
-    )
-    broken_plan = sa.select(PaymentPlan.case_id).where(PaymentPlan.status == "broken")
     mine = [
         Case.assigned_to_id == collector_id,
         Case.status.in_(WORKED_STATUSES),
@@ -129,39 +123,48 @@ def _ranked(
     ]
     if exclude:
         mine.append(Case.id.not_in(list(exclude)))
-    # Correlated (NOT EXISTS, probed by case): `NOT IN (subquery)` would read every promise in
-    # the agency due today (100,000 at ten million cases) for each range.
-    unflagged = [
-        ~promise_today.where(PromiseToPay.case_id == Case.id).exists(),
-        ~broken_promise.where(PromiseToPay.case_id == Case.id).exists(),
-        ~broken_plan.where(PaymentPlan.case_id == Case.id).exists(),
-    ]
-    # (bucket, what puts a case in this range and in no other, the range's order: the
-    # merged order within it, as its index reads it: ascending, no NULLS FIRST to sort for)
-    chased = (Case.last_contact_at.asc().nulls_first(), Case.referred_on.asc(), Case.id)
+    columns = (Case.id, Case.last_contact_at, Case.referred_on)
+    legs = []
+    # Buckets 0 and 1: exactly the cases with `chase_from <= today` (cases.chase); a promise
+    # due today (probed by case) tells bucket 0 from 1.
+    chased = [b for b in (0, 1) if not buckets or b in buckets]
+    if chased:
+        promise_today = (
+            sa.select(PromiseToPay.id)
+            .where(
+                PromiseToPay.case_id == Case.id,
+                PromiseToPay.status == "open",
+                PromiseToPay.due_on == today,
+            )
+            .exists()
+        )
+        bucket = sa.case((promise_today, 0), else_=1)
+        leg = sa.select(columns[0], bucket.label("bucket"), *columns[1:]).where(
+            *mine, Case.chase_from <= today
+        )
+        if len(chased) == 1:
+            leg = leg.where(promise_today if chased == [0] else ~promise_today)
+        order = (bucket, Case.last_contact_at.asc().nulls_first(), Case.referred_on.asc(), Case.id)
+        legs.append(sa.select(leg.order_by(*order).limit(upto).subquery()))
+    # The other buckets' cases are told by the column alone, which `ix_cases_queue` covers
+    # (no probe, no table read). (bucket, what puts a case in this range and in no other; each
+    # range in the merged order within it, as the index reads it: ascending, no NULLS FIRST.)
+    unflagged = sa.or_(Case.chase_from.is_(None), Case.chase_from > today)
     contacted = (Case.last_contact_at.asc(), Case.referred_on.asc(), Case.id)
     ranges = [
-        (0, [Case.id.in_(promise_today)], chased),
-        (1, [Case.id.in_(broken_promise), unflagged[0]], chased),
-        (1, [Case.id.in_(broken_plan), *unflagged[:2]], chased),
-        (2, [Case.last_contact_at.is_(None), *unflagged], contacted),  # all NULL: by referral
-        (2, [Case.last_contact_at.is_not(None), Case.status == "new", *unflagged], contacted),
-        (3, [Case.last_contact_at.is_not(None), Case.status != "new", *unflagged], contacted),
+        (2, [Case.last_contact_at.is_(None), unflagged]),  # all NULL: by referral
+        (2, [Case.last_contact_at.is_not(None), Case.status == "new", unflagged]),
+        (3, [Case.last_contact_at.is_not(None), Case.status != "new", unflagged]),
     ]
-    legs = [
+    legs += [
         sa.select(
-            sa.select(
-                Case.id,
-                sa.literal(bucket, sa.Integer).label("bucket"),
-                Case.last_contact_at,
-                Case.referred_on,
-            )
+            sa.select(columns[0], sa.literal(bucket, sa.Integer).label("bucket"), *columns[1:])
             .where(*mine, *where)
-            .order_by(*order)
+            .order_by(*contacted)
             .limit(upto)
             .subquery()
         )
-        for bucket, where, order in ranges
+        for bucket, where in ranges
         if not buckets or bucket in buckets
     ]
     merged = sa.union_all(*legs).subquery()

@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 from rq.cron import CronScheduler
 from rq.utils import now
 
+from cases import chase
 from cases.reminders import STATEMENT, check_promises
 from correspondence.reminder_run import SEND_DUE, SYSTEM, send_due
 from shell import autopay_cli, earlyout_cli, notices_cli
@@ -91,6 +92,15 @@ def promises_check(as_of):
     with step() as session:
         settled = check_promises(session, today=today, zone=agency_zone(), actor=SYSTEM)
     click.echo(f"{today}: {len(settled['kept'])} kept, {len(settled['broken'])} broken.")
+
+
+@promises_cli.command("chase-rebuild")
+def promises_chase_rebuild():
+    """Recompute every case's `chase_from` (the queue's promises and plans to chase) after
+    promises or plans were loaded behind the app's back."""
+    with step() as session:
+        chased = chase.rebuild(session)
+    click.echo(f"{chased:,} case(s) have a promise or plan to chase.")
 
 
 @reminders_cli.command("schedule")

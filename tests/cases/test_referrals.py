@@ -388,6 +388,7 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
             "original_creditor_address": None,
             "search_text": "rc-2611-00001 f-1 zoë o'hara",  # what the search box matches
             "statement_month": None,  # the debtor did not ask for monthly statements
+            "chase_from": None,  # no promise or plan to chase
         },
         common
         | {
@@ -407,6 +408,7 @@ def test_an_import_writes_exactly_these_rows(db_session, make_client, make_user)
             "original_creditor_address": None,
             "search_text": "rc-2611-00002 f-2 riverside llc",
             "statement_month": None,
+            "chase_from": None,
         },
     ]
 
