@@ -151,11 +151,13 @@ def facts_of(debtor, *, disputed: bool, notice_due_by: dt.datetime | None = None
 
 
 def _queued(case_ids, since: dt.datetime | None, excluding: int | None):
-    """The outbox's messages still waiting for the provider, as (case, channel, queued at):
-    they count toward the limits while they wait."""
+    """The outbox's messages still waiting for the provider, as contacts (case, channel,
+    "outbound", no outcome, queued at, to): they count toward the limits while they wait."""
     query = sa.select(
         OutboundMessage.case_id,
         OutboundMessage.channel,
+        sa.literal("outbound", Contact.direction.type),
+        sa.cast(sa.null(), Contact.outcome.type),
         OutboundMessage.created_at,
         OutboundMessage.to_address,
     ).where(OutboundMessage.case_id.in_(case_ids), OutboundMessage.status == "queued")
@@ -200,12 +202,12 @@ def histories(
     *,
     excluding_message: int | None = None,
 ) -> dict[int, list[PastContact]]:
-    """Many cases' recent contact histories, queued messages included, in two queries (the
+    """Many cases' recent contact histories, queued messages included, in one query (the
     queue ranks pages of cases)."""
     found: dict[int, list[PastContact]] = {}
     if not case_ids:
         return found
-    query = sa.select(
+    contacts = sa.select(
         Contact.case_id,
         Contact.channel,
         Contact.direction,
@@ -214,12 +216,10 @@ def histories(
         Contact.target,
     ).where(Contact.case_id.in_(case_ids))
     if since is not None:
-        query = query.where(Contact.occurred_at >= since)
-    for case_id, *contact in session.execute(query):
+        contacts = contacts.where(Contact.occurred_at >= since)
+    both = sa.union_all(contacts, _queued(case_ids, since, excluding_message))
+    for case_id, *contact in session.execute(both):
         found.setdefault(case_id, []).append(PastContact(*contact))
-    queued = session.execute(_queued(case_ids, since, excluding_message))
-    for case_id, channel, queued_at, to in queued:
-        found.setdefault(case_id, []).append(PastContact(channel, "outbound", None, queued_at, to))
     for past in found.values():
         past.sort(key=lambda p: p.occurred_at)
     return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -15,7 +16,7 @@ from cases.clients import Client
 from cases.compliance import DebtorFacts, PastContact, Window, check, window
 from cases.contact_log import RULES_LOOK_BACK, facts_of, histories, notice_due_by
 from cases.debtors import Address, Debtor, Phone, display_name
-from cases.ledger import balances
+from cases.ledger import LedgerEntry, cents_sum
 from cases.plans import PromiseToPay
 
 BUCKETS = {
@@ -70,6 +71,7 @@ class QueueCase:
     # For the 5 days to send the validation notice (cases.contact_log.notice_due_by).
     validation_sent_at: dt.datetime | None = None
     first_communication_at: dt.datetime | None = None
+    balance_cents: int = 0
 
 
 @dataclass
@@ -94,17 +96,37 @@ class QueueRow:
         return idle_days + self.balance_cents / 50_000 + age_days / 30
 
 
-def _ranked(
+def ranked_page(
+    session: Session,
     collector_id: int,
     today: dt.date,
     buckets: tuple[int, ...] = (),
     exclude: Collection[int] = (),
     *,
-    upto: int,
-) -> sa.Select:
+    offset: int,
+    size: int,
+) -> list[sa.Row]:
     """(case id, bucket) of the collector's worked cases in priority order, of the given
-    buckets only when some are given, without the cases in `exclude`: the first `upto` of
-    them (page the result within that).
+    buckets only when some are given, without the cases in `exclude`: the `size` of them
+    from `offset` on."""
+    params = {
+        "collector_id": collector_id,
+        "today": today,
+        "upto": offset + size,
+        "size": size,
+        "offset": offset,
+    }
+    if exclude:
+        params["exclude"] = list(exclude)
+    return session.execute(_ranking(tuple(buckets), bool(exclude)), params).all()
+
+
+@functools.cache
+def _ranking(buckets: tuple[int, ...], excluding: bool) -> sa.Select:
+    """The ranking of `ranked_page` for the given buckets (all when none), leaving out the
+    cases in `exclude` when `excluding`: built once for each, its values parameters
+    (`collector_id`, `today`, `upto` (offset + size), `size`, `offset` and `exclude`), so a
+    page of the queue neither builds it nor walks it for its cache key again.
 
     The order: the bucket (a promise due today, a broken promise or plan, never contacted or
     still `new`, the rest), then the longest without contact (never first), the oldest
@@ -116,13 +138,16 @@ def _ranked(
     entries as it returns (the `new` and contacted range skips the other contacted cases it
     passes: at worst the book, as the whole sort did).
     """
+    collector_id = sa.bindparam("collector_id", type_=sa.Integer)
+    today = sa.bindparam("today", type_=sa.Date)
+    upto = sa.bindparam("upto", type_=sa.Integer)
     mine = [
         Case.assigned_to_id == collector_id,
         Case.status.in_(WORKED_STATUSES),
         Case.program == "collection",  # an early-out account is never in the queue
     ]
-    if exclude:
-        mine.append(Case.id.not_in(list(exclude)))
+    if excluding:
+        mine.append(Case.id.not_in(sa.bindparam("exclude", expanding=True)))
     columns = (Case.id, Case.last_contact_at, Case.referred_on)
     legs = []
     # Buckets 0 and 1: exactly the cases with `chase_from <= today` (cases.chase); a promise
@@ -168,17 +193,29 @@ def _ranked(
         if not buckets or bucket in buckets
     ]
     merged = sa.union_all(*legs).subquery()
-    return sa.select(merged.c.id, merged.c.bucket).order_by(
-        merged.c.bucket,
-        merged.c.last_contact_at.asc().nulls_first(),
-        merged.c.referred_on.asc(),
-        merged.c.id,
+    return (
+        sa.select(merged.c.id, merged.c.bucket)
+        .order_by(
+            merged.c.bucket,
+            merged.c.last_contact_at.asc().nulls_first(),
+            merged.c.referred_on.asc(),
+            merged.c.id,
+        )
+        .limit(sa.bindparam("size", type_=sa.Integer))
+        .offset(sa.bindparam("offset", type_=sa.Integer))
     )
 
 
 def _candidates(session: Session, case_ids: list[int]) -> dict[int, QueueCase]:
-    """The ranked cases' columns, their debtors' addresses and phones: three queries, plain
-    rows (loading ORM objects for them cost more than ranking the whole book)."""
+    """The ranked cases' columns, balances, and their debtors' addresses and phones, in one
+    query of plain rows (loading ORM objects for them cost more than ranking the whole book):
+    a case comes once for each of its debtor's addresses and phones (a debtor has one or two
+    of each), the balance with it."""
+    balance = (
+        sa.select(cents_sum(LedgerEntry.amount_cents))
+        .where(LedgerEntry.case_id == Case.id)
+        .scalar_subquery()
+    )
     rows = session.execute(
         sa.select(
             Case.id,
@@ -187,6 +224,9 @@ def _candidates(session: Session, case_ids: list[int]) -> dict[int, QueueCase]:
             Case.last_contact_at,
             Case.days_past_due_at_referral,
             Client.code,
+            Case.validation_sent_at,
+            Case.first_communication_at,
+            balance,
             Case.debtor_id,
             Debtor.kind,
             Debtor.first_name,
@@ -196,39 +236,40 @@ def _candidates(session: Session, case_ids: list[int]) -> dict[int, QueueCase]:
             Debtor.inconvenient_times,
             Debtor.cease_requested_at,
             Debtor.attorney_since,
-            Case.validation_sent_at,
-            Case.first_communication_at,
-        )
-        .join(Debtor, Debtor.id == Case.debtor_id)
-        .join(Client, Client.id == Case.client_id)
-        .where(Case.id.in_(case_ids))
-    ).all()
-    debtors = {row.debtor_id: QueueDebtor(*row[7:15]) for row in rows}
-    for debtor_id, *address in session.execute(
-        sa.select(Address.debtor_id, Address.postal_code, Address.state)
-        .where(Address.debtor_id.in_(debtors))
-        .order_by(Address.id)
-    ):
-        debtors[debtor_id].addresses.append(_Address(*address))
-    for debtor_id, *phone in session.execute(
-        sa.select(
-            Phone.debtor_id,
+            Address.id,
+            Address.postal_code,
+            Address.state,
+            Phone.id,
             Phone.number,
             Phone.texts_opted_out_at,
             Phone.calls_opted_out_at,
             Phone.type,
             Phone.wrong_number_at,
         )
-        .where(Phone.debtor_id.in_(debtors))
-        .order_by(Phone.id)
-    ):
-        debtors[debtor_id].phones.append(_Phone(*phone))
-    return {
-        row.id: QueueCase(
-            *row[:6], debtors[row.debtor_id], row.validation_sent_at, row.first_communication_at
-        )
-        for row in rows
-    }
+        .join(Debtor, Debtor.id == Case.debtor_id)
+        .join(Client, Client.id == Case.client_id)
+        .outerjoin(Address, Address.debtor_id == Case.debtor_id)
+        .outerjoin(Phone, Phone.debtor_id == Case.debtor_id)
+        .where(Case.id.in_(case_ids))
+        .order_by(Case.id, Address.id, Phone.id)
+    )
+    found: dict[int, QueueCase] = {}
+    debtors: dict[int, QueueDebtor] = {}
+    seen: set[tuple[str, int]] = set()  # the addresses and phones already added
+    for row in rows:
+        case_id, debtor_id, address_id, phone_id = row[0], row[9], row[18], row[21]
+        debtor = debtors.get(debtor_id)
+        if debtor is None:
+            debtor = debtors[debtor_id] = QueueDebtor(*row[10:18])
+        if case_id not in found:
+            found[case_id] = QueueCase(*row[:6], debtor, row[6], row[7], row[8])
+        if address_id is not None and ("a", address_id) not in seen:
+            seen.add(("a", address_id))
+            debtor.addresses.append(_Address(*row[19:21]))
+        if phone_id is not None and ("p", phone_id) not in seen:
+            seen.add(("p", phone_id))
+            debtor.phones.append(_Phone(*row[22:27]))
+    return found
 
 
 class _Address(NamedTuple):
@@ -264,8 +305,9 @@ def queue_for(
         batch, end = max(batch, CALLABLE_BATCH), CALLABLE_SCAN
     rows: list[QueueRow] = []
     for offset in range(0, end, batch):
-        ranked = _ranked(collector_id, today, buckets, exclude, upto=offset + batch)
-        ranked_ids = session.execute(ranked.limit(batch).offset(offset)).all()
+        ranked_ids = ranked_page(
+            session, collector_id, today, buckets, exclude, offset=offset, size=batch
+        )
         found = _rows(session, ranked_ids, now)
         rows += [r for r in found if r.callable_now] if only == "callable" else found
         if len(ranked_ids) < batch or len(rows) >= limit:
@@ -292,7 +334,6 @@ def _rows(session: Session, ranked_ids: list, now: dt.datetime) -> list[QueueRow
     """The ranked cases as queue rows, each checked against the call rules now."""
     ids = [case_id for case_id, _ in ranked_ids]
     cases = _candidates(session, ids)
-    money = balances(session, ids)
     past = histories(session, ids, since=now - RULES_LOOK_BACK)
     rows = []
     for case_id, bucket in ranked_ids:
@@ -302,5 +343,5 @@ def _rows(session: Session, ranked_ids: list, now: dt.datetime) -> list[QueueRow
         )
         history = past.get(case_id, [])
         callable_now = not check(facts, history, "call", now)
-        rows.append(QueueRow(case, money[case_id], bucket, callable_now, facts, history))
+        rows.append(QueueRow(case, case.balance_cents, bucket, callable_now, facts, history))
     return rows

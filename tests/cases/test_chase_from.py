@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from cases.case import Case
 from cases.chase import BROKEN_PLAN, chase_from_of
 from cases.plans import PaymentPlan, PromiseToPay
-from cases.queue import _ranked
+from cases.queue import _ranking
 from tests.cases.test_queue_ranking import TODAY, whole_book_order
 
 ROOT = Path(__file__).parent.parent.parent
@@ -160,7 +160,9 @@ def test_the_chased_buckets_read_their_index_on_postgresql(
     connection.execute(sa.text("SET LOCAL enable_seqscan = off"))
     connection.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
     for buckets in ((0,), (1,), (0, 1)):
-        query = _ranked(collector.id, TODAY, buckets, upto=50)
+        query = _ranking(buckets, False).params(
+            collector_id=collector.id, today=TODAY, upto=50, size=50, offset=0
+        )
         compiled = query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
         plan = "\n".join(connection.execute(sa.text(f"EXPLAIN {compiled}")).scalars())
         assert "ix_cases_chase" in plan, plan

@@ -1,4 +1,4 @@
-"""The queue's ranking, read as short ranges (cases.queue._ranked), is the order the whole
+"""The queue's ranking, read as short ranges (cases.queue.ranked_page), is the order the whole
 book sorted by bucket, time without contact, referral and id gives: on every page, with each
 filter and with cases held back, and again after the writes that move a case."""
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from cases.case import WORKED_STATUSES, Case
 from cases.plans import PaymentPlan, PromiseToPay
-from cases.queue import FILTER_BUCKETS, _ranked
+from cases.queue import FILTER_BUCKETS, ranked_page
 
 TODAY = dt.date(2026, 11, 23)
 CONTACTED = [dt.datetime(2026, 11, d, 15, tzinfo=dt.UTC) for d in (2, 9, 9, 16)]
@@ -98,8 +98,9 @@ def assert_same_order(session, collector_id, buckets=(), exclude=(), today=TODAY
     assert len(expected) > 0
     for page in (5, 10, 50):
         for offset in range(0, len(expected) + page, page):
-            ranked = _ranked(collector_id, today, buckets, exclude, upto=offset + page)
-            found = session.execute(ranked.limit(page).offset(offset)).all()
+            found = ranked_page(
+                session, collector_id, today, buckets, exclude, offset=offset, size=page
+            )
             assert [tuple(r) for r in found] == [
                 tuple(r) for r in expected[offset : offset + page]
             ], (page, offset)
