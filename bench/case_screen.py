@@ -29,7 +29,7 @@ import time
 from flask import before_render_template, template_rendered
 from sqlalchemy import event
 
-from bench.common import add_database_arguments, drop_database, p95, reset_database
+from bench.common import add_database_arguments, bench_app, bench_database, drop_database, p95
 from bench.national import SHAPE
 from bench.queue import PASSWORD, fill
 
@@ -64,27 +64,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.requests is None:
         args.requests = 3 if args.small else 60
 
-    from flask_migrate import upgrade
-
-    from agency import create_app
     from shell.extensions import db
 
-    if args.reuse:
-        url = args.postgres_server.rsplit("/", 1)[0] + "/" + args.database
-    else:
-        url = reset_database(args.database, args.postgres_server)
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "REDIS_URL": "",
-            "SECRET_KEY": "bench",
-            "SESSION_COOKIE_SECURE": False,
-            "MFA_REQUIRED": False,  # the pages are measured, not the sign-in
-            "WTF_CSRF_ENABLED": not args.csrf_off,
-        }
-    )
+    app = bench_app(bench_database(args), csrf=not args.csrf_off)
     with app.app_context():
-        upgrade()
         engine = db.engine
     if not args.reuse:
         fill(app, args.cases, 4, dataclasses.replace(SHAPE, clients=2))

@@ -37,6 +37,37 @@ def drop_database(name: str, server_url: str = PG_SERVER) -> None:
     server.dispose()
 
 
+def bench_database(args) -> str:
+    """The URL of the benchmark's database: the one an earlier `--keep` run filled, with
+    `--reuse`; otherwise made afresh (`--database` on `--postgres-server`)."""
+    if getattr(args, "reuse", False):
+        return args.postgres_server.rsplit("/", 1)[0] + "/" + args.database
+    return reset_database(args.database, args.postgres_server)
+
+
+def bench_app(url: str, *, csrf: bool = False):
+    """The app the page benchmarks time through the Flask test client, migrated to the newest
+    schema: jobs in-process, no Redis, plain HTTP, and staff sign in with a password alone (the
+    pages are measured, not the sign-in); CSRF checked only when `csrf`."""
+    from flask_migrate import upgrade
+
+    from agency import create_app
+
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "REDIS_URL": "",
+            "SECRET_KEY": "bench",
+            "SESSION_COOKIE_SECURE": False,
+            "WTF_CSRF_ENABLED": csrf,
+            "MFA_REQUIRED": False,
+        }
+    )
+    with app.app_context():
+        upgrade()
+    return app
+
+
 def add_database_arguments(parser, database: str) -> None:
     """--small (the test suite's run: seconds), and where its database is made."""
     parser.add_argument(

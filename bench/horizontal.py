@@ -40,7 +40,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from bench.common import add_database_arguments, drop_database, reset_database
+from bench.common import add_database_arguments, bench_database, drop_database
 from bench.portal import (
     fill,
     free_port,
@@ -202,11 +202,10 @@ def main(argv: list[str] | None = None) -> dict:
         if getattr(args, name) is None:
             setattr(args, name, value)
 
+    url = bench_database(args)
     if args.reuse:
-        url = args.postgres_server.rsplit("/", 1)[0] + "/" + args.database
         reference = first_reference(url)
     else:
-        url = reset_database(args.database, args.postgres_server)
         began = time.perf_counter()
         reference = fill(url, args.debtors)
         print(f"filled {args.debtors:,} debtors in {time.perf_counter() - began:.1f} s")

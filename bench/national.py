@@ -32,7 +32,7 @@ from html import unescape
 from sqlalchemy import event
 
 from bench.chart import write_bars
-from bench.common import add_database_arguments, drop_database, reset_database
+from bench.common import add_database_arguments, bench_app, bench_database, drop_database
 from bench.queue import PASSWORD, Shape, account_of, fill, p95, reference_of, timed
 
 DATABASE = "recourse_bench_national"
@@ -116,28 +116,11 @@ def main(argv: list[str] | None = None) -> dict:
     collectors, clients = (4, 2) if args.small else (COLLECTORS, CLIENTS)
     collectors, clients = args.collectors or collectors, args.clients or clients
 
-    from flask_migrate import upgrade
-
-    from agency import create_app
     from shell.extensions import db
 
-    if args.reuse:
-        url = args.postgres_server.rsplit("/", 1)[0] + "/" + args.database
-    else:
-        url = reset_database(args.database, args.postgres_server)
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "REDIS_URL": "",
-            "SECRET_KEY": "bench",
-            "SESSION_COOKIE_SECURE": False,
-            "WTF_CSRF_ENABLED": False,
-            "MFA_REQUIRED": False,  # the pages are measured, not the sign-in
-        }
-    )
+    url = bench_database(args)
     start = time.perf_counter()
-    with app.app_context():
-        upgrade()
+    app = bench_app(url)
     if args.reuse:
         print(f"migrated the kept database in {time.perf_counter() - start:.1f} s")
     else:

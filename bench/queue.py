@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from bench import book
 from bench.common import (
     add_database_arguments,
+    bench_app,
+    bench_database,
     copy,
     drop_database,
     p95,
-    reset_database,
     timed,
 )
 
@@ -294,24 +295,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.requests is None:
         args.requests = 3 if args.small else 40
 
-    from flask_migrate import upgrade
-
-    from agency import create_app
     from shell.extensions import db
 
-    url = reset_database(args.database, args.postgres_server)
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "REDIS_URL": "",
-            "SECRET_KEY": "bench",
-            "SESSION_COOKIE_SECURE": False,
-            "WTF_CSRF_ENABLED": False,
-            "MFA_REQUIRED": False,  # the pages are measured, not the sign-in
-        }
-    )
-    with app.app_context():
-        upgrade()
+    app = bench_app(bench_database(args))
     start = time.perf_counter()
     collectors = 2 if args.small else COLLECTORS  # each a password hash: slow on purpose
     fill(app, args.cases, collectors)

@@ -29,9 +29,10 @@ import sqlalchemy as sa
 from bench import book
 from bench.common import (
     add_database_arguments,
+    bench_app,
+    bench_database,
     drop_database,
     p95,
-    reset_database,
     statements_of,
     timed,
 )
@@ -270,28 +271,10 @@ def main(argv: list[str] | None = None) -> dict:
     args.requests = args.requests or (3 if args.small else 20)
     args.payments = args.payments or (5 if args.small else 200)
 
-    from flask_migrate import upgrade
-
-    from agency import create_app
     from cases import report_totals
     from shell.extensions import db
 
-    if args.reuse:
-        url = args.postgres_server.rsplit("/", 1)[0] + "/" + args.database
-    else:
-        url = reset_database(args.database, args.postgres_server)
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "REDIS_URL": "",
-            "SECRET_KEY": "bench",
-            "SESSION_COOKIE_SECURE": False,
-            "WTF_CSRF_ENABLED": False,
-            "MFA_REQUIRED": False,
-        }
-    )
-    with app.app_context():
-        upgrade()
+    app = bench_app(bench_database(args))
     n_clients = 2 if args.small else CLIENTS
     n_collectors = 2 if args.small else COLLECTORS
     start = time.perf_counter()
