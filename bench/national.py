@@ -107,6 +107,13 @@ def main(argv: list[str] | None = None) -> dict:
         "--reuse", action="store_true", help="time a kept database, no fill (and keep it)"
     )
     parser.add_argument("--chart", help="draw the p95 figures into this SVG file")
+    parser.add_argument(
+        "--collector",
+        type=int,
+        default=0,
+        help="time the queue and case screen of collector cK (0): another one's pages are "
+        "not yet in the caches after an earlier run",
+    )
     add_database_arguments(parser, DATABASE)
     args = parser.parse_args(argv)
     if args.cases is None:
@@ -168,7 +175,9 @@ def main(argv: list[str] | None = None) -> dict:
     results: list[tuple[str, list[float], float]] = []
     n = args.requests
     staff = app.test_client()
-    response = staff.post("/login", data={"email": "c0@bench.test", "password": PASSWORD})
+    response = staff.post(
+        "/login", data={"email": f"c{args.collector}@bench.test", "password": PASSWORD}
+    )
     assert response.status_code == 302, response.status_code
     timed(staff, "/healthz", 5)  # warm up
     timed(staff, "/agency/queue", 3)
