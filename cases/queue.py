@@ -333,6 +333,8 @@ def queue_for(
 def _rows(session: Session, ranked_ids: list, now: dt.datetime) -> list[QueueRow]:
     """The ranked cases as queue rows, each checked against the call rules now."""
     ids = [case_id for case_id, _ in ranked_ids]
+    if not ids:
+        return []
     cases = _candidates(session, ids)
     past = histories(session, ids, since=now - RULES_LOOK_BACK)
     rows = []

@@ -109,3 +109,12 @@ def test_each_row_says_what_its_case_says(db_session, make_user, make_client, ma
     assert [p.channel for p in by_id[plain.id].history] == ["text"]  # waiting, it counts
     assert [p.outcome for p in by_id[shared.id].history] == ["no_answer"]  # 30 days is past
     assert db_session.scalar(sa.select(sa.func.count()).select_from(OutboundMessage)) == 1
+
+
+def test_an_empty_queue_is_one_statement(db_session, make_user, make_client, make_case):
+    idle = make_user("collector")
+    make_case(make_client(), status="active")  # nobody's: not in the queue
+    db_session.flush()
+    with statements_run(db_session.get_bind()) as seen:
+        assert queue_for(db_session, idle.id, now=NOW, today=NOW.date()) == []
+    assert len(seen) == 1
