@@ -77,42 +77,12 @@ def record(
     return event_
 
 
-def row(
-    actor: Actor,
-    entity_type: str,
-    entity_id: Any,
-    action: str,
-    *,
-    case_id: int | None = None,
-    reason: str | None = None,
-    **detail: Any,
-) -> dict[str, Any]:
-    """The event `record` would add, as a row for `insert_rows`."""
-    return {
-        "at": utcnow(),
-        "actor_user_id": actor.user_id,
-        "actor_label": actor.label,
-        "entity_type": entity_type,
-        "entity_id": str(entity_id),
-        "case_id": case_id,
-        "action": action,
-        "reason": reason,
-        "detail": detail,
-    }
-
-
-def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Several events (`row`s) in one INSERT, written at once: a batch's events in one
-    statement, not one flushed object each."""
-    if rows:
-        session.execute(sa.insert(AuditEvent.__table__), rows)
-
-
 def values(
     actor: Actor, action: str, *, reason: str | None = None, **detail: Any
 ) -> dict[str, Any]:
-    """The columns of an audit row that do not name what it is about (`entity_type`,
-    `entity_id`, `case_id`), for `insert_from` (its bind parameters) or `insert`."""
+    """What happened, by whom, when: the columns of an audit row that do not name what it is
+    about (`entity_type`, `entity_id`, `case_id`), as the bind parameters of `insert_from`, or
+    made a whole row by `about` for `insert_rows`."""
     return {
         "a_at": utcnow(),
         "a_actor_user_id": actor.user_id,
@@ -123,44 +93,66 @@ def values(
     }
 
 
+def about(
+    values_: dict[str, Any], entity_type: str, entity_id: Any, case_id: int | None = None
+) -> dict[str, Any]:
+    """An audit row for `insert_rows`: its `values` and what it is about."""
+    return {**values_, "entity_type": entity_type, "entity_id": str(entity_id), "case_id": case_id}
+
+
+def row(
+    actor: Actor,
+    entity_type: str,
+    entity_id: Any,
+    action: str,
+    *,
+    case_id: int | None = None,
+    reason: str | None = None,
+    **detail: Any,
+) -> dict[str, Any]:
+    """The event `record` would add, as a row for `insert_rows` (`about` its `values`)."""
+    return about(values(actor, action, reason=reason, **detail), entity_type, entity_id, case_id)
+
+
+# The columns `values` binds (as a_<name>, apart from every column's own name, so that they
+# can sit in a larger statement beside others).
 _VALUED = ("at", "actor_user_id", "actor_label", "action", "reason", "detail")
+_ABOUT = ("entity_type", "entity_id", "case_id")
+
+
+def _bound(name: str) -> sa.BindParameter:
+    return sa.bindparam(f"a_{name}", type_=AuditEvent.__table__.c[name].type)
 
 
 def insert_from(entity_type: str, entity_id: sa.ColumnElement, case_id: sa.ColumnElement):
     """An INSERT … SELECT of one audit row for each row that has these entity id and case id
     columns, the rest bound as `values` names them: no ORM flush, and it may be one part of a
     larger statement (the posting functions write a ledger entry and its audit row in one)."""
-    table = AuditEvent.__table__
-    bound = [
-        sa.bindparam(f"a_{name}", type_=table.c[name].type).label(name[:2]) for name in _VALUED
-    ]
-    return sa.insert(table).from_select(
-        [*_VALUED, "entity_type", "entity_id", "case_id"],
+    return sa.insert(AuditEvent.__table__).from_select(
+        [*_VALUED, *_ABOUT],
         sa.select(
-            *bound, sa.literal_column(f"'{entity_type}'"), sa.cast(entity_id, sa.String), case_id
+            *(_bound(name).label(name[:2]) for name in _VALUED),
+            sa.literal_column(f"'{entity_type}'"),
+            sa.cast(entity_id, sa.String),
+            case_id,
         ),
     )
 
 
+# Built once: a statement's construction costs more CPU than its round trip to the database.
 _INSERT = sa.insert(AuditEvent.__table__).values(
     {
-        **{
-            name: sa.bindparam(f"a_{name}", type_=AuditEvent.__table__.c[name].type)
-            for name in _VALUED
-        },
-        **{name: sa.bindparam(name) for name in ("entity_type", "entity_id", "case_id")},
+        **{name: _bound(name) for name in _VALUED},
+        **{name: sa.bindparam(name) for name in _ABOUT},
     }
 )
 
 
-def insert(
-    session: Session, entity_type: str, entity_id: Any, case_id: int | None, row: dict[str, Any]
-) -> None:
-    """Write an audit row of `values` through the table (no ORM object, no flush)."""
-    session.execute(
-        _INSERT,
-        {**row, "entity_type": entity_type, "entity_id": str(entity_id), "case_id": case_id},
-    )
+def insert_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Audit rows (`row`, or `about` some `values`) written through the table in one INSERT:
+    a batch's events in one statement, not one flushed object each."""
+    if rows:
+        session.execute(_INSERT, rows)
 
 
 @event.listens_for(AuditEvent, "before_update")

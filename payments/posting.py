@@ -225,7 +225,9 @@ def _insert_once(session: Session, entry: LedgerEntry, audited: dict | None = No
     if dialect != "postgresql":
         report_totals.entries_added(session, [entry])
         if audited is not None:
-            audit.insert(session, "ledger_entry", entry.id, entry.case_id, audited)
+            audit.insert_rows(
+                session, [audit.about(audited, "ledger_entry", entry.id, entry.case_id)]
+            )
         stamps.note(session, case_ids=[entry.case_id])
     return entry
 
