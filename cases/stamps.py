@@ -57,16 +57,24 @@ def touch(
     )
     connection = session.connection()
     cases = Case.__table__
+    # The cases of these plans and debtors, each an index lookup, gathered with these cases
+    # into one set: an OR of the three would read the whole book (PostgreSQL cannot look a case
+    # up by a subquery inside an OR: it scans `cases` and tests each row).
     which = []
-    if case_ids:
-        which.append(cases.c.id.in_(case_ids))
     if plan_ids:
         plans = PaymentPlan.__table__
-        which.append(cases.c.id.in_(sa.select(plans.c.case_id).where(plans.c.id.in_(plan_ids))))
+        which.append(sa.select(plans.c.case_id).where(plans.c.id.in_(plan_ids)))
     if debtor_ids:
-        which.append(cases.c.debtor_id.in_(debtor_ids))
+        which.append(sa.select(cases.c.id).where(cases.c.debtor_id.in_(debtor_ids)))
+    if which and case_ids:
+        which.append(sa.select(cases.c.id).where(cases.c.id.in_(case_ids)))
     if which:
-        connection.execute(sa.update(cases).where(sa.or_(*which)).values(stamp=new_stamp()))
+        stamped = cases.c.id.in_(sa.union(*which) if len(which) > 1 else which[0])
+        connection.execute(sa.update(cases).where(stamped).values(stamp=new_stamp()))
+    elif case_ids:
+        connection.execute(
+            sa.update(cases).where(cases.c.id.in_(case_ids)).values(stamp=new_stamp())
+        )
     if client_ids:
         clients = Client.__table__
         connection.execute(

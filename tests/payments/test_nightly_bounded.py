@@ -6,7 +6,8 @@ already sent this month, notices already sent, early-out accounts with nothing d
 SQL statements it issues (counted on the engine) and what it does must be the same in both; a
 second run the same hour issues only its selection queries and does nothing. On PostgreSQL,
 the second run's SELECTs (captured from the job as it ran, with their parameters) are
-EXPLAINed with sequential scans off: an index serves each due predicate.
+EXPLAINed with sequential scans off: an index serves each due predicate; so are the first
+run's UPDATEs and DELETEs (a stamp or a total kept for a due row reads no more than it).
 
 Here, beside autopay's tests, for localstripe: `plans charge-due` charges for real."""
 
@@ -258,7 +259,7 @@ WRITES = ("INSERT", "UPDATE", "DELETE")
 
 def _run_book(app, job, due_kinds, not_due: int, stripe, *, explain_selects: bool):
     """Build a book, run the job twice; the statements of each run, the outcomes, and the
-    EXPLAIN of the second run's SELECTs."""
+    EXPLAIN of the second run's SELECTs and of the first run's UPDATEs and DELETEs."""
     with fresh(app) as session, time_machine.travel(AT, tick=False):
         book = Book(session, stripe)
         for kind in due_kinds:
@@ -280,7 +281,12 @@ def _run_book(app, job, due_kinds, not_due: int, stripe, *, explain_selects: boo
         plans = []
         if explain_selects:
             connection = session.connection()
-            for statement, parameters in log.selects:
+            # The second run's selections, and the first run's updates and deletes (a stamp
+            # or a total kept for a due row must not read the book either).
+            writes = [(s, p) for s, p in first if s.lstrip().upper().startswith(WRITES[1:])]
+            for statement, parameters in [*log.selects, *writes]:
+                if isinstance(parameters, list | tuple):  # executemany: one row's will do
+                    parameters = parameters[0]
                 plans.append((statement, explain(connection, statement, parameters, seqscan=False)))
         take_pending(session)
         return first, outcome, second, again, plans
