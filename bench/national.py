@@ -12,12 +12,14 @@ debtor last name, reference and account number. Prints a table with each page's 
 /healthz and draws it into docs/national.svg.
 
     .venv/bin/python -m bench.national [--cases 2000000] [--requests 40] [--small]
-        [--keep] [--reuse] [--chart docs/national.svg]
+        [--keep] [--reuse] [--collector K] [--chart docs/national.svg]
 
 `--clients` and `--collectors` change the spread: `--cases 2000000 --clients 4 --collectors 40`
 gives each client and collector the book it has at 10,000,000 (500,000 and 50,000 cases).
 `--keep` leaves the database for another run; `--reuse` times a database an earlier `--keep`
-run filled (after migrating it to the newest schema) instead of filling again. `--small` (400
+run filled (after migrating it to the newest schema) instead of filling again. `--collector K`
+signs in as collector cK (c0 by default): another collector's pages are not yet in the caches
+after an earlier run. `--small` (400
 cases, 4 collectors, 2 clients; seconds) is the test suite's run (tests/bench/).
 """
 
