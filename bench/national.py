@@ -19,8 +19,8 @@ gives each client and collector the book it has at 10,000,000 (500,000 and 50,00
 `--keep` leaves the database for another run; `--reuse` times a database an earlier `--keep`
 run filled (after migrating it to the newest schema) instead of filling again. `--collector K`
 signs in as collector cK (c0 by default): another collector's pages are not yet in the caches
-after an earlier run. `--small` (400
-cases, 4 collectors, 2 clients; seconds) is the test suite's run (tests/bench/).
+after an earlier run. `--small` (400 cases, 4 collectors, 2 clients; seconds) is the test
+suite's run (tests/bench/).
 """
 
 from __future__ import annotations
