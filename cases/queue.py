@@ -206,17 +206,15 @@ def _ranking(buckets: tuple[int, ...], excluding: bool) -> sa.Select:
     )
 
 
-def _candidates(session: Session, case_ids: list[int]) -> dict[int, QueueCase]:
-    """The ranked cases' columns, balances, and their debtors' addresses and phones, in one
-    query of plain rows (loading ORM objects for them cost more than ranking the whole book):
-    a case comes once for each of its debtor's addresses and phones (a debtor has one or two
-    of each), the balance with it."""
+@functools.cache
+def _candidates_query() -> sa.Select:
+    """`_candidates`' query, built once (`case_ids` bound)."""
     balance = (
         sa.select(cents_sum(LedgerEntry.amount_cents))
         .where(LedgerEntry.case_id == Case.id)
         .scalar_subquery()
     )
-    rows = session.execute(
+    return (
         sa.select(
             Case.id,
             Case.reference,
@@ -250,9 +248,17 @@ def _candidates(session: Session, case_ids: list[int]) -> dict[int, QueueCase]:
         .join(Client, Client.id == Case.client_id)
         .outerjoin(Address, Address.debtor_id == Case.debtor_id)
         .outerjoin(Phone, Phone.debtor_id == Case.debtor_id)
-        .where(Case.id.in_(case_ids))
+        .where(Case.id.in_(sa.bindparam("case_ids", expanding=True)))
         .order_by(Case.id, Address.id, Phone.id)
     )
+
+
+def _candidates(session: Session, case_ids: list[int]) -> dict[int, QueueCase]:
+    """The ranked cases' columns, balances, and their debtors' addresses and phones, in one
+    query of plain rows (loading ORM objects for them cost more than ranking the whole book):
+    a case comes once for each of its debtor's addresses and phones (a debtor has one or two
+    of each), the balance with it."""
+    rows = session.execute(_candidates_query(), {"case_ids": case_ids})
     found: dict[int, QueueCase] = {}
     debtors: dict[int, QueueDebtor] = {}
     seen: set[tuple[str, int]] = set()  # the addresses and phones already added
