@@ -106,7 +106,10 @@ def test_each_row_says_what_its_case_says(db_session, make_user, make_client, ma
     assert len(by_id[shared.id].case.debtor.phones) == 3  # the case's own and the two added
     assert by_id[shared.id].case.debtor is by_id[second.id].case.debtor
     assert by_id[no_phone.id].case.debtor.phones == []
-    assert [p.channel for p in by_id[plain.id].history] == ["text"]  # waiting, it counts
+    # Waiting in the outbox, the text counts: as an outbound contact, at the time it was queued.
+    assert [tuple(vars(p).values()) for p in by_id[plain.id].history] == [
+        ("text", "outbound", None, NOW - dt.timedelta(hours=1), "+12125550100")
+    ]
     assert [p.outcome for p in by_id[shared.id].history] == ["no_answer"]  # 30 days is past
     assert db_session.scalar(sa.select(sa.func.count()).select_from(OutboundMessage)) == 1
 
