@@ -77,7 +77,6 @@ class QueueCase:
 @dataclass
 class QueueRow:
     case: QueueCase
-    balance_cents: int
     bucket: int
     callable_now: bool
     facts: DebtorFacts
@@ -87,6 +86,10 @@ class QueueRow:
     @property
     def reason(self) -> str:
         return BUCKETS[self.bucket]
+
+    @property
+    def balance_cents(self) -> int:
+        return self.case.balance_cents
 
     def score(self, now: dt.datetime) -> float:
         """Within a bucket: longer without contact, bigger balance, older account first."""
@@ -351,5 +354,5 @@ def _rows(session: Session, ranked_ids: list, now: dt.datetime) -> list[QueueRow
         )
         history = past.get(case_id, [])
         callable_now = not check(facts, history, "call", now)
-        rows.append(QueueRow(case, case.balance_cents, bucket, callable_now, facts, history))
+        rows.append(QueueRow(case, bucket, callable_now, facts, history))
     return rows
