@@ -1,22 +1,21 @@
-"""POST /stripe/webhook: verified with STRIPE_WEBHOOK_SECRET, applied at most once."""
+"""POST /stripe/webhook: verified with STRIPE_WEBHOOK_SECRET, kept once, answered at once.
+
+The event is kept in the inbox (payments.webhooks.accept_event) and applied by the
+`stripe.apply_events` job after this request commits: on a worker with REDIS_URL, in-process
+(before the answer) without it. Stripe hears 200 as soon as the event is safely kept, however
+long applying it takes, and never sends it again because applying it had to wait."""
 
 from __future__ import annotations
-
-import datetime as dt
-import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
 from api.json_errors import error_response
 from payments.gateway import WebhookSignatureError
-from payments.stripe_budget import Caller
-from payments.webhooks import handle_event
+from payments.webhooks import BadEvent, accept_event
 from shell.extensions import csrf, db
-from shell.timezone import agency_zone
 
 bp = Blueprint("stripe", __name__, url_prefix="/stripe")
 csrf.exempt(bp)
-log = logging.getLogger(__name__)
 
 
 @bp.post("/webhook")
@@ -24,18 +23,12 @@ def webhook():
     gateway = current_app.extensions.get("recourse.gateway")
     if gateway is None:
         return error_response(503, "not_configured", "Stripe is not configured")
+    payload = request.get_data()
     try:
-        event = gateway.construct_event(request.get_data(), request.headers.get("Stripe-Signature"))
+        event = gateway.construct_event(payload, request.headers.get("Stripe-Signature"))
+        new = accept_event(db.session, event, payload.decode("utf-8"))
     except WebhookSignatureError as exc:
         return error_response(400, "bad_signature", str(exc))
-    zone = agency_zone()
-
-    def local_date(unix_time: int) -> dt.date:
-        return dt.datetime.fromtimestamp(unix_time, dt.UTC).astimezone(zone).date()
-
-    # The event's record and its effect commit together with this request's unit of work (and
-    # roll back together if applying it raises, so that Stripe sends it again).
-    # What it asks of Stripe spends the shared request budget after the portal's.
-    outcome = handle_event(db.session, event, gateway.for_caller(Caller.WEBHOOK), local_date)
-    log.info("stripe event %s %s: %s", event.get("id"), event.get("type"), outcome)
-    return jsonify(received=True, outcome=outcome)
+    except (BadEvent, UnicodeDecodeError) as exc:
+        return error_response(400, "bad_event", str(exc))
+    return jsonify(received=True, event=event["id"], duplicate=not new)

@@ -9,7 +9,11 @@ before them (a refund before its payment, a second refund before the first), and
 second refunds of a charge are sent right beside the first, so the two race. In the same run,
 as the baseline, the same senders make as many GET /healthz through the same gunicorn.
 
-Prints events/s, the baseline's requests/s and their ratio, then checks the ledger against
+The webhook keeps each event and answers; the event is applied by the job it asks for: in the
+request (in-process) without --redis-url, by --rq-workers `flask worker payments` processes
+beside the deliveries with it. Prints events/s answered, the baseline's requests/s and their
+ratio, and events/s applied (the unique events, from the first delivery until the inbox holds
+none left to apply), then checks the ledger against
 Stripe itself: every succeeded PaymentIntent posted exactly once, every refunded charge
 reversed by exactly its refunded amount, fees to the cent, no external id twice. A delivery
 not answered 200 is sent again before the check, as Stripe would; the run still fails (exit 1)
@@ -19,7 +23,8 @@ if any delivery was not answered 200 the first time, or if the ledger is not exa
                                        [--workers 4] [--database-url postgresql://…/NAME]
     .venv/bin/python -m bench.webhooks --small   # 600 events, 60 cases, 2 workers, 4 senders: seconds (the tests)
         [--rounds 6]                             # /healthz and webhooks in turn, 6 rounds each
-        [--gunicorn-config deploy/gunicorn.conf.py] [--redis-url redis://…]   # production's server
+        [--gunicorn-config deploy/gunicorn.conf.py]  # production's server
+        [--redis-url redis://… [--rq-workers 2]]     # applied by RQ workers, as in production
 
 The database is `recourse_bench_webhooks` on the local server, dropped and made afresh, or the
 one --database-url names (emptied first: it must be a database of its own). The goal: events/s
@@ -184,6 +189,55 @@ def start_gunicorn(
         command = [gunicorn, "-c", str(config), "wsgi:app"]
     url = f"http://127.0.0.1:{port}"
     return start(command, log, f"{url}/healthz", env=env), url
+
+
+def start_rq_workers(
+    workdir: Path, database_url: str, stripe_url: str, redis_url: str, count: int
+) -> list[subprocess.Popen]:
+    """`flask worker payments` processes: they apply what the webhook keeps."""
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        SECRET_KEY="bench",
+        STRIPE_SECRET_KEY=SECRET_KEY,
+        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        STRIPE_API_BASE=stripe_url,
+    )
+    workers = []
+    for n in range(count):
+        with (workdir / f"worker-{n}.log").open("wb") as out:
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "payments"],
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=ROOT,
+                )
+            )
+    return workers
+
+
+def wait_until_applied(database_url: str, timeout: float = 600.0) -> tuple[float, int]:
+    """Wait until the inbox holds no event left to apply; returns when (perf_counter) and
+    how many were left (0 unless the timeout came first)."""
+    from shell.settings import database_uri
+
+    engine = sa.create_engine(database_uri(database_url))
+    deadline = time.perf_counter() + timeout
+    try:
+        while True:
+            with engine.connect() as conn:
+                left = conn.scalar(
+                    sa.text("SELECT count(*) FROM stripe_inbox WHERE applied_at IS NULL")
+                )
+            now = time.perf_counter()
+            if not left or now > deadline:
+                return now, left
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
 
 
 # -- the database ------------------------------------------------------------------------------
@@ -485,8 +539,7 @@ def webhook(base: str):
         )
         if response.status_code != 200:
             return response.status_code, f"HTTP {response.status_code}"
-        outcome = response.json().get("outcome", "")
-        return 200, outcome.split(" pi_")[0].rstrip("0123456789 ") or outcome
+        return 200, "sent again" if response.json().get("duplicate") else "kept"
 
     return send
 
@@ -646,7 +699,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--gunicorn-config", default=None, help="e.g. deploy/gunicorn.conf.py (production's)"
     )
-    parser.add_argument("--redis-url", default="", help="REDIS_URL for the app (jobs on RQ)")
+    parser.add_argument(
+        "--redis-url",
+        default="",
+        help="REDIS_URL for the app: events are applied by RQ workers (--rq-workers), not "
+        "in the request",
+    )
+    parser.add_argument("--rq-workers", type=int, default=2, help="with --redis-url")
     args = parser.parse_args(argv)
     if args.small:
         args.events, args.cases, args.workers, args.senders = 600, 60, 2, 4
@@ -664,6 +723,7 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-webhooks-"))
     localstripe = gunicorn = None
+    rq_workers: list[subprocess.Popen] = []
     passed = False
     try:
         t0 = time.perf_counter()
@@ -697,8 +757,22 @@ def main(argv: list[str] | None = None) -> int:
             args.redis_url,
             args.gunicorn_config,
         )
+        if args.redis_url:
+            from redis import Redis
+            from rq import Queue
+
+            from payments.webhooks import APPLY_EVENTS
+            from shell.job_runner import RQRunner
+
+            redis = Redis.from_url(args.redis_url)  # nothing left by an earlier run:
+            Queue("payments", connection=redis).empty()  # no job of its database,
+            redis.delete(RQRunner.waiting_key(APPLY_EVENTS.name))  # no nudge said to wait
+            rq_workers = start_rq_workers(
+                workdir, database_url, stripe_url, args.redis_url, args.rq_workers
+            )
         blast(range(200), healthz(base), args.senders)  # every worker connected
         send = webhook(base)
+        first_sent = None
         b_elapsed = elapsed = 0.0
         b_results, results = [], []
         size = -(-len(plan.deliveries) // max(1, args.rounds))
@@ -706,12 +780,17 @@ def main(argv: list[str] | None = None) -> int:
             part = plan.deliveries[start_at : start_at + size]
             took, answered = blast(range(len(part)), healthz(base), args.senders)
             b_elapsed, b_results = b_elapsed + took, b_results + answered
+            first_sent = first_sent or time.perf_counter()
             took, answered = blast(part, send, args.senders)
             elapsed, results = elapsed + took, results + answered
         baseline = len(b_results) / b_elapsed
         rate = len(plan.deliveries) / elapsed
         retried, still_failing = retry_like_stripe(plan.deliveries, results, send)
+        applied_at, left = wait_until_applied(database_url)
+        applying = applied_at - first_sent
         stop(gunicorn)
+        for worker in rq_workers:
+            stop(worker)
         statuses = Counter(status for status, _ in results)
         b_statuses = Counter(status for status, _ in b_results)
         outcomes = Counter(outcome for _, outcome in results)
@@ -728,6 +807,17 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"ratio            {ratio:>8.3f}  (events/s to /healthz requests/s; goal {args.goal})"
         )
+        where = (
+            f"{args.rq_workers} RQ workers, beside the deliveries"
+            if args.redis_url
+            else "in the request, before its answer"
+        )
+        print(
+            f"applied/s        {plan.unique / applying:>8.1f}  ({plan.unique} unique events "
+            f"applied {applying:.1f} s after the first was sent; {where})"
+        )
+        if left:
+            print(f"NOT APPLIED      {left:>8}  (still in the inbox after the wait)")
         print(f"statuses         {dict(statuses)}  (/healthz: {dict(b_statuses)})")
         if retried:
             print(
@@ -746,10 +836,12 @@ def main(argv: list[str] | None = None) -> int:
         all_ok = set(statuses) == {200} and set(b_statuses) == {200}
         if not all_ok:
             print("not every delivery was answered 200 the first time")
-        passed = exact and all_ok and (ratio >= args.goal or not args.require_goal)
+        passed = exact and all_ok and not left and (ratio >= args.goal or not args.require_goal)
         return 0 if passed else 1
     finally:
         stop(gunicorn)
+        for worker in rq_workers:
+            stop(worker)
         stop(localstripe)
         if passed:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -46,6 +46,7 @@ class JobRequest:
     queue: str = "default"
     job_id: str | None = None
     outbox_id: int | None = None
+    nudge: bool = False  # see `enqueue(durable=False)`
 
 
 class OutboxJob(Base):
@@ -127,18 +128,28 @@ def declared(name: str) -> Job:
         raise UnknownJob(f"unknown job {name!r}: declare it with cases.jobs.declare") from None
 
 
-def enqueue(session: Session, job: Job | str, *args, job_id: str | None = None) -> JobRequest:
+def enqueue(
+    session: Session, job: Job | str, *args, job_id: str | None = None, durable: bool = True
+) -> JobRequest:
     """Ask for `job` to run with `args` once this unit of work commits (dropped if it rolls
-    back)."""
+    back).
+
+    `durable=False` asks for a nudge: a job whose work is recorded in rows of its own, which a
+    scheduled run picks up if this one is lost (the Stripe inbox). It is not written to the
+    outbox, and it is queued only if the same job is not already waiting to start (the runner
+    keeps one waiting at most; the one waiting will see this unit's rows)."""
     job = declared(job if isinstance(job, str) else job.name)
     if isinstance(session, scoped_session):
         session = session()
     if not session.in_transaction():
         session.begin()  # so that a rollback, even of an otherwise empty unit, drops the job
-    row = OutboxJob(name=job.name, queue=job.queue, args=list(args), job_id=job_id)
-    session.add(row)
-    session.flush()
-    request = row.request()
+    if durable:
+        row = OutboxJob(name=job.name, queue=job.queue, args=list(args), job_id=job_id)
+        session.add(row)
+        session.flush()
+        request = row.request()
+    else:
+        request = JobRequest(job.name, tuple(args), job.queue, job_id, nudge=True)
     pending(session).append(request)
     return request
 

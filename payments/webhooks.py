@@ -1,4 +1,12 @@
-"""Stripe webhooks: each event applied at most once, whatever the order of delivery.
+"""Stripe webhooks: each event kept once when it arrives, applied at most once, whatever the
+order of delivery.
+
+The endpoint verifies an event's signature, keeps it in the inbox (`stripe_inbox`, unique by
+the event's id) and answers at once; the `stripe.apply_events` job then applies what the inbox
+holds, oldest first, each event in a unit of work of its own (`accept_event`, `next_pending`,
+`apply_pending`). An event that cannot be applied yet (Stripe away when a refund needs its
+payment, a deadlock) stays in the inbox with its error and is tried again by the next run, and
+every minute by the scheduler.
 
 The event id is recorded under a unique key in the same transaction as its effect. Money is
 keyed by Stripe's own ids (the PaymentIntent for a payment, the charge's refunded total for
@@ -11,6 +19,7 @@ PaymentIntent, to apply the payment first).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +52,8 @@ from payments.unmatched import hold_unmatched
 
 # The receipt of a card payment, written by correspondence.receipts.
 RECEIPT_EMAIL = declare("receipts.email", queue="mail")
+# Apply what the inbox holds (shell.stripe_cli).
+APPLY_EVENTS = declare("stripe.apply_events", queue="payments")
 
 STRIPE = audit.Actor(None, "stripe")
 
@@ -58,6 +69,127 @@ class StripeEvent(Base):
     object_id: Mapped[str | None] = mapped_column(sa.String(80), index=True)
     outcome: Mapped[str] = mapped_column(sa.String(200), default="")
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class InboxEvent(Base):
+    """A verified webhook event as Stripe sent it, kept from the moment it arrived until it is
+    applied (`applied_at`); one row per event id, however often it is sent."""
+
+    __tablename__ = "stripe_inbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    type: Mapped[str] = mapped_column(sa.String(80))
+    payload: Mapped[str] = mapped_column(sa.Text)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    applied_at: Mapped[dt.datetime | None]
+    tried_at: Mapped[dt.datetime | None]  # its last attempt that failed
+    attempts: Mapped[int] = mapped_column(default=0)  # attempts that failed
+    last_error: Mapped[str] = mapped_column(sa.String(300), default="")
+
+    __table_args__ = (
+        sa.Index(
+            "ix_stripe_inbox_pending",
+            "id",
+            postgresql_where=sa.text("applied_at IS NULL"),
+            sqlite_where=sa.text("applied_at IS NULL"),
+        ),
+    )
+
+
+class BadEvent(ValueError):
+    """A signed body that is not an event we can keep (no id or no type)."""
+
+
+def accept_event(session: Session, event: dict[str, Any], payload: str) -> bool:
+    """Keep a verified event in the inbox, and ask for it to be applied once this unit of work
+    commits; False when the inbox has it already (a re-send: nothing more to do). One
+    statement. The job is not written to the job outbox: the inbox row is its record, and the
+    scheduler's minute run applies whatever a lost job left."""
+    event_id, kind = event.get("id"), event.get("type")
+    if not isinstance(event_id, str) or not event_id or not isinstance(kind, str) or not kind:
+        raise BadEvent("the event has no id or no type")
+    if len(event_id) > 80 or len(kind) > 80:
+        raise BadEvent("the event's id or type is too long")
+    if not isinstance((event.get("data") or {}).get("object"), dict):
+        raise BadEvent("the event carries no object")
+    new = session.scalar(
+        _ACCEPT[_dialect(session)],
+        {"event_id": event_id, "type": kind, "payload": payload, "received_at": utcnow()},
+    )
+    if new is None:
+        return False
+    enqueue(session, APPLY_EVENTS, durable=False)
+    return True
+
+
+def _accept_statement(insert) -> sa.Insert:
+    inbox = InboxEvent.__table__
+    return (
+        insert(inbox)
+        .values(
+            {
+                **{n: sa.bindparam(n) for n in ("event_id", "type", "payload", "received_at")},
+                "attempts": 0,
+                "last_error": "",
+            }
+        )
+        .on_conflict_do_nothing(index_elements=[inbox.c.event_id])
+        .returning(inbox.c.id)
+    )
+
+
+_ACCEPT = {
+    "postgresql": _accept_statement(postgresql.insert),
+    "sqlite": _accept_statement(sqlite.insert),
+}
+
+# How long an event that failed waits before the next job tries it again (the scheduler's minute
+# run and `flask stripe apply-events` try it whenever they run).
+RETRY_AFTER = dt.timedelta(seconds=30)
+
+
+def next_pending(
+    session: Session, *, skip: set[int] | frozenset[int] = frozenset(), retry_before=None
+) -> InboxEvent | None:
+    """The oldest event not applied yet, locked for this unit of work (one another run holds is
+    passed over), leaving out those in `skip` and those that failed after `retry_before`."""
+    inbox = InboxEvent
+    query = sa.select(inbox).where(inbox.applied_at.is_(None))
+    if skip:
+        query = query.where(inbox.id.not_in(skip))
+    if retry_before is not None:
+        query = query.where(sa.or_(inbox.tried_at.is_(None), inbox.tried_at <= retry_before))
+    query = query.order_by(inbox.id).limit(1).with_for_update(skip_locked=True)
+    return session.scalar(query)
+
+
+def apply_pending(
+    session: Session,
+    row: InboxEvent,
+    gateway: PaymentGateway,
+    local_date: Callable[[int], dt.date],
+) -> str:
+    """Apply an event of the inbox (locked by `next_pending`) and mark it applied, in the
+    caller's unit of work; what happened."""
+    outcome = handle_event(session, json.loads(row.payload), gateway, local_date)
+    row.applied_at = utcnow()
+    return outcome
+
+
+def note_failure(session: Session, inbox_id: int, error: str) -> None:
+    """An attempt to apply the event failed (and was rolled back): counted, with its error."""
+    session.execute(
+        sa.update(InboxEvent)
+        .where(InboxEvent.id == inbox_id)
+        .values(attempts=InboxEvent.attempts + 1, tried_at=utcnow(), last_error=error[:300])
+    )
+
+
+def pending_count(session: Session) -> int:
+    return session.scalar(
+        sa.select(sa.func.count()).select_from(InboxEvent).where(InboxEvent.applied_at.is_(None))
+    )
 
 
 HANDLED = (

@@ -49,6 +49,7 @@ from shell.referral_store import forget, store_referral_file
 from shell.reminders_cli import promises_cli, reminders_cli
 from shell.reports_cli import reports_cli
 from shell.statements_cli import statements_cli
+from shell.stripe_cli import stripe_cli
 from shell.timezone import agency_today, agency_zone
 from shell.unit_of_work import step
 
@@ -258,6 +259,11 @@ def worker(queues, burst):
     swept = sweep()  # what was asked for while Redis was away
     if swept:
         click.echo(f"Sent {swept} job(s) that waited in the outbox.", err=True)
+    # The worker forks a process for each job: none may inherit this one's database
+    # connections (two processes on one PostgreSQL session collide, e.g. over its prepared
+    # statements), so each job opens its own.
+    db.session.remove()
+    db.engine.dispose()
     Worker(names, connection=runner.connection).work(burst=burst)
 
 
@@ -374,3 +380,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(plans_cli)
     app.cli.add_command(config_cli)
     app.cli.add_command(reports_cli)
+    app.cli.add_command(stripe_cli)

@@ -44,9 +44,13 @@ def run_job(name: str, *args, outbox_id: int | None = None) -> None:
         db.session.remove()
 
 
-def rq_entry(name: str, *args, outbox_id: int | None = None) -> None:
+def rq_entry(name: str, *args, outbox_id: int | None = None, nudge: bool = False) -> None:
     """What RQ calls: the worker has pushed the app context (see `flask worker`). The job's
-    outbox row is marked sent with its run too, in case the mark after the push was lost."""
+    outbox row is marked sent with its run too, in case the mark after the push was lost. A
+    nudge is no longer waiting once it starts: the next one asked for is queued."""
+    runner = current_app.extensions["recourse.jobs"]
+    if nudge and isinstance(runner, RQRunner):
+        runner.connection.delete(RQRunner.waiting_key(name))
     with current_app.app_context():  # a fresh context, so each job has its own session
         run_job(name, *args, outbox_id=outbox_id)
 
@@ -64,7 +68,7 @@ class InProcessRunner:
         self.failed: list[tuple[JobRequest, BaseException]] = []
 
     def dispatch_all(self, requests: list[JobRequest]) -> None:
-        for request in requests:
+        for request in _without_repeated_nudges(requests):
             self.dispatch(request)
 
     def dispatch(self, request: JobRequest) -> None:
@@ -88,17 +92,34 @@ class RQRunner:
     def dispatch(self, request: JobRequest) -> None:
         self.dispatch_all([request])
 
+    @staticmethod
+    def waiting_key(name: str) -> str:
+        """Set while a nudge of job `name` waits on its queue (cleared as it starts)."""
+        return f"recourse:nudge-waiting:{name}"
+
     def dispatch_all(self, requests: list[JobRequest]) -> None:
         """A commit's jobs, onto their queues in one round trip to Redis, then marked sent in
         the outbox. With Redis away nothing fails here: the jobs wait in the outbox for the
-        sweep."""
+        sweep (a nudge is dropped: the scheduled run does its work)."""
         try:
-            self._push(requests)
+            requests = [r for r in _without_repeated_nudges(requests) if self._to_queue(r)]
+            if requests:
+                self._push(requests)
         except RedisError as exc:
             log.warning("Redis is away (%s): %d job(s) wait in the outbox", exc, len(requests))
             return
-        with db.engine.begin() as connection:
-            jobs.mark_sent(Session(bind=connection), [r.outbox_id for r in requests if r.outbox_id])
+        sent = [r.outbox_id for r in requests if r.outbox_id]
+        if sent:
+            with db.engine.begin() as connection:
+                jobs.mark_sent(Session(bind=connection), sent)
+
+    def _to_queue(self, request: JobRequest) -> bool:
+        """Whether to queue it: a nudge only if none of its job waits already (one waits at
+        most; the key outlives a lost one by NUDGE_WAIT_SECONDS at most)."""
+        if not request.nudge:
+            return True
+        key = self.waiting_key(request.name)
+        return bool(self.connection.set(key, 1, nx=True, ex=NUDGE_WAIT_SECONDS))
 
     def _push(self, requests: list[JobRequest]) -> None:
         by_queue: dict[str, list] = {}
@@ -107,7 +128,7 @@ class RQRunner:
                 Queue.prepare_data(
                     rq_entry,
                     (request.name, *request.args),
-                    {"outbox_id": request.outbox_id},
+                    {"outbox_id": request.outbox_id, "nudge": request.nudge},
                     job_id=request.job_id,
                 )
             )
@@ -116,6 +137,24 @@ class RQRunner:
                 self.queue(name).enqueue_many(jobs, pipeline=pipe)
             pipe.execute()
 
+
+def _without_repeated_nudges(requests: list[JobRequest]) -> list[JobRequest]:
+    """A commit's jobs with each nudge once (one run does the work of all)."""
+    seen: set[tuple] = set()
+    kept = []
+    for request in requests:
+        if request.nudge:
+            key = (request.name, request.args)
+            if key in seen:
+                continue
+            seen.add(key)
+        kept.append(request)
+    return kept
+
+
+# A nudge's waiting mark outlives a job lost on its queue (Redis flushed, a worker gone) by this
+# much at most; its work is done by the scheduled run meanwhile.
+NUDGE_WAIT_SECONDS = 120
 
 SWEEP_AFTER = dt.timedelta(minutes=1)
 

@@ -12,7 +12,7 @@ from rq.utils import now
 from cases import chase
 from cases.reminders import STATEMENT, check_promises
 from correspondence.reminder_run import SEND_DUE, SYSTEM, send_due
-from shell import autopay_cli, earlyout_cli, notices_cli
+from shell import autopay_cli, earlyout_cli, notices_cli, stripe_cli
 from shell.job_runner import RQRunner, rq_entry, rq_sweep
 from shell.timezone import agency_today, agency_zone
 from shell.unit_of_work import step
@@ -118,4 +118,5 @@ def reminders_schedule():
     autopay_cli.register_cron(scheduler)  # and the daily autopay run (plans charge-due)
     notices_cli.register_cron(scheduler)  # and the validation notices (notices send)
     earlyout_cli.register_cron(scheduler)  # and the hourly early-out run (earlyout run)
+    stripe_cli.register_cron(scheduler)  # and the inbox's webhook events left to apply
     scheduler.start()

@@ -387,8 +387,9 @@ def smtp_server(app):
         controller.stop()
 
 
-def drain_jobs(app) -> None:
-    """Run whatever is queued: in-process jobs already ran; RQ jobs run in a burst worker."""
+def drain_jobs(app, queues: tuple[str, ...] | None = None) -> None:
+    """Run whatever is queued (on `queues`, or all): in-process jobs already ran; RQ jobs run
+    in a burst worker."""
     from rq import SimpleWorker
 
     from cases.jobs import QUEUES
@@ -396,7 +397,7 @@ def drain_jobs(app) -> None:
 
     runner = app.extensions["recourse.jobs"]
     if isinstance(runner, RQRunner):
-        queues = [runner.queue(name) for name in QUEUES]
+        queues = [runner.queue(name) for name in queues or QUEUES]
         SimpleWorker(queues, connection=runner.connection).work(burst=True)
 
 

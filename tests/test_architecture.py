@@ -57,6 +57,7 @@ SHELL_COMPOSERS = (
     "shell.notices_cli",
     "shell.reminders_cli",
     "shell.statements_cli",
+    "shell.stripe_cli",
     "shell.config_cli",
     "shell.error_pages",
 )

@@ -65,18 +65,23 @@ def test_autopay_bench_charges_through_429s_once_each_within_the_budget(bench_da
     assert "answered 429 (20%)" in output
 
 
-def test_webhooks_bench_leaves_the_ledger_exact(bench_database):
+def test_webhooks_bench_leaves_the_ledger_exact(bench_database, redis_url):
     if not bench_database.startswith("postgres"):
         pytest.skip("the webhook benchmark serves the app with gunicorn on PostgreSQL")
 
-    # 600 deliveries (a third re-sends, a tenth out of order) to 2 gunicorn workers.
-    status, output = run_bench(
-        "webhooks", "--small", "--rounds", "3", "--database-url", bench_database
-    )
+    # 600 deliveries (a third re-sends, a tenth out of order) to 2 gunicorn workers; with
+    # Redis, the events are applied by 2 `flask worker payments` processes, as in production.
+    args = ["--small", "--rounds", "3", "--database-url", bench_database]
+    if redis_url:
+        args += ["--redis-url", redis_url]
+    status, output = run_bench("webhooks", *args)
 
     assert status == 0, output
     assert "ledger exact: yes" in output
     assert "statuses         {200: 600}" in output
+    assert "applied/s" in output and "NOT APPLIED" not in output
+    if redis_url:
+        assert "2 RQ workers, beside the deliveries" in output
 
 
 def test_a_webhook_delivery_costs_few_statements_and_one_commit(bench_database):
@@ -85,14 +90,22 @@ def test_a_webhook_delivery_costs_few_statements_and_one_commit(bench_database):
     reports' totals kept in the same transaction as each payment, 8.1 and 1.00 with the ledger
     entry inserted in one statement, without a savepoint, 3.5 and 1.00 with the entry, its
     totals, audit row and page stamp in one statement and a payment's event recorded with its
-    outcome (docs/benchmarks.md)."""
+    outcome (docs/benchmarks.md). Since the inbox (session 12) the request only keeps the event
+    (1 statement, 1 commit), and applying it, by the job, is counted apart: 6.6 statements and
+    1.02 commits an event, its payment posted as before."""
     if not bench_database.startswith("postgres"):
         pytest.skip("the path is counted on PostgreSQL (ON CONFLICT, row locks)")
 
     status, output = run_bench("webhook_path", "--small", "--database-url", bench_database)
 
     assert status == 0, output
-    line = next(x for x in output.splitlines() if "POST /stripe/webhook:" in x)
-    statements = float(line.split(":")[1].split()[0])
-    commits = float(line.split(",")[1].split()[0])
-    assert statements <= 4.0 and commits == 1.0, line
+
+    def figures(label: str) -> tuple[float, float]:
+        line = next(x for x in output.splitlines() if label in x)
+        statements = float(line.split(":")[1].split()[0])
+        commits = float(line.split(",")[1].split()[0])
+        return statements, commits
+
+    assert figures("POST /stripe/webhook:") == (1.0, 1.0), output
+    statements, commits = figures("applying an event:")
+    assert statements <= 7.0 and commits <= 1.05, output

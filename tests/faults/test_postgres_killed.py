@@ -2,7 +2,9 @@
 payments: from the API (an external id), a Stripe webhook and the debtor's portal. Each request
 is held inside its transaction, waiting on a lock of the ledger, when its backend is killed; it
 answers 503 "try again" (never a 500, never a trace); tried again, each payment is posted
-exactly once."""
+exactly once. The webhook is kept in the inbox and answered 200 without touching the ledger;
+the run that applies it (`flask stripe apply-events`) is the one that waits and is killed: it
+notes the failure, and the next run posts the payment once."""
 
 from __future__ import annotations
 
@@ -113,9 +115,17 @@ def test_killed_backends_lose_and_double_no_payment(world, seed, postgres):
         stripe_api.v1.payment_intents.update(
             intent.id, params={"payment_method": card(stripe_api, VISA)}
         )
-        stripe_api.v1.payment_intents.confirm(intent.id)  # its own webhook now waits too
+        stripe_api.v1.payment_intents.confirm(intent.id)  # Stripe's own webhook too
+        # The webhook does not wait for the ledger: the event is kept, and answered at once.
+        kept = deliver_event()
+        assert kept.status_code == 200, kept.text
+        assert kept.json()["duplicate"] is False
+
+        def apply_events():
+            return world.flask("stripe", "apply-events", "--json")
+
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
-            answers = [pool.submit(post_check), pool.submit(deliver_event), pool.submit(land)]
+            answers = [pool.submit(post_check), pool.submit(land), pool.submit(apply_events)]
 
             def kill_the_waiting() -> bool:
                 """Every backend waiting on the ledger is killed, until each request answered
@@ -129,11 +139,16 @@ def test_killed_backends_lose_and_double_no_payment(world, seed, postgres):
         holder.rollback()
     http.close()
 
-    for answer in killed:
+    *requests_killed, applying = killed
+    for answer in requests_killed:
         assert answer.status_code == 503, answer.text
         assert answer.headers["Retry-After"] == "5"
         assert shown_internals(answer.text) == []
-    assert "Please try again in a moment." in killed[2].text  # the debtor's page
+    assert "Please try again in a moment." in requests_killed[1].text  # the debtor's page
+    # The run applying the kept events was killed as it waited: each noted, none applied.
+    assert applying.returncode == 1, applying.stdout + applying.stderr
+    run = json.loads(applying.stdout)
+    assert run["applied"] == 0 and run["failed"] and run["left"] >= 1
     assert payments_on(world, by_check.case_reference) == []
     assert payments_on(world, by_card.case_reference) == []
 
@@ -142,6 +157,9 @@ def test_killed_backends_lose_and_double_no_payment(world, seed, postgres):
     assert post_check().status_code == 409
     assert deliver_event().status_code == 200
     assert deliver_event().status_code == 200
+    again = apply_events()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(again.stdout)["left"] == 0
     page = land()
     assert "Thank you. Your payment was received." in page.text or "Receipt" in page.text
     assert land().status_code == 200

@@ -157,3 +157,46 @@ def test_an_in_process_job_that_fails_is_rolled_back_and_does_not_break_its_call
         ("tests.mark_then_fail", "job failing failed")
     ]
     assert not ran(db_session, "failing") and ran(db_session, "next")
+
+
+def nudged(session, label) -> int:
+    return session.scalar(
+        sa.select(sa.func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.action == "job.ran", AuditEvent.entity_id == label)
+    )
+
+
+def test_a_nudge_skips_the_outbox_and_runs_once_per_commit(app, db_session):
+    from cases.jobs import OutboxJob
+
+    before = db_session.scalar(sa.select(sa.func.count()).select_from(OutboxJob))
+    enqueue(db_session, MARK_IMPORTS, "nudge", durable=False)
+    enqueue(db_session, MARK_IMPORTS, "nudge", durable=False)
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(OutboxJob)) == before
+    db_session.commit()
+    drain_jobs(app)
+    assert nudged(db_session, "nudge") == 1
+
+
+def test_with_redis_one_nudge_waits_at_most_and_the_next_is_queued_once_it_starts(
+    app, db_session, redis_url
+):
+    if not redis_url:
+        pytest.skip("runs with TEST_REDIS_URL (the PostgreSQL + Redis run)")
+    runner = app.extensions["recourse.jobs"]
+    queue: Queue = runner.queue("imports")
+    queue.empty()
+    runner.connection.delete(RQRunner.waiting_key(MARK_IMPORTS.name))
+    for _ in range(3):  # three commits, each asking while one waits: one queued
+        enqueue(db_session, MARK_IMPORTS, "waits", durable=False)
+        db_session.commit()
+    assert queue.count == 1
+    drain_jobs(app, ("imports",))
+    assert nudged(db_session, "waits") == 1
+    # It started: the next nudge is queued again.
+    enqueue(db_session, MARK_IMPORTS, "waits", durable=False)
+    db_session.commit()
+    assert queue.count == 1
+    drain_jobs(app, ("imports",))
+    assert nudged(db_session, "waits") == 2
