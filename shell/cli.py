@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -244,6 +245,19 @@ def demo_paperwork() -> Paperwork:
     return Paperwork(send_notice=send_notice, render_statement=render_statement, zone=agency_zone())
 
 
+_FORK_SAFE: set[int] = set()
+
+
+def _own_connections_in_forks(engine) -> None:
+    """The worker forks a process for each job: in it, the pool inherited from this process is
+    dropped without closing its connections (they are this process's) and the job opens its
+    own. Two processes on one PostgreSQL session collide, over its prepared statements first
+    (SQLAlchemy's recipe for os.fork)."""
+    if id(engine) not in _FORK_SAFE:
+        _FORK_SAFE.add(id(engine))
+        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+
+
 @click.command("worker")
 @click.argument("queues", nargs=-1)
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
@@ -259,11 +273,8 @@ def worker(queues, burst):
     swept = sweep()  # what was asked for while Redis was away
     if swept:
         click.echo(f"Sent {swept} job(s) that waited in the outbox.", err=True)
-    # The worker forks a process for each job: none may inherit this one's database
-    # connections (two processes on one PostgreSQL session collide, e.g. over its prepared
-    # statements), so each job opens its own.
     db.session.remove()
-    db.engine.dispose()
+    _own_connections_in_forks(db.engine)
     Worker(names, connection=runner.connection).work(burst=burst)
 
 
