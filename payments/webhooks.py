@@ -144,8 +144,8 @@ _ACCEPT = {
     "sqlite": _accept_statement(sqlite.insert),
 }
 
-# How long an event that failed waits before the next job tries it again (the scheduler's minute
-# run and `flask stripe apply-events` try it whenever they run).
+# How long an event that failed waits before a job (a new event's, or the scheduler's minute
+# run) tries it again; `flask stripe apply-events` tries it whenever it runs.
 RETRY_AFTER = dt.timedelta(seconds=30)
 
 
@@ -177,12 +177,14 @@ def apply_pending(
     return outcome
 
 
-def note_failure(session: Session, inbox_id: int, error: str) -> None:
-    """An attempt to apply the event failed (and was rolled back): counted, with its error."""
-    session.execute(
+def note_failure(session: Session, inbox_id: int, error: str) -> int:
+    """An attempt to apply the event failed (and was rolled back): counted, with its error; the
+    attempts that failed so far."""
+    return session.scalar(
         sa.update(InboxEvent)
         .where(InboxEvent.id == inbox_id)
         .values(attempts=InboxEvent.attempts + 1, tried_at=utcnow(), last_error=error[:300])
+        .returning(InboxEvent.attempts)
     )
 
 

@@ -98,15 +98,19 @@ class RQRunner:
         return f"recourse:nudge-waiting:{name}"
 
     def dispatch_all(self, requests: list[JobRequest]) -> None:
-        """A commit's jobs, onto their queues in one round trip to Redis, then marked sent in
-        the outbox. With Redis away nothing fails here: the jobs wait in the outbox for the
+        """A commit's jobs, onto their queues in one round trip to Redis (and one more for a
+        nudge, to see whether one waits already), then marked sent in the outbox. With Redis away nothing fails here: the jobs wait in the outbox for the
         sweep (a nudge is dropped: the scheduled run does its work)."""
         try:
             requests = [r for r in _without_repeated_nudges(requests) if self._to_queue(r)]
             if requests:
                 self._push(requests)
         except RedisError as exc:
-            log.warning("Redis is away (%s): %d job(s) wait in the outbox", exc, len(requests))
+            log.warning(
+                "Redis is away (%s): %d job(s) wait in the outbox (a nudge, for its scheduled run)",
+                exc,
+                len(requests),
+            )
             return
         sent = [r.outbox_id for r in requests if r.outbox_id]
         if sent:

@@ -7,14 +7,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from rq.timeouts import BaseTimeoutException
 from sqlalchemy.orm import Session
 
-from cases.jobs import handles
+from cases.jobs import enqueue, handles
 from cases.model import utcnow
 from payments.stripe_budget import Caller
 from payments.webhooks import (
@@ -25,7 +27,7 @@ from payments.webhooks import (
     note_failure,
     pending_count,
 )
-from shell.job_runner import rq_entry
+from shell.job_runner import RQRunner, rq_entry
 from shell.timezone import agency_zone
 from shell.unit_of_work import step
 
@@ -38,16 +40,20 @@ class Applied:
     applied: int = 0
     failed: list[str] = field(default_factory=list)  # "evt_…: the error"
     left: int = 0  # events still in the inbox when the run ended
+    stopped: bool = False  # its time was up before the inbox was done
 
     def as_json(self) -> dict:
         return {"applied": self.applied, "failed": self.failed, "left": self.left}
 
 
-def apply_events(*, retry_before: dt.datetime | None = None, limit: int | None = None) -> Applied:
+def apply_events(
+    *, retry_before: dt.datetime | None = None, seconds: float | None = None
+) -> Applied:
     """Apply the inbox's events, oldest first, each in a unit of work of its own, until none is
     left that this run may take: an event another run holds is left to it, one that fails is
     rolled back, noted and left for a later run, and with `retry_before` an event that failed
-    after that time waits. `limit`: at most that many events."""
+    after that time waits. With `seconds`, no event is begun once they have passed
+    (`Applied.stopped`)."""
     gateway = current_app.extensions.get("recourse.gateway")
     if gateway is None:
         raise RuntimeError("Stripe is not configured (STRIPE_SECRET_KEY): events wait")
@@ -58,7 +64,11 @@ def apply_events(*, retry_before: dt.datetime | None = None, limit: int | None =
         return dt.datetime.fromtimestamp(unix_time, dt.UTC).astimezone(zone).date()
 
     run, skip, retried = Applied(), set(), dict[int, int]()
-    while limit is None or run.applied + len(run.failed) < limit:
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while True:
+        if deadline is not None and time.monotonic() > deadline:
+            run.stopped = True
+            break
         event_id = inbox_id = kind = None
         try:
             with step() as session:
@@ -69,6 +79,8 @@ def apply_events(*, retry_before: dt.datetime | None = None, limit: int | None =
                 outcome = apply_pending(session, row, gateway, local_date)
             run.applied += 1
             log.info("stripe event %s %s: %s", event_id, kind, outcome)
+        except BaseTimeoutException:
+            raise  # RQ's job timeout: the job ends here (what it began is rolled back)
         except Exception as exc:
             if inbox_id is None:
                 raise  # the inbox could not be read: nothing to note
@@ -82,7 +94,9 @@ def apply_events(*, retry_before: dt.datetime | None = None, limit: int | None =
             run.failed.append(f"{event_id}: {error}")
             log.warning("stripe event %s not applied (tried again later): %s", event_id, error)
             with step() as session:
-                note_failure(session, inbox_id, error)
+                attempts = note_failure(session, inbox_id, error)
+            if attempts >= ATTEMPTS_BEFORE_ALARM:
+                log.error("stripe event %s has failed %d times: %s", event_id, attempts, error)
     with step() as session:
         run.left = pending_count(session)
     return run
@@ -97,11 +111,28 @@ def _transient(exc: BaseException) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in TRANSIENT_STATES
 
 
+# A failing event is logged as an ERROR from this many failed attempts on (one a minute).
+ATTEMPTS_BEFORE_ALARM = 5
+# How long one job applies events: in a worker, well within RQ's job timeout (180 s), then it
+# asks for the next job; in-process, in the request of the event that asked, a short while (the
+# rest waits for the next event's request, or for `stripe apply-events` from cron).
+WORKER_SECONDS = 60.0
+IN_PROCESS_SECONDS = 2.0
+
+
 @handles(APPLY_EVENTS.name)
 def apply_events_job(session: Session) -> Applied:
-    """What each new event asks for: apply the inbox's events (an event that failed less than
-    RETRY_AFTER ago waits for a later run)."""
-    return apply_events(retry_before=utcnow() - RETRY_AFTER)
+    """What each new event asks for, and the scheduler's minute run: apply the inbox's events
+    (an event that failed less than RETRY_AFTER ago waits for a later run)."""
+    on_rq = isinstance(current_app.extensions["recourse.jobs"], RQRunner)
+    run = apply_events(
+        retry_before=utcnow() - RETRY_AFTER,
+        seconds=WORKER_SECONDS if on_rq else IN_PROCESS_SECONDS,
+    )
+    if run.stopped and on_rq:  # a backlog: the next job goes on with it
+        with step() as session:
+            enqueue(session, APPLY_EVENTS, durable=False)
+    return run
 
 
 def register_cron(scheduler) -> None:

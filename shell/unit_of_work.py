@@ -25,7 +25,8 @@ from shell.extensions import db
 
 @contextmanager
 def step(session: Session | scoped_session | None = None) -> Iterator[Session]:
-    """One unit of work: commit if the block finished, roll back if it raised."""
+    """One unit of work: commit if the block finished, roll back if it raised, or if the commit
+    itself failed (a flush refused, the connection lost): the session is usable again."""
     session = db.session if session is None else session
     try:
         yield session
@@ -33,7 +34,11 @@ def step(session: Session | scoped_session | None = None) -> Iterator[Session]:
         session.rollback()
         raise
     if _has_work(session):
-        session.commit()
+        try:
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
 
 
 def _has_work(session: Session | scoped_session) -> bool:

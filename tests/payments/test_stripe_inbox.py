@@ -66,7 +66,7 @@ def test_an_event_is_kept_as_sent_answered_and_applied_once(app, client, db_sess
     assert outcome(db_session, succeeded) == f"posted {intent_id}"
     assert balance_cents(db_session, case.id) == 40_000
 
-    # Sent again: kept once, no job asked for, nothing moves.
+    # Sent again: kept once, nothing moves.
     again = post(client, body)
     assert again.json["duplicate"] is True
     drain_jobs(app, ("payments",))
@@ -136,13 +136,15 @@ def test_an_event_that_cannot_be_applied_yet_waits_with_its_error_and_is_applied
     assert outcome(db_session, refund) == "reversed 4000"
 
 
-def test_apply_events_with_stripe_away_says_so_and_exits_1(app, cli, db_session, paid, gateway):
+def test_apply_events_with_stripe_away_says_so_and_exits_1(
+    app, cli, db_session, paid, gateway, caplog
+):
     case, intent_id = paid
     refund = event(
         "charge.refunded", {"id": "ch_x", "payment_intent": intent_id, "amount_refunded": 100}
     )
     body = json.dumps(refund)
-    db_session.add(InboxEvent(event_id=refund["id"], type=refund["type"], payload=body))
+    db_session.add(InboxEvent(event_id=refund["id"], type=refund["type"], payload=body, attempts=4))
     db_session.flush()
     away = StripeGateway(SECRET_KEY, WEBHOOK_SECRET, api_base=f"http://127.0.0.1:{_dead_port()}")
     app.extensions["recourse.gateway"] = away
@@ -155,6 +157,11 @@ def test_apply_events_with_stripe_away_says_so_and_exits_1(app, cli, db_session,
     assert result.exit_code == 1
     assert "0 event(s) applied, 1 failed, 1 left to apply." in result.output
     assert f"failed: {refund['id']}: " in result.output
+    # Its fifth failed attempt: an ERROR in the log, for the alarms.
+    assert any(
+        r.levelname == "ERROR" and f"{refund['id']} has failed 5 times" in r.getMessage()
+        for r in caplog.records
+    )
     assert db_session.scalar(sa.select(sa.func.count()).select_from(StripeEvent)) == 0
 
 
@@ -262,3 +269,69 @@ def test_a_deadlock_victim_is_taken_again_at_once(app, db_session, paid):
     [kept] = inbox(db_session)
     assert kept.attempts == 0 and kept.applied_at is not None
     assert [e.amount_cents for e in payments(db_session, case.id)] == [-10_000]
+
+
+def one_kept(db_session, intent_id: str) -> dict:
+    succeeded = event("payment_intent.succeeded", {"id": intent_id, "amount": 10_000})
+    db_session.add(
+        InboxEvent(event_id=succeeded["id"], type=succeeded["type"], payload=json.dumps(succeeded))
+    )
+    db_session.flush()
+    return succeeded
+
+
+def test_a_run_begins_no_event_once_its_time_is_up_and_on_rq_asks_for_the_next(
+    app, db_session, paid, monkeypatch
+):
+    from shell import stripe_cli
+
+    case, intent_id = paid
+    one_kept(db_session, intent_id)
+    with app.app_context():
+        run = stripe_cli.apply_events(seconds=0)
+    assert (run.applied, run.stopped, run.left) == (0, True, 1)
+
+    monkeypatch.setattr(stripe_cli, "WORKER_SECONDS", 0)
+    monkeypatch.setattr(stripe_cli, "IN_PROCESS_SECONDS", 0)
+    runner = app.extensions["recourse.jobs"]
+    on_rq = isinstance(runner, RQRunner)
+    if on_rq:
+        runner.queue("payments").empty()
+        runner.connection.delete(RQRunner.waiting_key(APPLY_EVENTS.name))
+    with app.app_context():
+        run = apply_events_job(db_session)
+    assert (run.applied, run.stopped) == (0, True)
+    if on_rq:  # the next job is queued to go on with the backlog
+        assert runner.queue("payments").count == 1
+        monkeypatch.setattr(stripe_cli, "WORKER_SECONDS", 60.0)
+        drain_jobs(app, ("payments",))
+    else:  # in-process: the next event's request, or `stripe apply-events`, goes on
+        with app.app_context():
+            stripe_cli.apply_events()
+    assert balance_cents(db_session, case.id) == 40_000
+
+
+def test_rq_s_job_timeout_is_not_taken_for_an_event_that_failed(app, db_session, paid):
+    """RQ ends a job past its timeout by raising in it: the run ends there, the event it had
+    begun is rolled back and still waits, and no failure is noted against it."""
+    from rq.timeouts import JobTimeoutException
+
+    case, intent_id = paid
+    one_kept(db_session, intent_id)
+    with app.app_context():
+        engine = db.engine
+
+    def time_is_up(_conn, _cursor, statement, *_):
+        if "INSERT INTO stripe_events" in statement:
+            raise JobTimeoutException("Task exceeded maximum timeout value (180 seconds)")
+
+    sa.event.listen(engine, "before_cursor_execute", time_is_up)
+    try:
+        with app.app_context(), pytest.raises(JobTimeoutException):
+            apply_events_job(db_session)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", time_is_up)
+
+    [kept] = inbox(db_session)
+    assert kept.applied_at is None and kept.attempts == 0
+    assert payments(db_session, case.id) == []

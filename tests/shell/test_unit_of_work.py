@@ -139,3 +139,19 @@ def test_a_view_that_never_touches_the_database_has_nothing_to_commit(boundary):
     assert [r.args for r in runner.ran] == [("job-alone",)]
     with boundary.app_context():
         assert recorded() == {"kept-on-422", "job-alone"}
+
+
+def test_a_step_whose_commit_fails_leaves_the_session_usable(app, db_session, make_client):
+    """The commit's own flush is refused (a second client with the same code): the step raises,
+    rolls back, and the session answers the next statement (it used to need a rollback first,
+    and a loop of steps, like `stripe apply-events`, stopped at its next statement)."""
+    from cases.clients import Client
+    from shell.unit_of_work import step
+
+    make_client(code="TWIN")
+    db_session.commit()
+    with pytest.raises(sa.exc.IntegrityError):
+        with step(db_session) as session:
+            session.add(Client(code="TWIN", name="Twin again"))  # flushed only by the commit
+
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(Client)) >= 1
