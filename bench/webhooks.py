@@ -166,13 +166,9 @@ def start_localstripe(log: Path) -> tuple[subprocess.Popen, str]:
     return process, url
 
 
-def start_gunicorn(
-    log: Path, database_url: str, stripe_url: str, workers: int, redis_url: str = "", config=None
-):
-    """gunicorn serving the app, /healthz and the webhook alike: plain (`-w N`), or with a
-    config file (deploy/gunicorn.conf.py: production's, access log and all)."""
-    port = free_port()
-    env = dict(
+def app_environment(database_url: str, stripe_url: str, redis_url: str) -> dict[str, str]:
+    """The environment of the app's processes (gunicorn, the workers)."""
+    return dict(
         os.environ,
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
@@ -182,6 +178,15 @@ def start_gunicorn(
         STRIPE_API_BASE=stripe_url,
         SESSION_COOKIE_SECURE="false",
     )
+
+
+def start_gunicorn(
+    log: Path, database_url: str, stripe_url: str, workers: int, redis_url: str = "", config=None
+):
+    """gunicorn serving the app, /healthz and the webhook alike: plain (`-w N`), or with a
+    config file (deploy/gunicorn.conf.py: production's, access log and all)."""
+    port = free_port()
+    env = app_environment(database_url, stripe_url, redis_url)
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     command = [gunicorn, "-w", str(workers), "-b", f"127.0.0.1:{port}", "wsgi:app"]
     if config:
@@ -195,15 +200,7 @@ def start_rq_workers(
     workdir: Path, database_url: str, stripe_url: str, redis_url: str, count: int
 ) -> list[subprocess.Popen]:
     """`flask worker payments` processes: they apply what the webhook keeps."""
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        SECRET_KEY="bench",
-        STRIPE_SECRET_KEY=SECRET_KEY,
-        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        STRIPE_API_BASE=stripe_url,
-    )
+    env = app_environment(database_url, stripe_url, redis_url)
     workers = []
     for n in range(count):
         with (workdir / f"worker-{n}.log").open("wb") as out:
