@@ -42,6 +42,20 @@ def inbox(session) -> list[InboxEvent]:
     return session.scalars(sa.select(InboxEvent).order_by(InboxEvent.id)).all()
 
 
+def kept(db_session, ev: dict, **columns) -> dict:
+    """`ev` in the inbox as the webhook keeps it (with `columns`: as earlier attempts left it)."""
+    db_session.add(
+        InboxEvent(event_id=ev["id"], type=ev["type"], payload=json.dumps(ev), **columns)
+    )
+    db_session.flush()
+    return ev
+
+
+def one_kept(db_session, intent_id: str) -> dict:
+    """A succeeded payment of $100 on the `paid` case, kept and not applied."""
+    return kept(db_session, event("payment_intent.succeeded", {"id": intent_id, "amount": 10_000}))
+
+
 def test_an_event_is_kept_as_sent_answered_and_applied_once(app, client, db_session, paid):
     case, intent_id = paid
     succeeded = event("payment_intent.succeeded", {"id": intent_id, "amount": 10_000})
@@ -143,9 +157,7 @@ def test_apply_events_with_stripe_away_says_so_and_exits_1(
     refund = event(
         "charge.refunded", {"id": "ch_x", "payment_intent": intent_id, "amount_refunded": 100}
     )
-    body = json.dumps(refund)
-    db_session.add(InboxEvent(event_id=refund["id"], type=refund["type"], payload=body, attempts=4))
-    db_session.flush()
+    kept(db_session, refund, attempts=4)
     away = StripeGateway(SECRET_KEY, WEBHOOK_SECRET, api_base=f"http://127.0.0.1:{_dead_port()}")
     app.extensions["recourse.gateway"] = away
     try:
@@ -217,18 +229,13 @@ def test_the_minute_run_is_on_the_cron_scheduler(app, redis_url):
 
 def test_an_event_that_failed_long_ago_is_tried_again_by_the_next_job(app, db_session, paid):
     case, intent_id = paid
-    succeeded = event("payment_intent.succeeded", {"id": intent_id, "amount": 10_000})
-    db_session.add(
-        InboxEvent(
-            event_id=succeeded["id"],
-            type=succeeded["type"],
-            payload=json.dumps(succeeded),
-            attempts=2,
-            tried_at=utcnow() - dt.timedelta(minutes=5),
-            last_error="OperationalError: deadlock detected",
-        )
+    kept(
+        db_session,
+        event("payment_intent.succeeded", {"id": intent_id, "amount": 10_000}),
+        attempts=2,
+        tried_at=utcnow() - dt.timedelta(minutes=5),
+        last_error="OperationalError: deadlock detected",
     )
-    db_session.flush()
 
     with app.app_context():
         run = apply_events_job(db_session)
@@ -244,11 +251,7 @@ def test_a_deadlock_victim_is_taken_again_at_once(app, db_session, paid):
     from psycopg.errors import DeadlockDetected
 
     case, intent_id = paid
-    succeeded = event("payment_intent.succeeded", {"id": intent_id, "amount": 10_000})
-    db_session.add(
-        InboxEvent(event_id=succeeded["id"], type=succeeded["type"], payload=json.dumps(succeeded))
-    )
-    db_session.flush()
+    one_kept(db_session, intent_id)
     with app.app_context():
         engine = db.engine
     raised = []
@@ -269,15 +272,6 @@ def test_a_deadlock_victim_is_taken_again_at_once(app, db_session, paid):
     [kept] = inbox(db_session)
     assert kept.attempts == 0 and kept.applied_at is not None
     assert [e.amount_cents for e in payments(db_session, case.id)] == [-10_000]
-
-
-def one_kept(db_session, intent_id: str) -> dict:
-    succeeded = event("payment_intent.succeeded", {"id": intent_id, "amount": 10_000})
-    db_session.add(
-        InboxEvent(event_id=succeeded["id"], type=succeeded["type"], payload=json.dumps(succeeded))
-    )
-    db_session.flush()
-    return succeeded
 
 
 def test_a_run_begins_no_event_once_its_time_is_up_and_on_rq_asks_for_the_next(
